@@ -1,0 +1,43 @@
+# Every target creates .venv and installs runbench into it when needed, so a fresh clone needs
+# nothing but python3 (3.11+) and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+DEMO_STORE ?= demo_results
+
+.PHONY: demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO_STORE)
+	$(BIN)/python scripts/write_synthetic_records.py --store $(DEMO_STORE) --count 6000
+	$(BIN)/runbench verify --store $(DEMO_STORE)
+	$(BIN)/runbench migrate --store $(DEMO_STORE)
+	$(BIN)/runbench migrate --legacy ../shared/fixtures/legacy_v3_master_database.json --store $(DEMO_STORE) --storage parquet || true
+	$(BIN)/runbench report --store $(DEMO_STORE) --storage parquet
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_STORE) runbench_results .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""runbench: run agentic tool-use benchmarks against LLM APIs and trust every number."""

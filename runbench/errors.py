@@ -1,0 +1,75 @@
+"""Every exception runbench raises on purpose, in one place.
+
+The tree::
+
+    RunbenchError                 base; carries the process exit code the CLI uses
+    ├── UsageError                exit 2: a flag, value or file the user gave is wrong
+    │   ├── ConfigError           exit 2: configuration (runbench.toml, env values) is wrong
+    │   ├── RecordError           exit 2: a record violates the schema (names the field)
+    │   └── LegacyFormatError     exit 2: a legacy database cannot be read at all
+    └── StoreError                exit 2: the store cannot be opened or used
+        ├── StoreLockTimeout      exit 2: another process held a store lock too long
+        └── MigrationError        exit 1: a migration ran but its verification failed
+
+Programmer mistakes stay built-in (``ValueError``, ``TypeError``) and crash with a traceback;
+everything here is something a user can act on, so each message says what happened and,
+through ``hint``, what to do next. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INCOMPLETE = 1
+EXIT_USAGE = 2
+EXIT_CREDENTIALS = 3
+EXIT_INTERRUPTED = 130
+
+
+class RunbenchError(Exception):
+    """Base of every error runbench raises for a user to read.
+
+    Raised only through subclasses; the CLI prints ``Error: <message>`` (and ``Hint: <hint>``
+    when one is set) and exits with ``exit_code``.
+    """
+
+    exit_code: int = EXIT_USAGE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(RunbenchError):
+    """Raised when a flag, value or input file given by the user is not acceptable."""
+
+
+class ConfigError(UsageError):
+    """Raised when configuration (a config file or an environment value) is invalid."""
+
+
+class RecordError(UsageError):
+    """Raised when a record violates the schema of ``runbench.records``; names the field."""
+
+    def __init__(self, field: str, problem: str, *, where: str | None = None) -> None:
+        location = f" ({where})" if where else ""
+        super().__init__(f"record field '{field}' {problem}{location}")
+        self.field = field
+
+
+class LegacyFormatError(UsageError):
+    """Raised when a legacy PILOT-Bench database is not JSON or lacks its ``models`` table."""
+
+
+class StoreError(RunbenchError):
+    """Raised when a store cannot be opened, read or written (bad path, permissions)."""
+
+
+class StoreLockTimeout(StoreError):
+    """Raised when a store lock could not be taken within its timeout."""
+
+
+class MigrationError(StoreError):
+    """Raised when a migration wrote rows but the destination does not match the source."""
+
+    exit_code = EXIT_INCOMPLETE

@@ -1,0 +1,96 @@
+"""Test identity: cells, planned tests, the exact ``test_id`` formula, and what remains to run.
+
+Resume is exact because identity is content-addressed (DESIGN.md §4): a test is the same test in
+every process, on every machine, in every phase that plans it, so "what remains" is a set
+difference — never a comparison of counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+
+TEST_ID_HEX_DIGITS = 32
+
+
+def canonical_json(payload: dict[str, object]) -> str:
+    """Canonical JSON: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def format_rate(tool_success_rate: float) -> str:
+    """The tool success rate as identity sees it: two decimals."""
+    return f"{tool_success_rate:.2f}"
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One cell of the experiment matrix; instances 0..N-1 of it are its planned tests."""
+
+    suite: str
+    suite_version: str
+    model: str
+    prompt_type: str
+    difficulty: str
+    task_type: str
+    tool_success_rate: float
+
+    def identity(self, instance: int) -> dict[str, object]:
+        """The payload hashed into the test_id of ``instance`` of this cell."""
+        return {
+            "suite": self.suite,
+            "suite_version": self.suite_version,
+            "model": self.model,
+            "prompt_type": self.prompt_type,
+            "difficulty": self.difficulty,
+            "task_type": self.task_type,
+            "tool_success_rate": format_rate(self.tool_success_rate),
+            "instance": instance,
+        }
+
+    def test_id(self, instance: int) -> str:
+        """The test_id of one instance: the reference implementation of DESIGN.md §4."""
+        digest = hashlib.sha256(canonical_json(self.identity(instance)).encode("utf-8"))
+        return digest.hexdigest()[:TEST_ID_HEX_DIGITS]
+
+    def test_ids(self, instances: Iterable[int]) -> Iterator[str]:
+        """test_ids of many instances, equal to ``test_id`` but without a JSON dump per test.
+
+        The canonical JSON of a cell differs between instances only in the instance number, so
+        the text around it is computed once; planning a million tests then takes about a second.
+        """
+        marker = -7_346_001  # an integer that cannot collide with the cell's own strings
+        text = canonical_json(self.identity(marker))
+        prefix, suffix = text.split(str(marker))
+        prefix_bytes, suffix_bytes = prefix.encode("utf-8"), suffix.encode("utf-8")
+        sha256 = hashlib.sha256
+        for instance in instances:
+            payload = prefix_bytes + str(instance).encode("ascii") + suffix_bytes
+            yield sha256(payload).hexdigest()[:TEST_ID_HEX_DIGITS]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTest:
+    """One test a plan asks for."""
+
+    cell: Cell
+    instance: int
+    test_id: str
+
+
+def plan_tests(cells: Iterable[Cell], num_instances: int) -> Iterator[PlannedTest]:
+    """Instances 0..num_instances-1 of every cell, in cell order."""
+    if num_instances < 0:
+        raise ValueError("num_instances must be ≥ 0")
+    for cell in cells:
+        ids = cell.test_ids(range(num_instances))
+        for instance, test_id in enumerate(ids):
+            yield PlannedTest(cell=cell, instance=instance, test_id=test_id)
+
+
+def remaining_tests(planned: Iterable[PlannedTest], done_ids: Collection[str]) -> list[PlannedTest]:
+    """The planned tests whose id is not done, in plan order: planned minus done, exactly."""
+    done = done_ids if isinstance(done_ids, set | frozenset) else set(done_ids)
+    return [test for test in planned if test.test_id not in done]

@@ -1,0 +1,45 @@
+"""The result stores: one protocol, a JSON-lines store and a Parquet store.
+
+``open_store(root, format)`` is the front door; both stores keep the guarantees of DESIGN.md §5.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runbench.storage.base import CompactReport, Damage, Filters, Store, VerifyReport
+
+from runbench.config import parse_storage_format
+from runbench.errors import StoreError
+
+__all__ = ["CompactReport", "Damage", "Filters", "Store", "VerifyReport", "open_store"]
+
+
+def open_store(root: Path | str, format: str = "json") -> Store:
+    """Open (creating if needed) the store of ``format`` under ``root``.
+
+    Raises:
+        UsageError: ``format`` is not json or parquet.
+        StoreError: ``root`` is a file, or the folders cannot be created.
+    """
+    fmt = parse_storage_format(format, source="the storage format")
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise StoreError(
+            f"store path {root} is a file, not a folder",
+            hint="pass --store (or RUNBENCH_STORE) a folder; runbench creates it if missing",
+        )
+    try:
+        if fmt == "parquet":
+            from runbench.storage.parquet_store import ParquetStore
+
+            return ParquetStore(root)
+        from runbench.storage.json_store import JsonStore
+
+        return JsonStore(root)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise StoreError(f"cannot create the store under {root}: {error.strerror}") from None
+    except PermissionError as error:
+        raise StoreError(
+            f"no permission to write the store under {root}: {error.strerror}"
+        ) from None

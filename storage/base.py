@@ -1,0 +1,180 @@
+"""The ``Store`` protocol both stores implement, and the reports they return.
+
+Stores know records and files, nothing of clients or runners (DESIGN.md §2). Every read returns
+Arrow tables with the record schema, so analysis code never knows which store it reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from runbench.errors import UsageError
+from runbench.records import FIELD_NAMES, KEY_FIELDS, Record
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+log = logging.getLogger("runbench.storage")
+
+DamageKind = Literal[
+    "torn_line",
+    "corrupt_line",
+    "invalid_record",
+    "unreadable_part",
+    "schema_mismatch",
+    "orphan_segment",
+]
+FilterValue = str | int | float | bool | Sequence[str | int | float | bool]
+Filters = Mapping[str, FilterValue]
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """One damaged piece of a store, named precisely enough to find it by hand."""
+
+    path: Path
+    kind: DamageKind
+    detail: str
+    line: int | None = None
+
+    def describe(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
+        return f"{self.kind}: {where}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """What ``verify`` found: rows readable, files looked at, damage, and harmless notes."""
+
+    format: str
+    root: Path
+    rows: int
+    files: int
+    damage: tuple[Damage, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_clean(self) -> bool:
+        return not self.damage
+
+
+@dataclass(frozen=True, slots=True)
+class CompactReport:
+    """What ``compact`` did; all counts are files except ``rows``."""
+
+    format: str
+    parts_before: int = 0
+    parts_after: int = 0
+    segments_sealed: int = 0
+    superseded_removed: int = 0
+    temporary_removed: int = 0
+    quarantined: int = 0
+    rows: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Store(Protocol):
+    """A cumulative, append-only result store that many processes may write at once.
+
+    Guarantees (DESIGN.md §5): durable on return from ``append``; no loss or duplication under
+    concurrent writers; no in-place rewrite; damage reported by ``verify`` and skipped by readers.
+    """
+
+    format: str
+    root: Path
+    path: Path
+
+    def append(self, records: Sequence[Record]) -> None: ...
+
+    def append_table(self, table: pa.Table) -> None: ...
+
+    def scan(
+        self, columns: Sequence[str] | None = None, filters: Filters | None = None
+    ) -> pa.Table: ...
+
+    def scan_batches(
+        self, columns: Sequence[str] | None = None, filters: Filters | None = None
+    ) -> Iterator[pa.Table]: ...
+
+    def done_ids(self, filters: Filters | None = None) -> set[str]: ...
+
+    def verify(self) -> VerifyReport: ...
+
+    def compact(self) -> CompactReport: ...
+
+    def close(self) -> None: ...
+
+
+def check_columns(columns: Sequence[str] | None) -> list[str]:
+    """Validate a column selection; ``None`` means every field.
+
+    Raises:
+        UsageError: a column is not a record field.
+    """
+    if columns is None:
+        return list(FIELD_NAMES)
+    unknown = [name for name in columns if name not in FIELD_NAMES]
+    if unknown:
+        raise UsageError(f"unknown column '{unknown[0]}'; columns are: {', '.join(FIELD_NAMES)}")
+    return list(columns)
+
+
+def apply_filters(table: pa.Table, filters: Filters | None) -> pa.Table:
+    """Keep rows whose columns equal the filter value, or are in the filter's list of values."""
+    if not filters:
+        return table
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    check_columns(list(filters))
+    mask = None
+    for name, wanted in filters.items():
+        column = table.column(name)
+        if isinstance(wanted, str | int | float | bool):
+            condition = pc.equal(column, pa.scalar(wanted, type=column.type))
+        else:
+            condition = pc.is_in(column, value_set=pa.array(list(wanted), type=column.type))
+        mask = condition if mask is None else pc.and_(mask, condition)
+    return table.filter(pc.fill_null(mask, False))
+
+
+def columns_needed(columns: list[str], filters: Filters | None) -> list[str]:
+    """The selected columns plus those the filters read (dropped again after filtering)."""
+    extra = [name for name in (filters or {}) if name not in columns]
+    return columns + extra
+
+
+def project(table: pa.Table, columns: list[str], filters: Filters | None) -> pa.Table:
+    """Filter, then keep only the selected columns in the asked order."""
+    return apply_filters(table, filters).select(columns)
+
+
+def done_ids_of(tables: Iterator[pa.Table]) -> set[str]:
+    """Test ids with at least one non-error row: the definition of "done" (DESIGN.md §4)."""
+    import pyarrow.compute as pc
+
+    done: set[str] = set()
+    for table in tables:
+        kept = table.filter(pc.not_equal(table.column("status"), "error"))
+        done.update(kept.column("test_id").to_pylist())
+    return done
+
+
+def empty_table(columns: list[str]) -> pa.Table:
+    from runbench.records import arrow_schema
+
+    schema = arrow_schema()
+    return schema.empty_table().select(columns)
+
+
+def key_strings(table: pa.Table) -> pa.Array:
+    """One string per row, ``test_id|attempt|run_id``: the identity of a stored row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = [table.column(name).cast(pa.string()) for name in KEY_FIELDS]
+    return pc.binary_join_element_wise(*parts, "|").combine_chunks()

@@ -1,0 +1,211 @@
+"""The JSON store: one ``records.jsonl`` that any number of processes append to.
+
+A write is one ``write`` of whole lines under an exclusive lock on ``records.lock`` (a lock file
+that is never deleted), then an ``fsync`` after the lock is released, so processes overlap their
+syncs instead of queueing behind each other. Within a process, group commit turns concurrent
+appends into one write and one sync. A writer killed mid-write can leave a torn last line; the
+next writer ends it with a newline before writing, so the damage stays one named line and never
+merges into the next record. Readers cut at the last newline, so they never see half a line.
+
+``compact`` is the only operation that replaces ``records.jsonl``: it moves damaged lines, byte
+for byte, to ``quarantine.jsonl`` and writes the good lines to a new file that replaces the old one
+atomically. Writers check under the lock whether the file was replaced and reopen it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runbench.storage.base import (
+    CompactReport,
+    Filters,
+    VerifyReport,
+    check_columns,
+    columns_needed,
+    done_ids_of,
+    empty_table,
+    log,
+    project,
+)
+from runbench.storage.group_commit import GroupCommit
+from runbench.storage.jsonl import JsonlReader
+from runbench.storage.locking import FileLock, fsync_dir, is_linked, write_all
+
+from runbench.records import Record, encode_records, encode_rows, validate_record, validate_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_ENCODE_BATCH_ROWS = 50_000
+
+
+class JsonStore:
+    """Records as JSON lines in ``<root>/json/records.jsonl``."""
+
+    format = "json"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / "json"
+        self.records_path = self.path / "records.jsonl"
+        self.quarantine_path = self.path / "quarantine.jsonl"
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(self.path / "records.lock")
+        self._fd: int | None = None
+        self._committer = GroupCommit(self._write_locked)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(self, records: Sequence[Record]) -> None:
+        """Validate and durably append records; returns once they survive ``kill -9``.
+
+        Raises:
+            RecordError: a record violates the schema; nothing of the call is written.
+        """
+        if not records:
+            return
+        for index, record in enumerate(records):
+            validate_record(record, where=f"record {index}")
+        self._committer.commit(encode_records(records))
+
+    def append_table(self, table: pa.Table) -> None:
+        """Append a table with the record schema (the bulk path used by ``migrate``)."""
+        from runbench.records import arrow_schema
+
+        table = table.select(arrow_schema().names).cast(arrow_schema())
+        validate_table(table)
+        for batch in table.to_batches(max_chunksize=_ENCODE_BATCH_ROWS):
+            self._committer.commit(encode_rows(batch.to_pylist()))
+
+    def _write_locked(self, payload: bytes) -> None:
+        with self._lock:
+            fd = self._writable_fd()
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                payload = b"\n" + payload  # end a torn line left by a killed writer
+            write_all(fd, payload)
+        os.fsync(fd)
+
+    def _writable_fd(self) -> int:
+        """The append descriptor, reopened if ``compact`` replaced the file since last time."""
+        if self._fd is not None and not is_linked(self.records_path, self._fd):
+            os.close(self._fd)
+            self._fd = None
+        if self._fd is None:
+            existed = self.records_path.exists()
+            self._fd = os.open(self.records_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            if not existed:
+                fsync_dir(self.path)
+        return self._fd
+
+    def close(self) -> None:
+        def release() -> None:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self._lock.close()
+
+        self._committer.exclusive(release)
+
+    def __enter__(self) -> JsonStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def scan_batches(
+        self, columns: Sequence[str] | None = None, filters: Filters | None = None
+    ) -> Iterator[pa.Table]:
+        """Yield the stored rows chunk by chunk (memory stays bounded), skipping damage."""
+        selected = check_columns(columns)
+        reader = JsonlReader(self.records_path)
+        try:
+            for table in reader.tables():
+                yield project(table.select(columns_needed(selected, filters)), selected, filters)
+        except FileNotFoundError:
+            return
+        for damage in reader.damage:
+            log.warning("skipped damaged data: %s", damage.describe())
+
+    def scan(
+        self, columns: Sequence[str] | None = None, filters: Filters | None = None
+    ) -> pa.Table:
+        import pyarrow as pa
+
+        tables = list(self.scan_batches(columns, filters))
+        if not tables:
+            return empty_table(check_columns(columns))
+        return pa.concat_tables(tables)
+
+    def done_ids(self, filters: Filters | None = None) -> set[str]:
+        return done_ids_of(self.scan_batches(["test_id", "status"], filters))
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        """Read every line; name torn lines, corrupt lines and records that break the schema."""
+        reader = JsonlReader(self.records_path)
+        files = 0
+        try:
+            for _ in reader.tables():
+                pass
+            files = 1
+        except FileNotFoundError:
+            pass
+        damage = list(reader.damage)
+        if reader.tail_bytes and self._tail_is_torn(reader.tail_offset):
+            damage.append(reader.torn_tail())
+        notes = []
+        if self.quarantine_path.exists():
+            notes.append(f"{self.quarantine_path} keeps lines moved aside by an earlier compact")
+        return VerifyReport(self.format, self.path, reader.rows, files, tuple(damage), tuple(notes))
+
+    def _tail_is_torn(self, offset: int) -> bool:
+        """Bytes past the last newline are torn only if no writer is mid-write: check locked."""
+        with self._lock, open(self.records_path, "rb") as handle:
+            handle.seek(offset)
+            rest = handle.read()
+        return bool(rest) and not rest.endswith(b"\n")
+
+    def compact(self) -> CompactReport:
+        """Move damaged lines to ``quarantine.jsonl``; the good lines stay, byte for byte.
+
+        Runs under the writers' lock, so appends wait (they are not lost) while it runs.
+        """
+        with self._lock:
+            report = self.verify_unlocked()
+            if report.is_clean:
+                return CompactReport(self.format, rows=report.rows, notes=("nothing to compact",))
+            bad_lines = {item.line for item in report.damage if item.line is not None}
+            self._rewrite_without(bad_lines)
+        return CompactReport(self.format, quarantined=len(bad_lines), rows=report.rows)
+
+    def verify_unlocked(self) -> VerifyReport:
+        reader = JsonlReader(self.records_path)
+        for _ in reader.tables():
+            pass
+        damage = list(reader.damage)
+        if reader.tail_bytes:
+            damage.append(reader.torn_tail())
+        return VerifyReport(self.format, self.path, reader.rows, 1, tuple(damage))
+
+    def _rewrite_without(self, bad_lines: set[int]) -> None:
+        temporary = self.path / f".records-{os.getpid()}.tmp"
+        with open(self.records_path, "rb") as source, open(temporary, "wb") as good:
+            with open(self.quarantine_path, "ab") as quarantine:
+                for number, line in enumerate(source, start=1):
+                    if number in bad_lines:
+                        quarantine.write(line if line.endswith(b"\n") else line + b"\n")
+                    else:
+                        good.write(line)
+                quarantine.flush()
+                os.fsync(quarantine.fileno())
+            good.flush()
+            os.fsync(good.fileno())
+        os.replace(temporary, self.records_path)
+        fsync_dir(self.path)

@@ -1,0 +1,551 @@
+"""The Parquet store: immutable part files, fed by one write-ahead segment per writer.
+
+Layout of ``<root>/parquet/``::
+
+    parts/part-<time>-<uuid>.parquet   sealed, immutable; readable by pandas, DuckDB, Polars
+    wal/seg-<time>-<pid>-<uuid>.jsonl  one per live writer: its appends, synced before returning
+    quarantine/                        segments that held damaged lines, kept byte for byte
+    compact.lock                       serialises compaction and orphan sealing (never deleted)
+
+Why it cannot lose or double a record:
+
+* **Durable on return.** ``append`` writes JSON lines to the writer's own segment and syncs it;
+  no cross-process lock is on that path, so writers never wait for each other.
+* **Ownership is a lock.** A writer holds an ``flock`` on its segment for the segment's life. The
+  segment is created under a hidden name, locked, then renamed into ``wal/``, so no other process
+  ever sees an unlocked live segment. When the owner dies the kernel drops the lock: a segment that
+  can be locked is an orphan.
+* **Sealing writes before it deletes.** A segment becomes a part (tmp → fsync → rename), and only
+  then is the segment removed. Each part records in its metadata the files it was made from
+  (``runbench.sources``); readers skip any file that a present part names as a source. A crash
+  between the rename and the delete therefore shows each row once, and compaction (many parts →
+  one) is protected the same way.
+* **Readers list segments before parts.** A segment that disappears between the two listings was
+  sealed, and its part is already in place when parts are listed; a part that disappears before it
+  is opened was compacted, and the read starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runbench.storage.base import (
+    CompactReport,
+    Damage,
+    Filters,
+    VerifyReport,
+    check_columns,
+    columns_needed,
+    done_ids_of,
+    empty_table,
+    log,
+    project,
+)
+from runbench.storage.group_commit import GroupCommit
+from runbench.storage.jsonl import JsonlReader
+from runbench.storage.locking import (
+    FileLock,
+    fsync_dir,
+    is_linked,
+    pid_is_alive,
+    try_lock,
+    write_all,
+)
+
+from runbench.errors import StoreError
+from runbench.records import Record, arrow_schema, encode_records, validate_record, validate_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+SOURCES_KEY = b"runbench.sources"
+SEGMENT_ROWS = 20_000
+PART_TARGET_ROWS = 1_000_000
+COMPACT_LOCK_TIMEOUT_S = 600.0
+_SCAN_RETRIES = 20
+
+
+@dataclass(slots=True)
+class _Segment:
+    path: Path
+    fd: int
+    rows: int = 0
+
+
+@dataclass(slots=True)
+class _Part:
+    path: Path
+    file: pq.ParquetFile
+    sources: tuple[str, ...]
+    rows: int
+
+
+class ParquetStore:
+    """Records as Parquet parts in ``<root>/parquet/``, with per-writer write-ahead segments."""
+
+    format = "parquet"
+
+    def __init__(self, root: Path, *, segment_rows: int = SEGMENT_ROWS) -> None:
+        self.root = root
+        self.path = root / "parquet"
+        self.parts_dir = self.path / "parts"
+        self.wal_dir = self.path / "wal"
+        self.quarantine_dir = self.path / "quarantine"
+        for folder in (self.parts_dir, self.wal_dir, self.quarantine_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.segment_rows = segment_rows
+        self._compact_lock = FileLock(self.path / "compact.lock", timeout_s=COMPACT_LOCK_TIMEOUT_S)
+        self._segment: _Segment | None = None
+        self._checked_orphans = False
+        self._committer = GroupCommit(self._write_segment)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(self, records: Sequence[Record]) -> None:
+        """Validate and durably append records; returns once they survive ``kill -9``.
+
+        Raises:
+            RecordError: a record violates the schema; nothing of the call is written.
+        """
+        if not records:
+            return
+        for index, record in enumerate(records):
+            validate_record(record, where=f"record {index}")
+        self._committer.commit(encode_records(records))
+
+    def append_table(self, table: pa.Table) -> None:
+        """Write a table with the record schema straight into sealed parts (bulk path)."""
+        table = table.select(arrow_schema().names).cast(arrow_schema())
+        validate_table(table)
+        for start in range(0, table.num_rows, PART_TARGET_ROWS):
+            self._write_part(table.slice(start, PART_TARGET_ROWS), sources=())
+
+    def _write_segment(self, payload: bytes) -> None:
+        if not self._checked_orphans:
+            self._checked_orphans = True
+            self._seal_orphans(blocking=False)
+        segment = self._segment or self._open_segment()
+        write_all(segment.fd, payload)
+        os.fdatasync(segment.fd)
+        segment.rows += payload.count(b"\n")
+        if segment.rows >= self.segment_rows:
+            self._seal_own()
+
+    def _open_segment(self) -> _Segment:
+        token = f"{_timestamp()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        hidden = self.wal_dir / f".new-{os.getpid()}-{token}"
+        fd = os.open(hidden, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        if not try_lock(fd):
+            os.close(fd)
+            raise StoreError(f"could not lock the new segment {hidden}")
+        final = self.wal_dir / f"seg-{token}.jsonl"
+        os.rename(hidden, final)
+        fsync_dir(self.wal_dir)
+        self._segment = _Segment(final, fd)
+        return self._segment
+
+    def _seal_own(self) -> None:
+        segment = self._segment
+        if segment is None:
+            return
+        self._segment = None
+        try:
+            if segment.rows:
+                self._seal_segment(segment.path)
+            else:
+                segment.path.unlink()
+                fsync_dir(self.wal_dir)
+        finally:
+            os.close(segment.fd)  # releases the ownership lock only after the segment is gone
+
+    def close(self) -> None:
+        """Seal this writer's segment into a part; reads and later appends still work."""
+        self._committer.exclusive(self._seal_own)
+        self._compact_lock.close()
+
+    def __enter__(self) -> ParquetStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- parts and sealing -----------------------------------------------------------------
+
+    def _write_part(self, table: pa.Table, *, sources: Sequence[str]) -> Path:
+        import pyarrow.parquet as pq
+
+        name = f"part-{_timestamp()}-{uuid.uuid4().hex[:12]}.parquet"
+        temporary = self.parts_dir / f".tmp-{os.getpid()}-{name}"
+        schema = arrow_schema().with_metadata({SOURCES_KEY: json.dumps(list(sources)).encode()})
+        with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+            writer.write_table(table.cast(schema))
+        _fsync_file(temporary)
+        final = self.parts_dir / name
+        os.rename(temporary, final)
+        fsync_dir(self.parts_dir)
+        return final
+
+    def _seal_segment(self, path: Path) -> tuple[int, bool]:
+        """Turn a segment into a part, then remove it (or quarantine it if it held damage).
+
+        The caller holds the segment's ownership lock, so nobody appends to it meanwhile.
+        Returns the rows sealed and whether the segment was quarantined.
+        """
+        import pyarrow as pa
+
+        reader = JsonlReader(path)
+        tables = list(reader.tables())
+        if reader.tail_bytes:
+            reader.damage.append(reader.torn_tail())
+        if tables:
+            self._write_part(pa.concat_tables(tables), sources=[path.name])
+        if reader.damage:
+            for damage in reader.damage:
+                log.warning("quarantined damaged data: %s", damage.describe())
+            os.replace(path, self.quarantine_dir / path.name)
+            fsync_dir(self.quarantine_dir)
+        else:
+            path.unlink()
+        fsync_dir(self.wal_dir)
+        return reader.rows, bool(reader.damage)
+
+    def _seal_orphans(self, *, blocking: bool) -> tuple[int, int]:
+        """Seal segments whose writer died. Returns (segments sealed, segments quarantined)."""
+        if not self._compact_lock.acquire(blocking=blocking):
+            return 0, 0
+        try:
+            return self._seal_orphans_locked(self._sealed_sources())
+        finally:
+            self._compact_lock.release()
+
+    def _sealed_sources(self) -> set[str]:
+        parts, _ = self._open_parts()
+        sources = {name for part in parts for name in part.sources}
+        for part in parts:
+            part.file.close()
+        return sources
+
+    def _seal_orphans_locked(self, sealed: set[str]) -> tuple[int, int]:
+        sealed_count = quarantined = 0
+        for path in self._segment_paths():
+            fd = _open_existing(path)
+            if fd is None:
+                continue
+            try:
+                if not try_lock(fd) or not is_linked(path, fd):
+                    continue
+                if path.name in sealed:  # sealed before its writer died: only the delete is left
+                    path.unlink()
+                    fsync_dir(self.wal_dir)
+                    continue
+                _, was_quarantined = self._seal_segment(path)
+                sealed_count += 1
+                quarantined += was_quarantined
+            finally:
+                os.close(fd)
+        return sealed_count, quarantined
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _segment_paths(self) -> list[Path]:
+        return sorted(self.wal_dir.glob("seg-*.jsonl"))
+
+    def _part_paths(self) -> list[Path]:
+        return sorted(self.parts_dir.glob("part-*.parquet"))
+
+    def _open_parts(self) -> tuple[list[_Part], list[Damage]]:
+        """Open every part (an open part stays readable if compaction deletes it later).
+
+        Raises:
+            FileNotFoundError: a listed part vanished before it was opened (compaction ran).
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parts: list[_Part] = []
+        damage: list[Damage] = []
+        for path in self._part_paths():
+            try:
+                handle = pq.ParquetFile(path)
+            except FileNotFoundError:
+                for part in parts:
+                    part.file.close()
+                raise
+            except (pa.ArrowException, OSError) as error:
+                damage.append(Damage(path, "unreadable_part", _short(error)))
+                continue
+            schema = handle.schema_arrow
+            if not schema.remove_metadata().equals(arrow_schema()):
+                damage.append(
+                    Damage(
+                        path, "schema_mismatch", "columns or types differ from the record schema"
+                    )
+                )
+                handle.close()
+                continue
+            metadata = schema.metadata or {}
+            sources = tuple(json.loads(metadata.get(SOURCES_KEY, b"[]")))
+            parts.append(_Part(path, handle, sources, handle.metadata.num_rows))
+        return parts, damage
+
+    def _snapshot(self) -> tuple[dict[str, pa.Table], list[_Part], list[Damage]]:
+        """A consistent view: segment tables and open parts, with superseded files dropped."""
+        for _ in range(_SCAN_RETRIES):
+            segments: dict[str, pa.Table] = {}
+            damage: list[Damage] = []
+            for path in self._segment_paths():
+                segment = self._read_live_segment(path, damage)
+                if segment is not None:
+                    segments[path.name] = segment
+            try:
+                parts, part_damage = self._open_parts()
+            except FileNotFoundError:
+                continue
+            superseded = {name for part in parts for name in part.sources}
+            live_parts = [part for part in parts if part.path.name not in superseded]
+            for part in parts:
+                if part.path.name in superseded:
+                    part.file.close()
+            live_segments = {name: t for name, t in segments.items() if name not in superseded}
+            return live_segments, live_parts, damage + part_damage
+        raise StoreError(
+            f"could not get a stable view of {self.path}: parts kept changing while reading",
+            hint="retry when the running compaction has finished",
+        )
+
+    def _read_live_segment(self, path: Path, damage: list[Damage]) -> pa.Table | None:
+        import pyarrow as pa
+
+        reader = JsonlReader(path)
+        try:
+            tables = list(reader.tables())
+        except FileNotFoundError:
+            return None
+        damage.extend(reader.damage)
+        return pa.concat_tables(tables) if tables else None
+
+    def scan_batches(
+        self, columns: Sequence[str] | None = None, filters: Filters | None = None
+    ) -> Iterator[pa.Table]:
+        """Yield stored rows part by part, each exactly once, skipping damaged files."""
+        selected = check_columns(columns)
+        needed = columns_needed(selected, filters)
+        segments, parts, damage = self._snapshot()
+        for item in damage:
+            log.warning("skipped damaged data: %s", item.describe())
+        try:
+            for table in segments.values():
+                yield project(table.select(needed), selected, filters)
+            for part in parts:
+                yield project(part.file.read(columns=needed), selected, filters)
+        finally:
+            for part in parts:
+                part.file.close()
+
+    def scan(
+        self, columns: Sequence[str] | None = None, filters: Filters | None = None
+    ) -> pa.Table:
+        import pyarrow as pa
+
+        tables = list(self.scan_batches(columns, filters))
+        if not tables:
+            return empty_table(check_columns(columns))
+        return pa.concat_tables(tables)
+
+    def done_ids(self, filters: Filters | None = None) -> set[str]:
+        return done_ids_of(self.scan_batches(["test_id", "status"], filters))
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        """Read every part and segment in full; name unreadable parts, bad lines and orphans."""
+        import pyarrow as pa
+
+        rows = files = 0
+        damage: list[Damage] = []
+        notes: list[str] = []
+        parts, part_damage = self._open_parts_stable()
+        damage.extend(part_damage)
+        superseded = {name for part in parts for name in part.sources}
+        for part in parts:
+            files += 1
+            try:
+                table = part.file.read()
+                validate_table(table.cast(arrow_schema()))
+            except (pa.ArrowException, OSError) as error:
+                damage.append(Damage(part.path, "unreadable_part", _short(error)))
+                continue
+            except Exception as error:  # RecordError: readable but not valid records
+                damage.append(Damage(part.path, "invalid_record", str(error)))
+                continue
+            finally:
+                part.file.close()
+            if part.path.name in superseded:
+                notes.append(
+                    f"{part.path.name} is superseded by a compacted part (compact removes it)"
+                )
+            else:
+                rows += table.num_rows
+        for path in self._segment_paths():
+            fd = _open_existing(path)
+            if fd is None:
+                continue
+            try:
+                files += 1
+                is_orphan = try_lock(fd) and is_linked(path, fd)
+                reader = JsonlReader(path)
+                for _ in reader.tables():
+                    pass
+                damage.extend(reader.damage)
+                if path.name in superseded:
+                    notes.append(f"{path.name} is already sealed (compact removes it)")
+                    continue
+                rows += reader.rows
+                if is_orphan:
+                    if reader.tail_bytes:
+                        damage.append(reader.torn_tail())
+                    damage.append(
+                        Damage(
+                            path,
+                            "orphan_segment",
+                            f"{reader.rows} rows; its writer died before sealing it",
+                        )
+                    )
+            finally:
+                os.close(fd)
+        quarantined = sorted(self.quarantine_dir.glob("*"))
+        if quarantined:
+            notes.append(
+                f"{len(quarantined)} file(s) in {self.quarantine_dir} keep damaged lines aside"
+            )
+        return VerifyReport(self.format, self.path, rows, files, tuple(damage), tuple(notes))
+
+    def _open_parts_stable(self) -> tuple[list[_Part], list[Damage]]:
+        for _ in range(_SCAN_RETRIES):
+            try:
+                return self._open_parts()
+            except FileNotFoundError:
+                continue
+        raise StoreError(f"parts of {self.path} kept changing while verifying; retry")
+
+    def compact(self, *, target_rows: int = PART_TARGET_ROWS) -> CompactReport:
+        """Seal orphaned segments and merge small parts; safe beside writers and against kill.
+
+        Raises:
+            StoreLockTimeout: another compaction held the lock for too long.
+        """
+        with self._compact_lock:
+            parts, _ = self._open_parts_stable()
+            parts_before = len(parts)
+            superseded = {name for part in parts for name in part.sources}
+            removed = self._remove_superseded(parts, superseded)
+            sealed, quarantined = self._seal_orphans_locked(superseded)
+            temporary = self._remove_dead_temporaries()
+            parts, _ = self._open_parts_stable()
+            merged_rows = self._merge_small_parts(parts, target_rows)
+            parts_after = len(self._part_paths())
+        return CompactReport(
+            self.format,
+            parts_before=parts_before,
+            parts_after=parts_after,
+            segments_sealed=sealed,
+            superseded_removed=removed,
+            temporary_removed=temporary,
+            quarantined=quarantined,
+            rows=merged_rows,
+        )
+
+    def _remove_superseded(self, parts: list[_Part], superseded: set[str]) -> int:
+        removed = 0
+        for part in parts:
+            part.file.close()
+            if part.path.name in superseded:
+                part.path.unlink(missing_ok=True)
+                removed += 1
+        for path in self._segment_paths():
+            fd = _open_existing(path)
+            if fd is None:
+                continue
+            try:
+                if path.name in superseded and try_lock(fd) and is_linked(path, fd):
+                    path.unlink()
+                    removed += 1
+            finally:
+                os.close(fd)
+        if removed:
+            fsync_dir(self.parts_dir)
+            fsync_dir(self.wal_dir)
+        return removed
+
+    def _remove_dead_temporaries(self) -> int:
+        removed = 0
+        for folder, prefix in ((self.parts_dir, ".tmp-"), (self.wal_dir, ".new-")):
+            for path in folder.glob(f"{prefix}*"):
+                pid_text = path.name[len(prefix) :].split("-", 1)[0]
+                if pid_text.isdigit() and not pid_is_alive(int(pid_text)):
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    def _merge_small_parts(self, parts: list[_Part], target_rows: int) -> int:
+        """Merge parts smaller than ``target_rows`` into parts of up to ``target_rows`` rows."""
+        import pyarrow.parquet as pq
+
+        small = [part for part in parts if part.rows < target_rows]
+        for part in parts:
+            part.file.close()
+        groups: list[list[_Part]] = [[]]
+        for part in small:
+            if groups[-1] and sum(p.rows for p in groups[-1]) + part.rows > target_rows:
+                groups.append([])
+            groups[-1].append(part)
+        merged_rows = 0
+        for group in (g for g in groups if len(g) > 1):
+            name = f"part-{_timestamp()}-{uuid.uuid4().hex[:12]}.parquet"
+            temporary = self.parts_dir / f".tmp-{os.getpid()}-{name}"
+            sources = [part.path.name for part in group]
+            schema = arrow_schema().with_metadata({SOURCES_KEY: json.dumps(sources).encode()})
+            with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+                for part in group:
+                    writer.write_table(pq.read_table(part.path).cast(schema))
+                    merged_rows += part.rows
+            _fsync_file(temporary)
+            os.rename(temporary, self.parts_dir / name)
+            fsync_dir(self.parts_dir)
+            for part in group:
+                part.path.unlink()
+            fsync_dir(self.parts_dir)
+        return merged_rows
+
+
+def _timestamp() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond:06d}"
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_existing(path: Path) -> int | None:
+    try:
+        return os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:200]
