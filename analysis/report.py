@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from runbench.analysis.results import latest_results
 from runbench.storage import Filters, Store
 
 from runbench.errors import UsageError
@@ -114,11 +115,9 @@ def build_report(
 
 
 def _group_results(frame: pd.DataFrame, by: list[str]) -> list[GroupResult]:
-    is_error = frame["status"] == "error"
-    errors = frame[is_error]
-    judged = frame[~is_error].sort_values(["attempt", "recorded_at"])
-    latest = judged.drop_duplicates("test_id", keep="last")
-    superseded = judged.drop(latest.index)
+    errors = frame[frame["status"] == "error"]
+    latest = latest_results(frame)
+    superseded = frame[frame["status"] != "error"].drop(latest.index)
     results = []
     keys = sorted(set(frame[by].itertuples(index=False, name=None)))
     latest_groups = (

@@ -333,9 +333,9 @@ def _report_table(result: Any) -> Table:
         title="results (latest non-error attempt per test)", box=box.SIMPLE_HEAD, pad_edge=False
     )
     for name in result.by:
-        table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=24)
-    for column in ("tests", "full", "95% CI", "part", "fail", "wf", "infra", "superseded"):
-        table.add_column(column, justify="right", no_wrap=True)
+        table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=20)
+    for column in ("tests", "full", "95% CI", "part", "fail", "wf", "infra", "sup"):
+        table.add_column(column, justify="right", no_wrap=True, min_width=max(4, len(column)))
     for group in result.groups:
         interval = group.full_interval
         table.add_row(

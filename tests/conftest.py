@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runbench.records import Record
+from runbench.synthetic import synthetic_records
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO.parent / "shared" / "fixtures"
+LEGACY_FIXTURE = FIXTURES / "legacy_v3_master_database.json"
+FORMATS = ("json", "parquet")
+
+
+@pytest.fixture(params=FORMATS)
+def storage_format(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def records() -> list[Record]:
+    return list(synthetic_records(300, seed=1))
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed CLI as a user would, in a subprocess."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("STORAGE_FORMAT", "RUNBENCH_STORE")
+    }
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "runbench", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=environment,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )

@@ -1,0 +1,71 @@
+"""A writer process for the concurrency and kill tests.
+
+Appends synthetic records from several threads and prints the key of every record *after*
+``append`` returned, so the parent knows exactly which appends were acknowledged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from runbench.storage import open_store
+
+from runbench.synthetic import synthetic_records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--format", required=True)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--count", type=int, default=500, help="appends per thread; 0 = forever")
+    parser.add_argument("--max-batch", type=int, default=1)
+    parser.add_argument("--start-at", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    store = open_store(args.store, args.format)
+    run_id = str(uuid.uuid4())
+    print_lock = threading.Lock()
+    if args.start_at:
+        time.sleep(max(0.0, args.start_at - time.time()))
+
+    def work(thread_index: int) -> None:
+        rng = random.Random(args.seed * 1000 + thread_index)
+        source = synthetic_records(
+            10**9,
+            seed=args.seed * 1000 + thread_index,
+            run_id=run_id,
+            start_instance=thread_index * 10**6,
+        )
+        appended = 0
+        for _ in itertools.count():
+            if args.count and appended >= args.count:
+                return
+            size = rng.randint(1, args.max_batch)
+            if args.count:
+                size = min(size, args.count - appended)
+            batch = list(itertools.islice(source, size))
+            store.append(batch)
+            appended += size
+            lines = "".join(f"{r.test_id}|{r.attempt}|{r.run_id}\n" for r in batch)
+            with print_lock:
+                sys.stdout.write(lines)
+                sys.stdout.flush()
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(args.threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
