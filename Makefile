@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/python scripts/write_synthetic_records.py --store $(DEMO_STORE) --count 6000
 	$(BIN)/runbench verify --store $(DEMO_STORE)
 	$(BIN)/runbench migrate --store $(DEMO_STORE)
-	$(BIN)/runbench migrate --legacy ../shared/fixtures/legacy_v3_master_database.json --store $(DEMO_STORE) --storage parquet || true
+	$(BIN)/runbench migrate --legacy tests/fixtures/legacy_v3_master_database.json --store $(DEMO_STORE) --storage parquet
 	$(BIN)/runbench report --store $(DEMO_STORE) --storage parquet
 
 test: $(STAMP)

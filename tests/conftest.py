@@ -11,7 +11,7 @@ from runbench.records import Record
 from runbench.synthetic import synthetic_records
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 LEGACY_FIXTURE = FIXTURES / "legacy_v3_master_database.json"
 FORMATS = ("json", "parquet")
 
