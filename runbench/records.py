@@ -364,15 +364,17 @@ def validate_record(record: Record, *, where: str | None = None) -> None:
     Raises:
         RecordError: the first violated rule, naming the field.
     """
-    for spec, pattern in _ROW_CHECKS:
+    for spec, exact_types, choices, pattern in _ROW_CHECKS:
         value = getattr(record, spec.name)
         if value is None:
             if not spec.nullable:
                 raise RecordError(spec.name, "is missing (null)", where=where)
             continue
-        problem = _python_type_problem(spec, value)
-        if problem is None and spec.choices is not None and value not in spec.choices:
-            problem = f"must be one of {', '.join(spec.choices)}"
+        problem = None
+        if type(value) not in exact_types or spec.kind in ("list<string>", "timestamp"):
+            problem = _python_type_problem(spec, value)  # the slow, exact check, rarely needed
+        if problem is None and choices is not None and value not in choices:
+            problem = f"must be one of {', '.join(spec.choices or ())}"
         if problem is None and spec.minimum is not None and value < spec.minimum:
             problem = f"must be ≥ {spec.minimum}"
         if problem is None and spec.maximum is not None and value > spec.maximum:
@@ -403,8 +405,23 @@ def validate_record(record: Record, *, where: str | None = None) -> None:
         )
 
 
+_EXACT_TYPES: dict[Kind, tuple[type, ...]] = {
+    "string": (str,),
+    "int32": (int,),
+    "int64": (int,),
+    "float64": (float, int),
+    "bool": (bool,),
+    "timestamp": (datetime,),
+    "list<string>": (tuple, list),
+}
 _ROW_CHECKS = tuple(
-    (spec, re.compile(spec.pattern) if spec.pattern is not None else None) for spec in FIELDS
+    (
+        spec,
+        _EXACT_TYPES[spec.kind],
+        frozenset(spec.choices) if spec.choices is not None else None,
+        re.compile(spec.pattern) if spec.pattern is not None else None,
+    )
+    for spec in FIELDS
 )
 
 

@@ -219,12 +219,26 @@ class ParquetStore:
 
     def _seal_orphans(self, *, blocking: bool) -> tuple[int, int]:
         """Seal segments whose writer died. Returns (segments sealed, segments quarantined)."""
+        if not self._has_orphan_candidates():
+            return 0, 0  # the common case, decided without reading any part
         if not self._compact_lock.acquire(blocking=blocking):
             return 0, 0
         try:
             return self._seal_orphans_locked(self._sealed_sources())
         finally:
             self._compact_lock.release()
+
+    def _has_orphan_candidates(self) -> bool:
+        for path in self._segment_paths():
+            fd = _open_existing(path)
+            if fd is None:
+                continue
+            try:
+                if try_lock(fd):
+                    return True
+            finally:
+                os.close(fd)  # also drops the lock just taken: the sealer takes it again
+        return False
 
     def _sealed_sources(self) -> set[str]:
         parts, _ = self._open_parts()

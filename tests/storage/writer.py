@@ -13,10 +13,12 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from runbench.storage import open_store
 
+from runbench.records import Record
 from runbench.synthetic import synthetic_records
 
 
@@ -29,21 +31,24 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, default=1)
     parser.add_argument("--start-at", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="do not print acknowledgements")
     args = parser.parse_args()
     store = open_store(args.store, args.format)
     run_id = str(uuid.uuid4())
     print_lock = threading.Lock()
-    if args.start_at:
-        time.sleep(max(0.0, args.start_at - time.time()))
+
+    def records_for(thread_index: int) -> Iterator[Record]:
+        seed = args.seed * 1000 + thread_index
+        return synthetic_records(
+            10**9, seed=seed, run_id=run_id, start_instance=thread_index * 10**6
+        )
+
+    # with a fixed count, records are made before the start, so only appends are timed
+    prepared = [list(itertools.islice(records_for(i), args.count)) for i in range(args.threads)]
 
     def work(thread_index: int) -> None:
         rng = random.Random(args.seed * 1000 + thread_index)
-        source = synthetic_records(
-            10**9,
-            seed=args.seed * 1000 + thread_index,
-            run_id=run_id,
-            start_instance=thread_index * 10**6,
-        )
+        source = iter(prepared[thread_index]) if args.count else records_for(thread_index)
         appended = 0
         for _ in itertools.count():
             if args.count and appended >= args.count:
@@ -54,16 +59,22 @@ def main() -> None:
             batch = list(itertools.islice(source, size))
             store.append(batch)
             appended += size
+            if args.quiet:
+                continue
             lines = "".join(f"{r.test_id}|{r.attempt}|{r.run_id}\n" for r in batch)
             with print_lock:
                 sys.stdout.write(lines)
                 sys.stdout.flush()
 
     threads = [threading.Thread(target=work, args=(index,)) for index in range(args.threads)]
+    if args.start_at:
+        time.sleep(max(0.0, args.start_at - time.time()))
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if args.quiet:
+        print(f"appends-done {time.time():.6f}", flush=True)
     store.close()
 
 

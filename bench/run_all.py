@@ -1,0 +1,273 @@
+"""Storage benchmarks (issue: foundation); run with `make bench`, results in bench/RESULTS.md.
+
+Measures, per store: durable single-record append throughput with 1 and with 8 writer
+processes; scan + group-by over 1,000,000 records; the remaining-tests computation for 1M planned
+against 1M stored; migrate of 1M records (rate and peak RSS); bytes on disk per 1M records.
+Every figure is measured in this run; targets come from the issue and are printed beside them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+WRITER = REPO / "tests" / "storage" / "writer.py"
+MILLION = int(os.environ.get("BENCH_ROWS", "1000000"))
+
+
+def append_throughput(
+    root: Path,
+    storage_format: str,
+    processes: int,
+    appends_each: int,
+    *,
+    threads: int = 1,
+    batch: int = 1,
+) -> float:
+    """Records/s of durable appends, from a common start, excluding process startup."""
+    start_at = time.time() + 4.0
+    writers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(WRITER),
+                "--store",
+                str(root),
+                "--format",
+                storage_format,
+                "--threads",
+                str(threads),
+                "--count",
+                str(appends_each),
+                "--max-batch",
+                str(batch),
+                "--seed",
+                str(seed),
+                "--start-at",
+                str(start_at),
+                "--quiet",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(processes)
+    ]
+    finished = []
+    for writer in writers:
+        out, _ = writer.communicate()
+        finished.append(float(out.split()[-1]))  # "appends-done <time>", before the final seal
+    elapsed = max(finished) - start_at
+    return processes * threads * appends_each / elapsed
+
+
+def build_million(root: Path) -> None:
+    """A JSON store and a compacted Parquet store holding the same 1M records."""
+    from runbench.storage import open_store
+
+    from runbench.records import records_to_table
+    from runbench.synthetic import synthetic_records
+
+    json_store = open_store(root, "json")
+    block = 100_000
+    for index in range(0, MILLION, block):
+        size = min(block, MILLION - index)
+        table = records_to_table(
+            list(synthetic_records(size, seed=index, start_instance=index * 10))
+        )
+        json_store.append_table(table)
+    json_store.close()
+
+
+def timed(action):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def group_by_seconds(root: Path, storage_format: str) -> float:
+    from runbench.storage import open_store
+
+    def run() -> int:
+        table = open_store(root, storage_format).scan(["model", "prompt_type", "status"])
+        grouped = table.group_by(["model", "prompt_type"]).aggregate([("status", "count")])
+        return grouped.num_rows
+
+    return min(timed(run)[0] for _ in range(2))
+
+
+def remaining_seconds(root: Path) -> tuple[float, float, int]:
+    """(seconds to read done ids, seconds to plan 1M and subtract, remaining count)."""
+    from runbench.storage import open_store
+
+    from runbench.plan import Cell, plan_tests, remaining_tests
+    from runbench.records import DIFFICULTIES, PROMPT_TYPES, TASK_TYPES
+
+    read_s, done = timed(lambda: open_store(root, "parquet").done_ids())
+    cells = [
+        Cell("workflow", "1", model, prompt, difficulty, task, rate)
+        for model in ("sim-average", "sim-strong", "sim-weak")
+        for prompt in PROMPT_TYPES
+        for difficulty in DIFFICULTIES
+        for task in TASK_TYPES
+        for rate in (0.6, 0.7, 0.8, 0.9)
+    ]
+    instances = MILLION // len(cells)
+    plan_s, remaining = timed(lambda: remaining_tests(plan_tests(cells, instances), done))
+    return read_s, plan_s, len(remaining)
+
+
+def migrate_run(root: Path) -> tuple[float, float]:
+    """(records/s, peak RSS MiB) of `runbench migrate` json -> parquet, in its own process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runbench", "migrate", "--store", str(root)],
+        stdout=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"migrate failed with status {status}")
+    return MILLION / elapsed, usage.ru_maxrss / 1024
+
+
+def compact_parquet(root: Path) -> float:
+    from runbench.storage import open_store
+
+    return timed(lambda: open_store(root, "parquet").compact())[0]
+
+
+def size_mib(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    system = f"{platform.platform()}, Python {platform.python_version()}"
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {system}"
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="runbench-bench-", dir=os.environ.get("BENCH_DIR")))
+    rows: list[tuple[str, str, str]] = []
+    try:
+        for storage_format in ("json", "parquet"):
+            one = append_throughput(work / f"a1-{storage_format}", storage_format, 1, 4000)
+            eight = append_throughput(work / f"a8-{storage_format}", storage_format, 8, 1500)
+            threaded = append_throughput(
+                work / f"a8t-{storage_format}", storage_format, 8, 500, threads=4
+            )
+            batched = append_throughput(
+                work / f"a8b-{storage_format}", storage_format, 8, 6000, batch=8
+            )
+            name = f"{storage_format}: durable appends,"
+            rows.append((f"{name} 1 process, single records", f"{one:,.0f} records/s", "—"))
+            rows.append(
+                (
+                    f"{name} 8 processes, single records",
+                    f"{eight:,.0f} records/s",
+                    "≥ 10,000 records/s",
+                )
+            )
+            rows.append(
+                (
+                    f"{name} 8 processes × 4 threads, single records",
+                    f"{threaded:,.0f} records/s",
+                    "—",
+                )
+            )
+            rows.append(
+                (f"{name} 8 processes, batches of 1–8 records", f"{batched:,.0f} records/s", "—")
+            )
+            print(*rows[-4:], sep="\n", flush=True)
+        data = work / "million"
+        build_s, _ = timed(lambda: build_million(data))
+        print(f"built {MILLION} records in {build_s:.0f} s", flush=True)
+        migrate_rate, migrate_rss = migrate_run(data)
+        rows.append(
+            (
+                "migrate json → parquet, 1M records",
+                f"{migrate_rate:,.0f} records/s",
+                "≥ 100,000 records/s",
+            )
+        )
+        rows.append(("migrate peak RSS", f"{migrate_rss:,.0f} MiB", "≤ 1,024 MiB"))
+        compact_s = compact_parquet(data)
+        rows.append(("compact the migrated Parquet store", f"{compact_s:.1f} s", "—"))
+        for storage_format, target in (("parquet", "≤ 2 s"), ("json", "≤ 10 s")):
+            seconds = group_by_seconds(data, storage_format)
+            rows.append(
+                (
+                    f"{storage_format}: scan + group-by model × prompt_type, 1M",
+                    f"{seconds:.2f} s",
+                    target,
+                )
+            )
+        read_s, plan_s, remaining = remaining_seconds(data)
+        rows.append(("done ids of 1M stored (parquet)", f"{read_s:.2f} s", "—"))
+        rows.append(
+            (
+                f"plan 1M tests and subtract done ({remaining:,} remain)",
+                f"{plan_s:.2f} s",
+                "a few seconds",
+            )
+        )
+        json_mib = size_mib(data / "json")
+        parquet_mib = size_mib(data / "parquet")
+        rows.append(("bytes on disk per 1M: JSONL", f"{json_mib:,.0f} MiB", "—"))
+        rows.append(
+            (
+                "bytes on disk per 1M: Parquet",
+                f"{parquet_mib:,.0f} MiB ({parquet_mib / json_mib:.1%} of JSONL)",
+                "≤ 25 % of JSONL",
+            )
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    write_results(rows)
+
+
+def write_results(rows: list[tuple[str, str, str]]) -> None:
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines = [
+        "# Benchmark results",
+        "",
+        "Command: `make bench` (runs `bench/run_all.py`)  ",
+        f"Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}  ",
+        f"Machine: {machine()}  ",
+        f"Peak RSS of this benchmark process: {peak_rss_mib:,.0f} MiB",
+        "",
+        "Every append is durable (fsynced) before it returns; a runner stores one record per",
+        "finished test. Writer startup is excluded (all writers start together).",
+        "",
+        "| measurement | result | target |",
+        "|---|---|---|",
+        *(f"| {name} | {value} | {target} |" for name, value, target in rows),
+        "",
+    ]
+    notes = HERE / "NOTES.md"
+    if notes.exists():
+        lines += [notes.read_text()]
+    (HERE / "RESULTS.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
