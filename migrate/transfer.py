@@ -10,22 +10,23 @@ rows plus one key and one 64-bit digest per row, never the whole store.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runbench.storage import Store
-from runbench.storage.base import key_strings
 
 from runbench.errors import MigrationError
 from runbench.records import KEY_FIELDS, arrow_schema
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
     import pyarrow as pa
 
-_FLUSH_ROWS = 250_000
-_SHOWN_MISMATCHES = 3
+_FLUSH_ROWS = 131_072
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,67 +50,108 @@ class MigrationReport:
         return self.source_rows - self.already_present - self.duplicates_in_source
 
 
-def row_digests(table: pa.Table) -> np.ndarray:
-    """A 64-bit digest of each row's full content, equal for equal rows in either store."""
-    import pandas as pd
+def _normalized_frame(table: pa.Table) -> pd.DataFrame:
+    """The table in record schema as pandas, lists joined, so equal rows hash equally."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    table = table.select(arrow_schema().names).cast(arrow_schema())
     columns = {}
     for name in table.column_names:
         column = table.column(name)
         if pa.types.is_list(column.type):
             # the separator cannot occur in a tool name; the count tells [] from [""]
             joined = pc.binary_join(column, "\x1f")
-            column = pc.binary_join_element_wise(
-                pc.cast(pc.list_value_length(column), pa.string()), joined, ":"
-            )
+            length = pc.cast(pc.list_value_length(column), pa.string())
+            column = pc.binary_join_element_wise(length, joined, ":")
         columns[name] = column
-    frame = pa.table(columns).to_pandas()
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return pa.table(columns).to_pandas()
+
+
+def row_hashes(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: a 64-bit hash of its key (test_id, attempt, run_id) and of its full content."""
+    import pandas as pd
+
+    frame = _normalized_frame(table.select(arrow_schema().names).cast(arrow_schema()))
+    keys = pd.util.hash_pandas_object(frame[list(KEY_FIELDS)], index=False).to_numpy()
+    content = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return keys, content
+
+
+def key_hashes(table: pa.Table) -> np.ndarray:
+    """The key hashes of ``row_hashes`` from the key columns alone."""
+    import pandas as pd
+    import pyarrow as pa
+
+    keys = table.select(list(KEY_FIELDS))
+    schema = pa.schema([arrow_schema().field(name) for name in KEY_FIELDS])
+    return pd.util.hash_pandas_object(keys.cast(schema).to_pandas(), index=False).to_numpy()
+
+
+def _prefetched(batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """Read the next batch in a thread while the caller works on this one.
+
+    Arrow parses and decodes with the GIL released, so reading overlaps with hashing and writing;
+    one batch ahead keeps memory bounded.
+    """
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        upcoming = reader.submit(next, batches, None)
+        while (batch := upcoming.result()) is not None:
+            upcoming = reader.submit(next, batches, None)
+            yield batch
 
 
 def migrate_store(source: Store, destination: Store, *, dry_run: bool = False) -> MigrationReport:
     """Copy every row of ``source`` that ``destination`` lacks, then verify the destination.
 
+    Rows are identified by a 64-bit hash of their key. Every source row's (key, content digest)
+    is checked against the destination afterwards, so a hash collision can only make the
+    verification fail loudly; it can never drop a row silently.
+
     Raises:
         MigrationError: after copying, a source row is missing from the destination or differs.
     """
+    import numpy as np
     import pyarrow as pa
 
     started = time.perf_counter()
-    present: set[str] = set()
+    present: set[int] = set()
     for batch in destination.scan_batches(list(KEY_FIELDS)):
-        present.update(key_strings(batch).to_pylist())
-    expected: dict[str, int] = {}
+        present.update(key_hashes(batch).tolist())
+    seen: set[int] = set()
+    expected_keys: list[np.ndarray] = []
+    expected_digests: list[np.ndarray] = []
     source_rows = already = duplicates = copied = 0
     pending: list[pa.Table] = []
     pending_rows = 0
-    for batch in source.scan_batches():
-        keys = key_strings(batch).to_pylist()
-        digests = row_digests(batch)
-        keep = []
-        for key, digest in zip(keys, digests.tolist(), strict=True):
-            if key in expected:
+    for batch in _prefetched(source.scan_batches()):
+        keys, digests = row_hashes(batch)
+        keep = np.zeros(len(keys), dtype=bool)
+        for index, key in enumerate(keys.tolist()):
+            if key in seen:
                 duplicates += 1
-                keep.append(False)
-                continue
-            expected[key] = digest
-            keep.append(key not in present)
-            already += key in present
+            elif key in present:
+                seen.add(key)
+                already += 1
+            else:
+                seen.add(key)
+                keep[index] = True
+        expected_keys.append(keys)  # duplicates too: a differing duplicate must fail the check
+        expected_digests.append(digests)
         source_rows += len(keys)
-        new_rows = batch.filter(pa.array(keep, type=pa.bool_()))
-        if dry_run or not new_rows.num_rows:
+        if dry_run or not keep.any():
             continue
-        pending.append(new_rows)
-        pending_rows += new_rows.num_rows
+        pending.append(batch.filter(pa.array(keep)))
+        pending_rows += int(keep.sum())
         if pending_rows >= _FLUSH_ROWS:
             copied += _flush(destination, pending)
             pending, pending_rows = [], 0
     if pending:
         copied += _flush(destination, pending)
-    verified = 0 if dry_run else _verify(destination, expected)
+    verified = 0
+    if not dry_run and expected_keys:
+        verified = _verify(
+            destination, np.concatenate(expected_keys), np.concatenate(expected_digests)
+        )
     return MigrationReport(
         source_format=source.format,
         source_path=source.path,
@@ -133,22 +175,34 @@ def _flush(destination: Store, tables: list[pa.Table]) -> int:
     return table.num_rows
 
 
-def _verify(destination: Store, expected: dict[str, int]) -> int:
-    """Every source key is in the destination with the same content digest."""
-    found: dict[str, bool] = {}
-    for batch in destination.scan_batches():
-        keys = key_strings(batch).to_pylist()
-        for key, digest in zip(keys, row_digests(batch).tolist(), strict=True):
-            wanted = expected.get(key)
-            if wanted is not None:
-                found[key] = found.get(key, False) or wanted == digest
-    missing = [key for key in expected if key not in found]
-    differing = [key for key, same in found.items() if not same]
-    if missing or differing:
-        shown = ", ".join((missing + differing)[:_SHOWN_MISMATCHES])
+def _verify(destination: Store, keys: np.ndarray, digests: np.ndarray) -> int:
+    """Every source (key, digest) pair is in the destination; returns the rows checked."""
+    import numpy as np
+
+    found_keys: list[np.ndarray] = []
+    found_digests: list[np.ndarray] = []
+    for batch in _prefetched(destination.scan_batches()):
+        batch_keys, batch_digests = row_hashes(batch)
+        found_keys.append(batch_keys)
+        found_digests.append(batch_digests)
+    stored = np.concatenate(found_keys) if found_keys else np.zeros(0, dtype=np.uint64)
+    stored_digests = (
+        np.concatenate(found_digests) if found_digests else np.zeros(0, dtype=np.uint64)
+    )
+    # sort by (key, digest) so a key stored with the wanted digest is found even beside another
+    order = np.lexsort((stored_digests, stored))
+    stored, stored_digests = stored[order], stored_digests[order]
+    wanted = np.rec.fromarrays([keys, digests], names="key,digest")
+    have = np.rec.fromarrays([stored, stored_digests], names="key,digest")
+    position = np.searchsorted(have, wanted)
+    inside = position < len(have)
+    matched = np.zeros(len(wanted), dtype=bool)
+    matched[inside] = have[position[inside]] == wanted[inside]
+    missing = int((~matched).sum())
+    if missing:
         raise MigrationError(
-            f"verification failed: {len(missing)} source rows missing and {len(differing)} "
-            f"differing in {destination.path} (e.g. {shown})",
+            f"verification failed: {missing} source rows are missing from {destination.path} or "
+            "differ there in content",
             hint="run 'runbench verify' on both stores; the source was not changed",
         )
-    return len(found)
+    return len(wanted)

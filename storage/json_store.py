@@ -178,6 +178,8 @@ class JsonStore:
         Runs under the writers' lock, so appends wait (they are not lost) while it runs.
         """
         with self._lock:
+            if not self.records_path.exists():
+                return CompactReport(self.format, notes=("nothing to compact",))
             report = self.verify_unlocked()
             if report.is_clean:
                 return CompactReport(self.format, rows=report.rows, notes=("nothing to compact",))

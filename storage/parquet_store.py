@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 SOURCES_KEY = b"runbench.sources"
 SEGMENT_ROWS = 20_000
 PART_TARGET_ROWS = 1_000_000
+ROW_GROUP_ROWS = 65_536  # bounds the memory of a read or a merge, whatever a part's size
 COMPACT_LOCK_TIMEOUT_S = 600.0
 _SCAN_RETRIES = 20
 
@@ -186,7 +187,7 @@ class ParquetStore:
         temporary = self.parts_dir / f".tmp-{os.getpid()}-{name}"
         schema = arrow_schema().with_metadata({SOURCES_KEY: json.dumps(list(sources)).encode()})
         with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
-            writer.write_table(table.cast(schema))
+            writer.write_table(table.cast(schema), row_group_size=ROW_GROUP_ROWS)
         _fsync_file(temporary)
         final = self.parts_dir / name
         os.rename(temporary, final)
@@ -349,7 +350,9 @@ class ParquetStore:
     def scan_batches(
         self, columns: Sequence[str] | None = None, filters: Filters | None = None
     ) -> Iterator[pa.Table]:
-        """Yield stored rows part by part, each exactly once, skipping damaged files."""
+        """Yield stored rows in bounded batches, each row exactly once, skipping damaged files."""
+        import pyarrow as pa
+
         selected = check_columns(columns)
         needed = columns_needed(selected, filters)
         segments, parts, damage = self._snapshot()
@@ -359,7 +362,8 @@ class ParquetStore:
             for table in segments.values():
                 yield project(table.select(needed), selected, filters)
             for part in parts:
-                yield project(part.file.read(columns=needed), selected, filters)
+                for batch in part.file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=needed):
+                    yield project(pa.Table.from_batches([batch]), selected, filters)
         finally:
             for part in parts:
                 part.file.close()
@@ -528,8 +532,12 @@ class ParquetStore:
             sources = [part.path.name for part in group]
             schema = arrow_schema().with_metadata({SOURCES_KEY: json.dumps(sources).encode()})
             with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
-                for part in group:
-                    writer.write_table(pq.read_table(part.path).cast(schema))
+                for part in group:  # one row group at a time: memory stays bounded
+                    source = pq.ParquetFile(part.path)
+                    for index in range(source.num_row_groups):
+                        row_group = source.read_row_group(index).cast(schema)
+                        writer.write_table(row_group, row_group_size=ROW_GROUP_ROWS)
+                    source.close()
                     merged_rows += part.rows
             _fsync_file(temporary)
             os.rename(temporary, self.parts_dir / name)

@@ -135,3 +135,19 @@ def test_migrating_many_batches_streams_and_verifies(tmp_path: Path) -> None:
     report = migrate_store(source, destination)
     assert report.verified_rows == 5000
     assert destination.scan().num_rows == 5000
+
+
+def test_a_destination_row_that_differs_from_the_source_fails_verification(
+    tmp_path: Path, records: list[Record]
+) -> None:
+    import dataclasses
+
+    from runbench.errors import MigrationError
+
+    source = open_store(tmp_path, "json")
+    source.append(records)
+    destination = open_store(tmp_path, "parquet")
+    changed = dataclasses.replace(records[5], execution_time=(records[5].execution_time or 0) + 1.0)
+    destination.append([changed])
+    with pytest.raises(MigrationError, match=r"1 source rows are missing .* or differ"):
+        migrate_store(source, destination)

@@ -148,3 +148,38 @@ def test_compact_killed_at_random_moments_loses_and_doubles_nothing(tmp_path: Pa
     assert sorted(_stored_keys(tmp_path, "parquet")) == expected
     assert open_store(tmp_path, "parquet").verify().is_clean
     assert len(list((tmp_path / "parquet" / "parts").glob("part-*.parquet"))) == 1
+
+
+def test_compact_while_writers_append_loses_and_doubles_nothing(
+    tmp_path: Path, storage_format: str
+) -> None:
+    writers = [
+        _writer(
+            tmp_path,
+            storage_format,
+            "--threads",
+            "2",
+            "--count",
+            "400",
+            "--max-batch",
+            "5",
+            "--seed",
+            str(seed),
+        )
+        for seed in range(4)
+    ]
+    compactions = 0
+    while any(writer.poll() is None for writer in writers):
+        open_store(tmp_path, storage_format).compact()
+        compactions += 1
+    acknowledged: set[str] = set()
+    for writer in writers:
+        out, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err
+        acknowledged.update(out.split())
+    open_store(tmp_path, storage_format).compact()
+    keys = _stored_keys(tmp_path, storage_format)
+    assert compactions >= 2
+    assert len(keys) == len(set(keys)) == len(acknowledged)
+    assert set(keys) == acknowledged
+    assert open_store(tmp_path, storage_format).verify().is_clean
