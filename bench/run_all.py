@@ -199,6 +199,7 @@ def main() -> None:
             print(*rows[-4:], sep="\n", flush=True)
         data = work / "million"
         build_s, _ = timed(lambda: build_million(data))
+        os.sync()  # the data set's own writeback must not run during the timed steps
         print(f"built {MILLION} records in {build_s:.0f} s", flush=True)
         migrate_rate, migrate_rss = migrate_run(data)
         rows.append(

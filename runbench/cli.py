@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from runbench.config import resolve_store_location
 from runbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, RunbenchError, UsageError
@@ -39,10 +37,13 @@ stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
 
 
-class OutputFormat(StrEnum):
+class ReportFormat(StrEnum):
     table = "table"
-    json = "json"
+    markdown = "markdown"
     csv = "csv"
+    json = "json"
+    html = "html"
+    legacy_json = "legacy-json"
 
 
 # -- shared options, declared once ---------------------------------------------------------
@@ -68,6 +69,62 @@ JsonOption = Annotated[
 ]
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")
+]
+
+ModelsOption = Annotated[str, typer.Option("--model", help="Model name, or a comma list of them.")]
+ModelsFilterOption = Annotated[
+    str | None, typer.Option("--model", help="Only these models (comma list).", show_default=False)
+]
+PromptTypesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--prompt-types",
+        help="Comma list; all = baseline,optimal,cot; flawed = the seven flawed; "
+        "all_with_flawed = all ten.",
+        show_default=False,
+    ),
+]
+DifficultyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--difficulty", help="Comma list of very_easy..very_hard, or all.", show_default=False
+    ),
+]
+TaskTypesOption = Annotated[
+    str | None,
+    typer.Option("--task-types", help="Comma list of task types, or all.", show_default=False),
+]
+RateOption = Annotated[
+    str | None,
+    typer.Option("--tool-success-rate", help="Comma list of rates in [0, 1].", show_default=False),
+]
+PhaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--phase",
+        help="A systematic-test phase (5.1 ... 5.5); flags override its axes.",
+        show_default=False,
+    ),
+]
+SuiteOption = Annotated[
+    str | None,
+    typer.Option(
+        "--suite", help="Only this suite; 'all' includes legacy-v3 imports.", show_default=False
+    ),
+]
+NumInstancesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--num-instances",
+        help="Instances per cell. [default: the phase's, else 20]",
+        show_default=False,
+    ),
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", "-o", help="Write to this file instead of stdout.", show_default=False
+    ),
 ]
 
 
@@ -251,21 +308,11 @@ def _import_legacy(
     if as_json:
         _print_json(asdict(report))
         return
-    table = Table(title=f"legacy import{' (dry run)' if dry_run else ''}: {path.name}")
-    for column in ("model", "imported", "already present", "corrected", "skipped leaves"):
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for counts in report.models:
-        table.add_row(
-            counts.model,
-            str(counts.imported),
-            str(counts.already_present),
-            str(counts.corrected),
-            str(counts.skipped_leaves),
-        )
-    stdout.print(table)
+    from runbench.console import legacy_table
+
+    stdout.print(legacy_table(report))
     for skipped in report.skipped:
         stdout.print(f"skipped {skipped.path}: {skipped.reason}", highlight=False)
-    stdout.print("corrected = tests in leaves whose counters were doubled by the legacy bug")
 
 
 @app.command()
@@ -274,82 +321,214 @@ def report(
         str,
         typer.Option(
             "--by",
-            help="Comma list of: model, prompt_type, difficulty, task_type, "
-            "tool_success_rate, provider, deployment, suite.",
+            help="Comma list of: model, prompt_type, difficulty, task_type, tool_success_rate, "
+            "provider, deployment, suite.",
         ),
     ] = "model,prompt_type",
-    model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
-    suite: Annotated[
-        str | None,
-        typer.Option("--suite", help="Only this suite; 'all' includes legacy-v3 imports."),
+    model: ModelsFilterOption = None,
+    prompt_types: PromptTypesOption = None,
+    difficulty: DifficultyOption = None,
+    task_types: TaskTypesOption = None,
+    tool_success_rate: RateOption = None,
+    phase: PhaseOption = None,
+    suite: SuiteOption = None,
+    output_format: Annotated[
+        ReportFormat, typer.Option("--format", help="Output format.")
+    ] = ReportFormat.table,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also write a PNG heatmap and bar chart here.")
     ] = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--format", help="Output format.")
-    ] = OutputFormat.table,
+    output: OutputOption = None,
     storage: StorageOption = None,
     store: StoreOption = None,
 ) -> None:
     """Results per group: each test counted once (its latest non-error attempt).
 
     Rates have 95 % Wilson intervals; infrastructure errors and superseded attempts are shown
-    apart and never counted in a rate.
+    apart and never counted in a rate. Legacy imports appear only with --suite legacy-v3 or all.
 
-    Example: STORAGE_FORMAT=parquet runbench report --by model,difficulty
+    Examples:
+      STORAGE_FORMAT=parquet runbench report --by model,difficulty
+
+      runbench report --phase 5.3 --format markdown
+
+      runbench report --format html --output report.html --plot rates.png
     """
-    from runbench.analysis import build_report
-    from runbench.analysis.report import parse_group_by
+    from runbench.analysis import report as reporting
 
-    group_by = parse_group_by(by)
-    result = build_report(
-        _open(storage, store, must_exist=True),
-        group_by,
-        filters={"model": model} if model else None,
-        suite=suite,
+    filters = _filters(model, prompt_types, difficulty, task_types, tool_success_rate, phase)
+    frame = reporting.load_frame(_open(storage, store, must_exist=True), filters, suite)
+    if output_format is ReportFormat.legacy_json:
+        from runbench.analysis.summary import build_summary
+
+        _emit(json.dumps(build_summary(frame), indent=2) + "\n", output)
+        return
+    result = reporting.report_from_frame(frame, reporting.parse_group_by(by))
+    png = _plot(frame, plot, output_format is ReportFormat.html)
+    _emit_report(result, output_format, output, png)
+
+
+@app.command()
+def status(
+    model: ModelsOption,
+    prompt_types: PromptTypesOption = None,
+    difficulty: DifficultyOption = None,
+    task_types: TaskTypesOption = None,
+    tool_success_rate: RateOption = None,
+    phase: PhaseOption = None,
+    num_instances: NumInstancesOption = None,
+    storage: StorageOption = None,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """How far a plan has got: per cell, tests done of the target; exit 0 when complete, 1 if not.
+
+    The plan is a phase (--phase) or the matrix flags (defaults: optimal, easy, all task types,
+    rate 0.8, 20 instances). A test is done when a non-error row exists for its test id.
+
+    Examples:
+      runbench status --model gpt-4o-mini --phase 5.1
+
+      runbench status --model a,b --prompt-types all --difficulty easy,medium --num-instances 50
+    """
+    from runbench.analysis.status import plan_progress
+    from runbench.matrix import build_matrix, parse_models
+
+    matrix = build_matrix(
+        phase_name=phase,
+        prompt_types=prompt_types,
+        difficulties=difficulty,
+        task_types=task_types,
+        rates=tool_success_rate,
+        num_instances=num_instances,
     )
-    rows = [
-        {**dict(zip(result.by, group.group, strict=True)), **_flat(asdict(group))}
-        for group in result.groups
-    ]
-    if output is OutputFormat.json:
-        _print_json(rows)
-    elif output is OutputFormat.csv:
-        import csv
-
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["tests"])
-        writer.writeheader()
-        writer.writerows(rows)
+    progress = plan_progress(_open(storage, store), parse_models(model), matrix)
+    if as_json:
+        _print_json(_progress_json(progress))
     else:
-        stdout.print(_report_table(result))
+        from runbench.console import status_table
+
+        stdout.print(status_table(progress))
+    raise typer.Exit(0 if progress.is_complete else 1)
 
 
-def _flat(values: dict[str, Any]) -> dict[str, Any]:
-    interval = values.pop("full_interval")
-    values.pop("group")
-    return {**values, "full_low": interval["low"], "full_high": interval["high"]}
+@app.command()
+def compare(
+    model_a: Annotated[str, typer.Argument(help="Model A (canonical name, as stored).")],
+    model_b: Annotated[str, typer.Argument(help="Model B.")],
+    prompt_types: PromptTypesOption = None,
+    difficulty: DifficultyOption = None,
+    task_types: TaskTypesOption = None,
+    tool_success_rate: RateOption = None,
+    phase: PhaseOption = None,
+    suite: SuiteOption = None,
+    storage: StorageOption = None,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare two models on identical tests: exact McNemar p and the rate difference with its CI.
+
+    Tests pair when suite, suite version, prompt type, difficulty, task type, tool success rate
+    and instance are equal; tests without a partner are counted and left out.
+
+    Example: runbench compare gpt-4o-mini qwen2.5-72b-instruct --phase 5.1
+    """
+    from runbench.analysis.compare import compare_models
+
+    filters = _filters(None, prompt_types, difficulty, task_types, tool_success_rate, phase)
+    opened = _open(storage, store, must_exist=True)
+    comparison = compare_models(opened, model_a, model_b, filters=filters, suite=suite)
+    if as_json:
+        _print_json(asdict(comparison))
+    else:
+        from runbench.console import compare_table
+
+        stdout.print(compare_table(comparison))
 
 
-def _report_table(result: Any) -> Table:
-    table = Table(
-        title="results (latest non-error attempt per test)", box=box.SIMPLE_HEAD, pad_edge=False
+def _filters(
+    models: str | None,
+    prompt_types: str | None,
+    difficulty: str | None,
+    task_types: str | None,
+    rates: str | None,
+    phase: str | None,
+) -> dict[str, Any]:
+    from runbench.matrix import matrix_filters, parse_models
+
+    filters: dict[str, Any] = matrix_filters(
+        phase_name=phase,
+        prompt_types=prompt_types,
+        difficulties=difficulty,
+        task_types=task_types,
+        rates=rates,
     )
-    for name in result.by:
-        table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=20)
-    for column in ("tests", "full", "95% CI", "part", "fail", "wf", "infra", "sup"):
-        table.add_column(column, justify="right", no_wrap=True, min_width=max(4, len(column)))
-    for group in result.groups:
-        interval = group.full_interval
-        table.add_row(
-            *group.group,
-            str(group.tests),
-            f"{group.full_rate:.0%}",
-            f"{interval.low * 100:.0f}-{interval.high * 100:.0f}",
-            f"{group.partial_rate:.0%}",
-            f"{group.failure_rate:.0%}",
-            "-" if group.mean_workflow_score is None else f"{group.mean_workflow_score:.2f}",
-            str(group.infra_errors),
-            str(group.superseded_attempts),
-        )
-    return table
+    if models:
+        filters["model"] = parse_models(models)
+    return filters
+
+
+def _plot(frame: Any, path: Path | None, for_html: bool) -> bytes | None:
+    if path is None and not for_html:
+        return None
+    from runbench.analysis.plots import report_png
+    from runbench.analysis.report import report_from_frame
+
+    judged = frame[frame["status"] != "error"]
+    png = report_png(report_from_frame(frame, ("model", "prompt_type"))) if len(judged) else None
+    if path is not None:
+        if png is None:
+            raise UsageError("nothing to plot: no judged tests match", hint="loosen the filters")
+        path.write_bytes(png)
+        stderr.print(f"[INFO] wrote {path}", highlight=False)
+    return png
+
+
+def _emit_report(
+    result: Any, output_format: ReportFormat, output: Path | None, png: bytes | None
+) -> None:
+    from runbench.analysis import render
+
+    if output_format is ReportFormat.table and output is None:
+        from runbench.console import report_table
+
+        stdout.print(report_table(result))
+        return
+    texts = {
+        ReportFormat.table: render.report_markdown,
+        ReportFormat.markdown: render.report_markdown,
+        ReportFormat.csv: render.report_csv,
+        ReportFormat.json: lambda r: json.dumps(render.report_rows(r), indent=2) + "\n",
+        ReportFormat.html: lambda r: render.report_html(r, png=png),
+    }
+    _emit(texts[output_format](result), output)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    stderr.print(f"[INFO] wrote {output}", highlight=False)
+
+
+def _progress_json(progress: Any) -> dict[str, Any]:
+    return {
+        "done": progress.done,
+        "target": progress.target,
+        "percent": round(progress.percent, 2),
+        "complete": progress.is_complete,
+        "cells": [
+            {
+                **asdict(cell.cell),
+                "done": cell.done,
+                "target": cell.target,
+                "errored": cell.errored,
+                "remaining": cell.remaining,
+            }
+            for cell in progress.cells
+        ],
+    }
 
 
 # -- entry point ---------------------------------------------------------------------------

@@ -26,6 +26,8 @@ ALLOWED = {
     },
     "runbench.analysis": {
         "runbench.config",
+        "runbench.matrix",
+        "runbench.plan",
         "runbench.errors",
         "runbench.records",
         "runbench.storage",

@@ -1,0 +1,126 @@
+"""Two models compared on identical tests, so the difference is the models' and not the tasks'.
+
+Tests pair when they share suite, suite version, prompt type, difficulty, task type, tool success
+rate and instance: the same task under the same conditions (DESIGN.md §4). Tests without a
+partner are counted and left out, never mixed into the comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from runbench.analysis.report import load_frame
+from runbench.analysis.results import latest_results
+from runbench.analysis.stats import Interval, mcnemar_exact_p, paired_difference_interval
+from runbench.storage import Filters, Store
+
+from runbench.errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PAIR_KEY = (
+    "suite",
+    "suite_version",
+    "prompt_type",
+    "difficulty",
+    "task_type",
+    "tool_success_rate",
+    "instance",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PairedResult:
+    """Full success of A and B on the same tests, with McNemar's p and the rate difference."""
+
+    both: int
+    only_a: int
+    only_b: int
+    neither: int
+    p_value: float
+    difference: float
+    interval: Interval | None
+
+    @property
+    def pairs(self) -> int:
+        return self.both + self.only_a + self.only_b + self.neither
+
+    @property
+    def rate_a(self) -> float:
+        return (self.both + self.only_a) / self.pairs if self.pairs else 0.0
+
+    @property
+    def rate_b(self) -> float:
+        return (self.both + self.only_b) / self.pairs if self.pairs else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    model_a: str
+    model_b: str
+    overall: PairedResult
+    by_prompt_type: dict[str, PairedResult] = field(default_factory=dict)
+    unpaired_a: int = 0
+    unpaired_b: int = 0
+
+
+def paired_result(a_full: pd.Series, b_full: pd.Series) -> PairedResult:
+    """Counts and statistics from two aligned boolean series of full success."""
+    both = int((a_full & b_full).sum())
+    only_a = int((a_full & ~b_full).sum())
+    only_b = int((~a_full & b_full).sum())
+    neither = int((~a_full & ~b_full).sum())
+    pairs = both + only_a + only_b + neither
+    return PairedResult(
+        both=both,
+        only_a=only_a,
+        only_b=only_b,
+        neither=neither,
+        p_value=mcnemar_exact_p(only_a, only_b),
+        difference=(only_a - only_b) / pairs if pairs else 0.0,
+        interval=paired_difference_interval(both, only_a, only_b, neither) if pairs else None,
+    )
+
+
+def compare_models(
+    store: Store,
+    model_a: str,
+    model_b: str,
+    *,
+    filters: Filters | None = None,
+    suite: str | None = None,
+) -> Comparison:
+    """Pair the two models' done tests and compare their full-success rates.
+
+    Raises:
+        UsageError: the models are the same, or one has no results (the message lists
+            the models that have results).
+    """
+    if model_a == model_b:
+        raise UsageError("compare needs two different models")
+    frame = load_frame(store, {**(filters or {}), "model": [model_a, model_b]}, suite)
+    latest = latest_results(frame)
+    for model in (model_a, model_b):
+        if not (latest["model"] == model).any():
+            known = ", ".join(sorted(load_frame(store, None, suite)["model"].unique())) or "none"
+            raise UsageError(
+                f"model '{model}' has no results in this store; models with results: {known}"
+            )
+    latest = latest.assign(full=latest["status"] == "full_success")
+    side_a = latest[latest["model"] == model_a].set_index(list(PAIR_KEY))["full"]
+    side_b = latest[latest["model"] == model_b].set_index(list(PAIR_KEY))["full"]
+    paired = side_a.to_frame("a").join(side_b.to_frame("b"), how="inner")
+    by_prompt = {
+        str(prompt): paired_result(rows["a"], rows["b"])
+        for prompt, rows in paired.groupby(level="prompt_type", sort=True)
+    }
+    return Comparison(
+        model_a=model_a,
+        model_b=model_b,
+        overall=paired_result(paired["a"], paired["b"]),
+        by_prompt_type=by_prompt,
+        unpaired_a=len(side_a) - len(paired),
+        unpaired_b=len(side_b) - len(paired),
+    )

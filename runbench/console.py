@@ -1,0 +1,143 @@
+"""Terminal tables for the CLI (rich), kept apart so ``cli.py`` stays parsing and printing.
+
+Tables are built to fit an 80-column terminal: group labels are cut with an ellipsis before any
+number is, and numbers are short.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+
+from runbench.analysis.compare import Comparison, PairedResult
+from runbench.analysis.report import Report
+from runbench.analysis.status import PlanProgress
+from runbench.migrate.legacy import LegacyImportReport
+
+
+def _table(title: str, caption: str | None = None) -> Table:
+    return Table(
+        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0, 0, 1)
+    )
+
+
+def _fitted(
+    title: str,
+    caption: str,
+    labels: list[str],
+    numbers: list[str],
+    rows: list[list[str]],
+    *,
+    label_width: int = 28,
+) -> Table:
+    """A table whose number columns never shrink; only label columns are cut (with …)."""
+    table = _table(title, caption)
+    for label in labels:
+        table.add_column(label, overflow="ellipsis", max_width=label_width)
+    for offset, header in enumerate(numbers, start=len(labels)):
+        width = max([len(header), *(len(row[offset]) for row in rows)])
+        table.add_column(header, justify="right", no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def report_table(report: Report) -> Table:
+    rows = []
+    for group in report.groups:
+        interval = group.full_interval
+        rows.append(
+            [
+                *group.group,
+                str(group.tests),
+                f"{group.full_rate:.0%}",
+                f"{interval.low * 100:.0f}-{interval.high * 100:.0f}",
+                f"{group.partial_rate:.0%}",
+                f"{group.failure_rate:.0%}",
+                "-" if group.mean_workflow_score is None else f"{group.mean_workflow_score:.2f}",
+                str(group.infra_errors),
+                str(group.superseded_attempts),
+            ]
+        )
+    return _fitted(
+        "results (each test once: its latest non-error attempt)",
+        "full/part/fail: shares of tests; CI: 95 % Wilson interval of full, in %; wf: mean "
+        "workflow score; infra: infrastructure errors; sup: superseded attempts (not in rates)",
+        list(report.by),
+        ["tests", "full", "CI", "part", "fail", "wf", "infra", "sup"],
+        rows,
+    )
+
+
+def status_table(progress: PlanProgress) -> Table:
+    rows = [
+        [
+            cell.cell.model,
+            cell.cell.prompt_type,
+            cell.cell.difficulty,
+            cell.cell.task_type,
+            f"{cell.cell.tool_success_rate:.2f}",
+            str(cell.done),
+            str(cell.target),
+            str(cell.errored),
+            str(cell.remaining),
+        ]
+        for cell in progress.cells
+    ]
+    return _fitted(
+        f"plan status: {progress.done}/{progress.target} tests done ({progress.percent:.1f} %)",
+        "errored: tests whose only rows are infrastructure errors (they stay to be run)",
+        ["model", "prompt_type", "difficulty", "task_type"],
+        ["rate", "done", "target", "errored", "left"],
+        rows,
+        label_width=16,
+    )
+
+
+def _paired_row(label: str, result: PairedResult) -> list[str]:
+    interval = result.interval
+    shown = "-" if interval is None else f"{interval.low * 100:+.0f} to {interval.high * 100:+.0f}"
+    return [
+        label,
+        str(result.pairs),
+        str(result.both),
+        str(result.only_a),
+        str(result.only_b),
+        str(result.neither),
+        f"{result.difference * 100:+.1f}",
+        shown,
+        f"{result.p_value:.2g}",
+    ]
+
+
+def compare_table(comparison: Comparison) -> Table:
+    a, b = comparison.model_a, comparison.model_b
+    rows = [_paired_row(prompt, result) for prompt, result in comparison.by_prompt_type.items()]
+    rows.append(_paired_row("all", comparison.overall))
+    return _fitted(
+        f"{a} (A) vs {b} (B): full success on identical tests",
+        f"left out, unpaired: {comparison.unpaired_a} tests of A, {comparison.unpaired_b} of B. "
+        "diff: rate A - rate B in points, CI: its 95 % Newcombe interval; p: exact McNemar",
+        ["prompt_type"],
+        ["pairs", "both", "A", "B", "neither", "diff", "CI", "p"],
+        rows,
+        label_width=24,
+    )
+
+
+def legacy_table(report: LegacyImportReport) -> Table:
+    table = _table(
+        f"legacy import{' (dry run)' if report.dry_run else ''}: {report.source.name}",
+        "corrected = tests in leaves whose counters the legacy bug had doubled",
+    )
+    for column in ("model", "imported", "already present", "corrected", "skipped leaves"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for counts in report.models:
+        table.add_row(
+            counts.model,
+            str(counts.imported),
+            str(counts.already_present),
+            str(counts.corrected),
+            str(counts.skipped_leaves),
+        )
+    return table

@@ -1,0 +1,209 @@
+"""The experiment matrix: what the matrix flags and the named phases mean, parsed once.
+
+Runners, ``status`` and ``report`` accept the same ``--prompt-types``, ``--difficulty``,
+``--task-types``, ``--tool-success-rate`` and ``--phase``; this module turns them into a
+``Matrix`` and a matrix plus models into cells, with errors that list the allowed values.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from runbench.errors import UsageError
+from runbench.plan import Cell
+from runbench.records import DIFFICULTIES, FLAWS, PLAIN_PROMPT_TYPES, PROMPT_TYPES, TASK_TYPES
+
+WORKFLOW_SUITE = "workflow"
+WORKFLOW_SUITE_VERSION = "1"
+DEFAULT_NUM_INSTANCES = 20
+PROMPT_TYPE_GROUPS = {
+    "all": PLAIN_PROMPT_TYPES,
+    "flawed": tuple(f"flawed_{flaw}" for flaw in FLAWS),
+    "all_with_flawed": PROMPT_TYPES,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Matrix:
+    """Everything of a plan but the models: the axes of the cells and the instances per cell."""
+
+    prompt_types: tuple[str, ...] = ("optimal",)
+    difficulties: tuple[str, ...] = ("easy",)
+    task_types: tuple[str, ...] = TASK_TYPES
+    tool_success_rates: tuple[float, ...] = (0.8,)
+    num_instances: int = DEFAULT_NUM_INSTANCES
+
+    def cells(self, models: Sequence[str]) -> list[Cell]:
+        """Every cell of the matrix for these models, in a stable order."""
+        return [
+            Cell(WORKFLOW_SUITE, WORKFLOW_SUITE_VERSION, model, prompt, difficulty, task, rate)
+            for model in models
+            for prompt in self.prompt_types
+            for difficulty in self.difficulties
+            for task in self.task_types
+            for rate in self.tool_success_rates
+        ]
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _choose(
+    text: str, flag: str, allowed: Sequence[str], groups: dict[str, tuple[str, ...]]
+) -> tuple[str, ...]:
+    chosen: list[str] = []
+    for name in _split(text):
+        if name in groups:
+            chosen.extend(groups[name])
+        elif name in allowed:
+            chosen.append(name)
+        else:
+            options = ", ".join([*groups, *allowed])
+            raise UsageError(f"unknown value '{name}' for {flag}; choose from {options}")
+    if not chosen:
+        raise UsageError(f"{flag} needs at least one value")
+    return tuple(dict.fromkeys(chosen))
+
+
+def parse_prompt_types(text: str) -> tuple[str, ...]:
+    """``all`` = baseline, optimal, cot; ``flawed`` = the seven flawed; ``all_with_flawed``: ten."""
+    return _choose(text, "--prompt-types", PROMPT_TYPES, PROMPT_TYPE_GROUPS)
+
+
+def parse_difficulties(text: str) -> tuple[str, ...]:
+    return _choose(text, "--difficulty", DIFFICULTIES, {"all": DIFFICULTIES})
+
+
+def parse_task_types(text: str) -> tuple[str, ...]:
+    return _choose(text, "--task-types", TASK_TYPES, {"all": TASK_TYPES})
+
+
+def parse_rates(text: str) -> tuple[float, ...]:
+    """Tool success rates: comma-separated numbers in [0, 1], kept to two decimals."""
+    rates: list[float] = []
+    for part in _split(text):
+        try:
+            rate = float(part)
+        except ValueError:
+            raise UsageError(f"--tool-success-rate: '{part}' is not a number") from None
+        if not 0.0 <= rate <= 1.0:
+            raise UsageError(f"--tool-success-rate: {part} is outside [0, 1]")
+        rates.append(round(rate, 2))
+    if not rates:
+        raise UsageError("--tool-success-rate needs at least one value")
+    return tuple(dict.fromkeys(rates))
+
+
+@functools.cache
+def phases() -> dict[str, Matrix]:
+    """The named phases shipped as package data (``runbench/phases.toml``)."""
+    text = resources.files("runbench").joinpath("phases.toml").read_text(encoding="utf-8")
+    return {
+        name: _phase_matrix(name, table) for name, table in tomllib.loads(text)["phases"].items()
+    }
+
+
+def _phase_matrix(name: str, table: dict[str, Any]) -> Matrix:
+    def values(key: str) -> str:
+        value = table[key]
+        return value if isinstance(value, str) else ",".join(map(str, value))
+
+    return Matrix(
+        prompt_types=parse_prompt_types(values("prompt_types")),
+        difficulties=parse_difficulties(values("difficulties")),
+        task_types=parse_task_types(values("task_types")),
+        tool_success_rates=parse_rates(values("tool_success_rates")),
+        num_instances=int(table.get("num_instances", DEFAULT_NUM_INSTANCES)),
+    )
+
+
+def phase(name: str) -> Matrix:
+    """The matrix of a named phase.
+
+    Raises:
+        UsageError: no phase has that name; the message lists the phases.
+    """
+    known = phases()
+    if name not in known:
+        raise UsageError(f"unknown phase '{name}'; phases are {', '.join(known)}")
+    return known[name]
+
+
+def build_matrix(
+    *,
+    phase_name: str | None = None,
+    prompt_types: str | None = None,
+    difficulties: str | None = None,
+    task_types: str | None = None,
+    rates: str | None = None,
+    num_instances: int | None = None,
+) -> Matrix:
+    """A phase, or the defaults, with any matrix flag given overriding its axis.
+
+    Raises:
+        UsageError: an unknown value or phase, or a negative instance count.
+    """
+    base = phase(phase_name) if phase_name else Matrix()
+    if num_instances is not None and num_instances < 0:
+        raise UsageError("--num-instances must be ≥ 0")
+    return Matrix(
+        prompt_types=parse_prompt_types(prompt_types) if prompt_types else base.prompt_types,
+        difficulties=parse_difficulties(difficulties) if difficulties else base.difficulties,
+        task_types=parse_task_types(task_types) if task_types else base.task_types,
+        tool_success_rates=parse_rates(rates) if rates else base.tool_success_rates,
+        num_instances=base.num_instances if num_instances is None else num_instances,
+    )
+
+
+def matrix_filters(
+    *,
+    phase_name: str | None = None,
+    prompt_types: str | None = None,
+    difficulties: str | None = None,
+    task_types: str | None = None,
+    rates: str | None = None,
+) -> dict[str, list[str] | list[float]]:
+    """Store filters for reading results: a phase fixes every axis, a flag overrides one axis.
+
+    Unlike ``build_matrix`` nothing defaults: an axis neither a phase nor a flag names is not
+    filtered.
+
+    Raises:
+        UsageError: an unknown value or phase.
+    """
+    base = phase(phase_name) if phase_name else None
+    axes: dict[str, tuple[str, ...] | tuple[float, ...] | None] = {
+        "prompt_type": parse_prompt_types(prompt_types) if prompt_types else None,
+        "difficulty": parse_difficulties(difficulties) if difficulties else None,
+        "task_type": parse_task_types(task_types) if task_types else None,
+        "tool_success_rate": parse_rates(rates) if rates else None,
+    }
+    if base is not None:
+        defaults = {
+            "prompt_type": base.prompt_types,
+            "difficulty": base.difficulties,
+            "task_type": base.task_types,
+            "tool_success_rate": base.tool_success_rates,
+        }
+        axes = {
+            name: value if value is not None else defaults[name] for name, value in axes.items()
+        }
+    return {name: list(value) for name, value in axes.items() if value is not None}
+
+
+def parse_models(text: str) -> list[str]:
+    """A comma list of model names.
+
+    Raises:
+        UsageError: the list is empty.
+    """
+    models = list(dict.fromkeys(_split(text)))
+    if not models:
+        raise UsageError("--model needs at least one model name")
+    return models
