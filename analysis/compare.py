@@ -100,11 +100,13 @@ def compare_models(
     """
     if model_a == model_b:
         raise UsageError("compare needs two different models")
-    frame = load_frame(store, {**(filters or {}), "model": [model_a, model_b]}, suite)
+    columns = ["model", *PAIR_KEY]
+    frame = load_frame(store, {**(filters or {}), "model": [model_a, model_b]}, suite, columns)
     latest = latest_results(frame)
     for model in (model_a, model_b):
         if not (latest["model"] == model).any():
-            known = ", ".join(sorted(load_frame(store, None, suite)["model"].unique())) or "none"
+            stored = load_frame(store, None, suite, ["model"])["model"].unique()
+            known = ", ".join(sorted(stored)) or "none"
             raise UsageError(
                 f"model '{model}' has no results in this store; models with results: {known}"
             )

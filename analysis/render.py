@@ -110,18 +110,25 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
 table { border-collapse: collapse; font-size: 0.9rem; margin-bottom: 1.5rem; }
 th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: right; }
-th { background: #f3f3f3; } td.group { text-align: left; font-weight: 600; }
+th { background: #f3f3f3; } .group { text-align: left; white-space: nowrap; }
+td.group { font-weight: 600; } td.text { text-align: left; }
 img { max-width: 100%; } p.note { color: #555; font-size: 0.85rem; }
 """
 
 
 def report_html(report: Report, *, title: str = "runbench report", png: bytes | None = None) -> str:
     """One HTML file with the table and, when given, the plots embedded: it opens offline."""
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in [*report.by, *SUMMARY_HEADERS])
+    head = "".join(f'<th class="group">{html.escape(name)}</th>' for name in report.by)
+    head += "".join(f"<th>{html.escape(name)}</th>" for name in SUMMARY_HEADERS)
     body = []
     for group in report.groups:
         cells = "".join(f'<td class="group">{html.escape(part)}</td>' for part in group.group)
-        cells += "".join(f"<td>{html.escape(cell)}</td>" for cell in summary_cells(group))
+        cells += "".join(
+            f'<td class="text">{html.escape(cell)}</td>'
+            if header == "top errors"
+            else f"<td>{html.escape(cell)}</td>"
+            for header, cell in zip(SUMMARY_HEADERS, summary_cells(group), strict=True)
+        )
         body.append(f"<tr>{cells}</tr>")
     picture = ""
     if png is not None:

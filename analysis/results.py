@@ -19,8 +19,12 @@ if TYPE_CHECKING:
 def latest_results(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per test_id: its latest attempt whose status is not ``error``."""
     judged = frame[frame["status"] != "error"]
-    ordered = judged.sort_values(["attempt", "recorded_at"], kind="stable")
-    return ordered.drop_duplicates("test_id", keep="last")
+    if judged["test_id"].is_unique:  # the common case: one judged attempt per test
+        return judged
+    order = judged[["test_id", "attempt", "recorded_at"]].sort_values(
+        ["attempt", "recorded_at"], kind="stable"
+    )
+    return judged.loc[order.drop_duplicates("test_id", keep="last").index]
 
 
 def load_attempts(path: str | Path | None = None, storage: str | None = None) -> pd.DataFrame:

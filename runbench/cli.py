@@ -357,13 +357,17 @@ def report(
     from runbench.analysis import report as reporting
 
     filters = _filters(model, prompt_types, difficulty, task_types, tool_success_rate, phase)
-    frame = reporting.load_frame(_open(storage, store, must_exist=True), filters, suite)
+    opened = _open(storage, store, must_exist=True)
     if output_format is ReportFormat.legacy_json:
         from runbench.analysis.summary import build_summary
 
+        frame = reporting.load_frame(opened, filters, suite)
         _emit(json.dumps(build_summary(frame), indent=2) + "\n", output)
         return
-    result = reporting.report_from_frame(frame, reporting.parse_group_by(by))
+    group_by = reporting.parse_group_by(by)
+    columns = reporting.report_columns(dict.fromkeys([*group_by, "model", "prompt_type"]))
+    frame = reporting.load_frame(opened, filters, suite, columns)
+    result = reporting.report_from_frame(frame, group_by)
     png = _plot(frame, plot, output_format is ReportFormat.html)
     _emit_report(result, output_format, output, png)
 
