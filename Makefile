@@ -21,6 +21,8 @@ demo: $(STAMP)
 	$(BIN)/runbench migrate --store $(DEMO_STORE)
 	$(BIN)/runbench migrate --legacy tests/fixtures/legacy_v3_master_database.json --store $(DEMO_STORE) --storage parquet
 	$(BIN)/runbench report --store $(DEMO_STORE) --storage parquet
+	$(BIN)/runbench compare sim-strong sim-weak --store $(DEMO_STORE) --storage parquet
+	$(BIN)/runbench report --store $(DEMO_STORE) --storage parquet --format html --output $(DEMO_STORE)/report.html --plot $(DEMO_STORE)/rates.png
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -114,9 +114,11 @@ def compare_models(
     side_a = latest[latest["model"] == model_a].set_index(list(PAIR_KEY))["full"]
     side_b = latest[latest["model"] == model_b].set_index(list(PAIR_KEY))["full"]
     paired = side_a.to_frame("a").join(side_b.to_frame("b"), how="inner")
+    groups = {
+        str(prompt): rows for prompt, rows in paired.groupby(level="prompt_type", observed=True)
+    }
     by_prompt = {
-        str(prompt): paired_result(rows["a"], rows["b"])
-        for prompt, rows in paired.groupby(level="prompt_type", sort=True)
+        prompt: paired_result(rows["a"], rows["b"]) for prompt, rows in sorted(groups.items())
     }
     return Comparison(
         model_a=model_a,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.results import latest_results
+from runbench.storage import Store
 from runbench.storage.locking import fsync_dir
 
 from runbench.records import MODEL_ERROR_CATEGORIES
@@ -40,6 +41,15 @@ _AVERAGES = {
     "avg_quality_score": "quality_score",
     "avg_final_score": "final_score",
 }
+
+
+SUMMARY_COLUMNS = (
+    "model",
+    *(column for column, _ in _LEVELS),
+    "status",
+    "error_category",
+    *_AVERAGES.values(),
+)
 
 
 def node_stats(rows: pd.DataFrame) -> dict[str, Any]:
@@ -123,3 +133,21 @@ def write_summary(frame: pd.DataFrame, path: Path) -> None:
         os.fsync(handle.fileno())
     os.replace(temporary, path)
     fsync_dir(path.parent)
+
+
+SUMMARY_FILE = "summary.json"
+
+
+def refresh_summary(store: Store) -> Path | None:
+    """Rewrite a JSON store's ``summary.json`` from its rows (legacy imports left out).
+
+    Called after anything adds rows to a JSON store. A Parquet store has no such file: its
+    summary is ``runbench report --format legacy-json``. Returns the path written, if any.
+    """
+    if store.format != "json":
+        return None
+    from runbench.analysis.report import load_frame
+
+    path = store.path / SUMMARY_FILE
+    write_summary(load_frame(store, None, None, SUMMARY_COLUMNS), path)
+    return path

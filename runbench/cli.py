@@ -277,6 +277,8 @@ def migrate(
         )
     report = migrate_store(source, destination, dry_run=dry_run)
     destination.close()
+    if not dry_run:
+        _refresh_summary(destination)
     if as_json:
         _print_json(asdict(report))
         return
@@ -296,6 +298,14 @@ def migrate(
         )
 
 
+def _refresh_summary(store: Any) -> None:
+    from runbench.analysis.summary import refresh_summary
+
+    written = refresh_summary(store)
+    if written is not None:
+        stderr.print(f"[INFO] updated {written}", highlight=False)
+
+
 def _import_legacy(
     path: Path, storage: str | None, store: Path | None, *, dry_run: bool, as_json: bool
 ) -> None:
@@ -305,6 +315,8 @@ def _import_legacy(
     target = _open(storage, store)
     report = import_legacy(path, target, dry_run=dry_run)
     target.close()
+    if not dry_run:
+        _refresh_summary(target)
     if as_json:
         _print_json(asdict(report))
         return
@@ -359,9 +371,9 @@ def report(
     filters = _filters(model, prompt_types, difficulty, task_types, tool_success_rate, phase)
     opened = _open(storage, store, must_exist=True)
     if output_format is ReportFormat.legacy_json:
-        from runbench.analysis.summary import build_summary
+        from runbench.analysis.summary import SUMMARY_COLUMNS, build_summary
 
-        frame = reporting.load_frame(opened, filters, suite)
+        frame = reporting.load_frame(opened, filters, suite, SUMMARY_COLUMNS)
         _emit(json.dumps(build_summary(frame), indent=2) + "\n", output)
         return
     group_by = reporting.parse_group_by(by)

@@ -125,3 +125,34 @@ def test_summary_uses_the_legacy_layout_and_leaf_names() -> None:
         "avg_quality_score",
         "avg_final_score",
     } <= set(leaf)
+
+
+def test_migrating_into_a_json_store_refreshes_its_summary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from runbench.storage import open_store
+
+    from runbench.synthetic import synthetic_records
+    from tests.conftest import run_cli
+
+    open_store(tmp_path / "src", "parquet").append(list(synthetic_records(200, seed=4)))
+    result = run_cli(
+        "migrate",
+        "--from",
+        "parquet",
+        "--to",
+        "json",
+        "--store",
+        str(tmp_path / "src"),
+        "--to-store",
+        str(tmp_path / "dst"),
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "dst" / "json" / "summary.json").read_text())
+    report = json.loads(
+        run_cli(
+            "report", "--store", str(tmp_path / "dst"), "--by", "model", "--format", "json"
+        ).stdout
+    )
+    assert summary["summary"]["total"] == sum(row["tests"] for row in report)
+    assert not list((tmp_path / "dst" / "json").glob(".summary.json*")), "no temporary left behind"

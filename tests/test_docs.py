@@ -1,0 +1,28 @@
+"""Docs are tested like code: every command has help with an example and is in the README."""
+
+from __future__ import annotations
+
+import typer.main
+
+from runbench.cli import app
+from tests.conftest import REPO
+
+COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def test_the_cli_has_the_commands_the_readme_documents() -> None:
+    assert {"verify", "compact", "migrate", "report", "status", "compare"} <= set(COMMANDS)
+
+
+def test_every_command_has_help_with_an_example_and_is_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text()
+    group = typer.main.get_command(app)
+    for name in COMMANDS:
+        command = group.commands[name]  # type: ignore[attr-defined]
+        assert command.help and "Example" in command.help, f"{name} lacks help with an example"
+        assert f"`{name}" in readme, f"{name} is missing from README.md"
+
+
+def test_readme_shows_the_two_commands_near_the_top() -> None:
+    top = (REPO / "README.md").read_text()[:800]
+    assert "make demo" in top and "make test" in top
