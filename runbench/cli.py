@@ -462,6 +462,75 @@ def compare(
         stdout.print(compare_table(comparison))
 
 
+@app.command()
+def tools(as_json: JsonOption = False) -> None:
+    """List the 30 simulated tools: category, parameters, dependencies and error codes.
+
+    A dependency list means the tool needs the output of at least one of those tools earlier in
+    the workflow; a call with no dependency met is much likelier to fail.
+
+    Example: runbench tools --json | jq '.[].name'
+    """
+    from runbench.workload.tools import registry
+
+    if as_json:
+        _print_json([asdict(tool) for tool in registry().values()])
+        return
+    from runbench.console import tools_table
+
+    stdout.print(tools_table(list(registry().values())))
+
+
+@app.command()
+def tasks(
+    task_types: TaskTypesOption = None,
+    difficulty: DifficultyOption = None,
+    tasks_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--tasks",
+            help="A task library in JSON lines (schema in the README).",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Show at most this many tasks.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the task library (the built-in one, or --tasks FILE validated line by line).
+
+    Each task has an id, a type, a difficulty, a description and the ordered tools its correct
+    workflow needs. Instance i of a cell runs task i mod n of its type and difficulty.
+
+    Examples:
+      runbench tasks --task-types api_integration --difficulty hard
+
+      runbench tasks --tasks my_tasks.jsonl --limit 5
+    """
+    from runbench.matrix import parse_difficulties, parse_task_types
+    from runbench.workload.tasks import builtin_library, load_tasks
+
+    library = load_tasks(tasks_file) if tasks_file else builtin_library()
+    types = parse_task_types(task_types) if task_types else None
+    levels = parse_difficulties(difficulty) if difficulty else None
+    chosen = [
+        t
+        for t in library.tasks
+        if (types is None or t.task_type in types) and (levels is None or t.difficulty in levels)
+    ]
+    if as_json:
+        _print_json(
+            {
+                "digest": library.digest(),
+                "count": len(chosen),
+                "tasks": [asdict(t) for t in chosen[:limit]],
+            }
+        )
+        return
+    from runbench.console import tasks_table
+
+    stdout.print(tasks_table(chosen[:limit], total=len(chosen), digest=library.digest()))
+
+
 def _filters(
     models: str | None,
     prompt_types: str | None,

@@ -13,6 +13,8 @@ from runbench.analysis.compare import Comparison, PairedResult
 from runbench.analysis.report import Report
 from runbench.analysis.status import PlanProgress
 from runbench.migrate.legacy import LegacyImportReport
+from runbench.workload.tasks import Task
+from runbench.workload.tools import Tool
 
 
 def _table(title: str, caption: str | None = None) -> Table:
@@ -140,4 +142,32 @@ def legacy_table(report: LegacyImportReport) -> Table:
             str(counts.corrected),
             str(counts.skipped_leaves),
         )
+    return table
+
+
+def tools_table(tools: list[Tool]) -> Table:
+    from runbench.workload.tools import CATEGORY_ERRORS, SHARED_ERRORS
+
+    errors = "; ".join(
+        f"{category}: {', '.join(codes)}" for category, codes in CATEGORY_ERRORS.items()
+    )
+    table = _table(
+        f"{len(tools)} tools (the category is the name's first word)",
+        f"every tool can fail with {', '.join(SHARED_ERRORS)}; and by category: {errors}. "
+        "depends on: needs any one of these earlier; ? = optional parameter",
+    )
+    for column in ("tool", "depends on", "parameters"):
+        table.add_column(column)
+    for tool in tools:
+        parameters = ", ".join(p.name + ("" if p.required else "?") for p in tool.parameters)
+        table.add_row(tool.name, ", ".join(tool.dependencies) or "-", parameters)
+    return table
+
+
+def tasks_table(tasks: list[Task], *, total: int, digest: str) -> Table:
+    table = _table(f"{len(tasks)} of {total} tasks", f"library digest {digest[:16]}")
+    for column in ("task", "required tools, in order"):
+        table.add_column(column, overflow="fold")
+    for task in tasks:
+        table.add_row(task.task_id, " → ".join(task.required_tools))
     return table

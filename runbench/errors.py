@@ -7,9 +7,15 @@ The tree::
     │   ├── ConfigError           exit 2: configuration (runbench.toml, env values) is wrong
     │   ├── RecordError           exit 2: a record violates the schema (names the field)
     │   └── LegacyFormatError     exit 2: a legacy database cannot be read at all
-    └── StoreError                exit 2: the store cannot be opened or used
-        ├── StoreLockTimeout      exit 2: another process held a store lock too long
-        └── MigrationError        exit 1: a migration ran but its verification failed
+    ├── StoreError                exit 2: the store cannot be opened or used
+    │   ├── StoreLockTimeout      exit 2: another process held a store lock too long
+    │   └── MigrationError        exit 1: a migration ran but its verification failed
+    └── ProviderError             a model API failed; clients raise these, runners decide
+        ├── RetryableProviderError    408/409/5xx, connection errors, request timeouts
+        │   └── RateLimitedError      429; carries the server's Retry-After, if any
+        ├── BadRequestError           400/404/422: never retried
+        ├── AuthenticationError       401/403, exit 3: stop the provider at once
+        └── QuotaExhaustedError       429 with an insufficient-quota code, exit 3
 
 Programmer mistakes stay built-in (``ValueError``, ``TypeError``) and crash with a traceback;
 everything here is something a user can act on, so each message says what happened and,
@@ -73,3 +79,55 @@ class MigrationError(StoreError):
     """Raised when a migration wrote rows but the destination does not match the source."""
 
     exit_code = EXIT_INCOMPLETE
+
+
+class ProviderError(RunbenchError):
+    """Raised by a model client when its API call failed; carries provider and deployment.
+
+    Clients only classify (which subclass, how long to wait); the runners' retry layer decides.
+    Messages never include a key.
+    """
+
+    exit_code = EXIT_INCOMPLETE
+
+    def __init__(
+        self, message: str, *, provider: str = "", deployment: str = "", hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.provider = provider
+        self.deployment = deployment
+
+
+class RetryableProviderError(ProviderError):
+    """Raised for failures worth retrying: 408, 409, 5xx, connection errors, request timeouts."""
+
+
+class RateLimitedError(RetryableProviderError):
+    """Raised for 429 (not quota); ``retry_after_s`` is the server's Retry-After, when sent."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        provider: str = "",
+        deployment: str = "",
+    ) -> None:
+        super().__init__(message, provider=provider, deployment=deployment)
+        self.retry_after_s = retry_after_s
+
+
+class BadRequestError(ProviderError):
+    """Raised for 400, 404 and 422: the request itself is wrong; retrying cannot help."""
+
+
+class AuthenticationError(ProviderError):
+    """Raised for 401 and 403: the key is missing, wrong or not allowed; stop the provider."""
+
+    exit_code = EXIT_CREDENTIALS
+
+
+class QuotaExhaustedError(ProviderError):
+    """Raised for a 429 whose code says the quota is used up; park the provider."""
+
+    exit_code = EXIT_CREDENTIALS

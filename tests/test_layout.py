@@ -11,13 +11,18 @@ import runbench
 from tests.conftest import REPO
 
 PACKAGES = {
+    "workload": "runbench.workload",
+    "clients": "runbench.clients",
     "runbench": "runbench",
     "storage": "runbench.storage",
     "migrate": "runbench.migrate",
     "analysis": "runbench.analysis",
 }
 # what each package may import from runbench (DESIGN.md §2: data flows one way)
+CORE = {"runbench.config", "runbench.errors", "runbench.records", "runbench.plan"}
 ALLOWED = {
+    "runbench.workload": CORE | {"runbench.workload", "runbench.clients.base"},
+    "runbench.clients": CORE | {"runbench.clients", "runbench.workload.tools"},
     "runbench.storage": {
         "runbench.config",
         "runbench.errors",

@@ -1,0 +1,1 @@
+"""The built-in workflow benchmark: tools, tasks, prompts, simulator, executor, scorer."""
