@@ -126,6 +126,15 @@ OutputOption = Annotated[
         "--output", "-o", help="Write to this file instead of stdout.", show_default=False
     ),
 ]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="runbench.toml to use. "
+        "[default: $RUNBENCH_CONFIG, else ./runbench.toml, else the built-in sim models]",
+        show_default=False,
+    ),
+]
 
 
 def _open(storage: str | None, store: Path | None, *, must_exist: bool = False) -> Any:
@@ -460,6 +469,44 @@ def compare(
         from runbench.console import compare_table
 
         stdout.print(compare_table(comparison))
+
+
+@app.command()
+def models(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """List providers, models, deployments and their limits; for keys, only whether they are set.
+
+    Shows each key's environment variable and whether it is set — never its value.
+
+    Examples:
+      runbench models
+
+      runbench models --config runbench.example.toml --json
+    """
+    from runbench.config import key_is_set, load_config, resolve_config_path
+
+    loaded = load_config(resolve_config_path(config))
+    rows = [
+        {
+            "model": model.name,
+            "aliases": list(model.aliases),
+            "provider": model.provider,
+            "deployment": deployment.name,
+            "kind": deployment.kind,
+            "max_concurrency": deployment.limits.max_concurrency,
+            "rpm": deployment.limits.requests_per_minute,
+            "tpm": deployment.limits.tokens_per_minute,
+            "key_env": deployment.api_key_env,
+            "key_set": key_is_set(deployment.api_key_env),
+        }
+        for model in loaded.models.values()
+        for deployment in model.deployments
+    ]
+    if as_json:
+        _print_json({"config": str(loaded.source) if loaded.source else None, "deployments": rows})
+        return
+    from runbench.console import models_table
+
+    stdout.print(models_table(rows, loaded.source))
 
 
 @app.command()

@@ -171,3 +171,29 @@ def tasks_table(tasks: list[Task], *, total: int, digest: str) -> Table:
     for task in tasks:
         table.add_row(task.task_id, " → ".join(task.required_tools))
     return table
+
+
+def models_table(rows: list[dict[str, object]], source: object) -> Table:
+    table = _table(
+        f"models ({source or 'built-in defaults'})",
+        "key: the environment variable that holds it, and whether it is set (values are never "
+        "shown); conc: max concurrency; rpm/tpm: requests/tokens per minute",
+    )
+    for column in ("model", "deployment", "provider", "conc", "rpm", "tpm", "key"):
+        table.add_column(column, justify="right" if column in ("conc", "rpm", "tpm") else "left")
+    for row in rows:
+        key = (
+            "-"
+            if not row["key_env"]
+            else f"{row['key_env']} ({'set' if row['key_set'] else 'not set'})"
+        )
+        table.add_row(
+            str(row["model"]),
+            str(row["deployment"]),
+            f"{row['provider']} ({row['kind']})",
+            str(row["max_concurrency"]),
+            str(row["rpm"] or "-"),
+            str(row["tpm"] or "-"),
+            key,
+        )
+    return table

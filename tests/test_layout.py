@@ -19,7 +19,13 @@ PACKAGES = {
     "analysis": "runbench.analysis",
 }
 # what each package may import from runbench (DESIGN.md §2: data flows one way)
-CORE = {"runbench.config", "runbench.errors", "runbench.records", "runbench.plan"}
+CORE = {
+    "runbench.config",
+    "runbench.errors",
+    "runbench.records",
+    "runbench.plan",
+    "runbench.redact",
+}
 ALLOWED = {
     "runbench.workload": CORE | {"runbench.workload", "runbench.clients.base"},
     "runbench.clients": CORE | {"runbench.clients", "runbench.workload.tools"},
