@@ -182,3 +182,49 @@ def test_deployment_config_is_frozen() -> None:
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.name = "x"  # type: ignore[misc]
+
+
+def test_a_whole_test_through_the_api_never_writes_the_key(fake_openai, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from runbench.clients.factory import make_client
+    from runbench.workload.executor import run_test
+    from runbench.workload.tasks import builtin_library
+
+    from runbench.config import load_config
+
+    path = tmp_path / "runbench.toml"
+    path.write_text(
+        f'[providers.fake]\nkind = "openai"\nbase_url = "{fake_openai.base_url}"\n'
+        'api_key_env = "FAKE_KEY"\n[models.fake-model]\nprovider = "fake"\ndeployments = ["ok"]\n'
+    )
+    model = load_config(path).resolve_model("fake-model")
+    client = make_client(model, model.deployments[0], environ={"FAKE_KEY": SENTINEL})
+    task = builtin_library().task_for("basic_task", "easy", 0)
+    outcome = asyncio.run(
+        run_test(
+            client,
+            task,
+            prompt_type="optimal",
+            test_id="cd" * 16,
+            tool_success_rate=1.0,
+            max_turns=3,
+        )
+    )
+    assert outcome.execution.prompt_tokens == 33, "three turns of 11 prompt tokens"
+    assert SENTINEL not in json.dumps(outcome.execution.transcript)
+    assert fake_openai.requests[-1]["key"] == SENTINEL
+
+
+def test_config_sim_models_get_their_profile_and_latency(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from runbench.clients.factory import make_client
+    from runbench.clients.sim import PROFILES, SimClient
+
+    from runbench.config import load_config
+
+    path = tmp_path / "runbench.toml"
+    path.write_text('[models.slow]\nprovider = "sim"\nprofile = "weak"\nlatency_ms = 250\n')
+    model = load_config(path).resolve_model("SLOW")
+    client = make_client(model, model.deployments[0])
+    assert isinstance(client, SimClient)
+    assert (client.profile, client.latency_ms, client.model) == (PROFILES["weak"], 250.0, "slow")

@@ -1,0 +1,36 @@
+"""Building the client of one deployment from the configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from runbench.clients.base import ModelClient
+from runbench.clients.sim import SimClient
+
+from runbench.config import DeploymentConfig, ModelConfig, api_key
+
+
+def make_client(
+    model: ModelConfig,
+    deployment: DeploymentConfig,
+    *,
+    protocol: str = "tags",
+    environ: Mapping[str, str] | None = None,
+) -> ModelClient:
+    """The client for ``deployment`` of ``model``: simulated, OpenAI-compatible or Azure.
+
+    Raises:
+        ConfigError: the deployment's key variable is not set.
+    """
+    if deployment.kind == "sim":
+        return SimClient(
+            model.name,
+            model.profile or "average",
+            latency_ms=model.latency_ms,
+            protocol=protocol,
+            provider=deployment.provider,
+            deployment=deployment.name,
+        )
+    from runbench.clients.openai_client import OpenAIChatClient
+
+    return OpenAIChatClient(model, deployment, api_key(deployment, environ))
