@@ -135,6 +135,86 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
+MaxWorkersOption = Annotated[int, typer.Option("--max-workers", min=1, help="Tests run at once.")]
+QpsOption = Annotated[
+    float | None,
+    typer.Option(
+        "--qps", min=0.01, help="Cap requests per second per endpoint.", show_default=False
+    ),
+]
+AdaptiveOption = Annotated[
+    bool,
+    typer.Option(
+        "--adaptive/--no-adaptive", help="Halve concurrency on 429, grow it back on success."
+    ),
+]
+TimeoutOption = Annotated[
+    float, typer.Option("--timeout", min=0.01, help="Wall-clock limit per test, seconds.")
+]
+RequestTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--request-timeout",
+        min=0.01,
+        help="Limit per API request, seconds. [default: the provider's]",
+        show_default=False,
+    ),
+]
+MaxRetriesOption = Annotated[
+    int, typer.Option("--max-retries", min=0, help="Retries of a failing request.")
+]
+MaxRuntimeOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-runtime",
+        min=0.01,
+        help="Stop the whole run after this many seconds.",
+        show_default=False,
+    ),
+]
+ProtocolOption = Annotated[
+    str, typer.Option("--protocol", help="tags or native (OpenAI function calling).")
+]
+SaveLogsOption = Annotated[
+    bool, typer.Option("--save-logs", help="Keep every transcript under the store.")
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", help="No progress lines.")]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard", help="Run only shard i of N of the plan, e.g. 0/4.", show_default=False
+    ),
+]
+DeploymentOption = Annotated[
+    str | None,
+    typer.Option("--deployment", help="Pin one deployment of the model.", show_default=False),
+]
+PlanOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--plan",
+        "--test-config",
+        help="A JSON plan file (models and matrix) instead of the flags.",
+        show_default=False,
+    ),
+]
+TasksOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tasks",
+        help="A task library in JSON lines instead of the built-in one.",
+        show_default=False,
+    ),
+]
+DebugOption = Annotated[
+    bool, typer.Option("--debug", help="One test at a time, verbose log, transcripts kept.")
+]
+RunModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="Model name, alias or deployment (comma list).", show_default=False
+    ),
+]
 
 
 def _open(storage: str | None, store: Path | None, *, must_exist: bool = False) -> Any:
@@ -469,6 +549,334 @@ def compare(
         from runbench.console import compare_table
 
         stdout.print(compare_table(comparison))
+
+
+@app.command("smart-batch")
+def smart_batch(
+    model: RunModelOption = None,
+    prompt_types: PromptTypesOption = None,
+    difficulty: DifficultyOption = None,
+    task_types: TaskTypesOption = None,
+    tool_success_rate: RateOption = None,
+    phase: PhaseOption = None,
+    plan: PlanOption = None,
+    num_instances: NumInstancesOption = None,
+    deployment: DeploymentOption = None,
+    max_workers: MaxWorkersOption = 16,
+    qps: QpsOption = None,
+    adaptive: AdaptiveOption = True,
+    timeout: TimeoutOption = 600.0,
+    request_timeout: RequestTimeoutOption = None,
+    max_retries: MaxRetriesOption = 5,
+    max_runtime: MaxRuntimeOption = None,
+    protocol: ProtocolOption = "tags",
+    save_logs: SaveLogsOption = False,
+    tasks_file: TasksOption = None,
+    shard: ShardOption = None,
+    debug: DebugOption = False,
+    dry_run: DryRunOption = False,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+    storage: StorageOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Run exactly the tests of the plan not done yet; re-running a finished plan is a no-op.
+
+    The plan is instances 0..N-1 (--num-instances, default 20) of every cell of the models ×
+    matrix (or --phase, or --plan FILE). All of it runs in one process sharing each endpoint's
+    limits. Exit 0 when the plan is done, 1 when some tests ended in error (run again to resume),
+    3 when credentials were rejected or a quota ran out, 130 when interrupted.
+
+    Examples:
+      runbench smart-batch --model sim-average --phase 5.1
+
+      STORAGE_FORMAT=parquet runbench smart-batch --model gpt-4o-mini --num-instances 50
+    """
+    from runbench.runners.session import RunRequest
+
+    models, matrix = _plan_inputs(
+        model, plan, phase, prompt_types, difficulty, task_types, tool_success_rate, num_instances
+    )
+    options = _run_options(
+        max_workers,
+        protocol,
+        timeout,
+        request_timeout,
+        max_runtime,
+        max_retries,
+        adaptive,
+        qps,
+        save_logs,
+        debug,
+    )
+    request = RunRequest(
+        models,
+        matrix,
+        "smart",
+        deployment=deployment,
+        shard=_shard(shard),
+        options=options,
+        config_path=_config_path(config),
+        tasks_path=tasks_file,
+    )
+    _run(request, storage, store, dry_run=dry_run, quiet=quiet or as_json, as_json=as_json)
+
+
+@app.command()
+def batch(
+    model: RunModelOption = None,
+    count: Annotated[int, typer.Option("--count", min=1, help="New instances per cell.")] = 1,
+    prompt_types: PromptTypesOption = None,
+    difficulty: DifficultyOption = None,
+    task_types: TaskTypesOption = None,
+    tool_success_rate: RateOption = None,
+    phase: PhaseOption = None,
+    plan: PlanOption = None,
+    deployment: DeploymentOption = None,
+    max_workers: MaxWorkersOption = 16,
+    qps: QpsOption = None,
+    adaptive: AdaptiveOption = True,
+    timeout: TimeoutOption = 600.0,
+    request_timeout: RequestTimeoutOption = None,
+    max_retries: MaxRetriesOption = 5,
+    max_runtime: MaxRuntimeOption = None,
+    protocol: ProtocolOption = "tags",
+    save_logs: SaveLogsOption = False,
+    tasks_file: TasksOption = None,
+    shard: ShardOption = None,
+    debug: DebugOption = False,
+    dry_run: DryRunOption = False,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+    storage: StorageOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Add --count new instances to every cell of one model, after the highest instance stored.
+
+    Examples:
+      runbench batch --model sim-strong --count 5 --prompt-types all
+
+      STORAGE_FORMAT=json runbench batch --model sim-weak --debug
+    """
+    from runbench.runners.session import RunRequest
+
+    models, matrix = _plan_inputs(
+        model, plan, phase, prompt_types, difficulty, task_types, tool_success_rate, None
+    )
+    options = _run_options(
+        max_workers,
+        protocol,
+        timeout,
+        request_timeout,
+        max_runtime,
+        max_retries,
+        adaptive,
+        qps,
+        save_logs,
+        debug,
+    )
+    request = RunRequest(
+        models,
+        matrix,
+        "batch",
+        count=count,
+        deployment=deployment,
+        shard=_shard(shard),
+        options=options,
+        config_path=_config_path(config),
+        tasks_path=tasks_file,
+    )
+    _run(request, storage, store, dry_run=dry_run, quiet=quiet or as_json, as_json=as_json)
+
+
+def _plan_inputs(
+    model: str | None,
+    plan: Path | None,
+    phase: str | None,
+    prompt_types: str | None,
+    difficulty: str | None,
+    task_types: str | None,
+    rates: str | None,
+    num_instances: int | None,
+) -> tuple[tuple[str, ...], Any]:
+    from runbench.matrix import build_matrix, parse_models
+
+    if plan is not None:
+        from runbench.runners.session import load_plan_file
+
+        models, matrix = load_plan_file(plan)
+        if model:
+            models = tuple(parse_models(model))
+    else:
+        models = tuple(parse_models(model)) if model else ()
+        matrix = build_matrix(
+            phase_name=phase,
+            prompt_types=prompt_types,
+            difficulties=difficulty,
+            task_types=task_types,
+            rates=rates,
+            num_instances=num_instances,
+        )
+    if not models:
+        raise UsageError("no model to run", hint="pass --model NAME (runbench models lists them)")
+    return models, matrix
+
+
+def _run_options(
+    max_workers: int,
+    protocol: str,
+    timeout: float,
+    request_timeout: float | None,
+    max_runtime: float | None,
+    max_retries: int,
+    adaptive: bool,
+    qps: float | None,
+    save_logs: bool,
+    debug: bool,
+) -> Any:
+    from runbench.runners.engine import RunOptions
+    from runbench.runners.retry import RetryPolicy
+
+    if protocol not in ("tags", "native"):
+        raise UsageError(f"--protocol must be tags or native, not '{protocol}'")
+    if debug:
+        logging.getLogger("runbench").setLevel(logging.DEBUG)
+    return RunOptions(
+        max_workers=1 if debug else max_workers,
+        protocol=protocol,
+        test_timeout_s=timeout,
+        request_timeout_s=request_timeout,
+        max_runtime_s=max_runtime,
+        retry=RetryPolicy(max_retries=max_retries),
+        adaptive=adaptive,
+        requests_per_second=qps,
+        save_logs=save_logs or debug,
+    )
+
+
+def _shard(text: str | None) -> Any:
+    from runbench.runners.planning import parse_shard
+
+    return parse_shard(text) if text else None
+
+
+def _config_path(config: Path | None) -> Path | None:
+    from runbench.config import resolve_config_path
+
+    return resolve_config_path(config)
+
+
+def _run(
+    request: Any,
+    storage: str | None,
+    store: Path | None,
+    *,
+    dry_run: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    import asyncio
+    import shlex
+    import signal
+
+    from runbench.runners import session
+
+    opened = _open(storage, store)
+    prepared = session.prepare(request, opened)
+    if dry_run:
+        estimate = session.dry_run(prepared, request.options)
+        if as_json:
+            _print_json(asdict(estimate))
+        else:
+            stdout.print(
+                f"{estimate.cells} cells, {estimate.planned} tests planned, {estimate.done} done, "
+                f"{estimate.remaining} to run: about {estimate.estimated_requests} requests, "
+                f"{estimate.estimated_seconds:,.0f} s",
+                highlight=False,
+            )
+        return
+    if not prepared.jobs:
+        _finish_nothing(prepared.planned, as_json)
+        return
+
+    async def main() -> Any:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        return await session.execute(
+            prepared,
+            opened,
+            request.options,
+            stop=stop,
+            on_progress=None if quiet else _progress_printer(),
+        )
+
+    summary = asyncio.run(main())
+    opened.close()
+    if as_json:
+        _print_json(_summary_json(summary))
+    else:
+        from runbench.console import run_table
+
+        stdout.print(run_table(summary))
+    for provider, reason in summary.stopped.items():
+        stderr.print(
+            f"Error: provider '{provider}' stopped: {reason}", highlight=False, markup=False
+        )
+    if summary.exit_code in (1, 130):
+        stderr.print(
+            f"Resume with: {shlex.join(['runbench', *sys.argv[1:]])}", highlight=False, markup=False
+        )
+    raise typer.Exit(summary.exit_code)
+
+
+def _finish_nothing(planned: int, as_json: bool) -> None:
+    if as_json:
+        _print_json({"planned": planned, "ran": 0, "exit_code": 0, "message": "plan already done"})
+    else:
+        stdout.print(f"All {planned} planned tests are done; nothing to run.", highlight=False)
+
+
+def _progress_printer() -> Any:
+    import time
+
+    last = [0.0]
+
+    def show(summary: Any) -> None:
+        now = time.monotonic()
+        if now - last[0] < 2.0 and summary.seconds == 0.0:
+            return
+        last[0] = now
+        parts = [
+            f"{name}: {p.done + p.errors}/{p.total} ({p.full} full, {p.errors} errors), in flight "
+            f"{p.limiter.in_flight}, limit {p.limiter.limit}, 429s {p.limiter.rate_limited}, "
+            f"retries {p.limiter.retries}"
+            for name, p in summary.endpoints.items()
+        ]
+        stderr.print("[progress] " + "; ".join(parts), highlight=False, markup=False)
+
+    return show
+
+
+def _summary_json(summary: Any) -> dict[str, Any]:
+    return {
+        "run_id": summary.run_id,
+        "planned": summary.planned,
+        "finished": summary.finished,
+        "full_success": summary.full,
+        "partial_success": summary.partial,
+        "failure": summary.failure,
+        "errors": summary.errors,
+        "not_run": summary.not_run,
+        "stopped": summary.stopped,
+        "interrupted": summary.interrupted,
+        "timed_out": summary.timed_out,
+        "seconds": round(summary.seconds, 3),
+        "exit_code": summary.exit_code,
+    }
 
 
 @app.command()

@@ -13,6 +13,7 @@ from runbench.analysis.compare import Comparison, PairedResult
 from runbench.analysis.report import Report
 from runbench.analysis.status import PlanProgress
 from runbench.migrate.legacy import LegacyImportReport
+from runbench.runners.engine import RunSummary
 from runbench.workload.tasks import Task
 from runbench.workload.tools import Tool
 
@@ -197,3 +198,34 @@ def models_table(rows: list[dict[str, object]], source: object) -> Table:
             key,
         )
     return table
+
+
+def run_table(summary: RunSummary) -> Table:
+    rows = [
+        [
+            *cell,
+            str(sum(counts.values())),
+            str(counts["full_success"]),
+            str(counts["partial_success"]),
+            str(counts["failure"]),
+            str(counts["error"]),
+        ]
+        for cell, counts in sorted(summary.by_cell.items())
+    ]
+    state = (
+        "interrupted"
+        if summary.interrupted
+        else "stopped at --max-runtime"
+        if summary.timed_out
+        else "done"
+    )
+    return _fitted(
+        f"run {summary.run_id[:8]} {state}: {summary.finished} tests finished "
+        f"({summary.full} full), {summary.errors} errors, {summary.not_run} not run, "
+        f"{summary.seconds:.1f} s",
+        "err: infrastructure failures, recorded and run again next time (never the model's)",
+        ["model", "prompt_type", "difficulty", "task_type"],
+        ["rate", "ran", "full", "part", "fail", "err"],
+        rows,
+        label_width=18,
+    )

@@ -2,8 +2,10 @@
 
 The model name in the request (or the Azure deployment in the path) picks the behaviour:
 ``ok``, ``tools``, ``http-<status>``, ``rate-limited`` (429 + Retry-After: 7), ``quota``
-(429 insufficient_quota), ``hang`` (answers after 5 s), ``bad-json``. A 401 echoes the key it
-got, as some providers do, so tests can prove the key never leaves the client.
+(429 insufficient_quota), ``hang`` (answers after 5 s), ``bad-json``, and stateful ones:
+``fail-500-N-<tag>`` (the first N requests get 500, then ``ok``) and ``fail-429-N-<tag>`` (the
+first N get 429 with Retry-After: 1). Each request's arrival time is recorded. A 401 echoes the
+key it got, as some providers do, so tests can prove the key never leaves the client.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 class FakeOpenAI:
     server: ThreadingHTTPServer
     requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def base_url(self) -> str:
@@ -91,7 +94,28 @@ def start_fake_openai() -> FakeOpenAI:
             key = self.headers.get("Authorization", "").removeprefix("Bearer ") or self.headers.get(
                 "api-key", ""
             )
-            fake.requests.append({"path": self.path, "model": model, "body": body, "key": key})
+            with fake.lock:
+                fake.requests.append(
+                    {
+                        "path": self.path,
+                        "model": model,
+                        "body": body,
+                        "key": key,
+                        "at": time.monotonic(),
+                    }
+                )
+                seen = sum(r["model"] == model for r in fake.requests)
+            if model.startswith("fail-"):
+                _, status, count, _tag = model.split("-", 3)
+                if seen <= int(count):
+                    headers = {"Retry-After": "1"} if status == "429" else {}
+                    self._send(
+                        int(status),
+                        {"error": {"message": f"scripted {status}", "code": None}},
+                        headers,
+                    )
+                    return
+                model = "ok"
             if model == "hang":
                 time.sleep(5)
             if model.startswith("http-"):

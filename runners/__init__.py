@@ -1,0 +1,1 @@
+"""The runners: one asyncio engine, and the commands that drive it."""

@@ -1,0 +1,303 @@
+"""Runners end to end: the installed CLI against a loopback server with scripted faults."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow.compute as pc
+from runbench.storage import open_store
+
+from runbench.matrix import build_matrix
+from runbench.plan import plan_tests
+from tests.conftest import run_cli
+
+SENTINEL = "sk-SENTINEL0123456789abcdefSENTINEL"
+ONE_TEST = ["--task-types", "simple_task", "--num-instances", "1"]
+
+
+def _config(tmp_path: Path, fake, *deployments: str, sim_latency_ms: int = 0) -> Path:  # type: ignore[no-untyped-def]
+    lines = [
+        "[providers.fake]",
+        'kind = "openai"',
+        f'base_url = "{fake.base_url}"',
+        'api_key_env = "FAKE_KEY"',
+        "max_concurrency = 4",
+        "",
+        "[models.slow-sim]",
+        'provider = "sim"',
+        'profile = "average"',
+        f"latency_ms = {sim_latency_ms}",
+        "",
+    ]
+    for name in deployments:
+        lines += [f'[models."{name}"]', 'provider = "fake"', f'deployments = ["{name}"]', ""]
+    path = tmp_path / "runbench.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _run(tmp_path: Path, config: Path, model: str, *extra: str):  # type: ignore[no-untyped-def]
+    return run_cli(
+        "smart-batch",
+        "--model",
+        model,
+        "--config",
+        str(config),
+        "--store",
+        str(tmp_path / "store"),
+        "--quiet",
+        *extra,
+        env={"FAKE_KEY": SENTINEL},
+    )
+
+
+def _rows(tmp_path: Path, storage: str = "json") -> list[dict[str, object]]:
+    return open_store(tmp_path / "store", storage).scan().to_pylist()
+
+
+def test_429_retry_after_is_honoured(tmp_path: Path, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    name = f"fail-429-1-{uuid.uuid4().hex[:8]}"
+    result = _run(
+        tmp_path, _config(tmp_path, fake_openai, name), name, *ONE_TEST, "--max-retries", "2"
+    )
+    assert result.returncode == 0, result.stderr
+    times = [r["at"] for r in fake_openai.requests if r["model"] == name]
+    assert times[1] - times[0] >= 1.0, "no request before the Retry-After elapsed"
+    (row,) = _rows(tmp_path)
+    assert row["status"] != "error" and row["api_retries"] == 1
+
+
+def test_500s_are_retried_then_succeed(tmp_path: Path, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    name = f"fail-500-2-{uuid.uuid4().hex[:8]}"
+    result = _run(
+        tmp_path, _config(tmp_path, fake_openai, name), name, *ONE_TEST, "--max-retries", "3"
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = _rows(tmp_path)
+    assert row["status"] != "error" and row["api_retries"] == 2
+
+
+def test_400_is_not_retried_and_is_an_infrastructure_error(tmp_path: Path, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    before = sum(r["model"] == "http-400" for r in fake_openai.requests)
+    result = _run(tmp_path, _config(tmp_path, fake_openai, "http-400"), "http-400", *ONE_TEST)
+    assert result.returncode == 1 and "Resume with: runbench smart-batch" in result.stderr
+    assert sum(r["model"] == "http-400" for r in fake_openai.requests) == before + 1
+    (row,) = _rows(tmp_path)
+    assert (row["status"], row["error_category"]) == ("error", "api_error")
+
+
+def test_401_stops_with_exit_3_and_records_no_model_failure(tmp_path: Path, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    result = _run(
+        tmp_path,
+        _config(tmp_path, fake_openai, "http-401"),
+        "http-401",
+        "--phase",
+        "5.1",
+        "--num-instances",
+        "3",
+    )
+    assert result.returncode == 3
+    assert "provider 'fake' stopped" in result.stderr
+    assert SENTINEL not in result.stdout + result.stderr
+    assert _rows(tmp_path) == []
+
+
+def test_quota_parks_that_provider_while_the_others_finish(tmp_path: Path, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    config = _config(tmp_path, fake_openai, "quota")
+    result = _run(tmp_path, config, "quota,sim-average", "--phase", "5.1", "--num-instances", "2")
+    assert result.returncode == 3
+    rows = _rows(tmp_path)
+    assert {row["model"] for row in rows} == {"sim-average"}
+    assert len(rows) == 10 and all(row["status"] != "error" for row in rows)
+
+
+def test_a_reply_that_never_comes_is_cut_by_the_request_timeout(
+    tmp_path: Path, fake_openai
+) -> None:  # type: ignore[no-untyped-def]
+    result = _run(
+        tmp_path,
+        _config(tmp_path, fake_openai, "hang"),
+        "hang",
+        *ONE_TEST,
+        "--request-timeout",
+        "0.3",
+        "--max-retries",
+        "0",
+    )
+    assert result.returncode == 1
+    (row,) = _rows(tmp_path)
+    assert row["status"] == "error" and "timed out" in row["error_message"]
+
+
+def test_a_test_over_its_wall_clock_is_cancelled_and_recorded_as_error(
+    tmp_path: Path, fake_openai
+) -> None:  # type: ignore[no-untyped-def]
+    config = _config(tmp_path, fake_openai, sim_latency_ms=200)
+    result = _run(tmp_path, config, "slow-sim", *ONE_TEST, "--timeout", "0.3")
+    assert result.returncode == 1
+    (row,) = _rows(tmp_path)
+    assert (row["status"], row["error_category"]) == ("error", "test_timeout")
+    retry = _run(tmp_path, config, "slow-sim", *ONE_TEST, "--timeout", "60")
+    assert retry.returncode == 0
+    attempts = sorted((r["attempt"], r["status"]) for r in _rows(tmp_path))
+    assert attempts[0] == (1, "error") and attempts[1][0] == 2 and attempts[1][1] != "error"
+
+
+def test_kill_9_then_rerun_leaves_exactly_the_plan(tmp_path: Path, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    config = _config(tmp_path, fake_openai, sim_latency_ms=15)
+    args = [
+        sys.executable,
+        "-m",
+        "runbench",
+        "smart-batch",
+        "--model",
+        "slow-sim",
+        "--phase",
+        "5.1",
+        "--num-instances",
+        "8",
+        "--config",
+        str(config),
+        "--store",
+        str(tmp_path / "store"),
+        "--storage",
+        "parquet",
+        "--max-workers",
+        "4",
+        "--quiet",
+    ]
+    rng = random.Random(5)
+    for _ in range(4):
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.8, 2.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    final = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    planned = {
+        t.test_id
+        for t in plan_tests(build_matrix(phase_name="5.1", num_instances=8).cells(["slow-sim"]), 8)
+    }
+    table = open_store(tmp_path / "store", "parquet").scan(["test_id", "status"])
+    done = table.filter(pc.not_equal(table.column("status"), "error")).column("test_id").to_pylist()
+    assert sorted(done) == sorted(planned), "each planned test done exactly once"
+    again = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "nothing to run" in again.stdout
+
+
+def test_sigint_stops_cleanly_keeps_finished_tests_and_says_how_to_resume(
+    tmp_path: Path, fake_openai
+) -> None:  # type: ignore[no-untyped-def]
+    config = _config(tmp_path, fake_openai, sim_latency_ms=30)
+    args = [
+        sys.executable,
+        "-m",
+        "runbench",
+        "smart-batch",
+        "--model",
+        "slow-sim",
+        "--phase",
+        "5.1",
+        "--num-instances",
+        "30",
+        "--config",
+        str(config),
+        "--store",
+        str(tmp_path / "store"),
+        "--quiet",
+        "--json",
+    ]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    summary = json.loads(out)
+    assert summary["interrupted"] and 0 < summary["finished"] < 150
+    assert "Resume with: runbench smart-batch" in err
+    assert len(_rows(tmp_path)) == summary["finished"] + summary["errors"], (
+        "every finished test was stored"
+    )
+
+
+def test_bad_input_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"models": ["sim-weak"], "colour": 1}')
+    cases = [
+        (["--model", "sim-averge"], "did you mean sim-average"),
+        (
+            ["--model", "sim-weak", "--prompt-types", "clever"],
+            "unknown value 'clever' for --prompt-types",
+        ),
+        (["--model", "sim-weak", "--tool-success-rate", "1.5"], "outside [0, 1]"),
+        (["--model", "sim-weak", "--shard", "3/2"], "need 0 ≤ i < N"),
+        (["--plan", str(plan)], "unknown key 'colour'"),
+        (["--model", "sim-weak", "--protocol", "smoke"], "--protocol must be tags or native"),
+    ]
+    for extra, message in cases:
+        result = run_cli("smart-batch", "--store", str(tmp_path / "s"), *extra)
+        assert result.returncode == 2, (extra, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_batch_adds_new_instances_after_the_highest_stored(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    for _ in range(2):
+        result = run_cli(
+            "batch",
+            "--model",
+            "sim-strong",
+            "--count",
+            "2",
+            "--task-types",
+            "basic_task",
+            "--store",
+            store,
+            "--quiet",
+        )
+        assert result.returncode == 0, result.stderr
+    instances = sorted(
+        row["instance"] for row in open_store(store, "json").scan(["instance"]).to_pylist()
+    )
+    assert instances == [0, 1, 2, 3]
+
+
+def test_seed_invocations_work_as_written(tmp_path: Path) -> None:
+    plan = tmp_path / "config.json"
+    plan.write_text('{"models": ["sim-weak"], "task_types": ["simple_task"], "num_instances": 1}')
+    store = str(tmp_path / "store")
+    assert run_cli("batch", "--test-config", str(plan), "--store", store, "--quiet").returncode == 0
+    result = run_cli(
+        "smart-batch",
+        "--model",
+        "sim-weak",
+        "--task-types",
+        "simple_task",
+        "--num-instances",
+        "1",
+        "--store",
+        store,
+        env={"STORAGE_FORMAT": "parquet"},
+    )
+    assert result.returncode == 0 and "[INFO] storage: parquet" in result.stderr
+    debug = run_cli(
+        "batch",
+        "--model",
+        "sim-weak",
+        "--task-types",
+        "simple_task",
+        "--debug",
+        "--store",
+        store,
+        "--quiet",
+        env={"STORAGE_FORMAT": "json"},
+    )
+    assert debug.returncode == 0
+    assert list((tmp_path / "store" / "transcripts").rglob("*.json")), "--debug keeps transcripts"
