@@ -215,6 +215,12 @@ RunModelOption = Annotated[
         "--model", help="Model name, alias or deployment (comma list).", show_default=False
     ),
 ]
+PreflightOption = Annotated[
+    bool,
+    typer.Option(
+        "--preflight/--no-preflight", help="Check each API key with one tiny request first."
+    ),
+]
 
 
 def _open(storage: str | None, store: Path | None, *, must_exist: bool = False) -> Any:
@@ -575,6 +581,7 @@ def smart_batch(
     shard: ShardOption = None,
     debug: DebugOption = False,
     dry_run: DryRunOption = False,
+    preflight: PreflightOption = True,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
@@ -620,7 +627,15 @@ def smart_batch(
         config_path=_config_path(config),
         tasks_path=tasks_file,
     )
-    _run(request, storage, store, dry_run=dry_run, quiet=quiet or as_json, as_json=as_json)
+    _run(
+        request,
+        storage,
+        store,
+        dry_run=dry_run,
+        quiet=quiet or as_json,
+        as_json=as_json,
+        preflight=preflight,
+    )
 
 
 @app.command()
@@ -647,6 +662,7 @@ def batch(
     shard: ShardOption = None,
     debug: DebugOption = False,
     dry_run: DryRunOption = False,
+    preflight: PreflightOption = True,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
@@ -688,7 +704,110 @@ def batch(
         config_path=_config_path(config),
         tasks_path=tasks_file,
     )
-    _run(request, storage, store, dry_run=dry_run, quiet=quiet or as_json, as_json=as_json)
+    _run(
+        request,
+        storage,
+        store,
+        dry_run=dry_run,
+        quiet=quiet or as_json,
+        as_json=as_json,
+        preflight=preflight,
+    )
+
+
+@app.command("provider-parallel")
+def provider_parallel(
+    models_option: Annotated[
+        str | None,
+        typer.Option(
+            "--models", help="Comma list of models, over any providers.", show_default=False
+        ),
+    ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option("--provider", help="Every model of this provider.", show_default=False),
+    ] = None,
+    prompt_types: PromptTypesOption = None,
+    difficulty: DifficultyOption = None,
+    task_types: TaskTypesOption = None,
+    tool_success_rate: RateOption = None,
+    phase: PhaseOption = None,
+    num_instances: NumInstancesOption = None,
+    max_workers: MaxWorkersOption = 64,
+    qps: QpsOption = None,
+    adaptive: AdaptiveOption = True,
+    timeout: TimeoutOption = 600.0,
+    request_timeout: RequestTimeoutOption = None,
+    max_retries: MaxRetriesOption = 5,
+    max_runtime: MaxRuntimeOption = None,
+    protocol: ProtocolOption = "tags",
+    save_logs: SaveLogsOption = False,
+    tasks_file: TasksOption = None,
+    dry_run: DryRunOption = False,
+    preflight: PreflightOption = True,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+    storage: StorageOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Run several models at once, each provider under its own limits.
+
+    Models of one provider share that provider's limits.
+
+    A provider whose key is rejected or whose quota runs out is parked while the others finish;
+    the summary is per provider. Resume is exact, as for smart-batch.
+
+    Examples:
+      runbench provider-parallel --provider azure --phase 5.1
+
+      runbench provider-parallel --models sim-strong,sim-weak,gpt-4o-mini --prompt-types all
+    """
+    from runbench.config import load_config
+    from runbench.matrix import build_matrix, parse_models
+    from runbench.runners.session import RunRequest, models_of_provider
+
+    if bool(models_option) == bool(provider):
+        raise UsageError("give exactly one of --models and --provider")
+    config_path = _config_path(config)
+    names = (
+        tuple(parse_models(models_option))
+        if models_option
+        else models_of_provider(load_config(config_path), provider or "")
+    )
+    matrix = build_matrix(
+        phase_name=phase,
+        prompt_types=prompt_types,
+        difficulties=difficulty,
+        task_types=task_types,
+        rates=tool_success_rate,
+        num_instances=num_instances,
+    )
+    options = _run_options(
+        max_workers,
+        protocol,
+        timeout,
+        request_timeout,
+        max_runtime,
+        max_retries,
+        adaptive,
+        qps,
+        save_logs,
+        False,
+    )
+    request = RunRequest(
+        names, matrix, "smart", options=options, config_path=config_path, tasks_path=tasks_file
+    )
+    _run(
+        request,
+        storage,
+        store,
+        dry_run=dry_run,
+        quiet=quiet or as_json,
+        as_json=as_json,
+        preflight=preflight,
+        per_provider=True,
+    )
 
 
 def _plan_inputs(
@@ -776,6 +895,8 @@ def _run(
     dry_run: bool,
     quiet: bool,
     as_json: bool,
+    preflight: bool = True,
+    per_provider: bool = False,
 ) -> None:
     import asyncio
     import shlex
@@ -812,6 +933,7 @@ def _run(
             request.options,
             stop=stop,
             on_progress=None if quiet else _progress_printer(),
+            check_credentials=preflight,
         )
 
     summary = asyncio.run(main())
@@ -819,9 +941,9 @@ def _run(
     if as_json:
         _print_json(_summary_json(summary))
     else:
-        from runbench.console import run_table
+        from runbench.console import provider_table, run_table
 
-        stdout.print(run_table(summary))
+        stdout.print(provider_table(summary) if per_provider else run_table(summary))
     for provider, reason in summary.stopped.items():
         stderr.print(
             f"Error: provider '{provider}' stopped: {reason}", highlight=False, markup=False

@@ -229,3 +229,45 @@ def run_table(summary: RunSummary) -> Table:
         rows,
         label_width=18,
     )
+
+
+def provider_table(summary: RunSummary) -> Table:
+    by_provider: dict[str, list[int]] = {}
+    for name, progress in summary.endpoints.items():
+        totals = by_provider.setdefault(name.split("/", 1)[0], [0, 0, 0, 0, 0])
+        for index, value in enumerate(
+            (
+                progress.total,
+                progress.done,
+                progress.full,
+                progress.errors,
+                progress.limiter.rate_limited,
+            )
+        ):
+            totals[index] += value
+    rows = [
+        [
+            provider,
+            str(t[0]),
+            str(t[1]),
+            str(t[2]),
+            str(t[3]),
+            str(t[0] - t[1] - t[3]),
+            str(t[4]),
+            "stopped" if provider in summary.stopped else "ok",
+        ]
+        for provider, t in sorted(by_provider.items())
+    ]
+    rows += [
+        [provider, "-", "0", "0", "0", "-", "0", "stopped"]
+        for provider in summary.stopped
+        if provider not in by_provider
+    ]
+    return _fitted(
+        f"run {summary.run_id[:8]}: {summary.finished} tests finished ({summary.full} full), "
+        f"{summary.errors} errors, {summary.seconds:.1f} s",
+        "per provider; stopped: credentials rejected or quota exhausted (see the Error lines)",
+        ["provider"],
+        ["planned", "done", "full", "errors", "left", "429s", "state"],
+        rows,
+    )

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from runbench.clients.base import ModelClient
+from runbench.clients.base import ChatMessage, ChatRequest, ModelClient
 from runbench.clients.factory import make_client
 from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
 from runbench.runners.planning import Shard, plan_new_instances, plan_remaining
 from runbench.storage import Store
 from runbench.workload.tasks import TaskLibrary, builtin_library, load_tasks
 
-from runbench.config import load_config
-from runbench.errors import UsageError
+from runbench.config import RunbenchConfig, load_config
+from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError, UsageError
 from runbench.matrix import Matrix, build_matrix
 
 ASSUMED_TURNS_PER_TEST = 5
@@ -111,6 +111,27 @@ def dry_run(prepared: Prepared, options: RunOptions) -> DryRun:
     )
 
 
+async def preflight(clients: dict[str, ModelClient], jobs: list[Job]) -> dict[str, ProviderError]:
+    """One tiny request per API endpoint before any test is spent.
+
+    Returns the providers whose key was rejected or whose quota is gone; any other failure is
+    left to the run's retry layer.
+    """
+    kinds = {job.endpoint: job.deployment.kind for job in jobs}
+    stopped: dict[str, ProviderError] = {}
+    request = ChatRequest((ChatMessage("user", "Reply with OK."),), test_id="preflight")
+    for endpoint, client in clients.items():
+        if kinds.get(endpoint) == "sim" or client.provider in stopped:
+            continue
+        try:
+            await client.complete(request)
+        except (AuthenticationError, QuotaExhaustedError) as error:
+            stopped[client.provider] = error
+        except ProviderError:
+            continue
+    return stopped
+
+
 async def execute(
     prepared: Prepared,
     store: Store,
@@ -118,6 +139,7 @@ async def execute(
     *,
     stop: asyncio.Event | None = None,
     on_progress: Callable[[RunSummary], None] | None = None,
+    check_credentials: bool = True,
 ) -> RunSummary:
     """Run the prepared jobs; clients are closed and a JSON store's summary.json refreshed after."""
     run_id = str(uuid.uuid4())
@@ -128,8 +150,10 @@ async def execute(
                 clients[job.endpoint] = make_client(
                     job.model, job.deployment, protocol=options.protocol
                 )
+        rejected = await preflight(clients, prepared.jobs) if check_credentials else {}
+        jobs = [job for job in prepared.jobs if job.deployment.provider not in rejected]
         summary = await run_jobs(
-            prepared.jobs,
+            jobs,
             store=store,
             clients=clients,
             library=prepared.library,
@@ -143,11 +167,33 @@ async def execute(
             closer = getattr(client, "aclose", None)
             if closer is not None:
                 await closer()
+    for provider, error in rejected.items():
+        summary.stopped[provider] = error.message
+        summary.stopped_exit_code = error.exit_code
+    skipped = len(prepared.jobs) - len(jobs)
+    summary.planned += skipped
+    summary.not_run += skipped
     if summary.finished or summary.errors:
         from runbench.analysis.summary import refresh_summary
 
         await asyncio.to_thread(refresh_summary, store)
     return summary
+
+
+def models_of_provider(config: RunbenchConfig, provider: str) -> tuple[str, ...]:
+    """Every model of a provider (for ``provider-parallel --provider``).
+
+    Raises:
+        UsageError: no provider of that name, or it has no model.
+    """
+    if provider not in config.providers:
+        raise UsageError(
+            f"unknown provider '{provider}'; providers: {', '.join(sorted(config.providers))}"
+        )
+    models = tuple(name for name, model in config.models.items() if model.provider == provider)
+    if not models:
+        raise UsageError(f"provider '{provider}' has no model in the configuration")
+    return models
 
 
 def load_plan_file(path: Path) -> tuple[tuple[str, ...], Matrix]:

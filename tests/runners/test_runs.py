@@ -19,7 +19,7 @@ from runbench.plan import plan_tests
 from tests.conftest import run_cli
 
 SENTINEL = "sk-SENTINEL0123456789abcdefSENTINEL"
-ONE_TEST = ["--task-types", "simple_task", "--num-instances", "1"]
+ONE_TEST = ["--task-types", "simple_task", "--num-instances", "1", "--no-preflight"]
 
 
 def _config(tmp_path: Path, fake, *deployments: str, sim_latency_ms: int = 0) -> Path:  # type: ignore[no-untyped-def]
@@ -301,3 +301,56 @@ def test_seed_invocations_work_as_written(tmp_path: Path) -> None:
     )
     assert debug.returncode == 0
     assert list((tmp_path / "store" / "transcripts").rglob("*.json")), "--debug keeps transcripts"
+
+
+def test_provider_parallel_finishes_sim_models_when_a_key_is_rejected(
+    tmp_path: Path, fake_openai
+) -> None:  # type: ignore[no-untyped-def]
+    config = _config(tmp_path, fake_openai, "http-401")
+    before = sum(r["model"] == "http-401" for r in fake_openai.requests)
+    result = run_cli(
+        "provider-parallel",
+        "--models",
+        "sim-strong,sim-weak,http-401",
+        "--task-types",
+        "basic_task",
+        "--num-instances",
+        "3",
+        "--config",
+        str(config),
+        "--store",
+        str(tmp_path / "store"),
+        "--quiet",
+        env={"FAKE_KEY": SENTINEL},
+    )
+    assert result.returncode == 3, result.stderr
+    assert sum(r["model"] == "http-401" for r in fake_openai.requests) == before + 1, (
+        "only the pre-flight request"
+    )
+    rows = _rows(tmp_path)
+    assert sorted({row["model"] for row in rows}) == ["sim-strong", "sim-weak"] and len(rows) == 6
+    assert (
+        "fake" in result.stdout
+        and "stopped" in result.stdout
+        and SENTINEL not in result.stdout + result.stderr
+    )
+
+
+def test_provider_parallel_takes_every_model_of_a_provider(tmp_path: Path) -> None:
+    result = run_cli(
+        "provider-parallel",
+        "--provider",
+        "sim",
+        "--task-types",
+        "simple_task",
+        "--num-instances",
+        "1",
+        "--store",
+        str(tmp_path / "store"),
+        "--quiet",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["finished"] == 5
+    bad = run_cli("provider-parallel", "--provider", "nobody", "--store", str(tmp_path / "store"))
+    assert bad.returncode == 2 and "unknown provider 'nobody'" in bad.stderr
