@@ -236,7 +236,9 @@ def _open(storage: str | None, store: Path | None, *, must_exist: bool = False) 
             hint="check --store / RUNBENCH_STORE and --storage / STORAGE_FORMAT",
         )
     opened = open_store(location.root, location.format)
-    stderr.print(f"[INFO] storage: {location.format} ({path.resolve()})", highlight=False)
+    stderr.print(
+        f"[INFO] storage: {location.format} ({path.resolve()})", highlight=False, markup=False
+    )
     return opened
 
 
@@ -398,7 +400,7 @@ def _refresh_summary(store: Any) -> None:
 
     written = refresh_summary(store)
     if written is not None:
-        stderr.print(f"[INFO] updated {written}", highlight=False)
+        stderr.print(f"[INFO] updated {written}", highlight=False, markup=False)
 
 
 def _import_legacy(
@@ -810,6 +812,147 @@ def provider_parallel(
     )
 
 
+@app.command("ultra-parallel")
+def ultra_parallel(
+    model: Annotated[
+        str, typer.Option("--model", help="The one model to run, split over shard processes.")
+    ],
+    num_shards: Annotated[
+        int | None,
+        typer.Option(
+            "--num-shards",
+            min=1,
+            help="Shard processes. [default: one per deployment, at least 2]",
+            show_default=False,
+        ),
+    ] = None,
+    restarts: Annotated[
+        int, typer.Option("--restarts", min=0, help="Restarts of a shard that crashes.")
+    ] = 1,
+    prompt_types: PromptTypesOption = None,
+    difficulty: DifficultyOption = None,
+    task_types: TaskTypesOption = None,
+    tool_success_rate: RateOption = None,
+    phase: PhaseOption = None,
+    num_instances: NumInstancesOption = None,
+    max_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--max-workers",
+            min=1,
+            help="Per endpoint, split over its shards. [default: its limit]",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: TimeoutOption = 600.0,
+    request_timeout: RequestTimeoutOption = None,
+    max_retries: MaxRetriesOption = 5,
+    protocol: ProtocolOption = "tags",
+    save_logs: SaveLogsOption = False,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+    storage: StorageOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Split one model's plan over shard processes (smart-batch --shard i/N each), one store.
+
+    Shards go round-robin over the model's deployments, and shards on one endpoint split its
+    budget. Ctrl-C and SIGTERM are forwarded; a crashed shard is restarted (--restarts); the exit
+    code is the worst shard's. Records carry the model's canonical name, whatever deployment ran
+    them.
+
+    Example: runbench ultra-parallel --model DeepSeek-V3-0324 --phase 5.2
+    """
+    from runbench.analysis.status import plan_progress
+    from runbench.config import load_config
+    from runbench.matrix import build_matrix
+    from runbench.runners.ultra import ShardSupervisor, install_forwarding, plan_shards
+
+    config_path = _config_path(config)
+    resolved = load_config(config_path).resolve_model(model)
+    matrix = build_matrix(
+        phase_name=phase,
+        prompt_types=prompt_types,
+        difficulties=difficulty,
+        task_types=task_types,
+        rates=tool_success_rate,
+        num_instances=num_instances,
+    )
+    location = resolve_store_location(storage, store)
+    opened = _open(storage, store)
+    passed = {
+        "--phase": phase,
+        "--prompt-types": prompt_types,
+        "--difficulty": difficulty,
+        "--task-types": task_types,
+        "--tool-success-rate": tool_success_rate,
+        "--num-instances": str(matrix.num_instances),
+        "--timeout": str(timeout),
+        "--request-timeout": None if request_timeout is None else str(request_timeout),
+        "--max-retries": str(max_retries),
+        "--protocol": protocol,
+        "--config": str(config_path) if config_path else None,
+        "--store": str(location.root),
+        "--storage": location.format,
+    }
+    base = [
+        "smart-batch",
+        "--model",
+        resolved.name,
+        "--quiet",
+        *(["--save-logs"] if save_logs else []),
+    ]
+    base += [item for flag, value in passed.items() if value is not None for item in (flag, value)]
+    shards = plan_shards(resolved, num_shards, max_workers)
+    supervisor = ShardSupervisor(
+        base,
+        shards,
+        restarts=restarts,
+        on_event=lambda text: stderr.print(f"[ultra] {text}", highlight=False, markup=False),
+    )
+    install_forwarding(supervisor)
+    ticks = [0]
+
+    def show_progress() -> None:
+        ticks[0] += 1
+        if quiet or ticks[0] % 25:
+            return
+        progress = plan_progress(opened, [resolved.name], matrix)
+        stderr.print(
+            f"[progress] {progress.done}/{progress.target} done ({progress.percent:.1f} %)",
+            highlight=False,
+        )
+
+    result = supervisor.run(show_progress)
+    progress = plan_progress(opened, [resolved.name], matrix)
+    summary = {
+        "model": resolved.name,
+        "shards": len(shards),
+        "done": progress.done,
+        "target": progress.target,
+        "shard_exit_codes": result.exit_codes,
+        "restarts": result.restarts,
+        "exit_code": result.exit_code,
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        stdout.print(
+            f"{resolved.name}: {progress.done}/{progress.target} tests done over {len(shards)} "
+            f"shards; shard exit codes {result.exit_codes}; "
+            f"restarts {sum(result.restarts.values())}",
+            highlight=False,
+        )
+    if result.exit_code in (1, 130):
+        import shlex
+
+        stderr.print(
+            f"Resume with: {shlex.join(['runbench', *sys.argv[1:]])}", highlight=False, markup=False
+        )
+    raise typer.Exit(result.exit_code)
+
+
 def _plan_inputs(
     model: str | None,
     plan: Path | None,
@@ -1142,7 +1285,7 @@ def _plot(frame: Any, path: Path | None, for_html: bool) -> bytes | None:
         if png is None:
             raise UsageError("nothing to plot: no judged tests match", hint="loosen the filters")
         path.write_bytes(png)
-        stderr.print(f"[INFO] wrote {path}", highlight=False)
+        stderr.print(f"[INFO] wrote {path}", highlight=False, markup=False)
     return png
 
 
@@ -1171,7 +1314,7 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         return
     output.write_text(text, encoding="utf-8")
-    stderr.print(f"[INFO] wrote {output}", highlight=False)
+    stderr.print(f"[INFO] wrote {output}", highlight=False, markup=False)
 
 
 def _progress_json(progress: Any) -> dict[str, Any]:

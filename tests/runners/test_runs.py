@@ -354,3 +354,47 @@ def test_provider_parallel_takes_every_model_of_a_provider(tmp_path: Path) -> No
     assert json.loads(result.stdout)["finished"] == 5
     bad = run_cli("provider-parallel", "--provider", "nobody", "--store", str(tmp_path / "store"))
     assert bad.returncode == 2 and "unknown provider 'nobody'" in bad.stderr
+
+
+def test_ultra_parallel_runs_each_test_once_and_restarts_a_killed_shard(
+    tmp_path: Path, fake_openai
+) -> None:  # type: ignore[no-untyped-def]
+    config = _config(tmp_path, fake_openai, sim_latency_ms=25)
+    store = tmp_path / "store"
+    flags = "--model slow-sim --num-shards 3 --phase 5.1 --num-instances 12 --max-workers 3"
+    flags += f" --config {config}"
+    args = [
+        sys.executable,
+        "-m",
+        "runbench",
+        "ultra-parallel",
+        *flags.split(),
+        "--store",
+        str(store),
+        "--storage",
+        "parquet",
+        "--quiet",
+        "--json",
+    ]
+    parent = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = None
+    deadline = time.monotonic() + 30
+    while victim is None and time.monotonic() < deadline:
+        pattern = f"{store} .*--shard 1/3"
+        found = subprocess.run(
+            ["pgrep", "-f", "--", pattern], capture_output=True, text=True
+        ).stdout.split()
+        victim = int(found[0]) if found else None
+        time.sleep(0.1)
+    assert victim is not None, "shard 1/3 never started"
+    time.sleep(0.5)
+    subprocess.run(["kill", "-9", str(victim)], check=True)
+    out, err = parent.communicate(timeout=300)
+    assert parent.returncode == 0, err
+    assert "shard 1/3 died (signal 9); restarting (1 of 1)" in err
+    summary = json.loads(out)
+    assert summary["done"] == summary["target"] == 60 and summary["restarts"]["1"] == 1
+    table = open_store(store, "parquet").scan(["test_id", "status", "model"])
+    done = table.filter(pc.not_equal(table.column("status"), "error")).column("test_id").to_pylist()
+    assert len(done) == len(set(done)) == 60, "every test exactly once"
+    assert set(table.column("model").to_pylist()) == {"slow-sim"}
