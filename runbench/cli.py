@@ -634,7 +634,7 @@ def smart_batch(
         storage,
         store,
         dry_run=dry_run,
-        quiet=quiet or as_json,
+        quiet=quiet,
         as_json=as_json,
         preflight=preflight,
     )
@@ -711,7 +711,7 @@ def batch(
         storage,
         store,
         dry_run=dry_run,
-        quiet=quiet or as_json,
+        quiet=quiet,
         as_json=as_json,
         preflight=preflight,
     )
@@ -805,7 +805,7 @@ def provider_parallel(
         storage,
         store,
         dry_run=dry_run,
-        quiet=quiet or as_json,
+        quiet=quiet,
         as_json=as_json,
         preflight=preflight,
         per_provider=True,
@@ -1065,7 +1065,7 @@ def _run(
         _finish_nothing(prepared.planned, as_json)
         return
 
-    async def main() -> Any:
+    async def main(progress: _Progress) -> Any:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -1075,11 +1075,12 @@ def _run(
             opened,
             request.options,
             stop=stop,
-            on_progress=None if quiet else _progress_printer(),
+            on_progress=progress,
             check_credentials=preflight,
         )
 
-    summary = asyncio.run(main())
+    with _Progress(quiet) as progress:
+        summary = asyncio.run(main(progress))
     opened.close()
     if as_json:
         _print_json(_summary_json(summary))
@@ -1105,25 +1106,38 @@ def _finish_nothing(planned: int, as_json: bool) -> None:
         stdout.print(f"All {planned} planned tests are done; nothing to run.", highlight=False)
 
 
-def _progress_printer() -> Any:
-    import time
+class _Progress:
+    """A live rich table on a terminal; otherwise (or with --quiet) a plain line every 5 s."""
 
-    last = [0.0]
+    def __init__(self, quiet: bool) -> None:
+        from rich.live import Live
 
-    def show(summary: Any) -> None:
-        now = time.monotonic()
-        if now - last[0] < 2.0 and summary.seconds == 0.0:
+        self.live: Live | None = None
+        if not quiet and stderr.is_terminal:
+            self.live = Live(console=stderr, refresh_per_second=4, transient=True)
+        self.last = 0.0
+
+    def __enter__(self) -> _Progress:
+        if self.live is not None:
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def __call__(self, summary: Any) -> None:
+        import time
+
+        from runbench.console import progress_line, progress_table
+
+        if self.live is not None:
+            self.live.update(progress_table(summary))
             return
-        last[0] = now
-        parts = [
-            f"{name}: {p.done + p.errors}/{p.total} ({p.full} full, {p.errors} errors), in flight "
-            f"{p.limiter.in_flight}, limit {p.limiter.limit}, 429s {p.limiter.rate_limited}, "
-            f"retries {p.limiter.retries}"
-            for name, p in summary.endpoints.items()
-        ]
-        stderr.print("[progress] " + "; ".join(parts), highlight=False, markup=False)
-
-    return show
+        now = time.monotonic()
+        if now - self.last >= 5.0 and summary.finished + summary.errors:
+            self.last = now
+            stderr.print(progress_line(summary), highlight=False, markup=False)
 
 
 def _summary_json(summary: Any) -> dict[str, Any]:

@@ -271,3 +271,56 @@ def provider_table(summary: RunSummary) -> Table:
         ["planned", "done", "full", "errors", "left", "429s", "state"],
         rows,
     )
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_table(summary: RunSummary) -> Table:
+    """The live view: one row per endpoint."""
+    table = _table(
+        f"running: {summary.finished + summary.errors}/{summary.planned} tests, "
+        f"{summary.full} full, ETA {_eta(summary.eta_s())}"
+    )
+    for column in (
+        "endpoint",
+        "done/total",
+        "full",
+        "errors",
+        "in flight",
+        "limit",
+        "429s",
+        "retries",
+        "ETA",
+    ):
+        table.add_column(column, justify="left" if column == "endpoint" else "right")
+    for name, progress in summary.endpoints.items():
+        limiter = progress.limiter
+        table.add_row(
+            name,
+            f"{progress.done + progress.errors}/{progress.total}",
+            str(progress.full),
+            str(progress.errors),
+            str(limiter.in_flight),
+            str(limiter.limit),
+            str(limiter.rate_limited),
+            str(limiter.retries),
+            _eta(summary.eta_s(progress)),
+        )
+    return table
+
+
+def progress_line(summary: RunSummary) -> str:
+    """The plain periodic line (not a terminal, or --quiet)."""
+    parts = [
+        f"{name}: {p.done + p.errors}/{p.total} ({p.full} full, {p.errors} errors), in flight "
+        f"{p.limiter.in_flight}, limit {p.limiter.limit}, 429s {p.limiter.rate_limited}, "
+        f"retries {p.limiter.retries}, ETA {_eta(summary.eta_s(p))}"
+        for name, p in summary.endpoints.items()
+    ]
+    return "[progress] " + "; ".join(parts)

@@ -105,8 +105,17 @@ class RunSummary:
     interrupted: bool = False
     timed_out: bool = False
     seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
     endpoints: dict[str, EndpointProgress] = field(default_factory=dict)
     by_cell: dict[tuple[str, ...], dict[str, int]] = field(default_factory=dict)
+
+    def eta_s(self, progress: EndpointProgress | None = None) -> float | None:
+        """Seconds left at the pace so far (None before the first finished test)."""
+        done = progress.done + progress.errors if progress else self.finished + self.errors
+        total = progress.total if progress else self.planned
+        if not done:
+            return None
+        return (time.monotonic() - self.started) / done * max(0, total - done)
 
     @property
     def exit_code(self) -> int:

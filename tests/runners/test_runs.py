@@ -398,3 +398,42 @@ def test_ultra_parallel_runs_each_test_once_and_restarts_a_killed_shard(
     done = table.filter(pc.not_equal(table.column("status"), "error")).column("test_id").to_pylist()
     assert len(done) == len(set(done)) == 60, "every test exactly once"
     assert set(table.column("model").to_pylist()) == {"slow-sim"}
+
+
+def test_systematic_script_runs_phases_resumes_and_fails_loudly(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "run_systematic_test.sh"
+    runbench = str(Path(sys.executable).with_name("runbench"))
+    store, log = tmp_path / "store", tmp_path / "run.log"
+    command = [
+        "bash",
+        str(script),
+        "--phases",
+        "5.1,5.5",
+        "--models",
+        "sim-strong",
+        "--storage",
+        "json",
+        "--store",
+        str(store),
+        "--log",
+        str(log),
+        "--workers",
+        "8",
+    ]
+    env = {"RUNBENCH": runbench, "PATH": "/usr/bin:/bin"}
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 0, first.stdout + first.stderr
+    rows = len(open_store(store, "json").scan(["test_id"]))
+    assert rows == 100 + 200, "5.1: 5 task types × 20; 5.5: 2 prompt types × 5 × 20"
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0 and len(open_store(store, "json").scan(["test_id"])) == rows
+    assert "nothing to run" in log.read_text()
+    broken = subprocess.run(
+        [*command[:5], "sim-strong,no-such-model", *command[6:]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert broken.returncode == 1 and "FAILED with exit 2" in broken.stdout
+    assert subprocess.run(["bash", str(script)], capture_output=True, env=env).returncode == 2
