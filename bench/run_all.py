@@ -1,4 +1,6 @@
-"""Storage benchmarks (issue: foundation); run with `make bench`, results in bench/RESULTS.md.
+"""All benchmarks; run with `make bench`, results in bench/RESULTS.md.
+
+Storage (this file) and runners (runners_bench.py).
 
 Measures, per store: durable single-record append throughput with 1 and with 8 writer
 processes; scan + group-by over 1,000,000 records; the remaining-tests computation for 1M planned
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 REPO = HERE.parent
 WRITER = REPO / "tests" / "storage" / "writer.py"
 MILLION = int(os.environ.get("BENCH_ROWS", "1000000"))
@@ -273,12 +276,15 @@ def main() -> None:
                 "≤ 25 % of JSONL",
             )
         )
+        from runners_bench import run_all as runner_rows
+
+        runners = runner_rows()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write_results(rows)
+    write_results(rows, runners)
 
 
-def write_results(rows: list[tuple[str, str, str]]) -> None:
+def write_results(rows: list[tuple[str, str, str]], runners: list[tuple[str, str, str]]) -> None:
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [
         "# Benchmark results",
@@ -294,6 +300,12 @@ def write_results(rows: list[tuple[str, str, str]]) -> None:
         "| measurement | result | target |",
         "|---|---|---|",
         *(f"| {name} | {value} | {target} |" for name, value, target in rows),
+        "",
+        "## Runners (`bench/runners_bench.py`)",
+        "",
+        "| measurement | result | target |",
+        "|---|---|---|",
+        *(f"| {name} | {value} | {target} |" for name, value, target in runners),
         "",
     ]
     notes = HERE / "NOTES.md"

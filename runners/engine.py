@@ -136,13 +136,18 @@ class LimitedClient:
         self.limiter = limiter
         self.options = options
         self.retries = 0
+        self._rng: random.Random | None = None
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
+        timeout_s = self.options.request_timeout_s
+
         async def attempt() -> ChatResponse:
             await self.limiter.acquire(ESTIMATED_TOKENS_PER_REQUEST)
             rate_limited = False
             try:
-                async with asyncio.timeout(self.options.request_timeout_s):
+                if timeout_s is None:  # the client's own timeouts apply
+                    return await self.inner.complete(request)
+                async with asyncio.timeout(timeout_s):
                     return await self.inner.complete(request)
             except TimeoutError:
                 raise RetryableProviderError(
@@ -164,8 +169,10 @@ class LimitedClient:
                     error.retry_after_s if error.retry_after_s is not None else delay_s
                 )
 
+        if self._rng is None:  # seeded once per test, only when a retry needs it
+            self._rng = random.Random(request.test_id)
         return await call_with_retries(
-            attempt, self.options.retry, on_retry=on_retry, rng=random.Random(request.test_id)
+            attempt, self.options.retry, on_retry=on_retry, rng=self._rng
         )
 
 

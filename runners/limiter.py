@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from runbench.config import EndpointLimits
 
 SUCCESS_STREAK_TO_GROW = 20
+BURST_S = 2.0
 
 
 @dataclass(slots=True)
@@ -35,6 +36,11 @@ class TokenBucket:
             self.level -= amount
             return 0.0
         return (amount - self.level) / self.refill_per_s
+
+
+def _bucket(per_minute: float, now: float) -> TokenBucket:
+    capacity = max(1.0, per_minute / 60 * BURST_S)
+    return TokenBucket(capacity, per_minute / 60, capacity, now)
 
 
 class EndpointLimiter:
@@ -60,18 +66,26 @@ class EndpointLimiter:
         self._paused_until = 0.0
         self._clock = clock
         self._condition = asyncio.Condition()
+        self._waiting = 0
         now = clock()
         rpm = limits.requests_per_minute
         if requests_per_second is not None:
             rpm = min(rpm or 10**9, int(requests_per_second * 60)) or 1
-        self._requests = TokenBucket(rpm, rpm / 60, rpm, now) if rpm else None
+        self._requests = _bucket(rpm, now) if rpm else None
         tpm = limits.tokens_per_minute
-        self._tokens = TokenBucket(tpm, tpm / 60, tpm, now) if tpm else None
+        self._tokens = _bucket(tpm, now) if tpm else None
 
     async def acquire(self, estimated_tokens: int = 0) -> None:
-        async with self._condition:
-            await self._condition.wait_for(lambda: self.in_flight < self.limit)
+        if self.in_flight < self.limit and not self._waiting:  # the common case: no lock round-trip
             self.in_flight += 1
+        else:
+            self._waiting += 1
+            try:
+                async with self._condition:
+                    await self._condition.wait_for(lambda: self.in_flight < self.limit)
+                    self.in_flight += 1
+            finally:
+                self._waiting -= 1
         try:
             while True:
                 wait = max(self._paused_until - self._clock(), 0.0)
@@ -112,9 +126,10 @@ class EndpointLimiter:
         await self._release_slot()
 
     async def _release_slot(self) -> None:
-        async with self._condition:
-            self.in_flight -= 1
-            self._condition.notify_all()
+        self.in_flight -= 1
+        if self._waiting:
+            async with self._condition:
+                self._condition.notify_all()
 
     def pause(self, seconds: float) -> None:
         """No request to this endpoint starts before ``seconds`` from now (a Retry-After)."""
