@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -rf $(DEMO_STORE)
-	$(BIN)/python scripts/write_synthetic_records.py --store $(DEMO_STORE) --count 6000
+	$(BIN)/runbench smart-batch --model sim-strong,sim-average,sim-weak --prompt-types all,flawed_missing_step --num-instances 10 --store $(DEMO_STORE) --quiet
+	$(BIN)/runbench smart-batch --model sim-strong,sim-average,sim-weak --prompt-types all,flawed_missing_step --num-instances 10 --store $(DEMO_STORE) --quiet
 	$(BIN)/runbench verify --store $(DEMO_STORE)
 	$(BIN)/runbench migrate --store $(DEMO_STORE)
 	$(BIN)/runbench migrate --legacy tests/fixtures/legacy_v3_master_database.json --store $(DEMO_STORE) --storage parquet

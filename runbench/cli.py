@@ -605,7 +605,15 @@ def smart_batch(
     from runbench.runners.session import RunRequest
 
     models, matrix = _plan_inputs(
-        model, plan, phase, prompt_types, difficulty, task_types, tool_success_rate, num_instances
+        model,
+        plan,
+        phase,
+        prompt_types,
+        difficulty,
+        task_types,
+        tool_success_rate,
+        num_instances,
+        config,
     )
     options = _run_options(
         max_workers,
@@ -681,7 +689,7 @@ def batch(
     from runbench.runners.session import RunRequest
 
     models, matrix = _plan_inputs(
-        model, plan, phase, prompt_types, difficulty, task_types, tool_success_rate, None
+        model, plan, phase, prompt_types, difficulty, task_types, tool_success_rate, None, config
     )
     options = _run_options(
         max_workers,
@@ -743,6 +751,9 @@ def provider_parallel(
     max_retries: MaxRetriesOption = 5,
     max_runtime: MaxRuntimeOption = None,
     protocol: ProtocolOption = "tags",
+    plan: PlanOption = None,
+    shard: ShardOption = None,
+    debug: DebugOption = False,
     save_logs: SaveLogsOption = False,
     tasks_file: TasksOption = None,
     dry_run: DryRunOption = False,
@@ -766,24 +777,29 @@ def provider_parallel(
       runbench provider-parallel --models sim-strong,sim-weak,gpt-4o-mini --prompt-types all
     """
     from runbench.config import load_config
-    from runbench.matrix import build_matrix, parse_models
+    from runbench.matrix import parse_models
     from runbench.runners.session import RunRequest, models_of_provider
 
-    if bool(models_option) == bool(provider):
-        raise UsageError("give exactly one of --models and --provider")
+    if bool(models_option) and bool(provider):
+        raise UsageError("give one of --models and --provider, not both")
     config_path = _config_path(config)
-    names = (
-        tuple(parse_models(models_option))
-        if models_option
-        else models_of_provider(load_config(config_path), provider or "")
-    )
-    matrix = build_matrix(
-        phase_name=phase,
-        prompt_types=prompt_types,
-        difficulties=difficulty,
-        task_types=task_types,
-        rates=tool_success_rate,
-        num_instances=num_instances,
+    chosen = parse_models(models_option) if models_option else None
+    if provider:
+        chosen = list(models_of_provider(load_config(config_path), provider))
+    if plan is None and chosen is None:
+        raise UsageError(
+            "no models to run", hint="pass --models a,b, --provider NAME or --plan FILE"
+        )
+    names, matrix = _plan_inputs(
+        ",".join(chosen) if chosen else None,
+        plan,
+        phase,
+        prompt_types,
+        difficulty,
+        task_types,
+        tool_success_rate,
+        num_instances,
+        config,
     )
     options = _run_options(
         max_workers,
@@ -795,10 +811,16 @@ def provider_parallel(
         adaptive,
         qps,
         save_logs,
-        False,
+        debug,
     )
     request = RunRequest(
-        names, matrix, "smart", options=options, config_path=config_path, tasks_path=tasks_file
+        names,
+        matrix,
+        "smart",
+        shard=_shard(shard),
+        options=options,
+        config_path=config_path,
+        tasks_path=tasks_file,
     )
     _run(
         request,
@@ -848,6 +870,12 @@ def ultra_parallel(
     request_timeout: RequestTimeoutOption = None,
     max_retries: MaxRetriesOption = 5,
     protocol: ProtocolOption = "tags",
+    qps: QpsOption = None,
+    adaptive: AdaptiveOption = True,
+    max_runtime: MaxRuntimeOption = None,
+    tasks_file: TasksOption = None,
+    dry_run: DryRunOption = False,
+    preflight: PreflightOption = True,
     save_logs: SaveLogsOption = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
@@ -893,18 +921,26 @@ def ultra_parallel(
         "--max-retries": str(max_retries),
         "--protocol": protocol,
         "--config": str(config_path) if config_path else None,
+        "--max-runtime": None if max_runtime is None else str(max_runtime),
+        "--tasks": str(tasks_file) if tasks_file else None,
         "--store": str(location.root),
         "--storage": location.format,
     }
-    base = [
-        "smart-batch",
-        "--model",
-        resolved.name,
-        "--quiet",
+    switches = [
         *(["--save-logs"] if save_logs else []),
+        *([] if adaptive else ["--no-adaptive"]),
+        *([] if preflight else ["--no-preflight"]),
     ]
+    base = ["smart-batch", "--model", resolved.name, "--quiet", *switches]
     base += [item for flag, value in passed.items() if value is not None for item in (flag, value)]
-    shards = plan_shards(resolved, num_shards, max_workers)
+    shards = plan_shards(resolved, num_shards, max_workers, qps)
+    if dry_run:
+        estimate = _whole_plan_dry_run(base)
+        stdout.print(
+            f"{len(shards)} shards over {len(resolved.deployments)} deployment(s); {estimate}",
+            highlight=False,
+        )
+        return
     supervisor = ShardSupervisor(
         base,
         shards,
@@ -953,6 +989,22 @@ def ultra_parallel(
     raise typer.Exit(result.exit_code)
 
 
+def _whole_plan_dry_run(base: list[str]) -> str:
+    """The whole plan's dry run, as one smart-batch prints it."""
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "runbench", *base, "--dry-run"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        raise UsageError(lines[-2] if len(lines) > 1 else "the dry run failed")
+    return result.stdout.strip()
+
+
 def _plan_inputs(
     model: str | None,
     plan: Path | None,
@@ -962,6 +1014,7 @@ def _plan_inputs(
     task_types: str | None,
     rates: str | None,
     num_instances: int | None,
+    config: Path | None = None,
 ) -> tuple[tuple[str, ...], Any]:
     from runbench.matrix import build_matrix, parse_models
 
@@ -982,8 +1035,27 @@ def _plan_inputs(
             num_instances=num_instances,
         )
     if not models:
-        raise UsageError("no model to run", hint="pass --model NAME (runbench models lists them)")
+        models = _models_of_config_file(config)
     return models, matrix
+
+
+def _models_of_config_file(config: Path | None) -> tuple[str, ...]:
+    """Without --model: the models the runbench.toml in use defines (seed: ``batch --debug``)."""
+    from runbench.config import builtin_config, load_config
+
+    path = _config_path(config)
+    if path is None:
+        raise UsageError("no model to run", hint="pass --model NAME (runbench models lists them)")
+    builtin = builtin_config().models
+    models = tuple(name for name in load_config(path).models if name not in builtin)
+    if not models:
+        raise UsageError(f"no model to run: {path} defines none", hint="pass --model NAME")
+    stderr.print(
+        f"[INFO] no --model: running the models of {path}: {', '.join(models)}",
+        highlight=False,
+        markup=False,
+    )
+    return models
 
 
 def _run_options(

@@ -44,8 +44,13 @@ class ShardSpec:
         ]
 
 
-def plan_shards(model: ModelConfig, count: int | None, max_workers: int | None) -> list[ShardSpec]:
-    """Shards round-robin over the model's deployments; shards of one endpoint split its budget."""
+def plan_shards(
+    model: ModelConfig, count: int | None, max_workers: int | None, qps: float | None = None
+) -> list[ShardSpec]:
+    """Shards round-robin over the model's deployments; shards of one endpoint split its budget.
+
+    ``max_workers`` and ``qps``, when given, are per endpoint and split like its own limits.
+    """
     deployments = model.deployments
     total = count or max(2, len(deployments))
     per_endpoint = [
@@ -58,13 +63,14 @@ def plan_shards(model: ModelConfig, count: int | None, max_workers: int | None) 
         share = per_endpoint[slot]
         budget = max_workers or deployment.limits.max_concurrency
         rpm = deployment.limits.requests_per_minute
+        per_second = min(filter(None, (qps, rpm / 60 if rpm else None)), default=None)
         shards.append(
             ShardSpec(
                 index,
                 total,
                 deployment.name,
                 max(1, budget // share),
-                rpm / 60 / share if rpm else None,
+                per_second / share if per_second else None,
             )
         )
     return shards

@@ -437,3 +437,25 @@ def test_systematic_script_runs_phases_resumes_and_fails_loudly(tmp_path: Path) 
     )
     assert broken.returncode == 1 and "FAILED with exit 2" in broken.stdout
     assert subprocess.run(["bash", str(script)], capture_output=True, env=env).returncode == 2
+
+
+def test_batch_debug_as_written_runs_the_models_of_runbench_toml(tmp_path: Path) -> None:
+    (tmp_path / "runbench.toml").write_text(
+        '[models.my-sim]\nprovider = "sim"\nprofile = "strong"\n'
+    )
+    result = run_cli(
+        "batch",
+        "--debug",
+        "--task-types",
+        "simple_task",
+        cwd=tmp_path,
+        env={"STORAGE_FORMAT": "json"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "running the models of runbench.toml: my-sim" in result.stderr
+    rows = open_store(tmp_path / "runbench_results", "json").scan(["model"]).to_pylist()
+    assert rows == [{"model": "my-sim"}]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = run_cli("batch", "--debug", cwd=empty)
+    assert bad.returncode == 2 and "no model to run" in bad.stderr
