@@ -537,3 +537,25 @@ def iter_record_dicts(records: Iterable[Record]) -> Iterator[JsonObject]:
 def describe_fields() -> list[tuple[str, str, bool, str]]:
     """(name, kind, nullable, meaning) per field, for documentation and ``--help``."""
     return [(spec.name, spec.kind, spec.nullable, spec.meaning) for spec in FIELDS]
+
+
+def validated_lines(records: Sequence[Record]) -> bytes:
+    """Validate every record, then encode them as JSON lines: all or nothing.
+
+    Raises:
+        RecordError: a record violates the schema (naming the field and the record's index).
+    """
+    for index, record in enumerate(records):
+        validate_record(record, where=f"record {index}")
+    return encode_records(records)
+
+
+def conformed_table(table: pa.Table) -> pa.Table:
+    """The table in schema order and types, validated (the bulk append path).
+
+    Raises:
+        RecordError: a rule is violated.
+    """
+    table = table.select(arrow_schema().names).cast(arrow_schema())
+    validate_table(table)
+    return table

@@ -34,7 +34,7 @@ from runbench.storage.group_commit import GroupCommit
 from runbench.storage.jsonl import JsonlReader
 from runbench.storage.locking import FileLock, fsync_dir, is_linked, write_all
 
-from runbench.records import Record, encode_records, encode_rows, validate_record, validate_table
+from runbench.records import Record, conformed_table, encode_rows, validated_lines
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -65,18 +65,12 @@ class JsonStore:
         Raises:
             RecordError: a record violates the schema; nothing of the call is written.
         """
-        if not records:
-            return
-        for index, record in enumerate(records):
-            validate_record(record, where=f"record {index}")
-        self._committer.commit(encode_records(records))
+        if records:
+            self._committer.commit(validated_lines(records))
 
     def append_table(self, table: pa.Table) -> None:
         """Append a table with the record schema (the bulk path used by ``migrate``)."""
-        from runbench.records import arrow_schema
-
-        table = table.select(arrow_schema().names).cast(arrow_schema())
-        validate_table(table)
+        table = conformed_table(table)
         for batch in table.to_batches(max_chunksize=_ENCODE_BATCH_ROWS):
             self._committer.commit(encode_rows(batch.to_pylist()))
 

@@ -60,7 +60,7 @@ from runbench.storage.locking import (
 )
 
 from runbench.errors import StoreError
-from runbench.records import Record, arrow_schema, encode_records, validate_record, validate_table
+from runbench.records import Record, arrow_schema, conformed_table, validate_table, validated_lines
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -116,16 +116,12 @@ class ParquetStore:
         Raises:
             RecordError: a record violates the schema; nothing of the call is written.
         """
-        if not records:
-            return
-        for index, record in enumerate(records):
-            validate_record(record, where=f"record {index}")
-        self._committer.commit(encode_records(records))
+        if records:
+            self._committer.commit(validated_lines(records))
 
     def append_table(self, table: pa.Table) -> None:
         """Write a table with the record schema straight into sealed parts (bulk path)."""
-        table = table.select(arrow_schema().names).cast(arrow_schema())
-        validate_table(table)
+        table = conformed_table(table)
         for start in range(0, table.num_rows, PART_TARGET_ROWS):
             self._write_part(table.slice(start, PART_TARGET_ROWS), sources=())
 
