@@ -837,8 +837,11 @@ def provider_parallel(
 @app.command("ultra-parallel")
 def ultra_parallel(
     model: Annotated[
-        str, typer.Option("--model", help="The one model to run, split over shard processes.")
-    ],
+        str | None,
+        typer.Option(
+            "--model", help="The one model to run, split over shard processes.", show_default=False
+        ),
+    ] = None,
     num_shards: Annotated[
         int | None,
         typer.Option(
@@ -856,6 +859,7 @@ def ultra_parallel(
     task_types: TaskTypesOption = None,
     tool_success_rate: RateOption = None,
     phase: PhaseOption = None,
+    plan: PlanOption = None,
     num_instances: NumInstancesOption = None,
     max_workers: Annotated[
         int | None,
@@ -898,24 +902,36 @@ def ultra_parallel(
     from runbench.runners.ultra import ShardSupervisor, install_forwarding, plan_shards
 
     config_path = _config_path(config)
-    resolved = load_config(config_path).resolve_model(model)
-    matrix = build_matrix(
-        phase_name=phase,
-        prompt_types=prompt_types,
-        difficulties=difficulty,
-        task_types=task_types,
-        rates=tool_success_rate,
-        num_instances=num_instances,
-    )
+    plan_models: tuple[str, ...] = ()
+    if plan is not None:
+        from runbench.runners.session import load_plan_file
+
+        plan_models, matrix = load_plan_file(plan)
+    else:
+        matrix = build_matrix(
+            phase_name=phase,
+            prompt_types=prompt_types,
+            difficulties=difficulty,
+            task_types=task_types,
+            rates=tool_success_rate,
+            num_instances=num_instances,
+        )
+    if model is None and len(plan_models) != 1:
+        raise UsageError(
+            "ultra-parallel runs one model",
+            hint="pass --model NAME (or a plan file with one model)",
+        )
+    resolved = load_config(config_path).resolve_model(model or plan_models[0])
     location = resolve_store_location(storage, store)
     opened = _open(storage, store)
     passed = {
-        "--phase": phase,
+        "--plan": str(plan) if plan else None,
+        "--phase": None if plan else phase,
         "--prompt-types": prompt_types,
         "--difficulty": difficulty,
         "--task-types": task_types,
         "--tool-success-rate": tool_success_rate,
-        "--num-instances": str(matrix.num_instances),
+        "--num-instances": None if plan else str(matrix.num_instances),
         "--timeout": str(timeout),
         "--request-timeout": None if request_timeout is None else str(request_timeout),
         "--max-retries": str(max_retries),

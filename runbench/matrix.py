@@ -37,11 +37,13 @@ class Matrix:
     task_types: tuple[str, ...] = TASK_TYPES
     tool_success_rates: tuple[float, ...] = (0.8,)
     num_instances: int = DEFAULT_NUM_INSTANCES
+    # the task library's version: part of every test id, so another library never shares ids
+    suite_version: str = WORKFLOW_SUITE_VERSION
 
     def cells(self, models: Sequence[str]) -> list[Cell]:
         """Every cell of the matrix for these models, in a stable order."""
         return [
-            Cell(WORKFLOW_SUITE, WORKFLOW_SUITE_VERSION, model, prompt, difficulty, task, rate)
+            Cell(WORKFLOW_SUITE, self.suite_version, model, prompt, difficulty, task, rate)
             for model in models
             for prompt in self.prompt_types
             for difficulty in self.difficulties

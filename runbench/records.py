@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import NoneType, UnionType
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 Kind = Literal["string", "int32", "int64", "float64", "bool", "timestamp", "list<string>"]
-JsonObject = dict[str, Any]  # a decoded JSON row: the one place raw JSON is typed loosely
 
 STATUSES = ("full_success", "partial_success", "failure", "error")
 SUCCESS_STATUSES = ("full_success", "partial_success")
@@ -526,17 +525,6 @@ def row_to_record(row: Mapping[str, Any]) -> Record:
     if isinstance(stamp, datetime):
         values["recorded_at"] = stamp.astimezone(UTC)
     return Record(**values)
-
-
-def iter_record_dicts(records: Iterable[Record]) -> Iterator[JsonObject]:
-    """Yield records as plain dicts in field order (for JSON output and tests)."""
-    for record in records:
-        yield {name: getattr(record, name) for name in FIELD_NAMES}
-
-
-def describe_fields() -> list[tuple[str, str, bool, str]]:
-    """(name, kind, nullable, meaning) per field, for documentation and ``--help``."""
-    return [(spec.name, spec.kind, spec.nullable, spec.meaning) for spec in FIELDS]
 
 
 def validated_lines(records: Sequence[Record]) -> bytes:

@@ -8,6 +8,7 @@ Python.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable
@@ -72,7 +73,10 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
     config = load_config(request.config_path)
     models = [config.resolve_model(name) for name in request.models]
     library = load_tasks(request.tasks_path) if request.tasks_path else builtin_library()
-    cells = len(request.matrix.cells([model.name for model in models]))
+    matrix = request.matrix
+    if request.tasks_path:  # a library of one's own: its own suite version, so its own test ids
+        matrix = dataclasses.replace(matrix, suite_version=f"custom-{library.digest()[:12]}")
+    cells = len(matrix.cells([model.name for model in models]))
     if request.mode == "batch":
         if len(models) != 1:
             raise UsageError(
@@ -81,14 +85,14 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
         jobs = plan_new_instances(
             store,
             models[0],
-            request.matrix,
+            matrix,
             request.count or 1,
             deployment=request.deployment,
             shard=request.shard,
         )
         return Prepared(jobs, len(jobs), cells, library)
     jobs, planned = plan_remaining(
-        store, models, request.matrix, deployment=request.deployment, shard=request.shard
+        store, models, matrix, deployment=request.deployment, shard=request.shard
     )
     return Prepared(jobs, planned, cells, library)
 

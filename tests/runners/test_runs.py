@@ -459,3 +459,64 @@ def test_batch_debug_as_written_runs_the_models_of_runbench_toml(tmp_path: Path)
     empty.mkdir()
     bad = run_cli("batch", "--debug", cwd=empty)
     assert bad.returncode == 2 and "no model to run" in bad.stderr
+
+
+def test_a_task_library_of_ones_own_gets_its_own_test_ids(tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(
+        json.dumps(
+            {
+                "task_id": "mine-1",
+                "task_type": "simple_task",
+                "difficulty": "easy",
+                "description": "Read the file.",
+                "required_tools": ["file_reader"],
+            }
+        )
+        + "\n"
+    )
+    store = str(tmp_path / "store")
+    args = [
+        "smart-batch",
+        "--model",
+        "sim-oracle",
+        "--task-types",
+        "simple_task",
+        "--num-instances",
+        "2",
+        "--store",
+        store,
+        "--quiet",
+    ]
+    assert run_cli(*args, "--tasks", str(tasks)).returncode == 0
+    builtin = run_cli(*args)
+    assert builtin.returncode == 0 and "nothing to run" not in builtin.stdout, (
+        "the built-in tests still run"
+    )
+    rows = open_store(store, "json").scan(["suite_version", "task_id"]).to_pylist()
+    versions = {row["suite_version"] for row in rows}
+    assert len(rows) == 4 and "1" in versions and any(v.startswith("custom-") for v in versions)
+    assert {row["task_id"] for row in rows if row["suite_version"] != "1"} == {"mine-1"}
+
+
+def test_ultra_parallel_takes_a_plan_file(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"models": ["sim-weak"], "task_types": ["basic_task"], "num_instances": 4}')
+    result = run_cli(
+        "ultra-parallel",
+        "--plan",
+        str(plan),
+        "--num-shards",
+        "2",
+        "--store",
+        str(tmp_path / "s"),
+        "--quiet",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["done"] == summary["target"] == 4 and summary["model"] == "sim-weak"
+    two = tmp_path / "two.json"
+    two.write_text('{"models": ["sim-weak", "sim-strong"]}')
+    bad = run_cli("ultra-parallel", "--plan", str(two), "--store", str(tmp_path / "s"))
+    assert bad.returncode == 2 and "runs one model" in bad.stderr
