@@ -536,6 +536,7 @@ def compare(
     phase: PhaseOption = None,
     suite: SuiteOption = None,
     storage: StorageOption = None,
+    config: ConfigOption = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -550,9 +551,10 @@ def compare(
 
     filters = _filters(None, prompt_types, difficulty, task_types, tool_success_rate, phase)
     opened = _open(storage, store, must_exist=True)
-    comparison = compare_models(opened, model_a, model_b, filters=filters, suite=suite)
+    first, second = (_canonical(name, config) for name in (model_a, model_b))
+    comparison = compare_models(opened, first, second, filters=filters, suite=suite)
     if as_json:
-        _print_json(asdict(comparison))
+        _print_json(_comparison_json(comparison))
     else:
         from runbench.console import compare_table
 
@@ -1351,6 +1353,31 @@ def tasks(
     from runbench.console import tasks_table
 
     stdout.print(tasks_table(chosen[:limit], total=len(chosen), digest=library.digest()))
+
+
+def _comparison_json(comparison: Any) -> dict[str, Any]:
+    def paired(result: Any) -> dict[str, Any]:
+        return {
+            **asdict(result),
+            "pairs": result.pairs,
+            "rate_a": result.rate_a,
+            "rate_b": result.rate_b,
+        }
+
+    payload = asdict(comparison)
+    payload["overall"] = paired(comparison.overall)
+    payload["by_prompt_type"] = {name: paired(r) for name, r in comparison.by_prompt_type.items()}
+    return payload
+
+
+def _canonical(name: str, config: Path | None) -> str:
+    """The canonical name of a configured model (alias or deployment); other names as given."""
+    from runbench.config import load_config
+
+    try:
+        return load_config(_config_path(config)).resolve_model(name).name
+    except UsageError:
+        return name  # a model known only to the store, e.g. a legacy import
 
 
 def _filters(

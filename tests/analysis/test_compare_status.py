@@ -81,3 +81,19 @@ def test_status_rejects_bad_matrix_values(tmp_path: Path) -> None:
     ]:
         result = run_cli("status", "--model", "m", "--store", str(tmp_path), flag, value)
         assert result.returncode == 2 and message in result.stderr
+
+
+def test_compare_resolves_aliases_through_the_config(tmp_path: Path) -> None:
+    store = open_store(tmp_path, "json")
+    store.append([make_record("big-model", "full_success", instance=i) for i in range(3)])
+    store.append([make_record("sim-weak", "failure", instance=i) for i in range(3)])
+    config = tmp_path / "runbench.toml"
+    config.write_text(
+        '[models.big-model]\nprovider = "sim"\nprofile = "strong"\naliases = ["Big"]\n'
+    )
+    result = run_cli(
+        "compare", "big", "SIM-WEAK", "--store", str(tmp_path), "--config", str(config), "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    overall = json.loads(result.stdout)["overall"]
+    assert (overall["only_a"], overall["pairs"]) == (3, 3)
