@@ -490,6 +490,7 @@ def status(
     tool_success_rate: RateOption = None,
     phase: PhaseOption = None,
     num_instances: NumInstancesOption = None,
+    tasks_file: TasksOption = None,
     storage: StorageOption = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
@@ -515,6 +516,14 @@ def status(
         rates=tool_success_rate,
         num_instances=num_instances,
     )
+    if tasks_file is not None:  # runs with a library of one's own record its suite version
+        import dataclasses
+
+        from runbench.workload.tasks import custom_suite_version, load_tasks
+
+        matrix = dataclasses.replace(
+            matrix, suite_version=custom_suite_version(load_tasks(tasks_file))
+        )
     progress = plan_progress(_open(storage, store), parse_models(model), matrix)
     if as_json:
         _print_json(_progress_json(progress))

@@ -21,7 +21,7 @@ from runbench.clients.factory import make_client
 from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
 from runbench.runners.planning import Shard, plan_new_instances, plan_remaining
 from runbench.storage import Store
-from runbench.workload.tasks import TaskLibrary, builtin_library, load_tasks
+from runbench.workload.tasks import TaskLibrary, builtin_library, custom_suite_version, load_tasks
 
 from runbench.config import RunbenchConfig, load_config
 from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError, UsageError
@@ -75,7 +75,7 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
     library = load_tasks(request.tasks_path) if request.tasks_path else builtin_library()
     matrix = request.matrix
     if request.tasks_path:  # a library of one's own: its own suite version, so its own test ids
-        matrix = dataclasses.replace(matrix, suite_version=f"custom-{library.digest()[:12]}")
+        matrix = dataclasses.replace(matrix, suite_version=custom_suite_version(library))
     cells = len(matrix.cells([model.name for model in models]))
     if request.mode == "batch":
         if len(models) != 1:

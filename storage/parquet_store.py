@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 SOURCES_KEY = b"runbench.sources"
 SEGMENT_ROWS = 20_000
 PART_TARGET_ROWS = 1_000_000
+AUTO_COMPACT_PARTS = 64
 ROW_GROUP_ROWS = 65_536  # bounds the memory of a read or a merge, whatever a part's size
 COMPACT_LOCK_TIMEOUT_S = 600.0
 _SCAN_RETRIES = 20
@@ -164,8 +165,15 @@ class ParquetStore:
             os.close(segment.fd)  # releases the ownership lock only after the segment is gone
 
     def close(self) -> None:
-        """Seal this writer's segment into a part; reads and later appends still work."""
+        """Seal this writer's segment into a part, and compact if small parts have piled up.
+
+        Every writer leaves at least one part behind, so many short runs would slowly make reads
+        slower; past ``AUTO_COMPACT_PARTS`` parts the closing writer merges them, unless another
+        process is compacting already. Reads and later appends still work after ``close``.
+        """
         self._committer.exclusive(self._seal_own)
+        if len(self._part_paths()) > AUTO_COMPACT_PARTS:
+            self.compact(blocking=False)
         self._compact_lock.close()
 
     def __enter__(self) -> ParquetStore:
@@ -450,22 +458,33 @@ class ParquetStore:
                 continue
         raise StoreError(f"parts of {self.path} kept changing while verifying; retry")
 
-    def compact(self, *, target_rows: int = PART_TARGET_ROWS) -> CompactReport:
+    def compact(
+        self, *, target_rows: int = PART_TARGET_ROWS, blocking: bool = True
+    ) -> CompactReport:
         """Seal orphaned segments and merge small parts; safe beside writers and against kill.
 
+        With ``blocking=False`` it returns at once (doing nothing) if another process compacts.
+
         Raises:
-            StoreLockTimeout: another compaction held the lock for too long.
+            StoreLockTimeout: blocking, and another compaction held the lock for too long.
         """
-        with self._compact_lock:
-            parts, _ = self._open_parts_stable()
-            parts_before = len(parts)
-            superseded = {name for part in parts for name in part.sources}
-            removed = self._remove_superseded(parts, superseded)
-            sealed, quarantined = self._seal_orphans_locked(superseded)
-            temporary = self._remove_dead_temporaries()
-            parts, _ = self._open_parts_stable()
-            merged_rows = self._merge_small_parts(parts, target_rows)
-            parts_after = len(self._part_paths())
+        if not self._compact_lock.acquire(blocking=blocking):
+            return CompactReport(self.format, notes=("another process is compacting",))
+        try:
+            return self._compact_locked(target_rows)
+        finally:
+            self._compact_lock.release()
+
+    def _compact_locked(self, target_rows: int) -> CompactReport:
+        parts, _ = self._open_parts_stable()
+        parts_before = len(parts)
+        superseded = {name for part in parts for name in part.sources}
+        removed = self._remove_superseded(parts, superseded)
+        sealed, quarantined = self._seal_orphans_locked(superseded)
+        temporary = self._remove_dead_temporaries()
+        parts, _ = self._open_parts_stable()
+        merged_rows = self._merge_small_parts(parts, target_rows)
+        parts_after = len(self._part_paths())
         return CompactReport(
             self.format,
             parts_before=parts_before,

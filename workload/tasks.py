@@ -221,6 +221,11 @@ class TaskLibrary:
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def custom_suite_version(library: TaskLibrary) -> str:
+    """A custom library's suite version: its content hash, so its test ids are its own."""
+    return f"custom-{library.digest()[:12]}"
+
+
 def load_tasks(path: Path) -> TaskLibrary:
     """Read a user task library (JSON lines, one task per line; schema in the README).
 

@@ -520,3 +520,32 @@ def test_ultra_parallel_takes_a_plan_file(tmp_path: Path) -> None:
     two.write_text('{"models": ["sim-weak", "sim-strong"]}')
     bad = run_cli("ultra-parallel", "--plan", str(two), "--store", str(tmp_path / "s"))
     assert bad.returncode == 2 and "runs one model" in bad.stderr
+
+
+def test_status_sees_the_tests_of_a_task_library_of_ones_own(tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(
+        json.dumps(
+            {
+                "task_id": "mine-1",
+                "task_type": "simple_task",
+                "difficulty": "easy",
+                "description": "Read it.",
+                "required_tools": ["file_reader"],
+            }
+        )
+        + "\n"
+    )
+    common = [
+        "--model",
+        "sim-oracle",
+        "--task-types",
+        "simple_task",
+        "--num-instances",
+        "2",
+        "--store",
+        str(tmp_path / "store"),
+    ]
+    assert run_cli("smart-batch", *common, "--tasks", str(tasks), "--quiet").returncode == 0
+    assert run_cli("status", *common, "--tasks", str(tasks)).returncode == 0
+    assert run_cli("status", *common).returncode == 1, "the built-in library's tests are not done"

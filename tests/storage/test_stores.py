@@ -232,3 +232,23 @@ def test_parquet_parts_are_plain_parquet_readable_by_pandas(
     frame = pd.read_parquet(tmp_path / "parquet" / "parts")
     assert len(frame) == len(records)
     assert list(frame.columns) == list(FIELD_NAMES)
+
+
+def test_a_closing_writer_compacts_when_small_parts_pile_up(
+    tmp_path: Path, records: list[Record]
+) -> None:
+    from runbench.storage.parquet_store import AUTO_COMPACT_PARTS
+
+    parts_dir = tmp_path / "parquet" / "parts"
+    for index in range(AUTO_COMPACT_PARTS):
+        store = open_store(tmp_path, "parquet")
+        store.append(records[index : index + 1])
+        store.close()
+    assert len(list(parts_dir.glob("part-*.parquet"))) == AUTO_COMPACT_PARTS
+    last = open_store(tmp_path, "parquet")
+    last.append(records[AUTO_COMPACT_PARTS : AUTO_COMPACT_PARTS + 1])
+    last.close()
+    assert len(list(parts_dir.glob("part-*.parquet"))) == 1
+    assert _sorted(table_to_records(open_store(tmp_path, "parquet").scan())) == _sorted(
+        records[: AUTO_COMPACT_PARTS + 1]
+    )
