@@ -31,6 +31,7 @@ GROUPABLE = (
     "provider",
     "deployment",
     "suite",
+    "suite_version",
 )
 LEGACY_SUITES = ("legacy-v3",)
 ALL_SUITES = "all"

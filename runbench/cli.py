@@ -431,7 +431,7 @@ def report(
         typer.Option(
             "--by",
             help="Comma list of: model, prompt_type, difficulty, task_type, tool_success_rate, "
-            "provider, deployment, suite.",
+            "provider, deployment, suite, suite_version.",
         ),
     ] = "model,prompt_type",
     model: ModelsFilterOption = None,

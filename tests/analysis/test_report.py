@@ -170,3 +170,15 @@ def test_report_filters_by_phase_and_flags(tmp_path: Path) -> None:
     assert [row["prompt_type"] for row in json.loads(result.stdout)] == ["flawed_missing_step"]
     bad = run_cli("report", "--store", str(tmp_path), "--prompt-types", "clever")
     assert bad.returncode == 2 and "unknown value 'clever' for --prompt-types" in bad.stderr
+
+
+def test_report_can_group_by_suite_version(tmp_path: Path) -> None:
+    store = open_store(tmp_path, "json")
+    store.append(
+        [
+            make_record("m", "full_success", instance=0),
+            make_record("m", "failure", instance=1, suite_version="custom-abc"),
+        ]
+    )
+    groups = build_report(store, ("suite_version",)).groups
+    assert [(g.group, g.tests, g.full) for g in groups] == [(("1",), 1, 1), (("custom-abc",), 1, 0)]
