@@ -1,8 +1,9 @@
-"""Synthetic records with realistic shape, for the demo, the benchmarks and the tests.
+"""Synthetic records with realistic shape, for the benchmarks and the tests.
 
 They pass every schema rule and spread over models, prompt types, difficulties and task types
 like a real experiment, so store and analysis code is exercised as in production. Outcomes are
-drawn from per-model skill so reports show differences worth looking at. Not used by any runner.
+drawn from per-model skill so reports show differences worth looking at. Not used by any runner
+(the demo runs real simulated tests).
 """
 
 from __future__ import annotations

@@ -36,7 +36,6 @@ from runbench.workload.tasks import TaskLibrary
 from runbench.config import DeploymentConfig, ModelConfig
 from runbench.errors import (
     AuthenticationError,
-    BadRequestError,
     ProviderError,
     QuotaExhaustedError,
     RateLimitedError,
@@ -363,7 +362,7 @@ async def _run_one(
         return _error_record(
             job, task.task_id, run_id, "rate_limited", error.message, started, limited.retries
         )
-    except (RetryableProviderError, BadRequestError, ProviderError) as error:
+    except ProviderError as error:  # retries exhausted, or a bad request: the API, not the model
         return _error_record(
             job, task.task_id, run_id, "api_error", error.message, started, limited.retries
         )

@@ -48,46 +48,41 @@ def parse_shard(text: str) -> Shard:
 
 @dataclass(frozen=True, slots=True)
 class StoredTests:
-    """What the store knows of these models' tests."""
+    """What the store knows of these models' tests: done ids and rows per id."""
 
     done: set[str]
     rows: Counter[str]
-    highest_instance: dict[tuple[str, ...], int]
 
 
 def read_stored(store: Store, models: Sequence[str]) -> StoredTests:
     import pyarrow.compute as pc
 
-    columns = [
-        "test_id",
-        "status",
-        "instance",
-        "model",
-        "prompt_type",
-        "difficulty",
-        "task_type",
-        "tool_success_rate",
-        "suite",
-        "suite_version",
-    ]
-    table = store.scan(columns, filters={"model": list(models)})
-    done = set(
-        table.filter(pc.not_equal(table.column("status"), "error")).column("test_id").to_pylist()
+    table = store.scan(["test_id", "status"], filters={"model": list(models)})
+    judged = table.filter(pc.not_equal(table.column("status"), "error"))
+    return StoredTests(
+        set(judged.column("test_id").to_pylist()), Counter(table.column("test_id").to_pylist())
     )
-    rows = Counter(table.column("test_id").to_pylist())
-    highest: dict[tuple[str, ...], int] = {}
-    for row in table.select(columns[2:]).to_pylist():
-        key = _cell_key(
-            row["suite"],
-            row["suite_version"],
-            row["model"],
-            row["prompt_type"],
-            row["difficulty"],
-            row["task_type"],
-            row["tool_success_rate"],
-        )
-        highest[key] = max(highest.get(key, -1), row["instance"])
-    return StoredTests(done, rows, highest)
+
+
+_CELL_COLUMNS = [
+    "suite",
+    "suite_version",
+    "model",
+    "prompt_type",
+    "difficulty",
+    "task_type",
+    "tool_success_rate",
+]
+
+
+def highest_instances(store: Store, model: str) -> dict[tuple[str, ...], int]:
+    """The highest instance stored per cell of a model (for ``batch``), in one Arrow group-by."""
+    table = store.scan([*_CELL_COLUMNS, "instance"], filters={"model": model})
+    grouped = table.group_by(_CELL_COLUMNS).aggregate([("instance", "max")])
+    return {
+        _cell_key(*(row[name] for name in _CELL_COLUMNS)): row["instance_max"]
+        for row in grouped.to_pylist()
+    }
 
 
 def _cell_key(
@@ -155,9 +150,10 @@ def plan_new_instances(
     if count < 1:
         raise UsageError("--count must be ≥ 1")
     stored = read_stored(store, [model.name])
+    highest = highest_instances(store, model.name)
     tests: list[PlannedTest] = []
     for cell in matrix.cells([model.name]):
-        start = stored.highest_instance.get(_key(cell), -1) + 1
+        start = highest.get(_key(cell), -1) + 1
         ids = cell.test_ids(range(start, start + count))
         tests.extend(
             PlannedTest(cell, start + offset, test_id) for offset, test_id in enumerate(ids)
