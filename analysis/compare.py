@@ -7,8 +7,8 @@ partner are counted and left out, never mixed into the comparison.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.report import load_frame
 from runbench.analysis.results import latest_results
@@ -55,6 +55,9 @@ class PairedResult:
     def rate_b(self) -> float:
         return (self.both + self.only_b) / self.pairs if self.pairs else 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "pairs": self.pairs, "rate_a": self.rate_a, "rate_b": self.rate_b}
+
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
@@ -64,6 +67,16 @@ class Comparison:
     by_prompt_type: dict[str, PairedResult] = field(default_factory=dict)
     unpaired_a: int = 0
     unpaired_b: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_a": self.model_a,
+            "model_b": self.model_b,
+            "overall": self.overall.to_dict(),
+            "by_prompt_type": {name: r.to_dict() for name, r in self.by_prompt_type.items()},
+            "unpaired_a": self.unpaired_a,
+            "unpaired_b": self.unpaired_b,
+        }
 
 
 def paired_result(a_full: pd.Series, b_full: pd.Series) -> PairedResult:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from runbench.storage import Store
 
@@ -44,6 +45,24 @@ class PlanProgress:
     @property
     def is_complete(self) -> bool:
         return self.done == self.target
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "done": self.done,
+            "target": self.target,
+            "percent": round(self.percent, 2),
+            "complete": self.is_complete,
+            "cells": [
+                {
+                    **asdict(cell.cell),
+                    "done": cell.done,
+                    "target": cell.target,
+                    "errored": cell.errored,
+                    "remaining": cell.remaining,
+                }
+                for cell in self.cells
+            ],
+        }
 
 
 def plan_progress(store: Store, models: Sequence[str], matrix: Matrix) -> PlanProgress:

@@ -49,6 +49,22 @@ class MigrationReport:
     def to_copy(self) -> int:
         return self.source_rows - self.already_present - self.duplicates_in_source
 
+    def describe(self) -> list[str]:
+        """The lines ``runbench migrate`` prints."""
+        verb = "would copy" if self.dry_run else "copied"
+        lines = [
+            f"{self.source_format} -> {self.destination_format}: {self.source_rows} source rows, "
+            f"{self.already_present} already present, {self.duplicates_in_source} duplicate(s) "
+            f"in source, {verb} {self.to_copy if self.dry_run else self.copied}"
+        ]
+        if not self.dry_run:
+            rate = self.source_rows / self.seconds if self.seconds else 0.0
+            lines.append(
+                f"verified {self.verified_rows} rows (count and content checksum) in "
+                f"{self.seconds:.1f} s ({rate:,.0f} rows/s)"
+            )
+        return lines
+
 
 def _normalized_frame(table: pa.Table) -> pd.DataFrame:
     """The table in record schema as pandas, lists joined, so equal rows hash equally."""

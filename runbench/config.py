@@ -195,6 +195,54 @@ class RunbenchConfig:
             )
         return found
 
+    def canonical_name(self, name: str) -> str:
+        """The canonical name of a configured model (alias or deployment); others as given.
+
+        Reports and ``compare`` take names that may exist only in the store (a legacy import),
+        so an unknown name is not an error here.
+        """
+        found = self.name_table().get(name.strip().lower())
+        return found.name if found is not None else name
+
+    def own_models(self) -> tuple[str, ...]:
+        """The models the config file itself defines (not the built-in sims), in file order."""
+        builtin = builtin_config().models
+        return tuple(name for name in self.models if name not in builtin)
+
+    def models_of_provider(self, provider: str) -> tuple[str, ...]:
+        """Every model of a provider (for ``provider-parallel --provider``).
+
+        Raises:
+            UsageError: no provider of that name, or it has no model.
+        """
+        if provider not in self.providers:
+            raise UsageError(
+                f"unknown provider '{provider}'; providers: {', '.join(sorted(self.providers))}"
+            )
+        models = tuple(name for name, model in self.models.items() if model.provider == provider)
+        if not models:
+            raise UsageError(f"provider '{provider}' has no model in the configuration")
+        return models
+
+    def deployment_rows(self, environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """One row per deployment for ``runbench models``: limits and key variable, never a key."""
+        return [
+            {
+                "model": model.name,
+                "aliases": list(model.aliases),
+                "provider": model.provider,
+                "deployment": deployment.name,
+                "kind": deployment.kind,
+                "max_concurrency": deployment.limits.max_concurrency,
+                "rpm": deployment.limits.requests_per_minute,
+                "tpm": deployment.limits.tokens_per_minute,
+                "key_env": deployment.api_key_env,
+                "key_set": key_is_set(deployment.api_key_env, environ),
+            }
+            for model in self.models.values()
+            for deployment in model.deployments
+        ]
+
     def name_table(self) -> dict[str, ModelConfig]:
         """Every name a model answers to, lower-cased, mapped to the model (one table)."""
         table: dict[str, ModelConfig] = {}

@@ -116,6 +116,24 @@ class RunSummary:
             return None
         return (time.monotonic() - self.started) / done * max(0, total - done)
 
+    def to_dict(self) -> dict[str, object]:
+        """The machine-readable summary ``--json`` prints (one shape for every runner)."""
+        return {
+            "run_id": self.run_id,
+            "planned": self.planned,
+            "finished": self.finished,
+            "full_success": self.full,
+            "partial_success": self.partial,
+            "failure": self.failure,
+            "errors": self.errors,
+            "not_run": self.not_run,
+            "stopped": self.stopped,
+            "interrupted": self.interrupted,
+            "timed_out": self.timed_out,
+            "seconds": round(self.seconds, 3),
+            "exit_code": self.exit_code,
+        }
+
     @property
     def exit_code(self) -> int:
         if self.interrupted:

@@ -1,8 +1,8 @@
-"""One run from start to end: resolve models, plan, build clients, run, close, refresh the summary.
+"""One run from start to end: resolve models, plan, build clients, run, close.
 
-The CLI's runner commands parse their flags into a ``RunRequest`` and call ``execute``; everything
-else (planning, limits, retries, the store) happens here and below, so a run works the same from
-Python.
+The CLI's runner commands parse their flags into a ``RunRequest`` and call ``run_request`` (or
+``dry_run``); everything else (signals, the event loop, planning, limits, retries, the store)
+happens here and below, so a run works the same from Python and returns a value.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import signal
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,20 +20,25 @@ from typing import Any, Literal
 from runbench.clients.base import ChatMessage, ChatRequest, ModelClient
 from runbench.clients.factory import make_client
 from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
-from runbench.runners.planning import Shard, plan_new_instances, plan_remaining
+from runbench.runners.planning import Shard, parse_shard, plan_new_instances, plan_remaining
+from runbench.runners.retry import RetryPolicy
 from runbench.storage import Store
 from runbench.workload.tasks import TaskLibrary, builtin_library, custom_suite_version, load_tasks
 
-from runbench.config import RunbenchConfig, load_config
+from runbench.config import load_config
 from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError, UsageError
-from runbench.matrix import Matrix, build_matrix
+from runbench.matrix import Matrix
+from runbench.planspec import PlanInputs
 
 ASSUMED_TURNS_PER_TEST = 5
 ASSUMED_API_LATENCY_S = 2.0
+PROTOCOLS = ("tags", "native")
 
 
 @dataclass(frozen=True, slots=True)
 class RunRequest:
+    """Everything a run needs, resolved: models, matrix, mode and options (JSON round-trips)."""
+
     models: tuple[str, ...]
     matrix: Matrix
     mode: Literal["smart", "batch"] = "smart"
@@ -42,6 +48,116 @@ class RunRequest:
     options: RunOptions = field(default_factory=RunOptions)
     config_path: Path | None = None
     tasks_path: Path | None = None
+
+    def to_json(self) -> str:
+        """The request as JSON, for a shard process (paths absolute, so any cwd works)."""
+        payload = dataclasses.asdict(self)
+        for key in ("config_path", "tasks_path"):
+            value = getattr(self, key)
+            payload[key] = str(value.resolve()) if value is not None else None
+        return json.dumps(payload)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunRequest:
+        """The inverse of ``to_json``.
+
+        Raises:
+            UsageError: the text is not a request this version wrote.
+        """
+        try:
+            payload = json.loads(text)
+            options = dict(payload["options"])
+            options["retry"] = RetryPolicy(**options["retry"])
+            matrix = {
+                key: tuple(value) if isinstance(value, list) else value
+                for key, value in payload["matrix"].items()
+            }
+            shard = payload["shard"]
+            return cls(
+                models=tuple(payload["models"]),
+                matrix=Matrix(**matrix),
+                mode=payload["mode"],
+                count=payload["count"],
+                deployment=payload["deployment"],
+                shard=Shard(**shard) if shard else None,
+                options=RunOptions(**options),
+                config_path=Path(payload["config_path"]) if payload["config_path"] else None,
+                tasks_path=Path(payload["tasks_path"]) if payload["tasks_path"] else None,
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise UsageError(f"not a run request: {error}") from None
+
+
+def run_options(
+    *,
+    max_workers: int,
+    protocol: str,
+    test_timeout_s: float,
+    request_timeout_s: float | None,
+    max_runtime_s: float | None,
+    max_retries: int,
+    adaptive: bool,
+    requests_per_second: float | None,
+    save_logs: bool,
+    debug: bool,
+) -> RunOptions:
+    """The engine's options from the run flags; ``debug`` runs one test at a time, logs kept.
+
+    Raises:
+        UsageError: an unknown protocol.
+    """
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"--protocol must be tags or native, not '{protocol}'")
+    return RunOptions(
+        max_workers=1 if debug else max_workers,
+        protocol=protocol,
+        test_timeout_s=test_timeout_s,
+        request_timeout_s=request_timeout_s,
+        max_runtime_s=max_runtime_s,
+        retry=RetryPolicy(max_retries=max_retries),
+        adaptive=adaptive,
+        requests_per_second=requests_per_second,
+        save_logs=save_logs or debug,
+    )
+
+
+def plan_matrix(inputs: PlanInputs, tasks_path: Path | None) -> Matrix:
+    """The matrix of the plan inputs; a task library of one's own gets its own suite version."""
+    matrix = inputs.matrix()
+    if tasks_path is None:
+        return matrix
+    return dataclasses.replace(matrix, suite_version=custom_suite_version(load_tasks(tasks_path)))
+
+
+def build_request(
+    inputs: PlanInputs,
+    config_path: Path | None,
+    *,
+    mode: Literal["smart", "batch"],
+    options: RunOptions,
+    tasks_path: Path | None = None,
+    count: int | None = None,
+    deployment: str | None = None,
+    shard: str | None = None,
+) -> tuple[RunRequest, bool]:
+    """A run request from the plan inputs; also whether the models came from the config file.
+
+    Raises:
+        UsageError: conflicting or bad plan inputs, or no model to run.
+    """
+    models, from_config = inputs.models_to_run(load_config(config_path))
+    request = RunRequest(
+        models,
+        inputs.matrix(),
+        mode,
+        count=count,
+        deployment=deployment,
+        shard=parse_shard(shard) if shard else None,
+        options=options,
+        config_path=config_path,
+        tasks_path=tasks_path,
+    )
+    return request, from_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +170,16 @@ class DryRun:
     remaining: int
     estimated_requests: int
     estimated_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        return (
+            f"{self.cells} cells, {self.planned} tests planned, {self.done} done, "
+            f"{self.remaining} to run: about {self.estimated_requests} requests, "
+            f"{self.estimated_seconds:,.0f} s"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +223,12 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
     return Prepared(jobs, planned, cells, library)
 
 
-def dry_run(prepared: Prepared, options: RunOptions) -> DryRun:
+def dry_run(request: RunRequest, store: Store) -> DryRun:
+    """What ``run_request`` would do: cells, planned, done, to run, requests and seconds."""
+    return estimate(prepare(request, store), request.options)
+
+
+def estimate(prepared: Prepared, options: RunOptions) -> DryRun:
     requests = len(prepared.jobs) * ASSUMED_TURNS_PER_TEST
     latencies = [
         (job.model.latency_ms / 1000 if job.deployment.kind == "sim" else ASSUMED_API_LATENCY_S)
@@ -145,7 +276,7 @@ async def execute(
     on_progress: Callable[[RunSummary], None] | None = None,
     check_credentials: bool = True,
 ) -> RunSummary:
-    """Run the prepared jobs; clients are closed and a JSON store's summary.json refreshed after."""
+    """Run the prepared jobs; clients are closed after, whatever happens."""
     run_id = str(uuid.uuid4())
     clients: dict[str, ModelClient] = {}
     try:
@@ -177,79 +308,74 @@ async def execute(
     skipped = len(prepared.jobs) - len(jobs)
     summary.planned += skipped
     summary.not_run += skipped
-    if summary.finished or summary.errors:
-        from runbench.analysis.summary import refresh_summary
-
-        await asyncio.to_thread(refresh_summary, store)
     return summary
 
 
-def models_of_provider(config: RunbenchConfig, provider: str) -> tuple[str, ...]:
-    """Every model of a provider (for ``provider-parallel --provider``).
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """A finished ``run_request``: the summary, or only the plan size when nothing was left."""
+
+    planned: int
+    summary: RunSummary | None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.summary is None else self.summary.exit_code
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.summary is None:
+            return {
+                "planned": self.planned,
+                "finished": 0,
+                "errors": 0,
+                "not_run": 0,
+                "exit_code": 0,
+                "message": "plan already done",
+            }
+        # the plan's size, and how many of its tests this run set out to run
+        return {**self.summary.to_dict(), "planned": self.planned, "to_run": self.summary.planned}
+
+
+def run_request(
+    request: RunRequest,
+    store: Store,
+    *,
+    preflight_check: bool = True,
+    on_progress: Callable[[RunSummary], None] | None = None,
+    stop_when: Callable[[asyncio.Event], None] | None = None,
+) -> RunOutcome:
+    """Plan and run a request in one event loop; SIGINT/SIGTERM stop it cleanly.
+
+    The signal handlers set a stop event: scheduling stops, in-flight tests are cancelled and
+    every finished record is flushed before this returns (the summary says ``interrupted``).
+    ``stop_when`` may arm other stop sources on the same event (a shard watching its parent).
 
     Raises:
-        UsageError: no provider of that name, or it has no model.
+        UsageError: an unknown model, deployment or task file.
     """
-    if provider not in config.providers:
-        raise UsageError(
-            f"unknown provider '{provider}'; providers: {', '.join(sorted(config.providers))}"
-        )
-    models = tuple(name for name, model in config.models.items() if model.provider == provider)
-    if not models:
-        raise UsageError(f"provider '{provider}' has no model in the configuration")
-    return models
+    prepared = prepare(request, store)
+    if not prepared.jobs:
+        return RunOutcome(prepared.planned, None)
 
+    async def main() -> RunSummary:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        if stop_when is not None:
+            stop_when(stop)
+        try:
+            return await execute(
+                prepared,
+                store,
+                request.options,
+                stop=stop,
+                on_progress=on_progress,
+                check_credentials=preflight_check,
+            )
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
 
-def load_plan_file(path: Path) -> tuple[tuple[str, ...], Matrix]:
-    """A plan file (JSON): models and the matrix, with the keys of a phase.
-
-    ``{"models": [...], "prompt_types": "all", "difficulties": ["easy"], "task_types": "all",
-    "tool_success_rates": [0.8], "num_instances": 20}``; absent axes take the defaults.
-
-    Raises:
-        UsageError: the file is missing, not JSON, or holds an unknown key or value.
-    """
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"plan file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UsageError(f"plan file {path} is not readable JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise UsageError(f"plan file {path} must hold a JSON object")
-    allowed = {
-        "models",
-        "prompt_types",
-        "difficulties",
-        "task_types",
-        "tool_success_rates",
-        "num_instances",
-        "phase",
-    }
-    unknown = set(document) - allowed
-    if unknown:
-        raise UsageError(
-            f"plan file {path}: unknown key '{sorted(unknown)[0]}'; "
-            f"keys are {', '.join(sorted(allowed))}"
-        )
-
-    def axis(name: str) -> str | None:
-        value: Any = document.get(name)
-        if value is None:
-            return None
-        return value if isinstance(value, str) else ",".join(map(str, value))
-
-    models = document.get("models", [])
-    if isinstance(models, str):
-        models = [models]
-    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
-        raise UsageError(f"plan file {path}: 'models' must be a list of model names")
-    matrix = build_matrix(
-        phase_name=document.get("phase"),
-        prompt_types=axis("prompt_types"),
-        difficulties=axis("difficulties"),
-        task_types=axis("task_types"),
-        rates=axis("tool_success_rates"),
-        num_instances=document.get("num_instances"),
-    )
-    return tuple(models), matrix
+    summary = asyncio.run(main())
+    return RunOutcome(prepared.planned, summary)

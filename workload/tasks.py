@@ -213,6 +213,19 @@ class TaskLibrary:
             raise UsageError(f"the task library has no {difficulty} {task_type} task")
         return tasks[instance % len(tasks)]
 
+    def filter(
+        self,
+        task_types: Sequence[str] | None = None,
+        difficulties: Sequence[str] | None = None,
+    ) -> list[Task]:
+        """The tasks of these types and difficulties (``None``: any), in library order."""
+        return [
+            task
+            for task in self.tasks
+            if (task_types is None or task.task_type in task_types)
+            and (difficulties is None or task.difficulty in difficulties)
+        ]
+
     def digest(self) -> str:
         """sha256 of the canonical JSON of every task: equal libraries, equal digests."""
         payload = json.dumps(

@@ -215,7 +215,10 @@ def test_sigint_stops_cleanly_keeps_finished_tests_and_says_how_to_resume(
         "--json",
     ]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
+    records = tmp_path / "store" / "json" / "records.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (records.exists() and records.stat().st_size):
+        time.sleep(0.05)  # interrupt once tests are being recorded, however loaded the machine
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
@@ -380,9 +383,10 @@ def test_ultra_parallel_runs_each_test_once_and_restarts_a_killed_shard(
     victim = None
     deadline = time.monotonic() + 30
     while victim is None and time.monotonic() < deadline:
-        pattern = f"{store} .*--shard 1/3"
         found = subprocess.run(
-            ["pgrep", "-f", "--", pattern], capture_output=True, text=True
+            ["pgrep", "-P", str(parent.pid), "-f", "shard-worker .*shard-1.json"],
+            capture_output=True,
+            text=True,
         ).stdout.split()
         victim = int(found[0]) if found else None
         time.sleep(0.1)
@@ -393,7 +397,8 @@ def test_ultra_parallel_runs_each_test_once_and_restarts_a_killed_shard(
     assert parent.returncode == 0, err
     assert "shard 1/3 died (signal 9); restarting (1 of 1)" in err
     summary = json.loads(out)
-    assert summary["done"] == summary["target"] == 60 and summary["restarts"]["1"] == 1
+    assert summary["planned"] == 60 and summary["shards"]["1"]["restarts"] == 1
+    assert summary["exit_code"] == 0 and summary["errors"] == 0
     table = open_store(store, "parquet").scan(["test_id", "status", "model"])
     done = table.filter(pc.not_equal(table.column("status"), "error")).column("test_id").to_pylist()
     assert len(done) == len(set(done)) == 60, "every test exactly once"
@@ -515,7 +520,7 @@ def test_ultra_parallel_takes_a_plan_file(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["done"] == summary["target"] == 4 and summary["model"] == "sim-weak"
+    assert summary["planned"] == summary["finished"] == 4 and summary["model"] == "sim-weak"
     two = tmp_path / "two.json"
     two.write_text('{"models": ["sim-weak", "sim-strong"]}')
     bad = run_cli("ultra-parallel", "--plan", str(two), "--store", str(tmp_path / "s"))

@@ -1,7 +1,8 @@
-"""Terminal tables for the CLI (rich), kept apart so ``cli.py`` stays parsing and printing.
+"""Terminal tables for the CLI (rich): what each command's result looks like on screen.
 
-Tables are built to fit an 80-column terminal: group labels are cut with an ellipsis before any
-number is, and numbers are short.
+Tables fit an 80-column terminal by wrapping long names onto a second line, never by cutting
+them: a model, deployment, variable or category name is what the reader needs to act on. When
+stdout is not a terminal the console is wide (see ``output.py``), so nothing wraps in a log.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from runbench.analysis.compare import Comparison, PairedResult
 from runbench.analysis.report import Report
 from runbench.analysis.status import PlanProgress
 from runbench.migrate.legacy import LegacyImportReport
-from runbench.runners.engine import RunSummary
+from runbench.runners.progress import EndpointRow, ProgressSnapshot
+from runbench.runners.session import RunSummary
 from runbench.workload.tasks import Task
 from runbench.workload.tools import Tool
 
@@ -36,7 +38,7 @@ def _fitted(
     """A table whose number columns never shrink; only label columns are cut (with …)."""
     table = _table(title, caption)
     for label in labels:
-        table.add_column(label, overflow="ellipsis", max_width=label_width)
+        table.add_column(label, overflow="fold", max_width=label_width)
     for offset, header in enumerate(numbers, start=len(labels)):
         width = max([len(header), *(len(row[offset]) for row in rows)])
         table.add_column(header, justify="right", no_wrap=True, min_width=width)
@@ -231,18 +233,12 @@ def run_table(summary: RunSummary) -> Table:
     )
 
 
-def provider_table(summary: RunSummary) -> Table:
+def provider_table(summary: RunSummary, snapshot: ProgressSnapshot) -> Table:
     by_provider: dict[str, list[int]] = {}
-    for name, progress in summary.endpoints.items():
-        totals = by_provider.setdefault(name.split("/", 1)[0], [0, 0, 0, 0, 0])
+    for row in snapshot.endpoints:
+        totals = by_provider.setdefault(row.name.split("/", 1)[0], [0, 0, 0, 0, 0])
         for index, value in enumerate(
-            (
-                progress.total,
-                progress.done,
-                progress.full,
-                progress.errors,
-                progress.limiter.rate_limited,
-            )
+            (row.total, row.done, row.full, row.errors, row.rate_limited)
         ):
             totals[index] += value
     rows = [
@@ -281,46 +277,45 @@ def _eta(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def progress_table(summary: RunSummary) -> Table:
-    """The live view: one row per endpoint."""
+def progress_table(snapshot: ProgressSnapshot) -> Table:
+    """The live view: one row per endpoint (and shard, for ultra-parallel)."""
     table = _table(
-        f"running: {summary.finished + summary.errors}/{summary.planned} tests, "
-        f"{summary.full} full, ETA {_eta(summary.eta_s())}"
+        f"running: {snapshot.ended}/{snapshot.planned} tests, "
+        f"{snapshot.full} full, ETA {_eta(snapshot.eta_s)}"
     )
-    for column in (
-        "endpoint",
-        "done/total",
-        "full",
-        "errors",
-        "in flight",
-        "limit",
-        "429s",
-        "retries",
-        "ETA",
-    ):
-        table.add_column(column, justify="left" if column == "endpoint" else "right")
-    for name, progress in summary.endpoints.items():
-        limiter = progress.limiter
-        table.add_row(
-            name,
-            f"{progress.done + progress.errors}/{progress.total}",
-            str(progress.full),
-            str(progress.errors),
-            str(limiter.in_flight),
-            str(limiter.limit),
-            str(limiter.rate_limited),
-            str(limiter.retries),
-            _eta(summary.eta_s(progress)),
-        )
+    sharded = any(row.shard is not None for row in snapshot.endpoints)
+    columns = ["shard"] if sharded else []
+    columns += ["endpoint", "done/total", "full", "errors", "in flight", "limit", "429s"]
+    for column in [*columns, "retries", "ETA"]:
+        left = column in ("endpoint", "shard")
+        table.add_column(column, justify="left" if left else "right", overflow="fold")
+    for row in snapshot.endpoints:
+        table.add_row(*([row.shard or ""] if sharded else []), *_endpoint_cells(row))
     return table
 
 
-def progress_line(summary: RunSummary) -> str:
-    """The plain periodic line (not a terminal, or --quiet)."""
-    parts = [
-        f"{name}: {p.done + p.errors}/{p.total} ({p.full} full, {p.errors} errors), in flight "
-        f"{p.limiter.in_flight}, limit {p.limiter.limit}, 429s {p.limiter.rate_limited}, "
-        f"retries {p.limiter.retries}, ETA {_eta(summary.eta_s(p))}"
-        for name, p in summary.endpoints.items()
+def _endpoint_cells(row: EndpointRow) -> list[str]:
+    return [
+        row.name,
+        f"{row.done + row.errors}/{row.total}",
+        str(row.full),
+        str(row.errors),
+        str(row.in_flight),
+        str(row.limit),
+        str(row.rate_limited),
+        str(row.retries),
+        _eta(row.eta_s),
     ]
-    return "[progress] " + "; ".join(parts)
+
+
+def progress_line(snapshot: ProgressSnapshot) -> str:
+    """The plain periodic line (not a terminal)."""
+    parts = [
+        f"{'shard ' + row.shard + ' ' if row.shard else ''}{row.name}: "
+        f"{row.done + row.errors}/{row.total} ({row.full} full, {row.errors} errors), in flight "
+        f"{row.in_flight}, limit {row.limit}, 429s {row.rate_limited}, "
+        f"retries {row.retries}, ETA {_eta(row.eta_s)}"
+        for row in snapshot.endpoints
+    ]
+    head = f"{snapshot.ended}/{snapshot.planned} tests"
+    return "[progress] " + "; ".join([head, *parts])

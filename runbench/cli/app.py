@@ -1,0 +1,112 @@
+"""The ``runbench`` Typer app: the commands, and the one place an error becomes a line and a code.
+
+This package is the only one that imports Typer and the only place that exits. Every error a user
+can cause reaches ``main`` as a ``RunbenchError`` (or Click's usage error) and is printed as one
+``Error:`` line, at most one ``Hint:`` line, and the error's exit code — never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from runbench.cli import catalog, results, run, store
+from runbench.cli.output import stderr, stdout
+from runbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, RunbenchError, StoreError
+from runbench.redact import escape_control
+
+app = typer.Typer(
+    name="runbench",
+    help=(
+        "Run agentic tool-use benchmarks against LLM APIs and keep every result safely.\n\n"
+        "Examples:\n\n"
+        "  runbench smart-batch --model sim-average --phase 5.1\n\n"
+        "  runbench migrate                     # JSON store -> Parquet store\n\n"
+        "  STORAGE_FORMAT=parquet runbench report --by model,prompt_type"
+    ),
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+app.command()(store.verify)
+app.command()(store.compact)
+app.command()(store.migrate)
+app.command()(results.report)
+app.command()(results.status)
+app.command()(results.compare)
+app.command("smart-batch")(run.smart_batch)
+app.command()(run.batch)
+app.command("provider-parallel")(run.provider_parallel)
+app.command("ultra-parallel")(run.ultra_parallel)
+app.command("shard-worker", hidden=True)(run.shard_worker)
+app.command()(catalog.models)
+app.command()(catalog.tools)
+app.command()(catalog.tasks)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        stdout.out(f"runbench {version('runbench')}")
+        raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    context: typer.Context,
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = None,
+) -> None:
+    """Print help when no command is given."""
+    if context.invoked_subcommand is None:
+        stdout.out(context.get_help())
+        raise typer.Exit(0)
+
+
+def _fail(message: str, hint: str | None, code: int) -> None:
+    stderr.print(f"Error: {escape_control(message)}", highlight=False, markup=False)
+    if hint:
+        stderr.print(f"Hint: {escape_control(hint)}", highlight=False, markup=False)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; every user-caused or operational error becomes one line and an exit code."""
+    logging.basicConfig(
+        level=logging.WARNING, format="[%(levelname)s] %(message)s", stream=sys.stderr
+    )
+    try:
+        code = app(args=argv, prog_name="runbench", standalone_mode=False)
+    except RunbenchError as exc:
+        _fail(exc.message, exc.hint, exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        _fail("interrupted", None, EXIT_INTERRUPTED)
+    except OSError as exc:  # disk full, read-only store, a path that cannot be: one line
+        error = StoreError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        _fail(error.message, None, error.exit_code)
+    except Exception as exc:
+        if not _is_usage_error(exc):
+            raise
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if context is not None else "runbench"
+        _fail(exc.format_message(), f"see '{command} --help'", EXIT_USAGE)  # type: ignore[attr-defined]
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's usage errors (a bad flag or value), recognised by shape.
+
+    Typer vendors its own copy of Click in a private module, so the class cannot be imported
+    portably; every usage error carries exit code 2 and a ``format_message`` method.
+    """
+    return getattr(exc, "exit_code", None) == EXIT_USAGE and callable(
+        getattr(exc, "format_message", None)
+    )

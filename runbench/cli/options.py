@@ -1,0 +1,390 @@
+"""Every option declared once, and the bundles several commands share.
+
+A bundle is a dataclass whose fields are options (name, type, help, panel and default in one
+place). A command takes a whole bundle as one parameter (``plan: PlanArgs``); ``bundled`` spreads
+the bundle's fields into the signature Typer reads and packs them back into the dataclass before
+the command body runs — the way sqlite-utils' ``insert_upsert_options`` and inspect_ai's
+``eval_options`` share their option sets, with the values arriving as one typed object.
+
+This module does not use ``from __future__ import annotations``: the bundles' field types must
+be the real ``Annotated`` objects Typer inspects.
+"""
+
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+PLAN = "Plan"
+LIMITS = "Limits"
+OUTPUT = "Output"
+STORAGE = "Storage"
+
+
+def _option(*names: str, help: str, panel: str | None = None, **extra: Any) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False, **extra)
+
+
+# -- single options -------------------------------------------------------------------------
+
+Storage = Annotated[
+    str | None,
+    _option(
+        "--storage",
+        help="Store format: json or parquet. [default: $STORAGE_FORMAT, else json]",
+        panel=STORAGE,
+        metavar="FORMAT",
+    ),
+]
+Store = Annotated[
+    Path | None,
+    _option(
+        "--store",
+        help="Store root folder. [default: $RUNBENCH_STORE, else ./runbench_results]",
+        panel=STORAGE,
+        metavar="PATH",
+    ),
+]
+Config = Annotated[
+    Path | None,
+    _option(
+        "--config",
+        help="runbench.toml to use. "
+        "[default: $RUNBENCH_CONFIG, else ./runbench.toml, else the built-in sim models]",
+        panel=PLAN,
+        metavar="FILE",
+    ),
+]
+Json = Annotated[
+    bool, _option("--json", help="Print one machine-readable JSON object on stdout.", panel=OUTPUT)
+]
+DryRun = Annotated[
+    bool, _option("--dry-run", help="Show what would happen; change nothing.", panel=OUTPUT)
+]
+Output = Annotated[
+    Path | None,
+    _option(
+        "--output", "-o", help="Write to this file instead of stdout.", panel=OUTPUT, metavar="FILE"
+    ),
+]
+Models = Annotated[
+    str | None,
+    _option(
+        "--model",
+        "--models",
+        help="Model names, aliases or deployments (comma list). "
+        "[runners: default the models of runbench.toml; reports: default all]",
+        panel=PLAN,
+        metavar="NAMES",
+    ),
+]
+Suite = Annotated[
+    str | None,
+    _option(
+        "--suite",
+        help="Only this suite; 'all' includes legacy-v3 imports. [default: workflow]",
+        panel=PLAN,
+        metavar="NAME",
+    ),
+]
+Provider = Annotated[
+    str | None,
+    _option("--provider", help="Every model of this provider.", panel=PLAN, metavar="NAME"),
+]
+
+
+PlanFile = Annotated[
+    Path | None,
+    _option(
+        "--plan",
+        "--test-config",
+        help="A JSON plan file (models and matrix); matrix flags override its axes.",
+        panel=PLAN,
+        metavar="FILE",
+    ),
+]
+Phase = Annotated[
+    str | None,
+    _option(
+        "--phase",
+        help="A systematic-test phase (5.1 ... 5.5); matrix flags override its axes.",
+        panel=PLAN,
+        metavar="NAME",
+    ),
+]
+PromptTypes = Annotated[
+    str | None,
+    _option(
+        "--prompt-types",
+        help="Comma list; all = baseline,optimal,cot; flawed = the seven flawed; "
+        "all_with_flawed = all ten. [default: optimal]",
+        panel=PLAN,
+        metavar="TYPES",
+    ),
+]
+Difficulty = Annotated[
+    str | None,
+    _option(
+        "--difficulty",
+        help="Comma list of very_easy..very_hard, or all. [default: easy]",
+        panel=PLAN,
+        metavar="LEVELS",
+    ),
+]
+TaskTypes = Annotated[
+    str | None,
+    _option(
+        "--task-types",
+        help="Comma list of task types, or all. [default: all]",
+        panel=PLAN,
+        metavar="TYPES",
+    ),
+]
+Rates = Annotated[
+    str | None,
+    _option(
+        "--tool-success-rate",
+        help="Comma list of rates in [0, 1]. [default: 0.8]",
+        panel=PLAN,
+        metavar="RATES",
+    ),
+]
+NumInstances = Annotated[
+    int | None,
+    _option(
+        "--num-instances",
+        help="Instances per cell. [default: the phase's, else 20]",
+        panel=PLAN,
+        metavar="N",
+    ),
+]
+TasksFile = Annotated[
+    Path | None,
+    _option(
+        "--tasks",
+        help="A task library file instead of the built-in one.",
+        panel=PLAN,
+        metavar="FILE",
+    ),
+]
+
+
+# -- bundles --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoreArgs:
+    """Where the store is: ``--storage`` and ``--store``."""
+
+    storage: Storage = None
+    store: Store = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PlanArgs:
+    """The plan language every runner, ``status``, ``report`` and ``compare`` speak."""
+
+    model: Models = None
+    plan: PlanFile = None
+    phase: Phase = None
+    prompt_types: PromptTypes = None
+    difficulty: Difficulty = None
+    task_types: TaskTypes = None
+    tool_success_rate: Rates = None
+    num_instances: NumInstances = None
+    tasks_file: TasksFile = None
+    config: Config = None
+
+    def inputs(self) -> Any:
+        """The plan inputs the library resolves (``runbench.planspec.PlanInputs``)."""
+        from runbench.planspec import PlanInputs
+
+        return PlanInputs(
+            models=self.model,
+            plan_file=self.plan,
+            phase=self.phase,
+            prompt_types=self.prompt_types,
+            difficulties=self.difficulty,
+            task_types=self.task_types,
+            rates=self.tool_success_rate,
+            num_instances=self.num_instances,
+        )
+
+    def config_path(self) -> Path | None:
+        from runbench.config import resolve_config_path
+
+        return resolve_config_path(self.config)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunArgs:
+    """How a run runs: limits, timeouts, retries, logging and what it prints."""
+
+    max_workers: Annotated[
+        int | None,
+        _option(
+            "--max-workers",
+            min=1,
+            help="Tests in flight at once. [default: 16; provider-parallel 64; "
+            "ultra-parallel: each endpoint's limit, split over its shards]",
+            panel=LIMITS,
+            metavar="N",
+        ),
+    ] = None
+    qps: Annotated[
+        float | None,
+        _option(
+            "--qps",
+            min=0.01,
+            help="Cap requests per second per endpoint.",
+            panel=LIMITS,
+            metavar="RATE",
+        ),
+    ] = None
+    adaptive: Annotated[
+        bool,
+        _option(
+            "--adaptive/--no-adaptive",
+            help="Cut concurrency on 429s, grow it back on success. [default: adaptive]",
+            panel=LIMITS,
+        ),
+    ] = True
+    timeout: Annotated[
+        float,
+        _option(
+            "--timeout",
+            min=0.01,
+            help="Wall-clock limit per test, seconds. [default: 600]",
+            panel=LIMITS,
+            metavar="SECONDS",
+        ),
+    ] = 600.0
+    request_timeout: Annotated[
+        float | None,
+        _option(
+            "--request-timeout",
+            min=0.01,
+            help="Limit per API request, seconds. [default: the provider's]",
+            panel=LIMITS,
+            metavar="SECONDS",
+        ),
+    ] = None
+    max_retries: Annotated[
+        int,
+        _option(
+            "--max-retries",
+            min=0,
+            help="Retries of a failing request. [default: 5]",
+            panel=LIMITS,
+            metavar="N",
+        ),
+    ] = 5
+    max_runtime: Annotated[
+        float | None,
+        _option(
+            "--max-runtime",
+            min=0.01,
+            help="Stop the whole run after this many seconds.",
+            panel=LIMITS,
+            metavar="SECONDS",
+        ),
+    ] = None
+    protocol: Annotated[
+        str,
+        _option(
+            "--protocol",
+            help="tags, or native (OpenAI function calling). [default: tags]",
+            panel=PLAN,
+            metavar="NAME",
+        ),
+    ] = "tags"
+    preflight: Annotated[
+        bool,
+        _option(
+            "--preflight/--no-preflight",
+            help="Check each API endpoint with one tiny request first. [default: preflight]",
+            panel=LIMITS,
+        ),
+    ] = True
+    save_logs: Annotated[
+        bool, _option("--save-logs", help="Keep every transcript in the store.", panel=OUTPUT)
+    ] = False
+    debug: Annotated[
+        bool,
+        _option(
+            "--debug",
+            help="One test at a time, each request and retry logged, transcripts kept.",
+            panel=OUTPUT,
+        ),
+    ] = False
+    quiet: Annotated[bool, _option("--quiet", help="No progress lines.", panel=OUTPUT)] = False
+    dry_run: DryRun = False
+    as_json: Json = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PinArgs:
+    """Narrowing a run: one deployment, one shard of the plan."""
+
+    deployment: Annotated[
+        str | None,
+        _option(
+            "--deployment", help="Pin one deployment of the model.", panel=PLAN, metavar="NAME"
+        ),
+    ] = None
+    shard: Annotated[
+        str | None,
+        _option(
+            "--shard",
+            help="Run only shard i of N of the plan, e.g. 0/4.",
+            panel=PLAN,
+            metavar="I/N",
+        ),
+    ] = None
+
+
+BUNDLES = (StoreArgs, PlanArgs, RunArgs, PinArgs)
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def bundled(function: Command) -> Command:
+    """Spread each bundle-typed parameter of a command into its options, for Typer.
+
+    The command's own parameters keep their place; each bundle's fields follow in declaration
+    order, and come back as one bundle object when the command is called.
+    """
+    signature = inspect.signature(function, eval_str=True)
+    own: list[inspect.Parameter] = []
+    spread: list[inspect.Parameter] = []
+    bundles: dict[str, type] = {}
+    for parameter in signature.parameters.values():
+        kind = parameter.annotation
+        if isinstance(kind, type) and kind in BUNDLES:
+            bundles[parameter.name] = kind
+            spread += [
+                inspect.Parameter(
+                    item.name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=item.default,
+                    annotation=item.type,
+                )
+                for item in dataclasses.fields(kind)
+            ]
+        else:
+            own.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+
+    @functools.wraps(function)
+    def command(**values: Any) -> Any:
+        for name, kind in bundles.items():
+            fields = dataclasses.fields(kind)
+            values[name] = kind(**{item.name: values.pop(item.name) for item in fields})
+        return function(**values)
+
+    parameters = own + spread
+    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    return command  # type: ignore[return-value]

@@ -1,0 +1,191 @@
+"""Result commands: report, status, compare — the plan language in, tables and files out."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from runbench.cli.options import Json, Output, PlanArgs, StoreArgs, Suite, bundled
+from runbench.cli.output import emit, info, open_store, print_json, stdout, write_file
+from runbench.errors import UsageError
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+    html = "html"
+    legacy_json = "legacy-json"
+
+
+def _filters(plan: PlanArgs) -> dict[str, Any]:
+    """Store filters from the plan flags, model names made canonical through the config."""
+    from runbench.config import load_config
+
+    filters = plan.inputs().filters()
+    if "model" in filters:
+        config = load_config(plan.config_path())
+        filters["model"] = [config.canonical_name(name) for name in filters["model"]]
+    return filters
+
+
+@bundled
+def report(
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by",
+            help="Comma list of: model, prompt_type, difficulty, task_type, tool_success_rate, "
+            "provider, deployment, suite, suite_version.",
+        ),
+    ] = "model,prompt_type",
+    suite: Suite = None,
+    output_format: Annotated[
+        ReportFormat, typer.Option("--format", help="Output format.")
+    ] = ReportFormat.table,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Also write a heatmap and bar chart here.", show_default=False),
+    ] = None,
+    output: Output = None,
+    *,
+    plan: PlanArgs,
+    where: StoreArgs,
+) -> None:
+    """Results per group: each test counted once (its latest non-error attempt).
+
+    Rates have 95 % Wilson intervals; infrastructure errors and superseded attempts are shown
+    apart and never counted in a rate. Legacy imports appear only with --suite legacy-v3 or all.
+
+    Examples:
+      STORAGE_FORMAT=parquet runbench report --by model,difficulty
+
+      runbench report --phase 5.3 --format markdown
+
+      runbench report --format html --output report.html --plot rates.png
+    """
+    from runbench.analysis import report as reporting
+
+    filters = _filters(plan)
+    opened = open_store(where.storage, where.store, must_exist=True)
+    if output_format is ReportFormat.legacy_json:
+        from runbench.analysis.summary import SUMMARY_COLUMNS, build_summary
+
+        frame = reporting.load_frame(opened, filters, suite, SUMMARY_COLUMNS)
+        emit(json.dumps(build_summary(frame), indent=2) + "\n", output)
+        return
+    group_by = reporting.parse_group_by(by)
+    columns = reporting.report_columns(dict.fromkeys([*group_by, "model", "prompt_type"]))
+    frame = reporting.load_frame(opened, filters, suite, columns)
+    result = reporting.report_from_frame(frame, group_by)
+    png = _plot(frame, plot, output_format is ReportFormat.html)
+    _emit_report(result, output_format, output, png)
+
+
+def _plot(frame: Any, path: Path | None, for_html: bool) -> bytes | None:
+    if path is None and not for_html:
+        return None
+    from runbench.analysis.plots import report_png
+    from runbench.analysis.report import report_from_frame
+
+    judged = frame[frame["status"] != "error"]
+    png = report_png(report_from_frame(frame, ("model", "prompt_type"))) if len(judged) else None
+    if path is not None:
+        if png is None:
+            raise UsageError("nothing to plot: no judged tests match", hint="loosen the filters")
+        write_file(path, png)
+    return png
+
+
+def _emit_report(
+    result: Any, output_format: ReportFormat, output: Path | None, png: bytes | None
+) -> None:
+    from runbench.analysis import render
+
+    if output_format is ReportFormat.table and output is None:
+        from runbench.cli.tables import report_table
+
+        stdout.print(report_table(result))
+        return
+    texts = {
+        ReportFormat.table: render.report_markdown,
+        ReportFormat.markdown: render.report_markdown,
+        ReportFormat.csv: render.report_csv,
+        ReportFormat.json: lambda r: json.dumps(render.report_rows(r), indent=2) + "\n",
+        ReportFormat.html: lambda r: render.report_html(r, png=png),
+    }
+    emit(texts[output_format](result), output)
+
+
+@bundled
+def status(plan: PlanArgs, where: StoreArgs, as_json: Json = False) -> None:
+    """How far a plan has got: per cell, tests done of the target; exit 0 when complete, 1 if not.
+
+    The plan is the runners' plan (--model, --plan, --phase, the matrix flags; without --model
+    the models of runbench.toml). A test is done when a non-error row exists for its test id.
+    Never creates a store.
+
+    Examples:
+      runbench status --model gpt-4o-mini --phase 5.1
+
+      runbench status --model a,b --prompt-types all --difficulty easy,medium --num-instances 50
+    """
+    from runbench.analysis.status import plan_progress
+    from runbench.config import load_config
+    from runbench.runners.session import plan_matrix
+
+    inputs = plan.inputs()
+    models, from_config = inputs.models_to_run(load_config(plan.config_path()))
+    if from_config:
+        info(f"no --model: the models of {plan.config_path()}: {', '.join(models)}")
+    matrix = plan_matrix(inputs, plan.tasks_file)
+    progress = plan_progress(
+        open_store(where.storage, where.store, must_exist=True), models, matrix
+    )
+    if as_json:
+        print_json(progress.to_dict())
+    else:
+        from runbench.cli.tables import status_table
+
+        stdout.print(status_table(progress))
+    raise typer.Exit(0 if progress.is_complete else 1)
+
+
+@bundled
+def compare(
+    model_a: Annotated[str, typer.Argument(help="Model A (name, alias or deployment).")],
+    model_b: Annotated[str, typer.Argument(help="Model B.")],
+    suite: Suite = None,
+    as_json: Json = False,
+    *,
+    plan: PlanArgs,
+    where: StoreArgs,
+) -> None:
+    """Compare two models on identical tests: exact McNemar p and the rate difference with its CI.
+
+    Tests pair when suite, suite version, prompt type, difficulty, task type, tool success rate
+    and instance are equal; tests without a partner are counted and left out.
+
+    Example: runbench compare gpt-4o-mini qwen2.5-72b-instruct --phase 5.1
+    """
+    from runbench.analysis.compare import compare_models
+    from runbench.config import load_config
+
+    if plan.model:
+        raise UsageError("compare takes its two models as arguments, not --model")
+    filters = _filters(plan)
+    opened = open_store(where.storage, where.store, must_exist=True)
+    config = load_config(plan.config_path())
+    first, second = (config.canonical_name(name) for name in (model_a, model_b))
+    comparison = compare_models(opened, first, second, filters=filters, suite=suite)
+    if as_json:
+        print_json(comparison.to_dict())
+    else:
+        from runbench.cli.tables import compare_table
+
+        stdout.print(compare_table(comparison))

@@ -1,0 +1,88 @@
+"""The runner commands' words: the dry run, the nothing-to-do line, the JSON summary's shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.cli.conftest import Outcome
+
+PLAN = ("--model", "sim-strong", "--task-types", "simple_task,basic_task", "--num-instances", "3")
+
+
+def test_dry_run_counts_cells_and_tests_and_runs_nothing(
+    tmp_path: Path, invoke: Callable[..., Outcome]
+) -> None:
+    result = invoke("smart-batch", *PLAN, "--store", str(tmp_path), "--dry-run")
+    assert result.code == 0, result.stderr
+    assert result.lines == ["2 cells, 6 tests planned, 0 done, 6 to run: about 30 requests, 0 s"]
+    assert not (tmp_path / "json" / "records.jsonl").exists()
+
+
+def test_json_summary_counts_add_up_and_a_rerun_has_nothing_to_do(
+    tmp_path: Path, invoke: Callable[..., Outcome]
+) -> None:
+    first = invoke("smart-batch", *PLAN, "--store", str(tmp_path), "--json")
+    assert first.code == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["planned"] == summary["to_run"] == 6
+    assert summary["finished"] + summary["errors"] + summary["not_run"] == 6
+    assert summary["full_success"] + summary["partial_success"] + summary["failure"] == 6
+    again = invoke("smart-batch", *PLAN, "--store", str(tmp_path))
+    assert again.code == 0
+    assert again.lines == ["All 6 planned tests are done; nothing to run."]
+
+
+def test_a_plan_file_and_a_phase_together_are_refused(
+    tmp_path: Path, invoke: Callable[..., Outcome]
+) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"models": ["sim-weak"]}')
+    result = invoke("smart-batch", "--plan", str(plan), "--phase", "5.1", "--store", str(tmp_path))
+    assert result.code == 2
+    assert result.error_lines[0] == "Error: give --plan or --phase, not both"
+
+
+def test_matrix_flags_override_a_plan_files_axes(
+    tmp_path: Path, invoke: Callable[..., Outcome]
+) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"models": ["sim-weak"], "task_types": ["basic_task"], "num_instances": 4}')
+    result = invoke(
+        "smart-batch",
+        "--plan",
+        str(plan),
+        "--num-instances",
+        "2",
+        "--store",
+        str(tmp_path),
+        "--dry-run",
+    )
+    assert result.lines == ["1 cells, 2 tests planned, 0 done, 2 to run: about 10 requests, 0 s"]
+
+
+def test_plan_file_values_of_the_wrong_type_are_one_line_errors(
+    tmp_path: Path, invoke: Callable[..., Outcome]
+) -> None:
+    cases = {
+        '{"tool_success_rates": 0.8}': "'tool_success_rates' must be a list of numbers, not 0.8",
+        '{"num_instances": "ten"}': "'num_instances' must be a whole number, not \"ten\"",
+        '{"num_instances": 2.5}': "'num_instances' must be a whole number, not 2.5",
+        '{"difficulties": [1]}': "'difficulties' must be a list of names or a group name",
+    }
+    for text, message in cases.items():
+        plan = tmp_path / "plan.json"
+        plan.write_text(text)
+        result = invoke(
+            "smart-batch",
+            "--model",
+            "sim-weak",
+            "--plan",
+            str(plan),
+            "--dry-run",
+            "--store",
+            str(tmp_path),
+        )
+        assert result.code == 2, text
+        assert len(result.error_lines) == 1 and message in result.error_lines[0], result.stderr

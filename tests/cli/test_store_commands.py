@@ -1,0 +1,58 @@
+"""verify, compact and migrate print exactly what they found and did."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from runbench.storage import open_store
+
+from runbench.records import Record
+from tests.cli.conftest import Outcome
+
+
+def test_verify_names_the_damaged_line_and_counts_the_rest(
+    tmp_path: Path, records: list[Record], invoke: Callable[..., Outcome]
+) -> None:
+    store = open_store(tmp_path, "json")
+    store.append(records[:3])
+    with open(tmp_path / "json" / "records.jsonl", "ab") as handle:
+        handle.write(b"garbage\n")
+    store.append(records[3:5])
+    store.close()
+    result = invoke("verify", "--store", str(tmp_path))
+    assert result.code == 1
+    assert result.lines[-1] == "5 rows in 1 file(s): 1 damaged piece(s)"
+    assert result.lines[0].startswith("DAMAGED corrupt_line")
+    assert "records.jsonl:4" in result.lines[0]
+    assert result.stderr.splitlines()[0] == f"[INFO] storage: json ({tmp_path / 'json'})"
+
+
+def test_migrate_says_what_it_copied_and_a_second_run_copies_nothing(
+    tmp_path: Path, records: list[Record], invoke: Callable[..., Outcome]
+) -> None:
+    store = open_store(tmp_path, "json")
+    store.append(records[:40])
+    store.close()
+    first = invoke("migrate", "--store", str(tmp_path))
+    assert first.code == 0, first.stderr
+    assert first.lines[0] == (
+        "json -> parquet: 40 source rows, 0 already present, 0 duplicate(s) in source, copied 40"
+    )
+    assert first.lines[1].startswith("verified 40 rows (count and content checksum) in ")
+    again = invoke("migrate", "--store", str(tmp_path), "--dry-run")
+    assert again.lines == [
+        "json -> parquet: 40 source rows, 40 already present, 0 duplicate(s) in source, "
+        "would copy 0"
+    ]
+
+
+def test_a_read_only_command_never_creates_a_store(
+    tmp_path: Path, invoke: Callable[..., Outcome]
+) -> None:
+    missing = tmp_path / "nothing-here"
+    for command in (["verify"], ["compact"], ["report"], ["status", "--model", "sim-weak"]):
+        result = invoke(*command, "--store", str(missing))
+        assert result.code == 2, (command, result.stderr)
+        assert result.error_lines[0] == f"Error: no json store at {(missing / 'json').resolve()}"
+    assert not missing.exists()
