@@ -7,11 +7,13 @@ can cause reaches ``main`` as a ``RunbenchError`` (or Click's usage error) and i
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.main
 
 from runbench.cli import catalog, results, run, store
 from runbench.cli.output import stderr, stdout
@@ -45,6 +47,51 @@ app.command("shard-worker", hidden=True)(run.shard_worker)
 app.command()(catalog.models)
 app.command()(catalog.tools)
 app.command()(catalog.tasks)
+
+
+def build_command() -> Any:
+    """The Click command Typer builds from ``app``, with flags shown without a ``<bool>``.
+
+    Typer labels every option with its type; for an on/off flag that label says nothing, so
+    flags (the help option included) get an empty one.
+    """
+    command = typer.main.get_command(app)
+    for each in [command, *getattr(command, "commands", {}).values()]:
+        for param in each.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        _blank_help_label(each)
+        each.help = _reflowed(each.help)
+    return command
+
+
+def _reflowed(text: str | None) -> str | None:
+    """Help text whose prose paragraphs are joined into one line each, for the terminal to wrap.
+
+    Docstrings are wrapped at 100 columns for the source; printed as they are, an 80-column
+    terminal breaks every line twice. Paragraphs with indented lines (examples) keep their lines.
+    """
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        paragraph
+        if any(line.startswith(" ") for line in paragraph.splitlines()[1:])
+        else " ".join(paragraph.split("\n"))
+        for paragraph in paragraphs
+    )
+
+
+def _blank_help_label(command: Any) -> None:
+    original = command.get_help_option
+
+    def get_help_option(context: Any) -> Any:
+        option = original(context)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = get_help_option
 
 
 def _show_version(value: bool) -> None:
@@ -84,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.WARNING, format="[%(levelname)s] %(message)s", stream=sys.stderr
     )
     try:
-        code = app(args=argv, prog_name="runbench", standalone_mode=False)
+        code = build_command().main(args=argv, prog_name="runbench", standalone_mode=False)
     except RunbenchError as exc:
         _fail(exc.message, exc.hint, exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):

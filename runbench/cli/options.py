@@ -26,7 +26,14 @@ STORAGE = "Storage"
 
 
 def _option(*names: str, help: str, panel: str | None = None, **extra: Any) -> Any:
-    return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False, **extra)
+    # help is rich markup: a literal "[default: …]" must be escaped or it vanishes as a tag
+    return typer.Option(
+        *names,
+        help=help.replace("[", "\\["),
+        rich_help_panel=panel,
+        show_default=False,
+        **extra,
+    )
 
 
 # -- single options -------------------------------------------------------------------------
