@@ -189,6 +189,7 @@ for phase in "${phases[@]}"; do
   done
 done
 [ "$dry_run" -eq 0 ] || exit 0
+say "report: runbench report ${store_args[*]} --format markdown"
 step report "${store_args[@]}" --format markdown || failed=1
 if [ "$failed" -ne 0 ]; then
   say "some steps failed; see $log; running the same command again resumes exactly"
