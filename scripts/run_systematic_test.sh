@@ -184,8 +184,10 @@ for phase in "${phases[@]}"; do
     fi
     failed=1
     say "$name: FAILED with exit $code${step_error:+: $step_error}"
-    # Without --models every step plans the same models: a usage error would repeat in each.
-    [ "$code" -ne 2 ] || [ -n "$model" ] || break 2
+    if [ "$code" -eq 2 ] && [ -z "$model" ]; then
+      say "stopped: without --models every step plans the same models, so each would fail alike"
+      exit 2
+    fi
   done
 done
 [ "$dry_run" -eq 0 ] || exit 0

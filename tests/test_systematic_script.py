@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,14 +30,14 @@ def _environment(**extra: str) -> dict[str, str]:
 
 
 def _run(
-    *args: str, script: Path = SCRIPT, cwd: Path | None = None, **env: str
+    *args: str, script: Path = SCRIPT, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(script), *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=_environment(**env),
+        env=_environment(**(env or {})),
         stdin=subprocess.DEVNULL,
         timeout=300,
     )
@@ -68,7 +68,7 @@ def _steps(stdout: str) -> list[str]:
 
 
 def test_help_answers_with_usage_and_examples() -> None:
-    result = _run("--help", RUNBENCH=str(RUNBENCH))
+    result = _run("--help", env={"RUNBENCH": str(RUNBENCH)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Usage: ")
     assert "Examples:" in result.stdout and "--full-auto" in result.stdout
@@ -89,7 +89,7 @@ def test_help_answers_with_usage_and_examples() -> None:
     ],
 )
 def test_bad_usage_is_one_error_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
-    result = _run(*args, RUNBENCH=str(RUNBENCH))
+    result = _run(*args, env={"RUNBENCH": str(RUNBENCH)})
     assert result.returncode == 2
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1, result.stderr
@@ -155,7 +155,7 @@ def _phase_steps(phases: str, models: str, *tail: str, command: str = "smart-bat
 def test_old_options_map_to_runbench_steps(
     args: tuple[str, ...], steps: list[str], notes: list[str]
 ) -> None:
-    result = _run(*args, "--store", "S", "--dry-run", RUNBENCH=str(RUNBENCH))
+    result = _run(*args, "--store", "S", "--dry-run", env={"RUNBENCH": str(RUNBENCH)})
     assert result.returncode == 0, result.stderr
     assert _steps(result.stdout) == steps
     info = [line for line in result.stderr.splitlines() if not line.startswith("[INFO] runbench:")]
@@ -174,7 +174,7 @@ def test_runbench_of_the_repository_venv_and_the_cli_storage_default(
     store = tmp_path / "store"
     result = _run(
         "--phase", "5.1", "--models", "sim-strong", "--instances", "1", "--store", str(store),
-        script=script, **environment,
+        script=script, env=environment,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     venv_runbench = tmp_path / "checkout" / ".venv" / "bin" / "runbench"
@@ -200,7 +200,13 @@ def test_without_runbench_anywhere_one_line_says_how_to_install_and_exit_2(tmp_p
 def test_auto_runs_every_phase_for_the_models_of_runbench_toml(tmp_path: Path) -> None:
     _write_config(tmp_path, "my-sim", profile="strong")
     result = _run(
-        "--auto", "--instances", "1", "--store", "store", cwd=tmp_path, RUNBENCH=str(RUNBENCH)
+        "--auto",
+        "--instances",
+        "1",
+        "--store",
+        "store",
+        cwd=tmp_path,
+        env={"RUNBENCH": str(RUNBENCH)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[INFO] --auto: this script never pauses between phases" in result.stderr
@@ -209,6 +215,15 @@ def test_auto_runs_every_phase_for_the_models_of_runbench_toml(tmp_path: Path) -
     assert len(set(table.column("test_id").to_pylist())) == 5 * (1 + 2 + 7 + 3 + 2)
     assert set(table.column("model").to_pylist()) == {"my-sim"}
     assert "all phases done" in result.stdout
+
+
+def test_a_config_error_of_every_step_stops_at_the_first_with_its_message(tmp_path: Path) -> None:
+    result = _run("--auto", "--store", "store", cwd=tmp_path, env={"RUNBENCH": str(RUNBENCH)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert _steps(result.stdout) == ["smart-batch --phase 5.1 --store store --quiet"]
+    assert "phase 5.1 / models of runbench.toml: FAILED with exit 2: Error: no model to run" in (
+        result.stdout
+    )
 
 
 def _processes_naming(marker: str) -> Iterator[int]:
@@ -224,7 +239,7 @@ def _processes_naming(marker: str) -> Iterator[int]:
             yield int(entry.name)
 
 
-def _wait_for(condition_met, what: str, *, limit_s: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(condition_met: Callable[[], bool], what: str, *, limit_s: float = 120.0) -> None:
     deadline = time.monotonic() + limit_s
     while not condition_met():
         assert time.monotonic() < deadline, f"never saw {what}"
