@@ -506,7 +506,8 @@ class ToolRegistry(Mapping[str, Tool]):
                     }.items()
                 )
             ),
-            "registry": [asdict(tool) for tool in self._tools.values()],
+            # through JSON once, so tuples are lists and the dict equals what it prints
+            "registry": json.loads(json.dumps([asdict(tool) for tool in self._tools.values()])),
         }
 
 

@@ -116,6 +116,8 @@ def _document(path: Path, content: str) -> JsonValue | None:
         return None
     if isinstance(document, list) or (isinstance(document, dict) and "tasks" in document):
         return document
+    if isinstance(document, dict) and "task_id" in document:  # JSON lines of one task
+        return None
     if path.suffix == ".json":
         raise UsageError(
             f"{path}: a WorkflowBench task library is an object with 'tasks' or a list of tasks",
