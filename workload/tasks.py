@@ -138,6 +138,14 @@ class Task:
                 del data[name]
         return data
 
+    def to_dict(self) -> dict[str, Any]:
+        """The task as JSON-ready data (lists, not tuples), for ``runbench tasks --json``."""
+        data = self.canonical()
+        for name in ("required_tools", "optimal_workflow"):
+            if name in data:
+                data[name] = list(data[name])
+        return data
+
 
 def _rng(*parts: object) -> random.Random:
     seed = hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()

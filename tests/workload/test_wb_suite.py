@@ -6,11 +6,13 @@ import json
 import re
 from pathlib import Path
 
-from runbench.workload.suite import suite_version
+import pytest
+from runbench.workload.suite import load_workload, suite_version
 from runbench.workload.tasks import builtin_library, custom_suite_version, load_tasks
 from runbench.workload.tools import builtin_registry
 from runbench.workload.wb_registry import load_tool_registry
 
+from runbench.errors import UsageError
 from runbench.plan import Cell
 from tests.conftest import FIXTURES
 
@@ -101,3 +103,61 @@ def test_filtering_a_listing_does_not_change_the_whole_librarys_version() -> Non
     whole = suite_version(LIBRARY, TOOLS)
     LIBRARY.filter(task_types=["simple_task"])
     assert suite_version(LIBRARY, TOOLS) == whole
+
+
+def test_load_workload_defaults_to_the_builtin_tasks_and_tools() -> None:
+    workload = load_workload()
+    assert workload.library is builtin_library() and workload.tools is builtin_registry()
+    assert workload.suite_version() == "1"
+
+
+def test_load_workload_checks_the_tasks_against_the_registry_it_loads() -> None:
+    workload = load_workload(WB / "task_library.json", WB / "tool_registry.json")
+    assert workload.suite_version() == suite_version(LIBRARY, TOOLS)
+    assert workload.library.task_for("simple_task", "easy", 1).required_tools == (
+        "storage_loader",
+        "text_tokenizer",
+    )
+    assert [m.difficulty for m in workload.missing_cells(["basic_task"], ["easy", "hard"])] == [
+        "hard"
+    ]
+
+
+def test_load_workload_takes_a_difficulty_pattern_as_a_string() -> None:
+    pattern = str(WB / "difficulty_versions" / "tasks_{difficulty}_with_workflows.json")
+    workload = load_workload(pattern, WB / "tool_registry.json")
+    assert workload.library.rule == "file"
+    assert workload.library.task_for("simple_task", "easy", 0).optimal_workflow
+
+
+def test_a_registry_without_tasks_is_refused_with_the_fix() -> None:
+    with pytest.raises(UsageError, match="needs a task library made with it") as caught:
+        load_workload(tools=WB / "tool_registry.json")
+    assert caught.value.hint and "--tasks" in caught.value.hint
+
+
+def test_the_workload_dict_names_sources_digests_and_suite_version() -> None:
+    as_dict = load_workload(WB / "task_library.json", WB / "tool_registry.json").to_dict()
+    assert as_dict["suite_version"] == suite_version(LIBRARY, TOOLS)
+    tasks = as_dict["tasks"]
+    tools = as_dict["tools"]
+    assert isinstance(tasks, dict) and isinstance(tools, dict)
+    assert tasks["digest"] == LIBRARY.digest() and tasks["tasks"] == 7
+    assert tools == {
+        "source": str(WB / "tool_registry.json"),
+        "digest": TOOLS.digest(),
+        "tools": 6,
+        "categories": {"helper": 1, "storage": 2, "text": 2, "web": 1},
+    }
+    assert json.loads(json.dumps(as_dict)) == as_dict
+
+
+def test_a_task_as_a_dict_leaves_out_what_it_does_not_have() -> None:
+    plain = builtin_library().tasks[0].to_dict()
+    assert "complexity" not in plain and "optimal_workflow" not in plain
+    assert isinstance(plain["required_tools"], list)
+    planned = load_tasks(
+        WB / "difficulty_versions" / "tasks_{difficulty}_with_workflows.json", TOOLS
+    ).tasks[0]
+    assert planned.to_dict()["optimal_workflow"] == ["storage_loader", "text_tokenizer"]
+    assert planned.to_dict()["complexity"] == "easy"
