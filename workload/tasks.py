@@ -278,6 +278,7 @@ class TaskLibrary:
         self.tasks = tuple(tasks)
         self.sources = tuple(sources)
         self.rule: DifficultyRule = rule
+        self._digest: str | None = None  # computed once: the tasks never change
         self._cells: dict[tuple[str, str], list[Task]] = {}
         for task in self.tasks:
             self._cells.setdefault((task.task_type, task.difficulty), []).append(task)
@@ -338,10 +339,12 @@ class TaskLibrary:
 
     def digest(self) -> str:
         """sha256 of the canonical JSON of every task: equal libraries, equal digests."""
-        payload = json.dumps(
-            [task.canonical() for task in self.tasks], sort_keys=True, separators=(",", ":")
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()
+        if self._digest is None:
+            payload = json.dumps(
+                [task.canonical() for task in self.tasks], sort_keys=True, separators=(",", ":")
+            )
+            self._digest = hashlib.sha256(payload.encode()).hexdigest()
+        return self._digest
 
     def summary(self) -> LibrarySummary:
         """What was loaded, for ``runbench tasks``: sources, digest, counts per cell."""
