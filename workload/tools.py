@@ -426,11 +426,15 @@ def _check_acyclic(tools: Mapping[str, Tool]) -> None:
         visit(name)
 
 
-def search_tools(query: str, limit: int = 5) -> list[Tool]:
-    """Offline lexical search: tools ranked by words shared with name and description."""
+def search_tools(query: str, limit: int = 5, tools: Mapping[str, Tool] | None = None) -> list[Tool]:
+    """Offline lexical search: tools ranked by words shared with name and description.
+
+    ``tools`` is the run's registry (default: the built-in one), so a model searching during a
+    run with a loaded registry finds that registry's tools.
+    """
     words = {word for word in query.lower().replace("_", " ").split() if len(word) > 2}
     scored = []
-    for index, tool in enumerate(registry().values()):
+    for index, tool in enumerate((registry() if tools is None else tools).values()):
         text = f"{tool.name.replace('_', ' ')} {tool.description} {tool.returns}".lower()
         score = sum(word in text for word in words) + 2 * sum(word in tool.name for word in words)
         if score:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runbench.workload.tools import builtin_registry, registry
+from runbench.workload.tools import builtin_registry, registry, search_tools
 from runbench.workload.wb_registry import load_tool_registry
 
 from runbench.config import load_config
@@ -207,3 +207,13 @@ def test_a_tools_entry_that_is_not_a_path_is_a_config_error(tmp_path: Path) -> N
     config.write_text("tools = 3\n")
     with pytest.raises(ConfigError, match=r"'tools' must be the path of a tool_registry\.json"):
         load_config(config)
+
+
+def test_search_finds_the_tools_of_a_loaded_registry() -> None:
+    tools = load_tool_registry(REGISTRY)
+    names = [tool.name for tool in search_tools("summarise the tokens", tools=tools)]
+    assert names[0] == "text_summarizer"
+    assert all(name in tools for name in names)
+    assert search_tools("summarise the tokens") == search_tools(
+        "summarise the tokens", tools=builtin_registry()
+    )
