@@ -259,7 +259,11 @@ class MissingCell:
     reason: str
 
     def line(self) -> str:
-        return f"no {self.difficulty} {self.task_type} task: {self.reason}; its tests are skipped"
+        """The one line a run prints for the cell it leaves out."""
+        return f"{self.problem()}; its tests are skipped"
+
+    def problem(self) -> str:
+        return f"no {self.difficulty} {self.task_type} task: {self.reason}"
 
     def to_dict(self) -> dict[str, str]:
         return {"task_type": self.task_type, "difficulty": self.difficulty, "reason": self.reason}
@@ -295,7 +299,10 @@ class TaskLibrary:
         """
         tasks = self._cells.get((task_type, difficulty))
         if not tasks:
-            raise UsageError(self._missing(task_type, difficulty).line())
+            raise UsageError(
+                self._missing(task_type, difficulty).problem(),
+                hint="leave the cell out with --difficulty/--task-types, or use a library with it",
+            )
         return tasks[instance % len(tasks)]
 
     def has_task(self, task_type: str, difficulty: str) -> bool:

@@ -127,7 +127,9 @@ def test_a_cell_without_a_task_asked_for_anyway_is_a_one_line_usage_error() -> N
     library = load_tasks(LIBRARY, TOOLS)
     with pytest.raises(UsageError) as caught:
         library.task_for("basic_task", "very_hard", 0)
-    assert str(caught.value) == library.missing_cells(["basic_task"], ["very_hard"])[0].line()
+    missing = library.missing_cells(["basic_task"], ["very_hard"])[0]
+    assert str(caught.value) == missing.problem()
+    assert missing.line() == f"{missing.problem()}; its tests are skipped"
 
 
 def test_a_pattern_runs_each_file_as_its_difficulty_keeping_complexity() -> None:
