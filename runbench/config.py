@@ -170,6 +170,8 @@ class RunbenchConfig:
     providers: dict[str, ProviderConfig]
     models: dict[str, ModelConfig]
     source: Path | None = None
+    # a WorkflowBench tool_registry.json (``tools = "…"``), relative to the config file's folder
+    tools: Path | None = None
 
     def resolve_model(self, name: str) -> ModelConfig:
         """The model a user-typed name means: canonical name, alias or deployment, any case.
@@ -293,18 +295,21 @@ def load_config(path: Path | None) -> RunbenchConfig:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     _refuse_literal_keys(document, path)
-    unknown = set(document) - {"providers", "models"}
+    unknown = set(document) - {"providers", "models", "tools"}
     if unknown:
         raise ConfigError(
             f"{path}: unknown table '{sorted(unknown)[0]}'; tables are [providers] and [models]"
         )
+    tools = document.get("tools")
+    if tools is not None and (not isinstance(tools, str) or not tools.strip()):
+        raise ConfigError(f"{path}: 'tools' must be the path of a tool_registry.json")
     providers = dict(base.providers)
     for name, table in _tables(document.get("providers", {}), path, "providers").items():
         providers[name] = _provider(name, table, path)
     models = dict(base.models)
     for name, table in _tables(document.get("models", {}), path, "models").items():
         models[name] = _model(name, table, providers, path)
-    return RunbenchConfig(providers, models, path)
+    return RunbenchConfig(providers, models, path, tools=path.parent / tools if tools else None)
 
 
 def api_key(deployment: DeploymentConfig, environ: Mapping[str, str] | None = None) -> str:

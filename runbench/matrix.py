@@ -39,6 +39,8 @@ class Matrix:
     num_instances: int = DEFAULT_NUM_INSTANCES
     # the task library's version: part of every test id, so another library never shares ids
     suite_version: str = WORKFLOW_SUITE_VERSION
+    # (task type, difficulty) pairs the task library has no task for: planned by no one
+    excluded: tuple[tuple[str, str], ...] = ()
 
     def cells(self, models: Sequence[str]) -> list[Cell]:
         """Every cell of the matrix for these models, in a stable order."""
@@ -48,6 +50,7 @@ class Matrix:
             for prompt in self.prompt_types
             for difficulty in self.difficulties
             for task in self.task_types
+            if (task, difficulty) not in self.excluded
             for rate in self.tool_success_rates
         ]
 

@@ -23,9 +23,10 @@ from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
 from runbench.runners.planning import Shard, parse_shard, plan_new_instances, plan_remaining
 from runbench.runners.retry import RetryPolicy
 from runbench.storage import Store
-from runbench.workload.tasks import TaskLibrary, builtin_library, custom_suite_version, load_tasks
+from runbench.workload.suite import Workload, load_workload
+from runbench.workload.tasks import MissingCell, TaskLibrary
 
-from runbench.config import load_config
+from runbench.config import RunbenchConfig, load_config
 from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError, UsageError
 from runbench.matrix import Matrix
 from runbench.planspec import PlanInputs
@@ -48,11 +49,12 @@ class RunRequest:
     options: RunOptions = field(default_factory=RunOptions)
     config_path: Path | None = None
     tasks_path: Path | None = None
+    tools_path: Path | None = None
 
     def to_json(self) -> str:
         """The request as JSON, for a shard process (paths absolute, so any cwd works)."""
         payload = dataclasses.asdict(self)
-        for key in ("config_path", "tasks_path"):
+        for key in ("config_path", "tasks_path", "tools_path"):
             value = getattr(self, key)
             payload[key] = str(value.resolve()) if value is not None else None
         return json.dumps(payload)
@@ -72,6 +74,7 @@ class RunRequest:
                 key: tuple(value) if isinstance(value, list) else value
                 for key, value in payload["matrix"].items()
             }
+            matrix["excluded"] = tuple(tuple(pair) for pair in matrix.get("excluded", ()))
             shard = payload["shard"]
             return cls(
                 models=tuple(payload["models"]),
@@ -83,6 +86,7 @@ class RunRequest:
                 options=RunOptions(**options),
                 config_path=Path(payload["config_path"]) if payload["config_path"] else None,
                 tasks_path=Path(payload["tasks_path"]) if payload["tasks_path"] else None,
+                tools_path=Path(payload["tools_path"]) if payload.get("tools_path") else None,
             )
         except (ValueError, KeyError, TypeError) as error:
             raise UsageError(f"not a run request: {error}") from None
@@ -121,12 +125,45 @@ def run_options(
     )
 
 
-def plan_matrix(inputs: PlanInputs, tasks_path: Path | None) -> Matrix:
-    """The matrix of the plan inputs; a task library of one's own gets its own suite version."""
-    matrix = inputs.matrix()
-    if tasks_path is None:
-        return matrix
-    return dataclasses.replace(matrix, suite_version=custom_suite_version(load_tasks(tasks_path)))
+@dataclass(frozen=True, slots=True)
+class PlannedMatrix:
+    """A plan's matrix fitted to its workload: suite version set, cells without a task left out."""
+
+    matrix: Matrix
+    workload: Workload
+    missing: tuple[MissingCell, ...]
+
+    def notes(self) -> list[str]:
+        """One line per planned cell that has no task (never a crash, never a silent gap)."""
+        return [cell.line() for cell in self.missing]
+
+
+def fit_matrix(
+    matrix: Matrix, tasks_path: Path | None, tools_path: Path | None, config: RunbenchConfig
+) -> PlannedMatrix:
+    """Load the run's tasks and tools, name its suite version, and drop cells with no task.
+
+    Raises:
+        UsageError: a task library or tool registry that cannot be read or does not fit.
+    """
+    workload = load_workload(tasks_path, tools_path or config.tools)
+    missing = workload.missing_cells(matrix.task_types, matrix.difficulties)
+    fitted = dataclasses.replace(
+        matrix,
+        suite_version=workload.suite_version(base=matrix.suite_version),
+        excluded=tuple((cell.task_type, cell.difficulty) for cell in missing),
+    )
+    return PlannedMatrix(fitted, workload, missing)
+
+
+def plan_matrix(
+    inputs: PlanInputs,
+    config_path: Path | None,
+    tasks_path: Path | None,
+    tools_path: Path | None = None,
+) -> PlannedMatrix:
+    """The matrix of the plan inputs, fitted to the task library and tools it runs on."""
+    return fit_matrix(inputs.matrix(), tasks_path, tools_path, load_config(config_path))
 
 
 def build_request(
@@ -136,6 +173,7 @@ def build_request(
     mode: Literal["smart", "batch"],
     options: RunOptions,
     tasks_path: Path | None = None,
+    tools_path: Path | None = None,
     count: int | None = None,
     deployment: str | None = None,
     shard: str | None = None,
@@ -156,6 +194,7 @@ def build_request(
         options=options,
         config_path=config_path,
         tasks_path=tasks_path,
+        tools_path=tools_path,
     )
     return request, from_config
 
@@ -170,6 +209,7 @@ class DryRun:
     remaining: int
     estimated_requests: int
     estimated_seconds: float
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -187,21 +227,23 @@ class Prepared:
     jobs: list[Job]
     planned: int
     cells: int
-    library: TaskLibrary
+    fitted: PlannedMatrix
+
+    @property
+    def library(self) -> TaskLibrary:
+        return self.fitted.workload.library
 
 
 def prepare(request: RunRequest, store: Store) -> Prepared:
-    """Resolve the models and plan the jobs.
+    """Resolve the models, fit the matrix to the workload and plan the jobs.
 
     Raises:
         UsageError: an unknown model or deployment, a bad task file, or a bad count.
     """
     config = load_config(request.config_path)
     models = [config.resolve_model(name) for name in request.models]
-    library = load_tasks(request.tasks_path) if request.tasks_path else builtin_library()
-    matrix = request.matrix
-    if request.tasks_path:  # a library of one's own: its own suite version, so its own test ids
-        matrix = dataclasses.replace(matrix, suite_version=custom_suite_version(library))
+    fitted = fit_matrix(request.matrix, request.tasks_path, request.tools_path, config)
+    matrix = fitted.matrix
     cells = len(matrix.cells([model.name for model in models]))
     if request.mode == "batch":
         if len(models) != 1:
@@ -216,11 +258,11 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
             deployment=request.deployment,
             shard=request.shard,
         )
-        return Prepared(jobs, len(jobs), cells, library)
+        return Prepared(jobs, len(jobs), cells, fitted)
     jobs, planned = plan_remaining(
         store, models, matrix, deployment=request.deployment, shard=request.shard
     )
-    return Prepared(jobs, planned, cells, library)
+    return Prepared(jobs, planned, cells, fitted)
 
 
 def dry_run(request: RunRequest, store: Store) -> DryRun:
@@ -243,6 +285,7 @@ def estimate(prepared: Prepared, options: RunOptions) -> DryRun:
         len(prepared.jobs),
         requests,
         seconds,
+        tuple(prepared.fitted.notes()),
     )
 
 
@@ -317,6 +360,7 @@ class RunOutcome:
 
     planned: int
     summary: RunSummary | None
+    notes: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -342,6 +386,7 @@ def run_request(
     *,
     preflight_check: bool = True,
     on_progress: Callable[[RunSummary], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
     stop_when: Callable[[asyncio.Event], None] | None = None,
 ) -> RunOutcome:
     """Plan and run a request in one event loop; SIGINT/SIGTERM stop it cleanly.
@@ -354,8 +399,11 @@ def run_request(
         UsageError: an unknown model, deployment or task file.
     """
     prepared = prepare(request, store)
+    notes = tuple(prepared.fitted.notes())
+    for note in notes if on_note is not None else ():
+        on_note(note)
     if not prepared.jobs:
-        return RunOutcome(prepared.planned, None)
+        return RunOutcome(prepared.planned, None, notes)
 
     async def main() -> RunSummary:
         stop = asyncio.Event()
@@ -378,4 +426,4 @@ def run_request(
                 loop.remove_signal_handler(signum)
 
     summary = asyncio.run(main())
-    return RunOutcome(prepared.planned, summary)
+    return RunOutcome(prepared.planned, summary, notes)

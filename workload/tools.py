@@ -6,15 +6,24 @@ these earlier in the workflow"; the lists form an acyclic graph (checked at impo
 ``_check_acyclic``), so every task's ordered tool chain can be built from sources forward.
 ``similar_to`` names a tool that sounds alike but does something else (the semantic-drift flaw
 swaps to it).
+
+A ``ToolRegistry`` is the read-only mapping a run uses: the built-in one (``builtin_registry``) or
+one loaded from a WorkflowBench ``tool_registry.json`` (``wb_registry.load_tool_registry``). Its
+digest names it in the suite version, so results of two registries never share test ids.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
 
+# raw JSON as read from a file (a parameter's default or constraints, a task's inputs)
+JsonValue: TypeAlias = Any
 ParameterType = Literal["string", "integer", "number", "boolean", "object", "array"]
 SHARED_ERRORS = ("INVALID_INPUT", "OPERATION_FAILED", "TIMEOUT")
 
@@ -25,7 +34,9 @@ class Parameter:
     type: ParameterType
     description: str
     required: bool = True
-    default: str | int | float | bool | None = None
+    default: JsonValue = None
+    # WorkflowBench's per-parameter constraints (e.g. {"min": 0}), kept as given
+    constraints: dict[str, JsonValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +49,10 @@ class Tool:
     errors: tuple[str, ...]
     dependencies: tuple[str, ...]
     similar_to: str
+    # other names the tool answers to (WorkflowBench's ``aliases``); tasks may use them
+    aliases: tuple[str, ...] = ()
+    # what each error code means, when the registry says so (WorkflowBench's ``errors``)
+    error_descriptions: dict[str, str] = field(default_factory=dict)
 
     def openai_function(self) -> dict[str, object]:
         """The tool as an OpenAI function definition (the native protocol)."""
@@ -411,13 +426,96 @@ def _check_acyclic(tools: Mapping[str, Tool]) -> None:
         visit(name)
 
 
-def search_tools(query: str, limit: int = 5) -> list[Tool]:
-    """Offline lexical search: tools ranked by words shared with name and description."""
+def search_tools(query: str, limit: int = 5, tools: Mapping[str, Tool] | None = None) -> list[Tool]:
+    """Offline lexical search: tools ranked by words shared with name and description.
+
+    ``tools`` is the run's registry (default: the built-in one), so a model searching during a
+    run with a loaded registry finds that registry's tools.
+    """
     words = {word for word in query.lower().replace("_", " ").split() if len(word) > 2}
     scored = []
-    for index, tool in enumerate(registry().values()):
+    for index, tool in enumerate((registry() if tools is None else tools).values()):
         text = f"{tool.name.replace('_', ' ')} {tool.description} {tool.returns}".lower()
         score = sum(word in text for word in words) + 2 * sum(word in tool.name for word in words)
         if score:
             scored.append((-score, index, tool))
     return [tool for _, _, tool in sorted(scored)[:limit]]
+
+
+class ToolRegistry(Mapping[str, Tool]):
+    """The tools of one run by name, with where they came from and a content digest.
+
+    A mapping, so code written against ``registry()`` (a dict) works with any registry. Aliases
+    are resolved by ``canonical``, never by ``[]``: a run reports and scores tools under one name.
+    """
+
+    def __init__(
+        self, tools: Iterable[Tool], *, source: Path | None = None, is_builtin: bool = False
+    ) -> None:
+        self._tools = {tool.name: tool for tool in tools}
+        _check_acyclic(self._tools)
+        self._aliases = {
+            alias: tool.name for tool in self._tools.values() for alias in tool.aliases
+        }
+        self.source = source
+        self.is_builtin = is_builtin
+
+    def __getitem__(self, name: str) -> Tool:
+        return self._tools[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tools)
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def canonical(self, name: str) -> str | None:
+        """The registry name that ``name`` (a name or an alias) means, or None if unknown."""
+        if name in self._tools:
+            return name
+        return self._aliases.get(name)
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON of every tool: equal registries, equal digests."""
+        payload = json.dumps(
+            [asdict(tool) for tool in self._tools.values()], sort_keys=True, separators=(",", ":")
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def rows(self) -> list[dict[str, object]]:
+        """One plain row per tool, for ``runbench tools`` to render or print as JSON."""
+        return [
+            {
+                "tool": tool.name,
+                "category": tool.category,
+                "dependencies": list(tool.dependencies),
+                "parameters": [p.name + ("" if p.required else "?") for p in tool.parameters],
+                "errors": list(tool.errors),
+                "aliases": list(tool.aliases),
+            }
+            for tool in self._tools.values()
+        ]
+
+    def to_dict(self) -> dict[str, object]:
+        """What was loaded: source file, digest, counts, and every tool in full."""
+        return {
+            "source": str(self.source) if self.source else "built-in",
+            "digest": self.digest(),
+            "tools": len(self._tools),
+            "categories": dict(
+                sorted(
+                    {
+                        category: sum(t.category == category for t in self._tools.values())
+                        for category in {t.category for t in self._tools.values()}
+                    }.items()
+                )
+            ),
+            # through JSON once, so tuples are lists and the dict equals what it prints
+            "registry": json.loads(json.dumps([asdict(tool) for tool in self._tools.values()])),
+        }
+
+
+@functools.cache
+def builtin_registry() -> ToolRegistry:
+    """The 30 built-in tools as a ``ToolRegistry`` (the default of every run)."""
+    return ToolRegistry(_TOOLS, is_builtin=True)

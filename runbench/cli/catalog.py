@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
-from runbench.cli.options import Config, Difficulty, Json, TasksFile, TaskTypes
+from runbench.cli.options import Config, Difficulty, Json, TasksFile, TaskTypes, ToolsFile
 from runbench.cli.output import print_json, stdout
 
 
@@ -33,58 +32,74 @@ def models(config: Config = None, as_json: Json = False) -> None:
     stdout.print(models_table(rows, loaded.source))
 
 
-def tools(as_json: Json = False) -> None:
-    """List the 30 simulated tools: category, parameters, dependencies and error codes.
+def tools(tools_file: ToolsFile = None, config: Config = None, as_json: Json = False) -> None:
+    """List the tools a run uses: the built-in 30, or a WorkflowBench registry (--tools FILE).
 
-    A dependency list means the tool needs the output of at least one of those tools earlier in
-    the workflow; a call with no dependency met is much likelier to fail.
+    Shows each tool's category, parameters (? = optional), dependencies and error codes, with the
+    registry's source and digest. A dependency list means the tool needs the output of at least
+    one of those tools earlier in the workflow.
 
-    Example: runbench tools --json | jq '.[].name'
+    Examples:
+      runbench tools --json | jq '.registry[].name'
+
+      runbench tools --tools mcp_generated_library/tool_registry.json
     """
-    from runbench.workload.tools import registry
+    from runbench.config import load_config, resolve_config_path
+    from runbench.workload.tools import builtin_registry
+    from runbench.workload.wb_registry import load_tool_registry
 
+    path = tools_file or load_config(resolve_config_path(config)).tools
+    registry = load_tool_registry(path) if path else builtin_registry()
     if as_json:
-        print_json([asdict(tool) for tool in registry().values()])
+        print_json(registry.to_dict())
         return
     from runbench.cli.tables import tools_table
 
-    stdout.print(tools_table(list(registry().values())))
+    stdout.print(tools_table(registry))
 
 
 def tasks(
     task_types: TaskTypes = None,
     difficulty: Difficulty = None,
     tasks_file: TasksFile = None,
+    tools_file: ToolsFile = None,
+    config: Config = None,
     limit: Annotated[int, typer.Option("--limit", help="Show at most this many tasks.")] = 20,
     as_json: Json = False,
 ) -> None:
-    """Show the task library (the built-in one, or --tasks FILE validated line by line).
+    """Show a task library: what was loaded (sources, digest, tasks per cell) and its tasks.
 
-    Each task has an id, a type, a difficulty, a description and the ordered tools its correct
-    workflow needs. Instance i of a cell runs task i mod n of its type and difficulty.
+    The built-in library, or --tasks FILE (JSON lines, a WorkflowBench library, or a
+    {difficulty} pattern) validated against its tools. Instance i of a cell runs task i mod n of
+    its type and difficulty.
 
     Examples:
       runbench tasks --task-types api_integration --difficulty hard
 
-      runbench tasks --tasks my_tasks.jsonl --limit 5
+      runbench tasks --tasks task_library_enhanced_v3.json --tools tool_registry.json --limit 5
     """
+    from runbench.config import load_config, resolve_config_path
     from runbench.matrix import parse_difficulties, parse_task_types
-    from runbench.workload.tasks import builtin_library, load_tasks
+    from runbench.workload.suite import load_workload
 
-    library = load_tasks(tasks_file) if tasks_file else builtin_library()
+    configured = load_config(resolve_config_path(config)).tools
+    workload = load_workload(tasks_file, tools_file or configured)
+    library = workload.library
     chosen = library.filter(
         task_types=parse_task_types(task_types) if task_types else None,
         difficulties=parse_difficulties(difficulty) if difficulty else None,
-    )
+    ).tasks
     if as_json:
         print_json(
             {
-                "digest": library.digest(),
+                **library.summary().to_dict(),
+                "suite_version": workload.suite_version(),
                 "count": len(chosen),
-                "tasks": [asdict(t) for t in chosen[:limit]],
+                "tasks": [task.to_dict() for task in chosen[:limit]],
             }
         )
         return
-    from runbench.cli.tables import tasks_table
+    from runbench.cli.tables import library_table, tasks_table
 
-    stdout.print(tasks_table(chosen[:limit], total=len(chosen), digest=library.digest()))
+    stdout.print(library_table(library.summary(), workload.suite_version()))
+    stdout.print(tasks_table(list(chosen[:limit]), total=len(chosen)))

@@ -173,7 +173,18 @@ TasksFile = Annotated[
     Path | None,
     _option(
         "--tasks",
-        help="A task library file instead of the built-in one.",
+        help="A task library instead of the built-in one: JSON lines, a WorkflowBench "
+        "library, or a pattern such as 'lib_{difficulty}.json'.",
+        panel=PLAN,
+        metavar="FILE",
+    ),
+]
+ToolsFile = Annotated[
+    Path | None,
+    _option(
+        "--tools",
+        help="A WorkflowBench tool_registry.json. "
+        "[default: tools in runbench.toml, else the built-in tools]",
         panel=PLAN,
         metavar="FILE",
     ),
@@ -204,6 +215,7 @@ class PlanArgs:
     tool_success_rate: Rates = None
     num_instances: NumInstances = None
     tasks_file: TasksFile = None
+    tools_file: ToolsFile = None
     config: Config = None
 
     def inputs(self) -> Any:

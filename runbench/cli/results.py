@@ -143,10 +143,11 @@ def status(plan: PlanArgs, where: StoreArgs, as_json: Json = False) -> None:
     models, from_config = inputs.models_to_run(load_config(plan.config_path()))
     if from_config:
         info(f"no --model: the models of {plan.config_path()}: {', '.join(models)}")
-    matrix = plan_matrix(inputs, plan.tasks_file)
-    progress = plan_progress(
-        open_store(where.storage, where.store, must_exist=True), models, matrix
-    )
+    fitted = plan_matrix(inputs, plan.config_path(), plan.tasks_file, plan.tools_file)
+    for note in fitted.notes():
+        info(note)
+    store = open_store(where.storage, where.store, must_exist=True)
+    progress = plan_progress(store, models, fitted.matrix)
     if as_json:
         print_json(progress.to_dict())
     else:

@@ -67,6 +67,7 @@ def _request(
         mode=mode,
         options=options,
         tasks_path=plan.tasks_file,
+        tools_path=plan.tools_file,
         count=count,
         deployment=pin.deployment if pin else None,
         shard=pin.shard if pin else None,
@@ -88,6 +89,8 @@ def run_and_report(
     store = open_store(where.storage, where.store)
     if run.dry_run:
         estimate = session.dry_run(request, store)
+        for note in estimate.notes:
+            info(note)
         if run.as_json:
             print_json(estimate.to_dict())
         else:
@@ -95,7 +98,11 @@ def run_and_report(
         return
     with ProgressView(run.quiet or run.as_json) as view:
         outcome = session.run_request(
-            request, store, preflight_check=run.preflight, on_progress=view.of_summary
+            request,
+            store,
+            preflight_check=run.preflight,
+            on_progress=view.of_summary,
+            on_note=info,
         )
     store.close()
     refresh_summary(store)
@@ -241,6 +248,8 @@ def ultra_parallel(
     store = open_store(where.storage, where.store)
     if run.dry_run:
         estimate = session.dry_run(ultra.request, store)
+        for note in estimate.notes:
+            info(note)
         if run.as_json:
             print_json({**estimate.to_dict(), "shards": len(ultra.shards)})
             return

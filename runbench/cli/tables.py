@@ -16,8 +16,8 @@ from runbench.analysis.status import PlanProgress
 from runbench.migrate.legacy import LegacyImportReport
 from runbench.runners.progress import EndpointRow, ProgressSnapshot
 from runbench.runners.session import RunSummary
-from runbench.workload.tasks import Task
-from runbench.workload.tools import Tool
+from runbench.workload.tasks import LibrarySummary, Task
+from runbench.workload.tools import ToolRegistry
 
 
 def _table(title: str, caption: str | None = None) -> Table:
@@ -148,27 +148,48 @@ def legacy_table(report: LegacyImportReport) -> Table:
     return table
 
 
-def tools_table(tools: list[Tool]) -> Table:
-    from runbench.workload.tools import CATEGORY_ERRORS, SHARED_ERRORS
-
-    errors = "; ".join(
-        f"{category}: {', '.join(codes)}" for category, codes in CATEGORY_ERRORS.items()
-    )
+def tools_table(registry: ToolRegistry) -> Table:
+    rows = registry.rows()
     table = _table(
-        f"{len(tools)} tools (the category is the name's first word)",
-        f"every tool can fail with {', '.join(SHARED_ERRORS)}; and by category: {errors}. "
+        f"{len(rows)} tools ({registry.source or 'built-in'}; digest {registry.digest()[:16]})",
         "depends on: needs any one of these earlier; ? = optional parameter",
     )
-    for column in ("tool", "depends on", "parameters"):
-        table.add_column(column)
-    for tool in tools:
-        parameters = ", ".join(p.name + ("" if p.required else "?") for p in tool.parameters)
-        table.add_row(tool.name, ", ".join(tool.dependencies) or "-", parameters)
+    for column in ("tool", "category", "depends on", "parameters", "error codes"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row["tool"]),
+            str(row["category"]),
+            ", ".join(row["dependencies"]) or "-",  # type: ignore[arg-type]
+            ", ".join(row["parameters"]),  # type: ignore[arg-type]
+            ", ".join(row["errors"]),  # type: ignore[arg-type]
+        )
     return table
 
 
-def tasks_table(tasks: list[Task], *, total: int, digest: str) -> Table:
-    table = _table(f"{len(tasks)} of {total} tasks", f"library digest {digest[:16]}")
+def library_table(summary: LibrarySummary, suite_version: str) -> Table:
+    sources = ", ".join(str(source.path) for source in summary.sources) or "built-in"
+    table = _table(
+        f"task library: {sources}",
+        f"{summary.total} tasks; difficulty from: {summary.rule}; digest {summary.digest[:16]}; "
+        f"suite version {suite_version}",
+    )
+    for column in ("task_type", "difficulty", "tasks", "complexities", "with workflow"):
+        table.add_column(column, overflow="fold", justify="right" if column == "tasks" else "left")
+    for cell in summary.cells:
+        complexities = ", ".join(f"{name} {count}" for name, count in cell.complexities.items())
+        table.add_row(
+            cell.task_type,
+            cell.difficulty,
+            str(cell.tasks),
+            complexities or "-",
+            str(cell.with_workflow),
+        )
+    return table
+
+
+def tasks_table(tasks: list[Task], *, total: int) -> Table:
+    table = _table(f"{len(tasks)} of {total} tasks")
     for column in ("task", "required tools, in order"):
         table.add_column(column, overflow="fold")
     for task in tasks:

@@ -82,15 +82,6 @@ _TASK = {
 }
 
 
-_TASK = {
-    "task_id": "a",
-    "task_type": "basic_task",
-    "difficulty": "easy",
-    "description": "d",
-    "required_tools": ["file_reader"],
-}
-
-
 @pytest.mark.parametrize(
     ("line", "message"),
     [
