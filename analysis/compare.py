@@ -118,7 +118,13 @@ def compare_models(
     latest = latest_results(frame)
     for model in (model_a, model_b):
         if not (latest["model"] == model).any():
-            stored = load_frame(store, None, suite, ["model"])["model"].unique()
+            stored = set(load_frame(store, None, suite, ["model"])["model"].unique())
+            if model in stored:
+                raise UsageError(
+                    f"model '{model}' has results, but none match the filters",
+                    hint="loosen --phase, --prompt-types, --difficulty, --task-types or "
+                    "--tool-success-rate",
+                )
             known = ", ".join(sorted(stored)) or "none"
             raise UsageError(
                 f"model '{model}' has no results in this store; models with results: {known}"

@@ -34,6 +34,14 @@ def _filters(plan: PlanArgs) -> dict[str, Any]:
     return filters
 
 
+def _require_names(store: Any, filters: dict[str, Any], suite: str | None) -> None:
+    """A model or suite the store has never seen is a typo until shown otherwise: say so."""
+    from runbench.analysis.matching import require_stored, require_suite
+
+    require_suite(store, suite)
+    require_stored(store, "model", filters.get("model", ()), flag="--model")
+
+
 @bundled
 def report(
     by: Annotated[
@@ -73,6 +81,7 @@ def report(
 
     filters = _filters(plan)
     opened = open_store(where.storage, where.store, must_exist=True)
+    _require_names(opened, filters, suite)
     if output_format is ReportFormat.legacy_json:
         from runbench.analysis.summary import SUMMARY_COLUMNS, build_summary
 
@@ -140,13 +149,16 @@ def status(plan: PlanArgs, where: StoreArgs, as_json: Json = False) -> None:
     from runbench.runners.session import plan_matrix
 
     inputs = plan.inputs()
-    models, from_config = inputs.models_to_run(load_config(plan.config_path()))
+    config = load_config(plan.config_path())
+    models, from_config = inputs.models_to_run(config)
     if from_config:
         info(f"no --model: the models of {plan.config_path()}: {', '.join(models)}")
     fitted = plan_matrix(inputs, plan.config_path(), plan.tasks_file, plan.tools_file)
     for note in fitted.notes():
         info(note)
     store = open_store(where.storage, where.store, must_exist=True)
+    models = [config.canonical_name(name) for name in models]
+    _require_names(store, {"model": models}, None)
     progress = plan_progress(store, models, fitted.matrix)
     if as_json:
         print_json(progress.to_dict())
@@ -183,6 +195,7 @@ def compare(
     opened = open_store(where.storage, where.store, must_exist=True)
     config = load_config(plan.config_path())
     first, second = (config.canonical_name(name) for name in (model_a, model_b))
+    _require_names(opened, {"model": [first, second]}, suite)
     comparison = compare_models(opened, first, second, filters=filters, suite=suite)
     if as_json:
         print_json(comparison.to_dict())

@@ -56,3 +56,59 @@ def test_a_read_only_command_never_creates_a_store(
         assert result.code == 2, (command, result.stderr)
         assert result.error_lines[0] == f"Error: no json store at {(missing / 'json').resolve()}"
     assert not missing.exists()
+
+
+def test_a_model_or_suite_that_matches_nothing_is_named_with_close_names(
+    tmp_path: Path, invoke: Callable[..., Outcome]
+) -> None:
+    ran = invoke(
+        "smart-batch",
+        "--model",
+        "sim-average",
+        "--task-types",
+        "simple_task",
+        "--num-instances",
+        "2",
+        "--store",
+        str(tmp_path),
+        "--quiet",
+    )
+    assert ran.code == 0, ran.stderr
+    report = invoke("report", "--model", "sim-avrage", "--store", str(tmp_path))
+    assert report.code == 2
+    assert report.error_lines[0] == (
+        "Error: no results for model 'sim-avrage' in this store; did you mean sim-average? "
+        "(stored: sim-average)"
+    )
+    suite = invoke("report", "--suite", "legacy", "--store", str(tmp_path))
+    assert suite.code == 2 and "no results for suite 'legacy'" in suite.error_lines[0]
+    status = invoke("status", "--model", "sim-avrage", "--store", str(tmp_path))
+    assert status.code == 2 and "did you mean sim-average?" in status.error_lines[0]
+    compare = invoke("compare", "sim-average", "sim-weak", "--store", str(tmp_path))
+    assert compare.code == 2 and "no results for model 'sim-weak'" in compare.error_lines[0]
+
+
+def test_compare_says_when_the_filters_not_the_model_are_empty(
+    tmp_path: Path, invoke: Callable[..., Outcome]
+) -> None:
+    for model in ("sim-average", "sim-weak"):
+        ran = invoke(
+            "smart-batch",
+            "--model",
+            model,
+            "--task-types",
+            "simple_task",
+            "--num-instances",
+            "2",
+            "--store",
+            str(tmp_path),
+            "--quiet",
+        )
+        assert ran.code == 0, ran.stderr
+    result = invoke(
+        "compare", "sim-average", "sim-weak", "--difficulty", "hard", "--store", str(tmp_path)
+    )
+    assert result.code == 2
+    assert result.error_lines[0] == (
+        "Error: model 'sim-average' has results, but none match the filters"
+    )
