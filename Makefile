@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 DEMO_STORE ?= demo_results
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint typecheck format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
+
+# mypy reads packages from folders; runbench.X lives in top-level X/, so a tree of links lays
+# the package out as Python sees it once installed (DESIGN.md §2), and mypy checks that.
+TYPECHECK := build/typecheck
+typecheck: $(STAMP)
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/runbench
+	for f in runbench/*; do ln -s "$$PWD/$$f" $(TYPECHECK)/runbench/; done
+	for p in storage migrate analysis workload clients runners; do ln -s "$$PWD/$$p" $(TYPECHECK)/runbench/$$p; done
+	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p runbench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -70,7 +70,7 @@ class RunRequest:
             payload = json.loads(text)
             options = dict(payload["options"])
             options["retry"] = RetryPolicy(**options["retry"])
-            matrix = {
+            matrix: dict[str, Any] = {
                 key: tuple(value) if isinstance(value, list) else value
                 for key, value in payload["matrix"].items()
             }
@@ -400,15 +400,18 @@ def run_request(
     """
     prepared = prepare(request, store)
     notes = tuple(prepared.fitted.notes())
-    for note in notes if on_note is not None else ():
-        on_note(note)
+    if on_note is not None:
+        for note in notes:
+            on_note(note)
     if not prepared.jobs:
         return RunOutcome(prepared.planned, None, notes)
+
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
 
     async def main() -> RunSummary:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in previous:
             loop.add_signal_handler(signum, stop.set)
         if stop_when is not None:
             stop_when(stop)
@@ -422,8 +425,12 @@ def run_request(
                 check_credentials=preflight_check,
             )
         finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in previous:
                 loop.remove_signal_handler(signum)
 
-    summary = asyncio.run(main())
+    try:
+        summary = asyncio.run(main())
+    finally:  # asyncio leaves the defaults behind; give back what the caller had
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return RunOutcome(prepared.planned, summary, notes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import signal
 import sys
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ import typer
 import typer.main
 
 from runbench.cli import catalog, results, run, store
-from runbench.cli.output import stderr, stdout
+from runbench.cli.output import print_json, stderr, stdout
 from runbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, RunbenchError, StoreError
 from runbench.redact import escape_control
 
@@ -118,11 +119,18 @@ def root(
         raise typer.Exit(0)
 
 
-def _fail(message: str, hint: str | None, code: int) -> None:
+def _fail(message: str, hint: str | None, code: int, *, as_json: bool = False) -> None:
     stderr.print(f"Error: {escape_control(message)}", highlight=False, markup=False)
     if hint:
         stderr.print(f"Hint: {escape_control(hint)}", highlight=False, markup=False)
+    if as_json:  # a CI script reading stdout still gets one JSON object
+        print_json({"error": message, "hint": hint, "exit_code": code})
     sys.exit(code)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM outside a run's own handling ends the command like Ctrl-C: one line, exit 130."""
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -130,21 +138,27 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.WARNING, format="[%(levelname)s] %(message)s", stream=sys.stderr
     )
+    signal.signal(signal.SIGTERM, _interrupt)
+    arguments = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in arguments
     try:
         code = build_command().main(args=argv, prog_name="runbench", standalone_mode=False)
     except RunbenchError as exc:
-        _fail(exc.message, exc.hint, exc.exit_code)
+        _fail(exc.message, exc.hint, exc.exit_code, as_json=as_json)
     except (KeyboardInterrupt, typer.Abort):
-        _fail("interrupted", None, EXIT_INTERRUPTED)
+        _fail("interrupted", None, EXIT_INTERRUPTED, as_json=as_json)
     except OSError as exc:  # disk full, read-only store, a path that cannot be: one line
         error = StoreError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
-        _fail(error.message, None, error.exit_code)
+        _fail(error.message, None, error.exit_code, as_json=as_json)
+    except RecursionError:
+        _fail("input nested too deeply to read", None, EXIT_USAGE, as_json=as_json)
     except Exception as exc:
         if not _is_usage_error(exc):
             raise
         context = getattr(exc, "ctx", None)
         command = context.command_path if context is not None else "runbench"
-        _fail(exc.format_message(), f"see '{command} --help'", EXIT_USAGE)  # type: ignore[attr-defined]
+        hint = f"see '{command} --help'"
+        _fail(exc.format_message(), hint, EXIT_USAGE, as_json=as_json)  # type: ignore[attr-defined]
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -89,7 +89,7 @@ def report(
         emit(json.dumps(build_summary(frame), indent=2) + "\n", output)
         return
     group_by = reporting.parse_group_by(by)
-    columns = reporting.report_columns(dict.fromkeys([*group_by, "model", "prompt_type"]))
+    columns = reporting.report_columns(list(dict.fromkeys([*group_by, "model", "prompt_type"])))
     frame = reporting.load_frame(opened, filters, suite, columns)
     result = reporting.report_from_frame(frame, group_by)
     png = _plot(frame, plot, output_format is ReportFormat.html)
