@@ -32,13 +32,11 @@ def _fitted(
     labels: list[str],
     numbers: list[str],
     rows: list[list[str]],
-    *,
-    label_width: int = 28,
 ) -> Table:
-    """A table whose number columns never shrink; only label columns are cut (with …)."""
+    """A table whose number columns never shrink; label columns wrap when space is short."""
     table = _table(title, caption)
     for label in labels:
-        table.add_column(label, overflow="fold", max_width=label_width)
+        table.add_column(label, overflow="fold")
     for offset, header in enumerate(numbers, start=len(labels)):
         width = max([len(header), *(len(row[offset]) for row in rows)])
         table.add_column(header, justify="right", no_wrap=True, min_width=width)
@@ -95,7 +93,6 @@ def status_table(progress: PlanProgress) -> Table:
         ["model", "prompt_type", "difficulty", "task_type"],
         ["rate", "done", "target", "errored", "left"],
         rows,
-        label_width=16,
     )
 
 
@@ -126,7 +123,6 @@ def compare_table(comparison: Comparison) -> Table:
         ["prompt_type"],
         ["pairs", "both", "A", "B", "neither", "diff", "CI", "p"],
         rows,
-        label_width=24,
     )
 
 
@@ -136,7 +132,7 @@ def legacy_table(report: LegacyImportReport) -> Table:
         "corrected = tests in leaves whose counters the legacy bug had doubled",
     )
     for column in ("model", "imported", "already present", "corrected", "skipped leaves"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(column, justify="left" if column == "model" else "right", overflow="fold")
     for counts in report.models:
         table.add_row(
             counts.model,
@@ -204,7 +200,9 @@ def models_table(rows: list[dict[str, object]], source: object) -> Table:
         "shown); conc: max concurrency; rpm/tpm: requests/tokens per minute",
     )
     for column in ("model", "deployment", "provider", "conc", "rpm", "tpm", "key"):
-        table.add_column(column, justify="right" if column in ("conc", "rpm", "tpm") else "left")
+        table.add_column(
+            column, justify="right" if column in ("conc", "rpm", "tpm") else "left", overflow="fold"
+        )
     for row in rows:
         key = (
             "-"
@@ -250,7 +248,6 @@ def run_table(summary: RunSummary) -> Table:
         ["model", "prompt_type", "difficulty", "task_type"],
         ["rate", "ran", "full", "part", "fail", "err"],
         rows,
-        label_width=18,
     )
 
 

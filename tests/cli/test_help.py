@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer.main
@@ -44,3 +45,38 @@ def test_run_options_sit_in_panels() -> None:
     for panel in ("Plan", "Limits", "Output", "Storage"):
         assert f"╭─ {panel} " in text
     assert "[default: easy]" in text, "a [default: …] in help text must survive rich markup"
+
+
+def test_tables_in_a_pipe_keep_every_name_whole(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    example = str(Path(__file__).resolve().parents[2] / "runbench.example.toml")
+    models = subprocess.run(
+        [sys.executable, "-m", "runbench", "models", "--config", example],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+        check=True,
+    ).stdout
+    for name in ("DeepSeek-V3-0324-3", "qwen2.5-72b-instruct", "AZURE_OPENAI_API_KEY"):
+        assert name in models, name
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runbench",
+            "smart-batch",
+            "--model",
+            "sim-average",
+            "--task-types",
+            "api_integration,multi_stage_pipeline",
+            "--num-instances",
+            "1",
+            "--store",
+            str(tmp_path),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+        check=True,
+    ).stdout
+    assert "sim-average" in run and "multi_stage_pipeline" in run and "…" not in run
