@@ -313,6 +313,29 @@ def _refuse_literal_keys(node: Any, path: Path, where: str = "") -> None:
         )
 
 
+def _refuse_url_credentials(url: Any, path: Path, place: str) -> None:
+    """Refuse ``http://user:password@host``: the password would travel and be echoed as Basic auth.
+
+    Raises:
+        ConfigError: the URL carries a user name or password.
+    """
+    if not isinstance(url, str):
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:
+        raise ConfigError(f"{path}: {place} is not a valid URL") from None
+    if has_credentials:
+        raise ConfigError(
+            f"{path}: {place} carries credentials (user:password@); they are refused",
+            hint="remove them from the URL; put the key in an environment variable "
+            "and name it with api_key_env",
+        )
+
+
 def _check_fields(table: dict[str, Any], allowed: set[str], path: Path, place: str) -> None:
     unknown = set(table) - allowed
     if unknown:
@@ -354,6 +377,8 @@ def _provider(name: str, table: dict[str, Any], path: Path) -> ProviderConfig:
         raise ConfigError(
             f"{path}: {place}.api_key_env is required: the variable that holds the key"
         )
+    for field_name in ("base_url", "endpoint"):
+        _refuse_url_credentials(table.get(field_name), path, f"{place}.{field_name}")
     timeouts = {}
     for field_name in ("request_timeout_s", "connect_timeout_s"):
         if field_name in table:
@@ -421,6 +446,8 @@ def _model(
             deployments.append(_deployment(entry, provider, {}))
         elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
             _check_fields(entry, _DEPLOYMENT_FIELDS, path, where)
+            for field_name in ("base_url", "endpoint"):
+                _refuse_url_credentials(entry.get(field_name), path, f"{where}.{field_name}")
             deployments.append(_deployment(entry["name"], provider, entry, path=path, place=where))
         else:
             raise ConfigError(f"{path}: {where} must be a name or a table with a name")
