@@ -353,19 +353,21 @@ def translate_transport_error(
     def message(text: str) -> str:
         return redactor.message(f"{provider}/{deployment}: {text}")
 
+    host, port = getattr(error, "host", "?"), getattr(error, "port", "?")
     if isinstance(error, aiohttp.ClientConnectorDNSError):
-        return ConnectionFailedError(message(f"unknown host '{error.host}'"), **context)
+        return ConnectionFailedError(message(f"unknown host '{host}'"), **context)
     if isinstance(error, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch):
-        return ConnectionFailedError(message(f"TLS failure: {_reason(error)}"), **context)
+        cause = getattr(error, "os_error", None) or error
+        return ConnectionFailedError(message(f"TLS failure: {_reason(cause)}"), **context)
     if isinstance(error, aiohttp.ClientProxyConnectionError):
-        return ConnectionFailedError(
-            message(f"proxy connection failed: {_reason(error)}"), **context
-        )
+        reason = f"proxy connection failed: {_reason(error)}"
+        return ConnectionFailedError(message(reason), **context)
     if isinstance(error, aiohttp.ClientConnectorError):
-        if isinstance(error.os_error, ConnectionRefusedError):
-            reason = f"connection refused by {error.host}:{error.port}"
+        cause = getattr(error, "os_error", None)
+        if isinstance(cause, ConnectionRefusedError):
+            reason = f"connection refused by {host}:{port}"
         else:
-            reason = f"cannot connect to {error.host}:{error.port}: {_reason(error.os_error)}"
+            reason = f"cannot connect to {host}:{port}: {_reason(cause)}"
         return ConnectionFailedError(message(reason), **context)
     if isinstance(error, aiohttp.InvalidURL):
         return ConnectionFailedError(message("the endpoint URL is not valid"), **context)
@@ -379,7 +381,11 @@ def translate_transport_error(
 
 
 def _reason(error: BaseException | None) -> str:
+    """A short reason; never raises (a half-built exception's ``str`` may)."""
     if error is None:
         return "unknown"
-    text = str(getattr(error, "strerror", None) or error) or type(error).__name__
-    return text.splitlines()[0] if text else type(error).__name__
+    try:
+        text = str(getattr(error, "strerror", None) or error)
+    except Exception:  # an exception whose __str__ needs attributes it was not given
+        text = ""
+    return text.splitlines()[0] if text.strip() else type(error).__name__
