@@ -280,6 +280,22 @@ def api_key(deployment: DeploymentConfig, environ: Mapping[str, str] | None = No
     return value
 
 
+def configured_secrets(
+    config: RunbenchConfig, environ: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """The values of every key variable the configuration names and the environment sets.
+
+    What no record, transcript, log line or message may contain: a run builds one
+    ``runbench.redact.Redactor`` from them for everything it writes or prints.
+    """
+    env = os.environ if environ is None else environ
+    variables = {provider.api_key_env for provider in config.providers.values()}
+    for model in config.models.values():
+        variables.update(deployment.api_key_env for deployment in model.deployments)
+    values = (env.get(variable, "").strip() for variable in sorted(v for v in variables if v))
+    return tuple(sorted({value for value in values if value}))
+
+
 def key_is_set(variable: str | None, environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     return bool(variable and env.get(variable, "").strip())

@@ -133,7 +133,8 @@ def escape_control(text: str, *, keep_newlines: bool = False) -> str:
     r"""``text`` safe for a terminal: control, bidi and invisible characters as escapes.
 
     A name from a legacy file or a server (``gpt\x00`` or ``a\u202eb``) must print as what it is,
-    not move the cursor or reverse the line. Tabs stay; newlines stay only when asked.
+    not move the cursor or reverse the line. Tabs and newlines are escaped too, unless
+    ``keep_newlines`` (for multi-line text), when both stay.
     """
     pattern = _CONTROL if keep_newlines else _CONTROL_WITH_LINES
 
