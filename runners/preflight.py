@@ -15,8 +15,9 @@ its run limit — cancels every request in flight at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from runbench.clients.base import ChatMessage, ChatRequest, ModelClient
 
@@ -42,6 +43,7 @@ class PreflightReport:
 
     unusable: dict[str, EndpointUnusableError]
     checked: tuple[str, ...] = ()
+    interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -66,11 +68,14 @@ async def preflight(
     endpoints: Iterable[str] | None = None,
     *,
     timeout_s: float | None = None,
+    stop: asyncio.Event | None = None,
 ) -> PreflightReport:
     """Check each endpoint in ``endpoints`` (default: every client) with one tiny request.
 
     ``timeout_s`` bounds each check as a whole (the run's ``--request-timeout``); the clients'
-    own request timeout applies as well. Cancelling the caller cancels every check.
+    own request timeout applies as well. Cancelling the caller cancels every check; so does
+    setting ``stop`` (the run's SIGINT/SIGTERM event), which returns at once with
+    ``interrupted`` set and nothing judged unusable.
     """
     names = sorted(set(clients if endpoints is None else endpoints) & set(clients))
     results: dict[str, EndpointUnusableError | None] = {}
@@ -78,11 +83,29 @@ async def preflight(
     async def check(endpoint: str) -> None:
         results[endpoint] = await check_endpoint(endpoint, clients[endpoint], timeout_s)
 
-    async with asyncio.TaskGroup() as group:
-        for name in names:
-            group.create_task(check(name))
+    async def check_all() -> None:
+        async with asyncio.TaskGroup() as group:
+            for name in names:
+                group.create_task(check(name))
+
+    if stop is None:
+        await check_all()
+    elif not await _unless_stopped(check_all(), stop):
+        return PreflightReport({}, tuple(names), interrupted=True)
     unusable = {name: error for name, error in results.items() if error is not None}
     return PreflightReport(unusable, tuple(names))
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Await ``work`` unless ``stop`` is set first (then cancel it); True when it finished."""
+    async with asyncio.TaskGroup() as group:
+        working = group.create_task(work)
+        stopping = group.create_task(stop.wait())
+        await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finished = working.done() and not working.cancelled()
+        working.cancel()
+        stopping.cancel()
+    return finished
 
 
 async def check_endpoint(

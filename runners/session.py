@@ -136,7 +136,7 @@ async def execute(
                 )
         api_endpoints = {job.endpoint for job in prepared.jobs if job.deployment.kind != "sim"}
         checked = (
-            await preflight(clients, api_endpoints, timeout_s=options.request_timeout_s)
+            await preflight(clients, api_endpoints, timeout_s=options.request_timeout_s, stop=stop)
             if check_credentials
             else PreflightReport({})
         )

@@ -88,7 +88,7 @@ def test_a_dripping_reply_is_cut_at_the_request_timeout(hostile: HostileServer) 
     with pytest.raises(errors.RequestTimeoutError, match="timed out"):
         _complete(_client(hostile.base_url, "drip", timeout_s=1.5))
     elapsed = time.monotonic() - started
-    assert elapsed < 1.5 + 2.0, "the whole request, not each read, is bounded"
+    assert elapsed < 1.5 + 10.0, "the drip lasts minutes: the whole request must be bounded"
     assert any(r["model"] == "drip" for r in hostile.requests), "the drip had started"
 
 
@@ -98,7 +98,7 @@ def test_a_server_that_never_answers_is_cut_at_the_request_timeout(
     started = time.monotonic()
     with pytest.raises(errors.RequestTimeoutError):
         _complete(_client(hostile.base_url, "hang", timeout_s=0.5))
-    assert time.monotonic() - started < 0.5 + 2.0
+    assert time.monotonic() - started < 0.5 + 10.0, "the server never answers"
 
 
 def test_a_slow_drip_within_the_timeout_completes(hostile: HostileServer) -> None:

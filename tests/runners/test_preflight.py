@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,7 +124,7 @@ def test_a_hung_or_dripping_endpoint_is_given_up_at_the_request_timeout(
         },
         timeout_s=1.0,
     )
-    assert time.monotonic() - started < 1.0 + 3.0
+    assert time.monotonic() - started < 1.0 + 10.0, "a drip lasts minutes; a hang forever"
     assert set(report.unusable) == {"hostile/slow"}
     assert "no reply within 1 s" in report.lines()[0]
 
@@ -130,7 +134,7 @@ def test_the_clients_own_timeout_bounds_pre_flight_when_the_run_sets_none(
 ) -> None:
     started = time.monotonic()
     report = _check({"hostile/drip": _client(hostile.base_url, "drip", timeout_s=1.0)})
-    assert time.monotonic() - started < 1.0 + 3.0
+    assert time.monotonic() - started < 1.0 + 10.0
     assert "timed out" in report.lines()[0]
 
 
@@ -149,7 +153,7 @@ def test_pre_flight_is_cancelled_at_once_by_its_caller(hostile: HostileServer) -
             await client.aclose()
         return elapsed
 
-    assert asyncio.run(run()) < 1.0, "no thread or blocking call may hold a cancelled pre-flight"
+    assert asyncio.run(run()) < 5.0, "no thread or blocking call may hold a cancelled pre-flight"
 
 
 def test_a_run_skips_the_unusable_endpoint_and_finishes_the_others(
@@ -191,3 +195,73 @@ def test_a_run_skips_the_unusable_endpoint_and_finishes_the_others(
     assert summary.exit_code == 3
     assert summary.not_run == 4 and summary.finished == 4
     assert SENTINEL not in repr(summary.stopped)
+
+
+def test_the_stop_event_ends_pre_flight_at_once(hostile: HostileServer) -> None:
+    clients = {"hostile/hang": _client(hostile.base_url, "hang")}
+
+    async def run() -> PreflightReport:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.3, stop.set)
+        try:
+            return await preflight(dict(clients), timeout_s=60.0, stop=stop)
+        finally:
+            for client in clients.values():
+                await client.aclose()
+
+    started = time.monotonic()
+    report = asyncio.run(run())
+    assert report.interrupted and report.unusable == {}
+    assert time.monotonic() - started < 10.0, "the hung request was cancelled, not awaited"
+
+
+def test_sigterm_during_pre_flight_exits_130_with_a_resume_line(
+    hostile: HostileServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "runbench.toml"
+    config.write_text(
+        f'[providers.hostile]\nkind = "openai"\nbase_url = "{hostile.base_url}"\n'
+        'api_key_env = "HOSTILE_KEY"\nrequest_timeout_s = 600\n'
+        '[models.hung]\nprovider = "hostile"\ndeployments = ["hang"]\n'
+    )
+    environment = {**os.environ, "HOSTILE_KEY": SENTINEL}
+    environment.pop("STORAGE_FORMAT", None)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runbench",
+            "smart-batch",
+            "--model",
+            "hung",
+            "--config",
+            str(config),
+            "--store",
+            str(tmp_path / "store"),
+            "--task-types",
+            "simple_task",
+            "--num-instances",
+            "1",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not hostile.requests and time.monotonic() < deadline:  # pre-flight has started
+            time.sleep(0.05)
+        assert hostile.requests, "pre-flight never reached the server"
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        ended_after = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert "Resume with: runbench smart-batch" in err
+    assert ended_after < 15.0, "a 600 s request timeout must not hold a SIGTERM"
+    assert len(hostile.requests) == 1, "no test ran after the interrupt"
