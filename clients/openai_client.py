@@ -159,7 +159,8 @@ class OpenAIChatClient:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._connections, limit_per_host=0),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout_s),
-            auto_decompress=True,
+            # trust_env stays off: it would look up ~/.netrc in a thread on every request and
+            # add Basic auth beside the key; proxies, if ever needed, belong in runbench.toml
         )
         return self._session
 
