@@ -141,6 +141,15 @@ class OpenAIChatClient:
             raise translate_transport_error(
                 error, self.provider, self.deployment, self._redactor
             ) from None
+        except OSError as error:  # a socket error aiohttp did not wrap
+            raise RetryableProviderError(
+                self._redactor.message(
+                    f"{self.provider}/{self.deployment}: connection failed "
+                    f"({type(error).__name__}: {_reason(error)})"
+                ),
+                provider=self.provider,
+                deployment=self.deployment,
+            ) from None
         if status >= 400:
             raise self._status_error(status, headers, content) from None
         return self._response(content, headers)
