@@ -333,6 +333,22 @@ def api_key(deployment: DeploymentConfig, environ: Mapping[str, str] | None = No
     return value
 
 
+def configured_secrets(
+    config: RunbenchConfig, environ: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """The values of every key variable the configuration names and the environment sets.
+
+    What no record, transcript, log line or message may contain: a run builds one
+    ``runbench.redact.Redactor`` from them for everything it writes or prints.
+    """
+    env = os.environ if environ is None else environ
+    variables = {provider.api_key_env for provider in config.providers.values()}
+    for model in config.models.values():
+        variables.update(deployment.api_key_env for deployment in model.deployments)
+    values = (env.get(variable, "").strip() for variable in sorted(v for v in variables if v))
+    return tuple(sorted({value for value in values if value}))
+
+
 def key_is_set(variable: str | None, environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     return bool(variable and env.get(variable, "").strip())
@@ -363,6 +379,29 @@ def _refuse_literal_keys(node: Any, path: Path, where: str = "") -> None:
         raise ConfigError(
             f"{path}: {where}: this value looks like a literal key and is refused",
             hint="put the key in an environment variable and name it with api_key_env",
+        )
+
+
+def _refuse_url_credentials(url: Any, path: Path, place: str) -> None:
+    """Refuse ``http://user:password@host``: the password would travel and be echoed as Basic auth.
+
+    Raises:
+        ConfigError: the URL carries a user name or password.
+    """
+    if not isinstance(url, str):
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:
+        raise ConfigError(f"{path}: {place} is not a valid URL") from None
+    if has_credentials:
+        raise ConfigError(
+            f"{path}: {place} carries credentials (user:password@); they are refused",
+            hint="remove them from the URL; put the key in an environment variable "
+            "and name it with api_key_env",
         )
 
 
@@ -407,6 +446,8 @@ def _provider(name: str, table: dict[str, Any], path: Path) -> ProviderConfig:
         raise ConfigError(
             f"{path}: {place}.api_key_env is required: the variable that holds the key"
         )
+    for field_name in ("base_url", "endpoint"):
+        _refuse_url_credentials(table.get(field_name), path, f"{place}.{field_name}")
     timeouts = {}
     for field_name in ("request_timeout_s", "connect_timeout_s"):
         if field_name in table:
@@ -474,6 +515,8 @@ def _model(
             deployments.append(_deployment(entry, provider, {}))
         elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
             _check_fields(entry, _DEPLOYMENT_FIELDS, path, where)
+            for field_name in ("base_url", "endpoint"):
+                _refuse_url_credentials(entry.get(field_name), path, f"{where}.{field_name}")
             deployments.append(_deployment(entry["name"], provider, entry, path=path, place=where))
         else:
             raise ConfigError(f"{path}: {where} must be a name or a table with a name")

@@ -12,10 +12,18 @@ The tree::
     │   └── MigrationError        exit 1: a migration ran but its verification failed
     └── ProviderError             a model API failed; clients raise these, runners decide
         ├── RetryableProviderError    408/409/5xx, connection errors, request timeouts
-        │   └── RateLimitedError      429; carries the server's Retry-After, if any
+        │   ├── RateLimitedError      429; carries the server's Retry-After, if any
+        │   ├── ConnectionFailedError refused, unknown host, TLS failure: nothing was answered
+        │   └── RequestTimeoutError   no complete reply within the request timeout
         ├── BadRequestError           400/404/422: never retried
+        │   └── InvalidRequestError   a 400 that will fail the same way every time (context
+        │                             length, unsupported parameter): category invalid_request
         ├── AuthenticationError       401/403, exit 3: stop the provider at once
-        └── QuotaExhaustedError       429 with an insufficient-quota code, exit 3
+        ├── QuotaExhaustedError       429 with an insufficient-quota code, exit 3
+        └── EndpointUnusableError     pre-flight found an endpoint no test can use, exit 3
+
+Every ``ProviderError`` names the record category a test that ends on it is stored under
+(``record_category``), so the runner does not need to know the tree to file it.
 
 Programmer mistakes stay built-in (``ValueError``, ``TypeError``) and crash with a traceback;
 everything here is something a user can act on, so each message says what happened and,
@@ -89,13 +97,21 @@ class ProviderError(RunbenchError):
     """
 
     exit_code = EXIT_INCOMPLETE
+    record_category: str = "api_error"
 
     def __init__(
-        self, message: str, *, provider: str = "", deployment: str = "", hint: str | None = None
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        deployment: str = "",
+        hint: str | None = None,
+        status_code: int | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.provider = provider
         self.deployment = deployment
+        self.status_code = status_code
 
 
 class RetryableProviderError(ProviderError):
@@ -105,6 +121,8 @@ class RetryableProviderError(ProviderError):
 class RateLimitedError(RetryableProviderError):
     """Raised for 429 (not quota); ``retry_after_s`` is the server's Retry-After, when sent."""
 
+    record_category = "rate_limited"
+
     def __init__(
         self,
         message: str,
@@ -113,12 +131,34 @@ class RateLimitedError(RetryableProviderError):
         provider: str = "",
         deployment: str = "",
     ) -> None:
-        super().__init__(message, provider=provider, deployment=deployment)
+        super().__init__(message, provider=provider, deployment=deployment, status_code=429)
         self.retry_after_s = retry_after_s
+
+
+class ConnectionFailedError(RetryableProviderError):
+    """Raised when no answer came because the connection itself failed.
+
+    Connection refused, an unknown host, a TLS handshake that failed: worth a retry during a run
+    (a restart, a DNS blip), but found by pre-flight, where it marks the endpoint unusable.
+    """
+
+
+class RequestTimeoutError(RetryableProviderError):
+    """Raised when the whole request (connect, send, read to the last byte) ran out of time."""
 
 
 class BadRequestError(ProviderError):
     """Raised for 400, 404 and 422: the request itself is wrong; retrying cannot help."""
+
+
+class InvalidRequestError(BadRequestError):
+    """Raised for a 400 that the same request will always get: context length, bad parameter.
+
+    Stored under its own category, ``invalid_request``, which resume does not re-run unless the
+    user asks (a re-run would pay for the same refusal again).
+    """
+
+    record_category = "invalid_request"
 
 
 class AuthenticationError(ProviderError):
@@ -129,5 +169,16 @@ class AuthenticationError(ProviderError):
 
 class QuotaExhaustedError(ProviderError):
     """Raised for a 429 whose code says the quota is used up; park the provider."""
+
+    exit_code = EXIT_CREDENTIALS
+
+
+class EndpointUnusableError(ProviderError):
+    """Raised (returned by pre-flight) when an endpoint cannot serve any test.
+
+    Connection refused, unknown host, TLS failure, no such model or deployment (404), a rejected
+    key, an exhausted quota or no answer within the request timeout: its tests are not run and
+    the run exits 3. The message is one line naming the endpoint and the reason.
+    """
 
     exit_code = EXIT_CREDENTIALS

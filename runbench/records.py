@@ -59,7 +59,13 @@ MODEL_ERROR_CATEGORIES = (
     "dependency_errors",
     "other_errors",
 )
-INFRA_ERROR_CATEGORIES = ("api_error", "rate_limited", "test_timeout", "crash")
+INFRA_ERROR_CATEGORIES = (
+    "api_error",
+    "rate_limited",
+    "test_timeout",
+    "crash",
+    "invalid_request",  # a 400 the same request always gets: not re-run on resume by default
+)
 ERROR_CATEGORIES = MODEL_ERROR_CATEGORIES + INFRA_ERROR_CATEGORIES
 TEST_ID_PATTERN = r"^[0-9a-f]{32}$"
 KEY_FIELDS = ("test_id", "attempt", "run_id")

@@ -17,17 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from runbench.clients.base import ChatMessage, ChatRequest, ModelClient
+from runbench.clients.base import ModelClient
 from runbench.clients.factory import make_client
 from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
 from runbench.runners.planning import Shard, parse_shard, plan_new_instances, plan_remaining
+from runbench.runners.preflight import PreflightReport, preflight
 from runbench.runners.retry import RetryPolicy
 from runbench.storage import Store
 from runbench.workload.suite import Workload, load_workload
 from runbench.workload.tasks import MissingCell, TaskLibrary
 
 from runbench.config import RunbenchConfig, load_config
-from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError, UsageError
+from runbench.errors import UsageError
 from runbench.matrix import Matrix
 from runbench.planspec import PlanInputs
 
@@ -289,27 +290,6 @@ def estimate(prepared: Prepared, options: RunOptions) -> DryRun:
     )
 
 
-async def preflight(clients: dict[str, ModelClient], jobs: list[Job]) -> dict[str, ProviderError]:
-    """One tiny request per API endpoint before any test is spent.
-
-    Returns the providers whose key was rejected or whose quota is gone; any other failure is
-    left to the run's retry layer.
-    """
-    kinds = {job.endpoint: job.deployment.kind for job in jobs}
-    stopped: dict[str, ProviderError] = {}
-    request = ChatRequest((ChatMessage("user", "Reply with OK."),), test_id="preflight")
-    for endpoint, client in clients.items():
-        if kinds.get(endpoint) == "sim" or client.provider in stopped:
-            continue
-        try:
-            await client.complete(request)
-        except (AuthenticationError, QuotaExhaustedError) as error:
-            stopped[client.provider] = error
-        except ProviderError:
-            continue
-    return stopped
-
-
 async def execute(
     prepared: Prepared,
     store: Store,
@@ -328,8 +308,13 @@ async def execute(
                 clients[job.endpoint] = make_client(
                     job.model, job.deployment, protocol=options.protocol
                 )
-        rejected = await preflight(clients, prepared.jobs) if check_credentials else {}
-        jobs = [job for job in prepared.jobs if job.deployment.provider not in rejected]
+        api_endpoints = {job.endpoint for job in prepared.jobs if job.deployment.kind != "sim"}
+        checked = (
+            await preflight(clients, api_endpoints, timeout_s=options.request_timeout_s, stop=stop)
+            if check_credentials
+            else PreflightReport({})
+        )
+        jobs = [job for job in prepared.jobs if job.endpoint not in checked.unusable]
         summary = await run_jobs(
             jobs,
             store=store,
@@ -345,9 +330,9 @@ async def execute(
             closer = getattr(client, "aclose", None)
             if closer is not None:
                 await closer()
-    for provider, error in rejected.items():
-        summary.stopped[provider] = error.message
-        summary.stopped_exit_code = error.exit_code
+    for provider, reason in checked.by_provider().items():
+        summary.stopped[provider] = reason
+        summary.stopped_exit_code = checked.exit_code
     skipped = len(prepared.jobs) - len(jobs)
     summary.planned += skipped
     summary.not_run += skipped

@@ -1,0 +1,68 @@
+"""Resume leaves deterministic refusals (invalid_request) alone unless --retry-errors asks."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from runbench.runners.settled import parse_retry_errors, settled_categories, settled_ids
+from runbench.storage import open_store
+
+from runbench.errors import UsageError
+from runbench.records import Record
+from runbench.synthetic import synthetic_records
+
+
+def _as(record: Record, attempt: int, category: str | None) -> Record:
+    if category is None:
+        return dataclasses.replace(
+            record, attempt=attempt, status="failure", success=False, error_category=None
+        )
+    return dataclasses.replace(
+        record,
+        attempt=attempt,
+        status="error",
+        success=False,
+        error_category=category,
+        error_message="HTTP 400: maximum context length",
+        workflow_score=None,
+        phase2_score=None,
+        quality_score=None,
+        final_score=None,
+    )
+
+
+@pytest.mark.parametrize("storage", ["json", "parquet"])
+def test_only_tests_whose_latest_attempt_is_settled_are_skipped(
+    tmp_path: Path, storage: str
+) -> None:
+    one, two, three, four = (
+        dataclasses.replace(r, model="m") for r in synthetic_records(4, seed=3)
+    )
+    rows = [
+        _as(one, 1, "invalid_request"),  # settled
+        _as(two, 1, "api_error"),  # an outage: runs again
+        _as(three, 1, "invalid_request"),
+        _as(three, 2, "api_error"),  # the latest attempt is an outage: runs again
+        _as(four, 1, "api_error"),
+        _as(four, 2, "invalid_request"),  # the latest attempt is settled
+    ]
+    store = open_store(tmp_path / "store", storage)
+    store.append(rows)
+    try:
+        assert settled_ids(store, ["m"]) == {one.test_id, four.test_id}
+        assert settled_ids(store, ["m"], parse_retry_errors("invalid_request")) == set()
+        assert settled_ids(store, ["other-model"]) == set()
+    finally:
+        store.close()
+
+
+def test_retry_errors_names_categories_or_all() -> None:
+    assert parse_retry_errors(None) == frozenset()
+    assert parse_retry_errors("invalid_request, api_error") == {"invalid_request", "api_error"}
+    assert "invalid_request" in parse_retry_errors("all")
+    assert settled_categories() == {"invalid_request"}
+    assert settled_categories(parse_retry_errors("all")) == frozenset()
+    with pytest.raises(UsageError, match="unknown category 'context'"):
+        parse_retry_errors("context")
