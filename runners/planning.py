@@ -9,7 +9,7 @@ already has. Shards split by the test id, so each shard's share is the same in e
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from runbench.runners.engine import Job
@@ -124,15 +124,21 @@ def plan_remaining(
     *,
     deployment: str | None = None,
     shard: Shard | None = None,
+    skip: Collection[str] = frozenset(),
 ) -> tuple[list[Job], int]:
-    """smart-batch: the not-done tests of instances 0..N-1 of every cell; (jobs, planned)."""
+    """smart-batch: the not-done tests of instances 0..N-1 of every cell; (jobs, planned).
+
+    ``skip`` holds tests not done that are left alone anyway (settled errors, ``settled.py``).
+    """
     stored = read_stored(store, [model.name for model in models])
     jobs: list[Job] = []
     planned = 0
     for model in models:
         tests = list(plan_tests(matrix.cells([model.name]), matrix.num_instances))
         planned += sum(shard is None or shard.holds(test.test_id) for test in tests)
-        remaining = [test for test in tests if test.test_id not in stored.done]
+        remaining = [
+            test for test in tests if test.test_id not in stored.done and test.test_id not in skip
+        ]
         jobs.extend(_jobs(remaining, model, stored, deployment, shard))
     return jobs, planned
 

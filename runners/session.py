@@ -23,6 +23,7 @@ from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
 from runbench.runners.planning import Shard, parse_shard, plan_new_instances, plan_remaining
 from runbench.runners.preflight import PreflightReport, preflight
 from runbench.runners.retry import RetryPolicy
+from runbench.runners.settled import parse_retry_errors, settled_ids
 from runbench.storage import Store
 from runbench.workload.suite import Workload, load_workload
 from runbench.workload.tasks import MissingCell, TaskLibrary
@@ -51,6 +52,8 @@ class RunRequest:
     config_path: Path | None = None
     tasks_path: Path | None = None
     tools_path: Path | None = None
+    # infrastructure error categories to run again although settled (``settled.py``)
+    retry_errors: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         """The request as JSON, for a shard process (paths absolute, so any cwd works)."""
@@ -88,6 +91,7 @@ class RunRequest:
                 config_path=Path(payload["config_path"]) if payload["config_path"] else None,
                 tasks_path=Path(payload["tasks_path"]) if payload["tasks_path"] else None,
                 tools_path=Path(payload["tools_path"]) if payload.get("tools_path") else None,
+                retry_errors=tuple(payload.get("retry_errors", ())),
             )
         except (ValueError, KeyError, TypeError) as error:
             raise UsageError(f"not a run request: {error}") from None
@@ -178,6 +182,7 @@ def build_request(
     count: int | None = None,
     deployment: str | None = None,
     shard: str | None = None,
+    retry_errors: str | None = None,
 ) -> tuple[RunRequest, bool]:
     """A run request from the plan inputs; also whether the models came from the config file.
 
@@ -196,6 +201,7 @@ def build_request(
         config_path=config_path,
         tasks_path=tasks_path,
         tools_path=tools_path,
+        retry_errors=tuple(sorted(parse_retry_errors(retry_errors))),
     )
     return request, from_config
 
@@ -260,8 +266,14 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
             shard=request.shard,
         )
         return Prepared(jobs, len(jobs), cells, fitted)
+    settled = settled_ids(store, [model.name for model in models], request.retry_errors)
     jobs, planned = plan_remaining(
-        store, models, matrix, deployment=request.deployment, shard=request.shard
+        store,
+        models,
+        matrix,
+        deployment=request.deployment,
+        shard=request.shard,
+        skip=settled,
     )
     return Prepared(jobs, planned, cells, fitted)
 

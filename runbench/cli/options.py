@@ -329,6 +329,16 @@ class RunArgs:
             panel=LIMITS,
         ),
     ] = True
+    retry_errors: Annotated[
+        str | None,
+        _option(
+            "--retry-errors",
+            help="Run again tests whose stored error is of these categories although they "
+            "are settled (invalid_request: a deterministic 400), comma list or all.",
+            panel=PLAN,
+            metavar="CATEGORIES",
+        ),
+    ] = None
     save_logs: Annotated[
         bool, _option("--save-logs", help="Keep every transcript in the store.", panel=OUTPUT)
     ] = False

@@ -118,3 +118,16 @@ def resume_line(location: StoreLocation, config: Path | None) -> str:
     if config is not None and "--config" not in given:
         extra += ["--config", str(config)]
     return f"Resume with: {shlex.join(argv + extra)}"
+
+
+def redact_logs(config: Any) -> None:
+    """Every log line on stderr passes through the redactor of the run's configured keys."""
+    import logging
+
+    from runbench.config import configured_secrets
+    from runbench.redact import RedactingFilter, Redactor
+
+    redactor = RedactingFilter(Redactor(configured_secrets(config)))
+    for handler in logging.getLogger().handlers:
+        handler.filters = [f for f in handler.filters if not isinstance(f, RedactingFilter)]
+        handler.addFilter(redactor)

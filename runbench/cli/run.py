@@ -19,6 +19,7 @@ from runbench.cli.output import (
     line,
     open_store,
     print_json,
+    redact_logs,
     resume_line,
     stderr,
     stdout,
@@ -40,6 +41,7 @@ def _request(
     count: int | None = None,
     models: tuple[str, ...] | None = None,
 ) -> Any:
+    from runbench.config import load_config
     from runbench.runners.session import build_request, run_options
 
     if run.debug:
@@ -71,7 +73,9 @@ def _request(
         count=count,
         deployment=pin.deployment if pin else None,
         shard=pin.shard if pin else None,
+        retry_errors=run.retry_errors,
     )
+    redact_logs(load_config(request.config_path))
     if from_config:
         info(f"no --model: running the models of {plan.config_path()}: {', '.join(request.models)}")
     return request

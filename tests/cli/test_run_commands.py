@@ -86,3 +86,22 @@ def test_plan_file_values_of_the_wrong_type_are_one_line_errors(
         )
         assert result.code == 2, text
         assert len(result.error_lines) == 1 and message in result.error_lines[0], result.stderr
+
+
+def test_retry_errors_names_known_categories_only(
+    tmp_path: Path, invoke: Callable[..., Outcome]
+) -> None:
+    result = invoke(
+        *("smart-batch", *PLAN), "--retry-errors", "bogus", "--dry-run", "--store", str(tmp_path)
+    )
+    assert result.code == 2
+    assert result.error_lines[0].startswith("Error: --retry-errors: unknown category 'bogus'")
+    fine = invoke(
+        *("smart-batch", *PLAN),
+        "--retry-errors",
+        "invalid_request,api_error",
+        "--dry-run",
+        "--store",
+        str(tmp_path),
+    )
+    assert fine.code == 0, fine.stderr
