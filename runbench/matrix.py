@@ -19,7 +19,7 @@ from runbench.plan import Cell
 from runbench.records import DIFFICULTIES, FLAWS, PLAIN_PROMPT_TYPES, PROMPT_TYPES, TASK_TYPES
 
 WORKFLOW_SUITE = "workflow"
-WORKFLOW_SUITE_VERSION = "1"
+WORKFLOW_SUITE_VERSION = "2"  # 2: WorkflowBench semantics (docs/SCORING.md); 1: earlier rules
 DEFAULT_NUM_INSTANCES = 20
 PROMPT_TYPE_GROUPS = {
     "all": PLAIN_PROMPT_TYPES,

@@ -25,9 +25,10 @@ CORE = {
     "runbench.records",
     "runbench.plan",
     "runbench.redact",
+    "runbench.chat",
 }
 ALLOWED = {
-    "runbench.workload": CORE | {"runbench.workload", "runbench.clients.base"},
+    "runbench.workload": CORE | {"runbench.workload"},
     "runbench.clients": CORE | {"runbench.clients", "runbench.workload.tools"},
     "runbench.storage": {
         "runbench.config",

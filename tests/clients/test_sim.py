@@ -4,7 +4,7 @@ import asyncio
 from collections import Counter
 
 import pytest
-from runbench.clients.base import ChatMessage, ChatRequest, TaskOracle
+from runbench.chat import ChatMessage, ChatRequest, TaskOracle
 from runbench.clients.sim import PROFILES, SimClient
 from runbench.workload.executor import run_test
 from runbench.workload.tasks import builtin_library
