@@ -155,6 +155,11 @@ class Record:
         "int64", "completion tokens used", minimum=0, default=None
     )
     transcript: str | None = _spec("string", "relative path of the saved transcript", default=None)
+    similarity_source: str | None = _spec(
+        "string",
+        "tool matching of the scores: embeddings:<model> or fallback:trigram; null if unscored",
+        default=None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
