@@ -7,6 +7,7 @@ one screen.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -170,6 +171,8 @@ class RunbenchConfig:
     providers: dict[str, ProviderConfig]
     models: dict[str, ModelConfig]
     source: Path | None = None
+    # the model whose /v1/embeddings endpoint scores semantic tool matches (docs/SCORING.md)
+    embeddings: str | None = None
 
     def resolve_model(self, name: str) -> ModelConfig:
         """The model a user-typed name means: canonical name, alias or deployment, any case.
@@ -245,10 +248,11 @@ def load_config(path: Path | None) -> RunbenchConfig:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     _refuse_literal_keys(document, path)
-    unknown = set(document) - {"providers", "models"}
+    unknown = set(document) - {"providers", "models", "embeddings"}
     if unknown:
         raise ConfigError(
             f"{path}: unknown table '{sorted(unknown)[0]}'; tables are [providers] and [models]"
+            ", keys: embeddings"
         )
     providers = dict(base.providers)
     for name, table in _tables(document.get("providers", {}), path, "providers").items():
@@ -256,7 +260,16 @@ def load_config(path: Path | None) -> RunbenchConfig:
     models = dict(base.models)
     for name, table in _tables(document.get("models", {}), path, "models").items():
         models[name] = _model(name, table, providers, path)
-    return RunbenchConfig(providers, models, path)
+    config = RunbenchConfig(providers, models, path)
+    embeddings = document.get("embeddings")
+    if embeddings is None:
+        return config
+    if not isinstance(embeddings, str) or embeddings.lower() not in config.name_table():
+        raise ConfigError(
+            f"{path}: embeddings = {embeddings!r} names no model of [models]",
+            hint='write embeddings = "<model>" with a model defined under [models]',
+        )
+    return dataclasses.replace(config, embeddings=config.resolve_model(embeddings).name)
 
 
 def api_key(deployment: DeploymentConfig, environ: Mapping[str, str] | None = None) -> str:
