@@ -155,11 +155,7 @@ class SimClient:
             message.role == "assistant" and "TASK_COMPLETED" in message.content
             for message in request.messages
         )
-        if (
-            next_index is None
-            or gave_up
-            or (turn > 0 and rng.random() < profile.give_up * slip)
-        ):
+        if next_index is None or gave_up or (turn > 0 and rng.random() < profile.give_up * slip):
             return ChatResponse(
                 "All steps are done. TASK_COMPLETED",
                 prompt_tokens=prompt_tokens,

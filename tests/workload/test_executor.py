@@ -142,10 +142,8 @@ def test_no_test_ends_early_while_calls_make_progress(script: list[str], rate: f
     if execution.turns < 10 and not execution.completed:
         results = execution.results
         successes = [r.tool for r in results if r.success]
-        assert (
-            not any(r.success for r in results[-FAILURE_STREAK:])
-            or (len(set(successes[-LOOP_LIMIT:])) == 1
-            and len(successes) >= LOOP_LIMIT)
+        assert not any(r.success for r in results[-FAILURE_STREAK:]) or (
+            len(set(successes[-LOOP_LIMIT:])) == 1 and len(successes) >= LOOP_LIMIT
         ), execution.stopped_by
 
 
