@@ -115,7 +115,7 @@ def test_partial_level_needs_two_of_four_criteria() -> None:
         execution_level(required, only_writer, task_type="simple_task", completion_signalled=False)
         == "partial_success"
     )
-    # only C holds for a multi-stage task needing 3 successes? no: 1 < 3, so B alone → failure
+    # a multi-stage task needs 3 successes, so C fails and B alone is not enough → failure
     assert (
         execution_level(
             required, only_writer, task_type="multi_stage_pipeline", completion_signalled=False
