@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from runbench.clients.openai_client import translate_error
+from runbench.workload.similarity import ToolSimilarity
+from runbench.workload.tools import Tool
 
 from runbench.config import DeploymentConfig, ModelConfig, RunbenchConfig, api_key
 from runbench.errors import ConfigError, RetryableProviderError
@@ -99,3 +101,24 @@ def make_embedder(
             hint='name an OpenAI-compatible model in embeddings = "<model>", or remove the line',
         )
     return OpenAIEmbedder(model, deployment, api_key(deployment, environ))
+
+
+async def tool_similarity(
+    config: RunbenchConfig, tools: Mapping[str, Tool], environ: Mapping[str, str] | None = None
+) -> ToolSimilarity:
+    """The run's tool similarity: from the configured embeddings model, else the fallback.
+
+    Call once per run and pass the result to every ``run_test`` (``similarity=``); records then
+    say ``embeddings:<model>`` or ``fallback:trigram`` in ``similarity_source``.
+
+    Raises:
+        ConfigError: the embeddings model is simulated or its key is not set.
+        ProviderError: the embeddings request failed.
+    """
+    embedder = make_embedder(config, environ)
+    if embedder is None:
+        return ToolSimilarity.fallback(tools)
+    try:
+        return await ToolSimilarity.from_embedder(embedder, tools)
+    finally:
+        await embedder.aclose()

@@ -29,7 +29,8 @@ CORE = {
 }
 ALLOWED = {
     "runbench.workload": CORE | {"runbench.workload"},
-    "runbench.clients": CORE | {"runbench.clients", "runbench.workload.tools"},
+    "runbench.clients": CORE
+    | {"runbench.clients", "runbench.workload.tools", "runbench.workload.similarity"},
     "runbench.storage": {
         "runbench.config",
         "runbench.errors",

@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runbench.clients.embeddings import OpenAIEmbedder, make_embedder
-from runbench.workload.similarity import ToolSimilarity
+from runbench.clients.embeddings import OpenAIEmbedder, make_embedder, tool_similarity
+from runbench.clients.sim import SimClient
+from runbench.workload.executor import run_test
+from runbench.workload.similarity import FALLBACK_SOURCE, ToolSimilarity
+from runbench.workload.tasks import builtin_library
 from runbench.workload.tools import registry
 
 from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig, load_config
@@ -148,3 +151,33 @@ def test_a_simulated_or_unknown_embeddings_model_is_a_config_error(tmp_path: Pat
     path.write_text('embeddings = "nobody"\n')
     with pytest.raises(ConfigError, match="names no model"):
         load_config(path)
+
+
+def test_a_run_scores_with_the_configured_embeddings_and_says_so(
+    tmp_path: Path, server: tuple[str, list[dict[str, Any]]]
+) -> None:
+    base_url, seen = server
+    path = tmp_path / "runbench.toml"
+    path.write_text(
+        'embeddings = "emb"\n'
+        f'[providers.local]\nkind = "openai"\nbase_url = "{base_url}"\n'
+        'api_key_env = "LOCAL_KEY"\n'
+        '[models.emb]\nprovider = "local"\n'
+    )
+    config = load_config(path)
+    similarity = asyncio.run(tool_similarity(config, registry(), {"LOCAL_KEY": SENTINEL}))
+    assert similarity.source == "embeddings:emb" and len(seen) == 1
+    task = builtin_library().task_for("basic_task", "easy", 0)
+    outcome = asyncio.run(
+        run_test(
+            SimClient("sim-weak", "weak"),
+            task,
+            prompt_type="baseline",
+            test_id="c" * 32,
+            tool_success_rate=0.8,
+            similarity=similarity,
+        )
+    )
+    assert outcome.scores.similarity_source == "embeddings:emb"
+    fallback = asyncio.run(tool_similarity(load_config(None), registry()))
+    assert fallback.source == FALLBACK_SOURCE
