@@ -26,7 +26,7 @@ from typing import Any, Literal
 from runbench.workload.classifier import CallOutcome, classify
 from runbench.workload.prompts import build_prompt, correct_plan
 from runbench.workload.scorer import Scores, score, signals_completion
-from runbench.workload.similarity import ToolSimilarity
+from runbench.workload.similarity import ToolSimilarity, default_similarity
 from runbench.workload.simulator import ToolResult, ToolSimulator, dependency_rule_of
 from runbench.workload.tasks import Task
 from runbench.workload.tools import Tool, registry, search_tools
@@ -165,7 +165,7 @@ async def run_test(
         task,
         execution,
         tuple(step.tool for step in correct_plan(task)),
-        similarity or ToolSimilarity.fallback(registry_),
+        similarity or default_similarity(registry_),
     )
 
 

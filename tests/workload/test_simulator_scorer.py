@@ -25,7 +25,7 @@ VECTORS = {
     "d": {"c": 1.0, "d": 1.0},
     "x": {"a": 1.0, "x": 1.0},
 }
-SIMILARITY = ToolSimilarity("test", VECTORS)
+SIMILARITY = ToolSimilarity.from_vectors("test", VECTORS)
 HALF_ROOT = 2**-0.5
 
 
