@@ -248,11 +248,11 @@ def load_config(path: Path | None) -> RunbenchConfig:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     _refuse_literal_keys(document, path)
-    unknown = set(document) - {"providers", "models", "embeddings"}
+    embeddings = document.pop("embeddings", None)  # a key, not a table: read before the check
+    unknown = set(document) - {"providers", "models"}
     if unknown:
         raise ConfigError(
             f"{path}: unknown table '{sorted(unknown)[0]}'; tables are [providers] and [models]"
-            ", keys: embeddings"
         )
     providers = dict(base.providers)
     for name, table in _tables(document.get("providers", {}), path, "providers").items():
@@ -261,7 +261,6 @@ def load_config(path: Path | None) -> RunbenchConfig:
     for name, table in _tables(document.get("models", {}), path, "models").items():
         models[name] = _model(name, table, providers, path)
     config = RunbenchConfig(providers, models, path)
-    embeddings = document.get("embeddings")
     if embeddings is None:
         return config
     if not isinstance(embeddings, str) or embeddings.lower() not in config.name_table():
