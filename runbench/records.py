@@ -48,6 +48,10 @@ FLAWS = (
     "semantic_drift",
 )
 PLAIN_PROMPT_TYPES = ("baseline", "optimal", "cot")
+# the workflow suite's rules (tool outcomes, flaws, levels, scores: docs/SCORING.md); part of every
+# test id through the suite version, so rows scored by other rules never count as these tests.
+# 1: runbench's first rules; 2: WorkflowBench's. Defined here so core and workload share it.
+WORKFLOW_RULES_VERSION = "2"
 PROMPT_TYPES = PLAIN_PROMPT_TYPES + tuple(f"flawed_{flaw}" for flaw in FLAWS)
 MODEL_ERROR_CATEGORIES = (
     "tool_call_format_errors",
