@@ -58,7 +58,14 @@ def _rng(test_id: str, purpose: str) -> random.Random:
 
 
 def correct_plan(task: Task) -> tuple[PlanStep, ...]:
-    return tuple(PlanStep(tool) for tool in task.required_tools)
+    """The task's correct workflow: what ``optimal`` shows, flaws start from, adherence uses.
+
+    A WorkflowBench ``_with_workflows`` library gives tasks a pre-generated optimal sequence
+    (``Task.optimal_workflow``, set by the WorkflowBench library loader); WorkflowBench shows and
+    scores against it, so runbench does too. Other tasks use their required tools in order.
+    """
+    pre_generated: tuple[str, ...] | None = getattr(task, "optimal_workflow", None)
+    return tuple(PlanStep(tool) for tool in (pre_generated or task.required_tools))
 
 
 def _category(name: str) -> str:
