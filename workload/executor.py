@@ -121,8 +121,9 @@ async def run_test(
     registry_ = registry() if tools is None else tools
     prompt = build_prompt(task, prompt_type, test_id, protocol, registry_)
     messages = [ChatMessage("system", prompt.system), ChatMessage("user", prompt.user)]
+    correct = tuple(step.tool for step in correct_plan(task))
     oracle = TaskOracle(
-        task.required_tools,
+        correct,  # a simulated agent's idea of the right workflow
         tuple(step.tool for step in prompt.plan),
         prompt_type,
         task.task_type,
@@ -164,7 +165,7 @@ async def run_test(
     return _outcome(
         task,
         execution,
-        tuple(step.tool for step in correct_plan(task)),
+        correct,
         similarity or default_similarity(registry_),
     )
 
