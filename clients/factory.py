@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from runbench.clients.base import ModelClient
 from runbench.clients.sim import SimClient
 
+from runbench.chat import ModelClient
 from runbench.config import DeploymentConfig, ModelConfig, api_key
 
 

@@ -1,11 +1,23 @@
 """Simulated models: deterministic agents of a given skill, for offline runs and tests.
 
 An agent is stateless: each reply is derived from the conversation so far and a generator seeded
-by (test id, turn), so the same test gives the same transcript on every machine. Its profile sets
-how often it searches before acting, slips on the reply format, picks a wrong tool, omits a
-required parameter, follows a flawed plan instead of correcting it, and gives up early.
-``sim-flaky`` is ``sim-average`` whose endpoint also fails: retryable errors and 429s at a
-steady rate, so runners' retry paths get exercised offline.
+by (test id, turn), so the same test gives the same transcript on every machine. It works to a
+plan (the correct workflow, or the shown flawed plan if it falls for the flaw) and, each turn,
+calls the plan's next step that has not yet succeeded, retrying a failed step. Its profile sets
+how often it slips; the slips are what real models do on WorkflowBench:
+
+- picks a wrong tool or skips ahead a step (less often when a plan is shown, somewhat less with
+  chain of thought; more often on harder task types and difficulties, ``HARDNESS``);
+- searches before acting when no plan is shown, slips on the reply format or leaves a required
+  parameter out (each costs a turn);
+- says it is done before it is, and sticks to that (the executor ignores an early "done", so the
+  test runs out of turns, as models that declare victory early do);
+- falls for a flawed plan: follows its order, its wrong tools, its missing and drifted steps,
+  skips a step whose input it was told is unreadable, and repeats a call with the wrong
+  parameters it was told to use.
+
+``sim-oracle`` never slips. ``sim-flaky`` is ``sim-average`` whose endpoint also fails:
+retryable errors and 429s at a steady rate, so runners' retry paths get exercised offline.
 """
 
 from __future__ import annotations
@@ -17,35 +29,55 @@ import random
 import re
 from dataclasses import dataclass
 
-from runbench.clients.base import ChatRequest, ChatResponse, TaskOracle, ToolCall
 from runbench.workload.tools import registry
 
+from runbench.chat import ChatRequest, ChatResponse, TaskOracle, ToolCall
 from runbench.errors import RateLimitedError, RetryableProviderError, UsageError
 
 
 @dataclass(frozen=True, slots=True)
 class SimProfile:
-    """Per-decision probabilities of one simulated skill level."""
+    """Per-decision probabilities of one simulated skill level (before task hardness)."""
 
-    correct_tool: float
+    wrong_tool: float
     format_slip: float
     search_first: float
     follow_flaw: float
     give_up: float
     parameters_right: float
+    skip_ahead: float
     error_rate: float = 0.0
     rate_limit_rate: float = 0.0
 
 
 PROFILES: dict[str, SimProfile] = {
-    "oracle": SimProfile(1.0, 0.0, 0.0, 0.0, 0.0, 1.0),
-    "strong": SimProfile(0.96, 0.02, 0.3, 0.25, 0.01, 0.98),
-    "average": SimProfile(0.86, 0.07, 0.5, 0.6, 0.04, 0.92),
-    "weak": SimProfile(0.66, 0.16, 0.7, 0.9, 0.09, 0.8),
-    "flaky": SimProfile(0.86, 0.07, 0.5, 0.6, 0.04, 0.92, error_rate=0.05, rate_limit_rate=0.05),
+    "oracle": SimProfile(0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+    "strong": SimProfile(0.05, 0.02, 0.3, 0.25, 0.02, 0.97, 0.03),
+    "average": SimProfile(0.12, 0.06, 0.5, 0.55, 0.05, 0.92, 0.07),
+    "weak": SimProfile(0.24, 0.14, 0.7, 0.85, 0.1, 0.82, 0.14),
+    "flaky": SimProfile(
+        0.12, 0.06, 0.5, 0.55, 0.05, 0.92, 0.07, error_rate=0.05, rate_limit_rate=0.05
+    ),
 }
 BUILTIN_MODELS = {f"sim-{name}": name for name in PROFILES}
-_RESULT = re.compile(r"^\[(\w+)\] (OK|ERROR)", re.MULTILINE)
+# how much a shown plan or chain of thought cuts tool-choice slips
+GUIDANCE = {"baseline": 1.0, "cot": 0.75, "optimal": 0.3}
+FLAWED_GUIDANCE = 0.3
+# how much harder a task type and a difficulty make every slip
+HARDNESS = {
+    "simple_task": 0.5,
+    "basic_task": 0.7,
+    "data_pipeline": 1.0,
+    "api_integration": 1.2,
+    "multi_stage_pipeline": 2.0,
+    "very_easy": 0.7,
+    "easy": 0.85,
+    "medium": 1.0,
+    "hard": 1.2,
+    "very_hard": 1.4,
+}
+STUBBORN_RETRIES = 2  # wrong-parameter calls an agent that fell for parameter_error makes
+_RESULT = re.compile(r"^\[(\w+)\] (OK|ERROR)( INVALID_INPUT)?", re.MULTILINE)
 
 
 def _rng(test_id: str, turn: int, purpose: str) -> random.Random:
@@ -87,6 +119,9 @@ class SimClient:
             return ChatResponse("I have no task to work on. TASK_COMPLETED")
         return self._reply(request, request.oracle, turn)
 
+    async def aclose(self) -> None:
+        """Nothing to release: a simulated model holds no connections."""
+
     def _maybe_fail(self, test_id: str, turn: int) -> None:
         """Endpoint faults of sim-flaky, seeded by (test, turn, retry) so a retry can succeed."""
         if not (self.profile.error_rate or self.profile.rate_limit_rate):
@@ -110,23 +145,23 @@ class SimClient:
 
     def _reply(self, request: ChatRequest, oracle: TaskOracle, turn: int) -> ChatResponse:
         rng = _rng(request.test_id, turn, "reply")
-        succeeded = [
-            tool
-            for message in request.messages
-            if message.role in ("user", "tool")
-            for tool, state in _RESULT.findall(message.content)
-            if state == "OK"
-        ]
-        plan = self._plan(request.test_id, oracle)
-        next_tool = _next_step(plan, succeeded)
+        succeeded, invalid = _history(request)
+        plan, stubborn = self._plan(request.test_id, oracle)
+        next_index = _next_index(plan, succeeded)
         profile = self.profile
+        slip = _slip_factor(oracle)
         prompt_tokens = sum(len(message.content) for message in request.messages) // 4
-        if next_tool is None or (turn > 0 and rng.random() < profile.give_up):
+        gave_up = any(
+            message.role == "assistant" and "TASK_COMPLETED" in message.content
+            for message in request.messages
+        )
+        if next_index is None or gave_up or (turn > 0 and rng.random() < profile.give_up * slip):
             return ChatResponse(
                 "All steps are done. TASK_COMPLETED",
                 prompt_tokens=prompt_tokens,
                 completion_tokens=8,
             )
+        next_tool = plan[next_index]
         if turn == 0 and not oracle.shown_plan and rng.random() < profile.search_first:
             words = next_tool.replace("_", " ")
             return ChatResponse(
@@ -134,9 +169,15 @@ class SimClient:
                 prompt_tokens=prompt_tokens,
                 completion_tokens=12,
             )
-        if rng.random() >= profile.correct_tool:
+        draw = rng.random()
+        if draw < profile.wrong_tool * slip:
             next_tool = rng.choice([name for name in registry() if name != next_tool])
+        elif draw < (profile.wrong_tool + profile.skip_ahead) * slip and next_index + 1 < len(plan):
+            next_tool = plan[next_index + 1]
         parameters = _parameters(next_tool, rng, profile.parameters_right)
+        repeats_flaw = next_index in stubborn and invalid.get(next_tool, 0) < STUBBORN_RETRIES
+        if repeats_flaw and next_tool == plan[next_index] and parameters:
+            parameters.pop(next(iter(parameters)))  # the flawed plan's wrong parameter
         if self.protocol == "native":
             call = ToolCall(f"call_{request.test_id[:8]}_{turn}", next_tool, parameters)
             return ChatResponse("", (call,), prompt_tokens, 15)
@@ -151,27 +192,67 @@ class SimClient:
         )
         return ChatResponse(text, prompt_tokens=prompt_tokens, completion_tokens=20)
 
-    def _plan(self, test_id: str, oracle: TaskOracle) -> tuple[str, ...]:
-        """The plan this agent works to: the shown flawed plan if it falls for the flaw."""
-        if oracle.prompt_type.startswith("flawed_") and oracle.shown_plan:
-            falls_for_it = _rng(test_id, 0, "flaw").random() < self.profile.follow_flaw
-            if falls_for_it:
-                return oracle.shown_plan
-        return oracle.required_tools
+    def _plan(self, test_id: str, oracle: TaskOracle) -> tuple[tuple[str, ...], frozenset[int]]:
+        """The plan this agent works to, and the steps whose wrong parameters it repeats.
+
+        An agent falls for a flaw (decided once per test) more easily on a harder task type; it
+        then works to the shown plan, minus
+        the steps it was told cannot read their input, and keeps the wrong parameters it read.
+        """
+        flawed = oracle.prompt_type.startswith("flawed_") and oracle.shown_plan
+        falls_for_it = self.profile.follow_flaw * HARDNESS.get(oracle.task_type, 1.0)
+        if not flawed or _rng(test_id, 0, "flaw").random() >= falls_for_it:
+            return oracle.required_tools, frozenset()
+        notes = oracle.plan_notes or ("",) * len(oracle.shown_plan)
+        if oracle.prompt_type == "flawed_logical_inconsistency":
+            kept = [
+                tool
+                for index, tool in enumerate(oracle.shown_plan)
+                if index == 0 or not notes[index - 1]
+            ]
+            return tuple(kept), frozenset()
+        stubborn = frozenset(index for index, note in enumerate(notes) if "=null" in note)
+        return oracle.shown_plan, stubborn
 
 
-def _next_step(plan: tuple[str, ...], succeeded: list[str]) -> str | None:
+def _slip_factor(oracle: TaskOracle) -> float:
+    """How likely slips are on this task under this prompt, relative to the profile's rates."""
+    if oracle.prompt_type.startswith("flawed_"):
+        guidance = FLAWED_GUIDANCE
+    else:
+        guidance = GUIDANCE.get(oracle.prompt_type, 1.0)
+    return guidance * HARDNESS.get(oracle.task_type, 1.0) * HARDNESS.get(oracle.difficulty, 1.0)
+
+
+def _history(request: ChatRequest) -> tuple[list[str], dict[str, int]]:
+    """Tools that succeeded, in order, and how often each failed for a missing parameter."""
+    succeeded: list[str] = []
+    invalid: dict[str, int] = {}
+    for message in request.messages:
+        if message.role not in ("user", "tool"):
+            continue
+        for tool, state, invalid_input in _RESULT.findall(message.content):
+            if state == "OK":
+                succeeded.append(tool)
+            elif invalid_input:
+                invalid[tool] = invalid.get(tool, 0) + 1
+    return succeeded, invalid
+
+
+def _next_index(plan: tuple[str, ...], succeeded: list[str]) -> int | None:
     """The first plan step not yet matched, walking the successes in order."""
     position = 0
     for tool in succeeded:
         if position < len(plan) and tool == plan[position]:
             position += 1
-    return plan[position] if position < len(plan) else None
+    return position if position < len(plan) else None
 
 
 def _parameters(tool_name: str, rng: random.Random, right: float) -> dict[str, object]:
-    tool = registry()[tool_name]
+    tool = registry().get(tool_name)
     values: dict[str, object] = {}
+    if tool is None:
+        return values
     for parameter in tool.parameters:
         if parameter.required and rng.random() >= right:
             continue  # the slip: a required parameter left out

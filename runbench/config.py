@@ -7,6 +7,7 @@ one screen.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -172,6 +173,8 @@ class RunbenchConfig:
     source: Path | None = None
     # a WorkflowBench tool_registry.json (``tools = "…"``), relative to the config file's folder
     tools: Path | None = None
+    # the model whose /v1/embeddings endpoint scores semantic tool matches (docs/SCORING.md)
+    embeddings: str | None = None
 
     def resolve_model(self, name: str) -> ModelConfig:
         """The model a user-typed name means: canonical name, alias or deployment, any case.
@@ -295,6 +298,7 @@ def load_config(path: Path | None) -> RunbenchConfig:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     _refuse_literal_keys(document, path)
+    embeddings = document.pop("embeddings", None)  # a key, not a table: read before the check
     unknown = set(document) - {"providers", "models", "tools"}
     if unknown:
         raise ConfigError(
@@ -309,7 +313,15 @@ def load_config(path: Path | None) -> RunbenchConfig:
     models = dict(base.models)
     for name, table in _tables(document.get("models", {}), path, "models").items():
         models[name] = _model(name, table, providers, path)
-    return RunbenchConfig(providers, models, path, tools=path.parent / tools if tools else None)
+    config = RunbenchConfig(providers, models, path, tools=path.parent / tools if tools else None)
+    if embeddings is None:
+        return config
+    if not isinstance(embeddings, str) or embeddings.lower() not in config.name_table():
+        raise ConfigError(
+            f"{path}: embeddings = {embeddings!r} names no model of [models]",
+            hint='write embeddings = "<model>" with a model defined under [models]',
+        )
+    return dataclasses.replace(config, embeddings=config.resolve_model(embeddings).name)
 
 
 def api_key(deployment: DeploymentConfig, environ: Mapping[str, str] | None = None) -> str:

@@ -16,10 +16,17 @@ from typing import Any
 
 from runbench.errors import UsageError
 from runbench.plan import Cell
-from runbench.records import DIFFICULTIES, FLAWS, PLAIN_PROMPT_TYPES, PROMPT_TYPES, TASK_TYPES
+from runbench.records import (
+    DIFFICULTIES,
+    FLAWS,
+    PLAIN_PROMPT_TYPES,
+    PROMPT_TYPES,
+    TASK_TYPES,
+    WORKFLOW_RULES_VERSION,
+)
 
 WORKFLOW_SUITE = "workflow"
-WORKFLOW_SUITE_VERSION = "1"
+WORKFLOW_SUITE_VERSION = WORKFLOW_RULES_VERSION  # the built-in library under the current rules
 DEFAULT_NUM_INSTANCES = 20
 PROMPT_TYPE_GROUPS = {
     "all": PLAIN_PROMPT_TYPES,

@@ -48,6 +48,10 @@ FLAWS = (
     "semantic_drift",
 )
 PLAIN_PROMPT_TYPES = ("baseline", "optimal", "cot")
+# the workflow suite's rules (tool outcomes, flaws, levels, scores: docs/SCORING.md); part of every
+# test id through the suite version, so rows scored by other rules never count as these tests.
+# 1: runbench's first rules; 2: WorkflowBench's. Defined here so core and workload share it.
+WORKFLOW_RULES_VERSION = "2"
 PROMPT_TYPES = PLAIN_PROMPT_TYPES + tuple(f"flawed_{flaw}" for flaw in FLAWS)
 MODEL_ERROR_CATEGORIES = (
     "tool_call_format_errors",
@@ -161,6 +165,11 @@ class Record:
         "int64", "completion tokens used", minimum=0, default=None
     )
     transcript: str | None = _spec("string", "relative path of the saved transcript", default=None)
+    similarity_source: str | None = _spec(
+        "string",
+        "tool matching of the scores: embeddings:<model> or fallback:trigram; null if unscored",
+        default=None,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -449,6 +449,7 @@ def _record(
         required_tools=outcome.task.required_tools,
         executed_tools=tuple(result.tool for result in execution.results),
         tool_coverage_rate=scores.tool_coverage_rate,
+        similarity_source=scores.similarity_source,
         error_category=outcome.error_category,
         execution_time=round(seconds, 6),
         prompt_tokens=execution.prompt_tokens,

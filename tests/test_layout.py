@@ -25,10 +25,12 @@ CORE = {
     "runbench.records",
     "runbench.plan",
     "runbench.redact",
+    "runbench.chat",
 }
 ALLOWED = {
-    "runbench.workload": CORE | {"runbench.workload", "runbench.clients.base"},
-    "runbench.clients": CORE | {"runbench.clients", "runbench.workload.tools"},
+    "runbench.workload": CORE | {"runbench.workload"},
+    "runbench.clients": CORE
+    | {"runbench.clients", "runbench.workload.tools", "runbench.workload.similarity"},
     "runbench.storage": {
         "runbench.config",
         "runbench.errors",

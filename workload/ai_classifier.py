@@ -32,9 +32,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from runbench.clients.base import ChatMessage, ChatRequest, ModelClient
 from runbench.workload.tools import JsonValue
 
+from runbench.chat import ChatMessage, ChatRequest, ModelClient
 from runbench.errors import ProviderError
 from runbench.records import MODEL_ERROR_CATEGORIES
 

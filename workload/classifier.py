@@ -7,7 +7,8 @@ always gets the same category:
    ever called while at least one reply had none.
 2. ``timeout_errors``: a simulated tool call failed with ``TIMEOUT`` and a required tool never
    succeeded.
-3. ``max_turns_errors``: the turn limit ended the conversation before ``TASK_COMPLETED``.
+3. ``max_turns_errors``: the turn limit ended the conversation before an accepted completion
+   (WorkflowBench accepts one only once every required tool has succeeded).
 4. ``tool_selection_errors``: a required tool was never called and some other tool was.
 5. ``parameter_config_errors``: a call failed with ``INVALID_INPUT``.
 6. ``sequence_order_errors``: every required tool succeeded, but not in the required order.

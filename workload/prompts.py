@@ -1,20 +1,26 @@
 """Prompts: how much help the model gets, and the seven deliberate flaws.
 
 ``baseline`` gives the task only; ``optimal`` adds the correct execution plan; ``cot`` asks the
-model to think step by step; ``flawed_<flaw>`` gives a plan with one deliberate flaw that a good
-model should notice. Every flaw visibly changes the plan the model reads, and the choice of what
-to change is seeded by the test id, so a test always sees the same flaw. Scoring always uses the
-task's *correct* workflow, never the flawed plan.
+model to think step by step; ``flawed_<flaw>`` gives a plan with one of WorkflowBench's seven
+flaws at its default "severe" level (``flawed_plan``). The choice of what to change is seeded by
+the test id, so a test always sees the same flaw. As in WorkflowBench, success levels use the
+task's required tools while workflow adherence compares the calls with the plan *shown* (the
+flawed one for flawed prompts); docs/SCORING.md explains both.
+
+WorkflowBench records parameter and format flaws beside the plan but never shows them to the
+model, so its ``parameter_error`` and ``logical_inconsistency`` prompts read like ``optimal``;
+runbench writes them into the plan's steps so that the flaw is something a model can fall for.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from runbench.workload.tasks import Task
-from runbench.workload.tools import registry
+from runbench.workload.tools import Tool, registry
 
 PROTOCOL_TAGS = """You can use tools. In each reply, act with tags:
   <tool_search>words</tool_search>   find tools by what they do
@@ -52,57 +58,104 @@ def _rng(test_id: str, purpose: str) -> random.Random:
 
 
 def correct_plan(task: Task) -> tuple[PlanStep, ...]:
-    return tuple(PlanStep(tool) for tool in task.required_tools)
+    """The task's correct workflow: what ``optimal`` shows, flaws start from, adherence uses.
+
+    A WorkflowBench ``_with_workflows`` library gives tasks a pre-generated optimal sequence
+    (``Task.optimal_workflow``, set by the WorkflowBench library loader); WorkflowBench shows and
+    scores against it, so runbench does too. Other tasks use their required tools in order.
+    """
+    pre_generated: tuple[str, ...] | None = getattr(task, "optimal_workflow", None)
+    return tuple(PlanStep(tool) for tool in (pre_generated or task.required_tools))
 
 
-def flawed_plan(task: Task, flaw: str, test_id: str) -> tuple[PlanStep, ...]:
-    """The correct plan with one flaw applied (see each branch); seeded by the test id.
+def _category(name: str) -> str:
+    """WorkflowBench's category of a tool: its name up to the first underscore."""
+    return name.split("_", 1)[0] if "_" in name else "general"
+
+
+def flawed_plan(
+    task: Task, flaw: str, test_id: str, tools: Mapping[str, Tool] | None = None
+) -> tuple[PlanStep, ...]:
+    """The correct plan with one flaw at WorkflowBench's default "severe" level.
+
+    Each branch names the WorkflowBench mechanics it follows (``flawed_workflow_generator.py``,
+    ``inject_specific_flaw`` with ``severity='severe'``); docs/SCORING.md has the table. Random
+    choices are seeded by the test id, so a test always sees the same flaw.
 
     Raises:
         ValueError: an unknown flaw.
     """
+    registry_ = registry() if tools is None else tools
     steps = list(correct_plan(task))
     rng = _rng(test_id, flaw)
-    tools = registry()
-    if flaw == "sequence_disorder":  # two adjacent steps change places: wrong order
-        index = rng.randrange(len(steps) - 1)
-        steps[index], steps[index + 1] = steps[index + 1], steps[index]
-    elif flaw == "tool_misuse":  # one step names another tool of the same category
-        index = rng.randrange(len(steps))
-        original = tools[steps[index].tool]
-        siblings = [
-            t.name
-            for t in tools.values()
-            if t.category == original.category and t.name != original.name
-        ]
-        steps[index] = PlanStep(rng.choice(siblings))
-    elif flaw == "parameter_error":  # one step states parameters that are wrong for its tool
-        index = rng.randrange(len(steps))
-        tool = tools[steps[index].tool]
-        wrong = tool.parameters[0].name
-        steps[index] = PlanStep(tool.name, f"call it with {wrong}=null and format='binary'")
-    elif flaw == "missing_step":  # a middle step is dropped (the last one when there are two)
-        index = rng.randrange(1, len(steps) - 1) if len(steps) > 2 else len(steps) - 1
-        del steps[index]
-    elif flaw == "redundant_operations":  # a step is repeated right after itself, twice
-        index = rng.randrange(len(steps))
-        steps[index + 1 : index + 1] = [PlanStep(steps[index].tool, "again, to be sure")] * 2
-    elif flaw == "logical_inconsistency":  # a later step contradicts an earlier one
-        index = rng.randrange(1, len(steps))
-        skipped = steps[index - 1].tool
-        steps[index] = PlanStep(
-            steps[index].tool, f"using the output of {skipped}, which must not be run"
-        )
-    elif flaw == "semantic_drift":  # later steps become similar-sounding tools with other purposes
-        start = max(1, len(steps) // 2)
-        for index in range(start, len(steps)):
-            steps[index] = PlanStep(tools[steps[index].tool].similar_to)
+    if flaw == "sequence_disorder":
+        # introduce_order_flaw('dependency'): from the end, every step that has dependencies
+        # moves to the front, so tools come before what they depend on
+        for index in reversed(range(len(steps))):
+            tool = registry_.get(steps[index].tool)
+            if tool is not None and tool.dependencies:
+                steps.insert(0, steps.pop(index))
+    elif flaw == "tool_misuse":
+        # introduce_tool_misuse('similar'): len // 2 + 1 steps become another tool of the same
+        # category (WorkflowBench's embedding lookup is empty in its batch runner, so its
+        # same-category fallback is what runs)
+        for index in rng.sample(range(len(steps)), min(len(steps) // 2 + 1, len(steps))):
+            current = steps[index].tool
+            siblings = [
+                name
+                for name in registry_
+                if name != current and _category(name) == _category(current)
+            ]
+            if siblings:
+                steps[index] = PlanStep(rng.choice(siblings))
+    elif flaw == "parameter_error":
+        # introduce_parameter_flaw('wrong'): len // 2 + 1 steps get wrong parameter values
+        for index in rng.sample(range(len(steps)), min(len(steps) // 2 + 1, len(steps))):
+            steps[index] = PlanStep(
+                steps[index].tool, _wrong_parameters(steps[index].tool, registry_)
+            )
+    elif flaw == "missing_step":
+        # introduce_missing_steps('critical'): only the first and last step remain (3+ steps)
+        if len(steps) >= 3:
+            steps = [steps[0], steps[-1]]
+    elif flaw == "redundant_operations":
+        # introduce_redundancy('duplicate'): every step is repeated
+        steps = [copy for step in steps for copy in (step, step)]
+    elif flaw == "logical_inconsistency":
+        # introduce_logic_break('format'): len // 2 steps hand an incompatible format onward
+        count = min(len(steps) // 2, len(steps) - 1)
+        for index in rng.sample(range(len(steps) - 1), count):
+            steps[index] = PlanStep(
+                steps[index].tool,
+                f"produce output in a format {steps[index + 1].tool} cannot read",
+            )
+    elif flaw == "semantic_drift":
+        # introduce_semantic_drift: from step 3 on, each step becomes the tool most similar to
+        # the one before it (built-in ``similar_to``), drifting away from the task
+        for index in range(2, len(steps)):
+            base = steps[index].tool if index == 2 else steps[index - 1].tool
+            tool = registry_.get(base)
+            if tool is not None and tool.similar_to in registry_ and tool.similar_to != base:
+                steps[index] = PlanStep(tool.similar_to)
     else:
         raise ValueError(f"unknown flaw {flaw!r}")
     return tuple(steps)
 
 
-def build_prompt(task: Task, prompt_type: str, test_id: str, protocol: str = "tags") -> Prompt:
+def _wrong_parameters(name: str, tools: Mapping[str, Tool]) -> str:
+    tool = tools.get(name)
+    if tool is None or not tool.parameters:
+        return "call it with options=null and format='binary'"
+    return f"call it with {tool.parameters[0].name}=null and format='binary'"
+
+
+def build_prompt(
+    task: Task,
+    prompt_type: str,
+    test_id: str,
+    protocol: str = "tags",
+    tools: Mapping[str, Tool] | None = None,
+) -> Prompt:
     """The system and user messages of a test.
 
     Raises:
@@ -120,7 +173,7 @@ def build_prompt(task: Task, prompt_type: str, test_id: str, protocol: str = "ta
     if prompt_type == "optimal":
         plan = correct_plan(task)
     elif prompt_type.startswith("flawed_"):
-        plan = flawed_plan(task, prompt_type.removeprefix("flawed_"), test_id)
+        plan = flawed_plan(task, prompt_type.removeprefix("flawed_"), test_id, tools)
     else:
         raise ValueError(f"unknown prompt type {prompt_type!r}")
     rendered = "\n".join(step.render(number) for number, step in enumerate(plan, start=1))

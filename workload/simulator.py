@@ -1,16 +1,26 @@
-"""The tool simulator: tools that fail at a configured rate, deterministically.
+"""The tool simulator: WorkflowBench's tool success model, drawn deterministically.
 
-A call's success probability is
+A call of tool ``t`` succeeds with probability (WorkflowBench ``interactive_executor.py``,
+``InteractiveExecutor._calculate_success_rate``)
 
-    p = rate ** (1 + 0.5 · recent_failures) × (0.3 if a dependency is unmet else 1)
+    p = rate × 0.5^unmet × 0.7^failed × 0.9^recent, clamped to [0.1, 0.95]
 
-where ``rate`` is the test's tool success rate, ``recent_failures`` counts failed calls among
-the last three, and a dependency is met when a tool of the called tool's dependency list has
-already succeeded in this test. Recent failures compound (flaky systems stay flaky) but never
-lower a perfect rate: with rate 1.0 and every dependency met, a call always succeeds. Calls with
-a required parameter missing fail with ``INVALID_INPUT`` whatever the rate.
+where ``rate`` is the test's tool success rate; ``unmet`` counts the dependencies of ``t`` that
+have not succeeded in this test; ``failed`` counts those that succeeded once but whose latest
+call failed; ``recent`` counts failed calls among the last three, and applies only once three
+calls have been made. The clamp means even a perfect rate fails one call in twenty: an agent
+must retry, and the executor lets it (docs/SCORING.md).
 
-The draw for call ``k`` of a test comes from a generator seeded by (test_id, k), so the same
+Dependencies are read the way the registry means them. A WorkflowBench ``tool_registry.json``
+lists every tool a tool needs (rule ``all``: each one is a dependency). The built-in registry
+lists alternatives (rule ``any``: "needs one of these"), so there the whole list is one
+dependency, unmet while none has succeeded and failed when every succeeded alternative's latest
+call failed.
+
+Two runbench additions, each a model error WorkflowBench cannot see because its calls carry no
+parameters and unknown names are dropped by its parser: a call missing a required parameter fails
+with ``INVALID_INPUT``, and a call of an unknown tool fails with ``TOOL_NOT_FOUND``; neither
+draws. The draw for call ``k`` comes from a generator seeded by (test_id, k), so the same
 conversation gets the same tool outcomes on every machine.
 """
 
@@ -18,17 +28,25 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from runbench.workload.tools import Tool, registry
 
-UNMET_DEPENDENCY_FACTOR = 0.3
+DependencyRule = Literal["all", "any"]
+UNMET_DEPENDENCY_FACTOR = 0.5
+FAILED_DEPENDENCY_FACTOR = 0.7
+RECENT_FAILURE_FACTOR = 0.9
 RECENT_WINDOW = 3
+PROBABILITY_FLOOR = 0.1
+PROBABILITY_CEILING = 0.95
 
 
 @dataclass(frozen=True, slots=True)
 class ToolResult:
+    """The outcome of one simulated call, as the executor and scorer see it."""
+
     tool: str
     success: bool
     output: dict[str, Any] | None = None
@@ -37,40 +55,78 @@ class ToolResult:
     dependency_met: bool = True
 
     def render(self) -> str:
+        """The line the model reads; sims parse the ``[tool] OK`` / ``[tool] ERROR`` prefix."""
         if self.success:
             return f"[{self.tool}] OK: {self.output}"
         return f"[{self.tool}] ERROR {self.error_code}: {self.error_message}"
 
 
+def dependency_rule_of(tools: Mapping[str, Tool]) -> DependencyRule:
+    """``any`` for the built-in registry (its lists are alternatives), else ``all``."""
+    return "any" if tools is registry() else "all"
+
+
 @dataclass(slots=True)
 class ToolSimulator:
-    """Tool outcomes for one test; remembers which tools succeeded, for dependencies."""
+    """Tool outcomes for one test; remembers every call, for dependencies and recent failures."""
 
     test_id: str
     tool_success_rate: float
+    tools: Mapping[str, Tool] = field(default_factory=registry)
+    dependency_rule: DependencyRule = "any"
     calls: list[ToolResult] = field(default_factory=list)
 
+    def _dependency_groups(self, tool: Tool) -> list[tuple[str, ...]]:
+        if not tool.dependencies:
+            return []
+        if self.dependency_rule == "any":
+            return [tool.dependencies]
+        return [(dependency,) for dependency in tool.dependencies]
+
+    def _latest_failed(self, name: str) -> bool:
+        for result in reversed(self.calls):
+            if result.tool == name:
+                return not result.success
+        return False
+
+    def dependency_counts(self, tool: Tool) -> tuple[int, int]:
+        """(unmet, failed) dependency groups of ``tool`` at this point of the test."""
+        succeeded = {result.tool for result in self.calls if result.success}
+        unmet = failed = 0
+        for group in self._dependency_groups(tool):
+            met = [name for name in group if name in succeeded]
+            if not met:
+                unmet += 1
+            elif all(self._latest_failed(name) for name in met):
+                failed += 1
+        return unmet, failed
+
     def success_probability(self, tool: Tool) -> float:
-        recent = sum(not result.success for result in self.calls[-RECENT_WINDOW:])
-        probability = self.tool_success_rate ** (1 + 0.5 * recent)
-        return probability * (1.0 if self.dependency_met(tool) else UNMET_DEPENDENCY_FACTOR)
+        """WorkflowBench's probability that the next call of ``tool`` succeeds."""
+        unmet, failed = self.dependency_counts(tool)
+        probability = self.tool_success_rate
+        probability *= UNMET_DEPENDENCY_FACTOR**unmet * FAILED_DEPENDENCY_FACTOR**failed
+        if len(self.calls) >= RECENT_WINDOW:
+            recent = sum(not result.success for result in self.calls[-RECENT_WINDOW:])
+            probability *= RECENT_FAILURE_FACTOR**recent
+        return max(PROBABILITY_FLOOR, min(PROBABILITY_CEILING, probability))
 
     def dependency_met(self, tool: Tool) -> bool:
-        succeeded = {result.tool for result in self.calls if result.success}
-        return not tool.dependencies or any(dep in succeeded for dep in tool.dependencies)
+        """Whether every dependency group of ``tool`` has succeeded at least once."""
+        return self.dependency_counts(tool)[0] == 0
 
     def call(self, name: str, arguments: dict[str, Any] | None = None) -> ToolResult:
         """Simulate one call of tool ``name``; unknown tools fail without a draw."""
-        tool = registry().get(name)
+        tool = self.tools.get(name)
         if tool is None:
-            result = ToolResult(
-                name,
-                False,
-                error_code="TOOL_NOT_FOUND",
-                error_message=f"no tool named '{name}'; search with <tool_search>",
+            return self._record(
+                ToolResult(
+                    name,
+                    False,
+                    error_code="TOOL_NOT_FOUND",
+                    error_message=f"no tool named '{name}'; search with <tool_search>",
+                )
             )
-            self.calls.append(result)
-            return result
         rng = random.Random(
             int(hashlib.sha256(f"{self.test_id}:{len(self.calls)}".encode()).hexdigest()[:16], 16)
         )
@@ -81,31 +137,31 @@ class ToolSimulator:
             if p.required and arguments is not None and p.name not in arguments
         ]
         if missing:
-            result = ToolResult(
+            return self._record(
+                ToolResult(
+                    name,
+                    False,
+                    error_code="INVALID_INPUT",
+                    error_message=f"required parameter '{missing[0]}' is missing",
+                    dependency_met=met,
+                )
+            )
+        if rng.random() < self.success_probability(tool):
+            return self._record(ToolResult(name, True, _output(tool, rng), dependency_met=met))
+        # INVALID_INPUT is kept for calls that really lack a parameter (a model error)
+        codes = [code for code in tool.errors if code != "INVALID_INPUT"] or ["OPERATION_FAILED"]
+        reason = "its input was not produced by an earlier step" if not met else "it failed"
+        return self._record(
+            ToolResult(
                 name,
                 False,
-                error_code="INVALID_INPUT",
-                error_message=f"required parameter '{missing[0]}' is missing",
-                dependency_met=met,
-            )
-        elif rng.random() < self.success_probability(tool):
-            result = ToolResult(name, True, output=_output(tool, rng), dependency_met=met)
-        else:
-            # INVALID_INPUT is kept for calls that really lack a parameter (a model error)
-            codes = [code for code in tool.errors if code != "INVALID_INPUT"]
-            code = rng.choice(codes)
-            reason = (
-                "its input was not produced by an earlier step"
-                if not met
-                else "the operation failed"
-            )
-            result = ToolResult(
-                name,
-                False,
-                error_code=code,
+                error_code=rng.choice(codes),
                 error_message=f"{tool.name}: {reason}",
                 dependency_met=met,
             )
+        )
+
+    def _record(self, result: ToolResult) -> ToolResult:
         self.calls.append(result)
         return result
 

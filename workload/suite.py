@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbench.workload.tasks import (
-    SUITE_VERSION,
     MissingCell,
     TaskLibrary,
     builtin_library,
@@ -33,12 +32,15 @@ from runbench.workload.tasks import (
 from runbench.workload.tools import ToolRegistry, builtin_registry
 
 from runbench.errors import UsageError
+from runbench.records import WORKFLOW_RULES_VERSION
 
 # the base under which JSON-lines libraries were named ``custom-…`` before registries existed
 _LEGACY_CUSTOM_BASE = "1"
 
 
-def suite_version(library: TaskLibrary, tools: ToolRegistry, *, base: str = SUITE_VERSION) -> str:
+def suite_version(
+    library: TaskLibrary, tools: ToolRegistry, *, base: str = WORKFLOW_RULES_VERSION
+) -> str:
     """The suite version of runs of ``library`` with ``tools`` under the rules ``base``."""
     if library.is_builtin and tools.is_builtin:
         return base
@@ -54,7 +56,7 @@ class Workload:
     library: TaskLibrary
     tools: ToolRegistry
 
-    def suite_version(self, *, base: str = SUITE_VERSION) -> str:
+    def suite_version(self, *, base: str = WORKFLOW_RULES_VERSION) -> str:
         return suite_version(self.library, self.tools, base=base)
 
     def missing_cells(

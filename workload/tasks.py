@@ -432,16 +432,6 @@ def _cell_order(task_type: str, difficulty: str) -> tuple[int, int]:
     return kind, _level(difficulty)
 
 
-def custom_suite_version(library: TaskLibrary) -> str:
-    """A library of one's own with the built-in tools: ``suite.suite_version`` says which id.
-
-    Kept for callers written before tool registries could be loaded; it is that function.
-    """
-    from runbench.workload.suite import suite_version
-
-    return suite_version(library, builtin_registry())
-
-
 def load_tasks(path: Path, tools: ToolRegistry | None = None) -> TaskLibrary:
     """Read a task library of one's own: JSON lines, a WorkflowBench file, or a pattern.
 

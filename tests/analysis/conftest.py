@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+from runbench.matrix import WORKFLOW_SUITE_VERSION
 from runbench.plan import Cell
 from runbench.records import Record
 
@@ -25,7 +26,7 @@ def make_record(
     **fields: object,
 ) -> Record:
     """A record with hand-chosen facts, for tests that compute expected numbers by hand."""
-    cell = Cell(suite, "1", model, prompt_type, difficulty, task_type, rate)
+    cell = Cell(suite, WORKFLOW_SUITE_VERSION, model, prompt_type, difficulty, task_type, rate)
     category = {
         "error": "api_error",
         "failure": "other_errors",
@@ -37,7 +38,7 @@ def make_record(
         run_id=run_id,
         recorded_at=BASE_TIME + timedelta(minutes=minutes),
         suite=suite,
-        suite_version="1",
+        suite_version=WORKFLOW_SUITE_VERSION,
         model=model,
         deployment=model,
         provider="sim",

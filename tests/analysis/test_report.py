@@ -13,6 +13,7 @@ from runbench.analysis.report import build_report
 from runbench.analysis.stats import wilson_interval
 from runbench.storage import open_store
 
+from runbench.matrix import WORKFLOW_SUITE_VERSION
 from runbench.synthetic import synthetic_records
 from tests.analysis.conftest import make_record
 from tests.conftest import LEGACY_FIXTURE, run_cli
@@ -181,4 +182,7 @@ def test_report_can_group_by_suite_version(tmp_path: Path) -> None:
         ]
     )
     groups = build_report(store, ("suite_version",)).groups
-    assert [(g.group, g.tests, g.full) for g in groups] == [(("1",), 1, 1), (("custom-abc",), 1, 0)]
+    assert [(g.group, g.tests, g.full) for g in groups] == [
+        ((WORKFLOW_SUITE_VERSION,), 1, 1),
+        (("custom-abc",), 1, 0),
+    ]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 from runbench.storage import open_store
 
-from runbench.matrix import build_matrix
+from runbench.matrix import WORKFLOW_SUITE_VERSION, build_matrix
 from runbench.plan import plan_tests
 from tests.conftest import run_cli
 
@@ -500,8 +500,10 @@ def test_a_task_library_of_ones_own_gets_its_own_test_ids(tmp_path: Path) -> Non
     )
     rows = open_store(store, "json").scan(["suite_version", "task_id"]).to_pylist()
     versions = {row["suite_version"] for row in rows}
-    assert len(rows) == 4 and "1" in versions and any(v.startswith("custom-") for v in versions)
-    assert {row["task_id"] for row in rows if row["suite_version"] != "1"} == {"mine-1"}
+    builtin_version = WORKFLOW_SUITE_VERSION
+    assert len(rows) == 4 and builtin_version in versions
+    assert any(v.startswith(f"{builtin_version}+lib-") for v in versions)
+    assert {row["task_id"] for row in rows if row["suite_version"] != builtin_version} == {"mine-1"}
 
 
 def test_ultra_parallel_takes_a_plan_file(tmp_path: Path) -> None:

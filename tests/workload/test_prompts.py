@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 from runbench.workload.prompts import build_prompt, correct_plan, flawed_plan
-from runbench.workload.tasks import builtin_library
+from runbench.workload.tasks import Task, builtin_library
 from runbench.workload.tools import registry
 
 from runbench.records import FLAWS
@@ -16,7 +16,19 @@ def _tools(plan) -> list[str]:  # type: ignore[no-untyped-def]
     return [step.tool for step in plan]
 
 
-def test_every_flaw_visibly_changes_the_plan() -> None:
+# a known workflow; built-in dependencies: parser ← reader, validator ← parser,
+# transformer ← parser|validator, writer ← transformer|…; similar_to: validator → filter → validator
+KNOWN = Task(
+    "known",
+    "data_pipeline",
+    "hard",
+    "Clean and store the data.",
+    ("file_reader", "data_parser", "data_validator", "data_transformer", "file_writer"),
+)
+R, P, V, T, W = KNOWN.required_tools
+
+
+def test_every_flaw_changes_the_plan_of_a_long_task() -> None:
     correct = correct_plan(TASK)
     for flaw in FLAWS:
         for test_id in (TEST_ID, "f" * 32, "a" * 32):
@@ -26,56 +38,72 @@ def test_every_flaw_visibly_changes_the_plan() -> None:
             assert "Execution plan:" in prompt.user
 
 
-def test_sequence_disorder_swaps_two_adjacent_steps() -> None:
-    correct, flawed = (
-        _tools(correct_plan(TASK)),
-        _tools(flawed_plan(TASK, "sequence_disorder", TEST_ID)),
-    )
-    assert sorted(correct) == sorted(flawed)
-    changed = [i for i, (a, b) in enumerate(zip(correct, flawed, strict=True)) if a != b]
-    assert len(changed) == 2 and changed[1] == changed[0] + 1
+def test_sequence_disorder_moves_every_dependent_step_to_the_front() -> None:
+    # from the end: W → front [W R P V T]; index 3 is V → [V W R P T]; index 2 is R (no
+    # dependencies); index 1 is W → [W V R P T]; index 0 is W, stays
+    assert _tools(flawed_plan(KNOWN, "sequence_disorder", TEST_ID)) == [W, V, R, P, T]
 
 
-def test_tool_misuse_names_another_tool_of_the_same_category() -> None:
-    correct, flawed = _tools(correct_plan(TASK)), _tools(flawed_plan(TASK, "tool_misuse", TEST_ID))
-    (index,) = [i for i, (a, b) in enumerate(zip(correct, flawed, strict=True)) if a != b]
-    assert registry()[flawed[index]].category == registry()[correct[index]].category
+def test_tool_misuse_replaces_half_plus_one_steps_within_their_category() -> None:
+    flawed = _tools(flawed_plan(KNOWN, "tool_misuse", TEST_ID))
+    changed = [
+        i for i, (a, b) in enumerate(zip(KNOWN.required_tools, flawed, strict=True)) if a != b
+    ]
+    assert len(changed) == 5 // 2 + 1
+    for index in changed:
+        assert flawed[index].split("_")[0] == KNOWN.required_tools[index].split("_")[0]
 
 
-def test_parameter_error_states_wrong_parameters() -> None:
-    plan = flawed_plan(TASK, "parameter_error", TEST_ID)
-    assert _tools(plan) == _tools(correct_plan(TASK))
-    (noted,) = [step for step in plan if step.note]
-    assert "=null" in noted.note and registry()[noted.tool].parameters[0].name in noted.note
+def test_parameter_error_marks_half_plus_one_steps_with_wrong_parameters() -> None:
+    plan = flawed_plan(KNOWN, "parameter_error", TEST_ID)
+    assert _tools(plan) == list(KNOWN.required_tools)
+    noted = [step for step in plan if step.note]
+    assert len(noted) == 3
+    for step in noted:
+        assert f"{registry()[step.tool].parameters[0].name}=null" in step.note
 
 
-def test_missing_step_drops_a_middle_step() -> None:
-    correct, flawed = _tools(correct_plan(TASK)), _tools(flawed_plan(TASK, "missing_step", TEST_ID))
-    assert len(flawed) == len(correct) - 1
-    assert flawed[0] == correct[0] and flawed[-1] == correct[-1]
-    assert _tools(flawed_plan(SHORT, "missing_step", TEST_ID)) == [SHORT.required_tools[0]]
+def test_missing_step_keeps_only_the_first_and_last_step() -> None:
+    assert _tools(flawed_plan(KNOWN, "missing_step", TEST_ID)) == [R, W]
+    # WorkflowBench leaves workflows shorter than three steps alone
+    assert _tools(flawed_plan(SHORT, "missing_step", TEST_ID)) == list(SHORT.required_tools)
 
 
-def test_redundant_operations_repeat_a_step() -> None:
-    flawed = _tools(flawed_plan(TASK, "redundant_operations", TEST_ID))
-    assert len(flawed) == len(TASK.required_tools) + 2
-    assert any(flawed[i] == flawed[i + 1] == flawed[i + 2] for i in range(len(flawed) - 2))
+def test_redundant_operations_duplicate_every_step() -> None:
+    assert _tools(flawed_plan(KNOWN, "redundant_operations", TEST_ID)) == [
+        R,
+        R,
+        P,
+        P,
+        V,
+        V,
+        T,
+        T,
+        W,
+        W,
+    ]
 
 
-def test_logical_inconsistency_contradicts_an_earlier_step() -> None:
-    plan = flawed_plan(TASK, "logical_inconsistency", TEST_ID)
-    (index,) = [i for i, step in enumerate(plan) if step.note]
-    assert plan[index - 1].tool in plan[index].note and "must not be run" in plan[index].note
+def test_logical_inconsistency_breaks_half_the_hand_overs() -> None:
+    plan = flawed_plan(KNOWN, "logical_inconsistency", TEST_ID)
+    assert _tools(plan) == list(KNOWN.required_tools)
+    noted = [index for index, step in enumerate(plan) if step.note]
+    assert len(noted) == 5 // 2 and all(index < 4 for index in noted)
+    for index in noted:
+        assert plan[index + 1].tool in plan[index].note
 
 
-def test_semantic_drift_swaps_later_steps_for_similar_sounding_tools() -> None:
-    correct, flawed = (
-        _tools(correct_plan(TASK)),
-        _tools(flawed_plan(TASK, "semantic_drift", TEST_ID)),
-    )
-    half = len(correct) // 2
-    assert flawed[:half] == correct[:half]
-    assert flawed[half:] == [registry()[tool].similar_to for tool in correct[half:]]
+def test_semantic_drift_drifts_from_the_third_step_each_from_the_one_before() -> None:
+    # step 3: V → its similar data_filter; step 4: from data_filter → data_validator; step 5:
+    # from data_validator → data_filter
+    assert _tools(flawed_plan(KNOWN, "semantic_drift", TEST_ID)) == [
+        R,
+        P,
+        "data_filter",
+        "data_validator",
+        "data_filter",
+    ]
+    assert _tools(flawed_plan(SHORT, "semantic_drift", TEST_ID)) == list(SHORT.required_tools)
 
 
 def test_flaws_are_seeded_by_test_id() -> None:

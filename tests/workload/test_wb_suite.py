@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 from runbench.workload.suite import load_workload, suite_version
-from runbench.workload.tasks import builtin_library, custom_suite_version, load_tasks
+from runbench.workload.tasks import builtin_library, load_tasks
 from runbench.workload.tools import builtin_registry
 from runbench.workload.wb_registry import load_tool_registry
 
 from runbench.errors import UsageError
 from runbench.plan import Cell
+from runbench.records import WORKFLOW_RULES_VERSION
 from tests.conftest import FIXTURES
 
 WB = FIXTURES / "wb"
@@ -35,24 +36,27 @@ def _jsonl(tmp_path: Path) -> Path:
     return path
 
 
-def test_the_builtin_library_and_tools_keep_suite_version_1() -> None:
-    assert suite_version(builtin_library(), builtin_registry()) == "1"
+def test_the_builtin_library_and_tools_get_the_rules_version_alone() -> None:
+    assert suite_version(builtin_library(), builtin_registry(), base="1") == "1"
+    assert suite_version(builtin_library(), builtin_registry()) == WORKFLOW_RULES_VERSION
 
 
 def test_a_json_lines_library_keeps_the_id_it_had_before_registries(tmp_path: Path) -> None:
     library = load_tasks(_jsonl(tmp_path))
-    version = suite_version(library, builtin_registry())
+    version = suite_version(library, builtin_registry(), base="1")
     # the exact value runs of this file recorded before registries (computed with that code):
     # stores written then stay valid
     assert version == "custom-c9b8aa7c3380"
-    assert version == custom_suite_version(library)
     assert re.fullmatch(r"custom-[0-9a-f]{12}", version)
+    # under today's rules the same file gets a new id, so old rows never count as done
+    assert suite_version(library, builtin_registry()).startswith(f"{WORKFLOW_RULES_VERSION}+lib-")
 
 
 def test_a_workflowbench_library_names_both_digests() -> None:
     version = suite_version(LIBRARY, TOOLS)
-    assert version == f"1+lib-{LIBRARY.digest()[:8]}+reg-{TOOLS.digest()[:8]}"
-    assert re.fullmatch(r"1\+lib-[0-9a-f]{8}\+reg-[0-9a-f]{8}", version)
+    rules = WORKFLOW_RULES_VERSION
+    assert version == f"{rules}+lib-{LIBRARY.digest()[:8]}+reg-{TOOLS.digest()[:8]}"
+    assert re.fullmatch(rf"{rules}\+lib-[0-9a-f]{{8}}\+reg-[0-9a-f]{{8}}", version)
 
 
 def test_a_json_lines_library_with_a_loaded_registry_names_both_digests(tmp_path: Path) -> None:
@@ -109,7 +113,7 @@ def test_filtering_a_listing_does_not_change_the_whole_librarys_version() -> Non
 def test_load_workload_defaults_to_the_builtin_tasks_and_tools() -> None:
     workload = load_workload()
     assert workload.library is builtin_library() and workload.tools is builtin_registry()
-    assert workload.suite_version() == "1"
+    assert workload.suite_version() == WORKFLOW_RULES_VERSION
 
 
 def test_load_workload_checks_the_tasks_against_the_registry_it_loads() -> None:
