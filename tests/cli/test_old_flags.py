@@ -317,3 +317,48 @@ def test_help_shows_none_of_the_old_flags(command: str, invoke: Callable[..., Ou
     for item in dataclasses.fields(LegacyArgs):
         flag = "--" + item.name.replace("_", "-")
         assert not re.search(rf"(?<![\w-]){flag}(?![\w-])", result.stdout), flag
+
+
+# smart_batch_runner.py and ultra_parallel_runner.py as run_systematic_test_final.sh calls them
+# (--batch-commit twice is theirs); each old flag still yields one note
+SCRIPT_LINES = [
+    (
+        "smart-batch",
+        "--batch-commit --model sim-strong --prompt-types optimal --difficulty easy "
+        "--task-types simple_task --num-instances 2 --max-workers 100 --adaptive "
+        "--prompt-parallel --batch-commit --checkpoint-interval 10 --ai-classification --silent "
+        "--result-suffix _closed_source",
+        "--batch-commit --checkpoint-interval --ai-classification --result-suffix "
+        "--prompt-parallel --silent",
+    ),
+    ("smart-batch", "--auto-maintain --batch-commit", "--batch-commit --auto-maintain"),
+    (
+        "smart-batch",
+        "--incremental-retest --completion-threshold 0.8 --batch-commit",
+        "--batch-commit --incremental-retest --completion-threshold",
+    ),
+    (
+        "ultra-parallel",
+        "--model sim-strong --prompt-types optimal --difficulty easy --task-types simple_task "
+        "--num-instances 2 --rate-mode fixed --max-workers 8 --silent --result-suffix _x",
+        "--silent --result-suffix --rate-mode",
+    ),
+]
+
+
+@pytest.mark.parametrize(("command", "line", "flags"), SCRIPT_LINES, ids=lambda x: str(x)[:40])
+def test_the_old_scripts_lines_run_as_written(
+    command: str,
+    line: str,
+    flags: str,
+    tmp_path: Path,
+    invoke: Callable[..., Outcome],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = tmp_path / "runbench.toml"  # without --model: every model it defines, as theirs did
+    config.write_text('[models."sim-mine"]\nprovider = "sim"\nprofile = "strong"\n')
+    monkeypatch.setenv("RUNBENCH_CONFIG", str(config))
+    result = invoke(command, *line.split(), "--store", str(tmp_path), "--dry-run")
+    assert result.code == 0, result.stderr
+    named = [note.removeprefix("[INFO] ").split(":")[0].split()[0] for note in _old_notes(result)]
+    assert sorted(named) == sorted(flags.split()), "one note per old flag, given once or twice"
