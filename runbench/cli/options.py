@@ -376,7 +376,80 @@ class PinArgs:
     ] = None
 
 
-BUNDLES = (StoreArgs, PlanArgs, RunArgs, PinArgs)
+def _old(*names: str, help: str, **extra: Any) -> Any:
+    """A flag of the old PILOT-Bench runners: accepted, hidden from help, resolved elsewhere."""
+    return _option(*names, help=help, hidden=True, **extra)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LegacyArgs:
+    """The old PILOT-Bench runners' flags, so their scripts run as written.
+
+    Hidden from help so it stays about runbench; ``runbench.cli.legacy_flags.resolve_legacy``
+    says what each one becomes (a runbench option, a refusal, or nothing) and why. A flag left
+    at its default (False or None) was not given.
+    """
+
+    silent: Annotated[bool, _old("--silent", help="Old name of --quiet.")] = False
+    no_save_logs: Annotated[
+        bool, _old("--no-save-logs", help="Keep no transcripts (runbench's default).")
+    ] = False
+    batch_commit: Annotated[
+        bool, _old("--batch-commit", help="Moot: every record is durable when its test ends.")
+    ] = False
+    checkpoint_interval: Annotated[
+        int | None,
+        _old("--checkpoint-interval", help="Moot: no checkpoints to take.", metavar="N"),
+    ] = None
+    ai_classification: Annotated[
+        bool, _old("--ai-classification", help="Classify errors with a model.")
+    ] = False
+    no_ai_classification: Annotated[
+        bool, _old("--no-ai-classification", help="Rule-based classifier (the default).")
+    ] = False
+    result_suffix: Annotated[
+        str | None,
+        _old("--result-suffix", help="Moot: one store holds every model.", metavar="TEXT"),
+    ] = None
+    provider_parallel: Annotated[
+        bool, _old("--provider-parallel", help="Moot: providers always run in parallel.")
+    ] = False
+    prompt_parallel: Annotated[
+        bool, _old("--prompt-parallel", help="Moot: prompt types always run in parallel.")
+    ] = False
+    auto_maintain: Annotated[
+        bool, _old("--auto-maintain", help="Moot: smart-batch runs exactly what is missing.")
+    ] = False
+    incremental_retest: Annotated[
+        bool, _old("--incremental-retest", help="Moot: smart-batch runs exactly what is missing.")
+    ] = False
+    completion_threshold: Annotated[
+        float | None,
+        _old("--completion-threshold", help="Moot: every missing test runs.", metavar="RATE"),
+    ] = None
+    idealab_key_index: Annotated[
+        int | None,
+        _old("--idealab-key-index", help="Moot: keys are deployments.", metavar="N"),
+    ] = None
+    smart: Annotated[bool, _old("--smart", help="Moot: never read by the old batch.")] = False
+    progress: Annotated[
+        bool, _old("--progress", help="Show the plan's progress and run nothing.")
+    ] = False
+    detailed: Annotated[bool, _old("--detailed", help="Moot: progress shows every cell.")] = False
+    concurrent: Annotated[
+        bool, _old("--concurrent", help="Moot: tests always run concurrently.")
+    ] = False
+    workers: Annotated[
+        int | None, _old("--workers", min=1, help="Old name of --max-workers.", metavar="N")
+    ] = None
+    clear: Annotated[bool, _old("--clear", help="Refused: runbench never deletes results.")] = False
+    rate_mode: Annotated[
+        str | None,
+        _old("--rate-mode", help="adaptive or fixed: --adaptive or --no-adaptive.", metavar="MODE"),
+    ] = None
+
+
+BUNDLES = (StoreArgs, PlanArgs, RunArgs, PinArgs, LegacyArgs)
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
@@ -384,7 +457,9 @@ def bundled(function: Command) -> Command:
     """Spread each bundle-typed parameter of a command into its options, for Typer.
 
     The command's own parameters keep their place; each bundle's fields follow in declaration
-    order, and come back as one bundle object when the command is called.
+    order, and come back as one bundle object when the command is called. Python callers may
+    pass the bundle object itself (one command calling another, e.g. ``batch --progress``
+    showing ``status``).
     """
     signature = inspect.signature(function, eval_str=True)
     own: list[inspect.Parameter] = []
@@ -409,6 +484,8 @@ def bundled(function: Command) -> Command:
     @functools.wraps(function)
     def command(**values: Any) -> Any:
         for name, kind in bundles.items():
+            if isinstance(values.get(name), kind):  # called from Python with the bundle itself
+                continue
             fields = dataclasses.fields(kind)
             values[name] = kind(**{item.name: values.pop(item.name) for item in fields})
         return function(**values)

@@ -13,7 +13,15 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from runbench.cli.options import PinArgs, PlanArgs, Provider, RunArgs, StoreArgs, bundled
+from runbench.cli.options import (
+    LegacyArgs,
+    PinArgs,
+    PlanArgs,
+    Provider,
+    RunArgs,
+    StoreArgs,
+    bundled,
+)
 from runbench.cli.output import (
     info,
     line,
@@ -29,6 +37,26 @@ from runbench.errors import UsageError
 
 DEFAULT_WORKERS = 16
 DEFAULT_PROVIDER_WORKERS = 64
+
+
+def _with_old_flags(
+    legacy: LegacyArgs, plan: PlanArgs, run: RunArgs, where: StoreArgs
+) -> tuple[PlanArgs, RunArgs]:
+    """Apply the old PILOT-Bench flags: one [INFO] line each; ``--progress`` shows status and exits.
+
+    Raises:
+        UsageError: an old flag runbench refuses (``--clear``) or one that contradicts its
+            runbench equivalent.
+    """
+    from runbench.cli.legacy_flags import resolve_legacy
+    from runbench.cli.results import status
+
+    resolved = resolve_legacy(legacy, plan, run)
+    for note in resolved.notes:
+        info(note)
+    if resolved.show_status:
+        status(plan=resolved.plan, where=where, as_json=resolved.run.as_json)
+    return resolved.plan, resolved.run
 
 
 def _request(
@@ -146,7 +174,9 @@ def refresh_summary(store: Any) -> None:
 
 
 @bundled
-def smart_batch(plan: PlanArgs, pin: PinArgs, run: RunArgs, where: StoreArgs) -> None:
+def smart_batch(
+    plan: PlanArgs, pin: PinArgs, run: RunArgs, where: StoreArgs, old: LegacyArgs
+) -> None:
     """Run exactly the tests of the plan not done yet; re-running a finished plan is a no-op.
 
     The plan is instances 0..N-1 (--num-instances, default 20) of every cell of the models ×
@@ -159,6 +189,7 @@ def smart_batch(plan: PlanArgs, pin: PinArgs, run: RunArgs, where: StoreArgs) ->
 
       STORAGE_FORMAT=parquet runbench smart-batch --model gpt-4o-mini --num-instances 50
     """
+    plan, run = _with_old_flags(old, plan, run, where)
     request = _request(plan, run, mode="smart", default_workers=DEFAULT_WORKERS, pin=pin)
     run_and_report(request, where, run)
 
@@ -171,6 +202,7 @@ def batch(
     pin: PinArgs,
     run: RunArgs,
     where: StoreArgs,
+    old: LegacyArgs,
 ) -> None:
     """Add --count new instances to every cell of one model, after the highest instance stored.
 
@@ -179,6 +211,7 @@ def batch(
 
       STORAGE_FORMAT=json runbench batch --model sim-weak --debug
     """
+    plan, run = _with_old_flags(old, plan, run, where)
     request = _request(
         plan, run, mode="batch", default_workers=DEFAULT_WORKERS, pin=pin, count=count
     )
@@ -234,6 +267,7 @@ def ultra_parallel(
     plan: PlanArgs,
     run: RunArgs,
     where: StoreArgs,
+    old: LegacyArgs,
 ) -> None:
     """Split one model's plan over shard processes (each a smart-batch shard), one store.
 
@@ -247,6 +281,7 @@ def ultra_parallel(
     from runbench.runners import session
     from runbench.runners.ultra import plan_ultra, shard_specs_text
 
+    plan, run = _with_old_flags(old, plan, run, where)
     request = _request(plan, run, mode="smart", default_workers=DEFAULT_WORKERS)
     ultra = plan_ultra(request, num_shards, run.max_workers)
     store = open_store(where.storage, where.store)
