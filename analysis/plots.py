@@ -180,6 +180,7 @@ def _grouped_bars(axes: Axes, report: Report, rows: list[str], columns: list[str
             annotate=False,
         )
     axes.set_xticks(range(len(columns)), [_short(c) for c in columns], rotation=35, ha="right")
+    axes.set_xlim(-0.5, len(columns) - 0.5)
     axes.set_xlabel(report.by[1])
     axes.legend(fontsize=8, ncols=min(4, len(rows)), title=report.by[0], title_fontsize=8)
 
@@ -223,6 +224,7 @@ def _bars(
             axes.text(x, 0.02, "no data", rotation=90, ha="center", va="bottom", fontsize=8)
     if positions is None:
         axes.set_xticks(xs, [_short(text) for text in labels], rotation=35, ha="right")
+        axes.set_xlim(-0.6, len(xs) - 0.4)
     axes.set_ylim(0, 1.08)
     axes.set_ylabel("full-success rate")
     axes.set_title("full-success rate with 95 % Wilson intervals")

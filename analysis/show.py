@@ -197,9 +197,10 @@ def _attempt(row: dict[str, Any], counts: bool) -> AttemptView:
 
 
 def render_test_view(view: TestView) -> RenderableType:
-    """A rich renderable of the view: identity, an attempts table, then the conversation.
+    """A rich renderable of the view: identity, each attempt, then the conversation.
 
-    Names are never cut: the table wraps long cells, and the transcript is printed in full.
+    Names are never cut: each value has a line of its own (a table of attempts side by side
+    would fold deployment names at 80 columns), and the transcript is printed in full.
     """
     from rich.console import Group
     from rich.panel import Panel
@@ -213,24 +214,8 @@ def render_test_view(view: TestView) -> RenderableType:
     for name, value in view.identity.items():
         if value is not None:
             identity.add_row(name.replace("_", " "), str(value))
-    attempts = Table(title="attempts (✓ = the one every statistic counts)", title_justify="left")
-    for header in ("#", "status", "endpoint", "workflow", "phase2", "quality", "final", "turns"):
-        attempts.add_column(header, overflow="fold")
-    attempts.add_column("tokens in/out", overflow="fold")
-    attempts.add_column("error", overflow="fold")
-    for attempt in view.attempts:
-        details = attempt.details
-        attempts.add_row(
-            f"{attempt.attempt}{' ✓' if attempt.counts else ''}",
-            attempt.status,
-            f"{attempt.provider}/{attempt.deployment}",
-            *(_score(attempt.scores[name]) for name in SCORES),
-            _plain(details.get("turns")),
-            f"{_plain(details.get('prompt_tokens'))}/{_plain(details.get('completion_tokens'))}",
-            " ".join(part for part in (attempt.error_category, attempt.error_message) if part)
-            or "-",
-        )
-    parts: list[RenderableType] = [identity, attempts]
+    parts: list[RenderableType] = [identity]
+    parts.extend(_attempt_grid(attempt) for attempt in view.attempts)
     if view.transcript is not None:
         parts.append(Text(f"transcript of attempt {view.transcript_attempt}", style="bold"))
         for message in view.transcript:
@@ -246,6 +231,40 @@ def render_test_view(view: TestView) -> RenderableType:
     else:
         parts.append(Text("no transcript saved (run with --save-logs or --debug to keep one)"))
     return Group(*parts)
+
+
+def _attempt_grid(attempt: AttemptView) -> RenderableType:
+    """One attempt as label/value lines: a value gets the whole width, so no name is folded."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    marker = "  ✓ the attempt every statistic counts" if attempt.counts else ""
+    grid.add_row(f"attempt {attempt.attempt}", f"{attempt.status}{marker}")
+    grid.add_row("endpoint", f"{attempt.provider}/{attempt.deployment}")
+    grid.add_row("run", f"{attempt.run_id}  {attempt.recorded_at}")
+    grid.add_row(
+        "scores",
+        "  ".join(f"{n.removesuffix('_score')} {_score(v)}" for n, v in attempt.scores.items()),
+    )
+    details = attempt.details
+    grid.add_row(
+        "work",
+        f"turns {_plain(details.get('turns'))}  tool calls {_plain(details.get('tool_calls'))}  "
+        f"format errors {_plain(details.get('format_error_count'))}  "
+        f"retries {_plain(details.get('api_retries'))}",
+    )
+    grid.add_row(
+        "tokens",
+        f"{_plain(details.get('prompt_tokens'))} in, "
+        f"{_plain(details.get('completion_tokens'))} out",
+    )
+    if attempt.error_category or attempt.error_message:
+        grid.add_row(
+            "error", " ".join(p for p in (attempt.error_category, attempt.error_message) if p)
+        )
+    return grid
 
 
 def _score(value: float | None) -> str:
