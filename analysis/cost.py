@@ -13,11 +13,14 @@ attempts included, because each one was paid for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from runbench.storage import Store
+
 from runbench.config import RunbenchConfig
+from runbench.plan import PlannedTest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -208,3 +211,39 @@ def _int(value: object) -> int | None:
 
 
 ESTIMATE_COLUMNS = ["model", "status", "turns", "api_retries", "prompt_tokens", "completion_tokens"]
+_CELL_FIELDS = ("suite", "prompt_type", "difficulty", "task_type", "tool_success_rate")
+
+
+def estimate_plan(
+    store: Store, remaining: Iterable[PlannedTest], prices: Prices | None = None
+) -> Estimate:
+    """The estimate for the tests a run would send (``--dry-run``), from the store's history.
+
+    ``remaining`` is what the runner would run (planned minus done). History is every stored
+    row whose cell, model aside, is one of the remaining tests' cells: those tasks under those
+    conditions, so their turns and tokens are the best guide, also for a model new to them.
+    """
+    tests = list(remaining)
+    planned: dict[str, int] = {}
+    for test in tests:
+        planned[test.cell.model] = planned.get(test.cell.model, 0) + 1
+    if not tests:
+        return estimate({}, None, prices)
+    keys = {_cell_key(test.cell) for test in tests}
+    filters = {name: sorted({getattr(test.cell, name) for test in tests}) for name in _CELL_FIELDS}
+    stored = store.scan([*ESTIMATE_COLUMNS, *_CELL_FIELDS], filters).to_pandas()
+    if len(stored):
+        cell_keys = zip(*(stored[name] for name in _CELL_FIELDS), strict=True)
+        wanted = [(a, b, c, d, round(float(e), 2)) in keys for a, b, c, d, e in cell_keys]
+        stored = stored[wanted]
+    return estimate(planned, stored, prices)
+
+
+def _cell_key(cell: Any) -> tuple[str, str, str, str, float]:
+    return (
+        cell.suite,
+        cell.prompt_type,
+        cell.difficulty,
+        cell.task_type,
+        round(float(cell.tool_success_rate), 2),
+    )

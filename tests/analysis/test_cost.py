@@ -105,3 +105,28 @@ def test_estimate_without_history_assumes_the_turn_limit_and_has_no_cost_unprice
     assert result.requests == 3 * ASSUMED_REQUESTS_PER_TEST
     assert result.tokens > 0 and result.cost_usd is None
     assert result.models[0].basis.startswith("assumed")
+
+
+def test_estimate_plan_reads_history_of_the_planned_cells_only(tmp_path: Path) -> None:
+    from runbench.analysis.cost import estimate_plan
+
+    from runbench.plan import Cell, plan_tests
+
+    store = open_store(tmp_path, "json")
+    store.append(
+        [
+            make_record("old", "full_success", instance=0, turns=4, prompt_tokens=800),
+            make_record("old", "failure", instance=1, turns=6, prompt_tokens=1200),
+            # another cell (hard): must not count
+            make_record(
+                "old", "failure", instance=0, difficulty="hard", turns=10, prompt_tokens=9000
+            ),
+        ]
+    )
+    cells = [Cell("workflow", "1", "new", "optimal", "easy", "simple_task", 0.8)]
+    result = estimate_plan(store, plan_tests(cells, 3), None)
+    (model,) = result.models
+    assert (model.model, model.tests) == ("new", 3)
+    assert model.requests == pytest.approx(3 * 5) and model.prompt_tokens == pytest.approx(3 * 1000)
+    assert "n=2" in model.basis
+    assert estimate_plan(store, [], None).requests == 0
