@@ -9,14 +9,14 @@ another site cannot read results through the user's browser).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.plots import report_svg
 from runbench.analysis.report import load_frame, report_columns, report_from_frame
 from runbench.analysis.show import show_test
 from runbench.storage import Store
 from runbench.viewer.page import error_page, index_page, test_page_html
-from runbench.viewer.state import ViewQuery, build_state
+from runbench.viewer.state import StateCache, ViewQuery, build_state, store_version
 
 from runbench.errors import UsageError
 
@@ -46,6 +46,16 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
     if refresh_s <= 0:
         raise ValueError("refresh_s must be positive")
     label = f"{store.format} store at {store.root}"
+    cache = StateCache()
+
+    def current_state(query: ViewQuery) -> dict[str, Any]:
+        """The state for ``query``, rebuilt only when the store's files changed."""
+        version = store_version(store)
+        state = cache.get(query.key, version)
+        if state is None:
+            state = build_state(store, query, prices)
+            cache.put(query.key, version, state)
+        return state
 
     def query_of(request: Request) -> ViewQuery:
         return ViewQuery.from_params(dict(request.query_params))
@@ -55,7 +65,7 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
             query = query_of(request)
         except UsageError as error:
             return HTMLResponse(error_page("bad filter", error.message, 400), status_code=400)
-        state = await run_in_threadpool(build_state, store, query, prices)
+        state = await run_in_threadpool(current_state, query)
         page = index_page(state, query, store_label=label, refresh_s=refresh_s)
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
@@ -64,7 +74,7 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
             query = query_of(request)
         except UsageError as error:
             return JSONResponse({"error": error.message}, status_code=400)
-        state = await run_in_threadpool(build_state, store, query, prices)
+        state = await run_in_threadpool(current_state, query)
         return JSONResponse(state, headers={"Cache-Control": "no-store"})
 
     def draw(query: ViewQuery) -> str | None:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.error_groups import ErrorGroup, groups_of_rows
@@ -91,6 +94,11 @@ class ViewQuery:
         }
 
     @property
+    def key(self) -> tuple[str, ...]:
+        """What identifies this query in a cache."""
+        return (*sorted(f"{k}={v}" for k, v in self.filters.items()), self.suite, self.by)
+
+    @property
     def group_by(self) -> tuple[str, ...]:
         return tuple(self.by.split(","))
 
@@ -98,6 +106,51 @@ class ViewQuery:
     def suite_choice(self) -> str | None:
         """``None`` (every suite but legacy imports, like ``report``), a suite, or ``"all"``."""
         return self.suite or None
+
+
+def store_version(store: Store) -> str:
+    """A cheap fingerprint of the store's files (names, sizes, modification times).
+
+    Every append grows or adds a file, so an unchanged version means unchanged rows and the
+    viewer can answer a poll without reading a row. Saved transcripts are skipped: there is one
+    per test, and rows, not transcripts, drive the page.
+    """
+    digest = hashlib.sha256()
+    root = Path(store.root)
+    for directory, folders, files in os.walk(root):
+        folders[:] = sorted(name for name in folders if name != "transcripts")
+        for name in sorted(files):
+            path = Path(directory) / name
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # sealed or compacted while we looked
+                continue
+            digest.update(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+class StateCache:
+    """The last few states built, each valid while the store's version is unchanged.
+
+    Owned by one app (no module-level state); bounded, so a user flipping filters cannot grow it.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        self._size = size
+        self._entries: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
+        self._lock = threading.Lock()  # requests are served from a thread pool
+
+    def get(self, key: tuple[str, ...], version: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] == version else None
+
+    def put(self, key: tuple[str, ...], version: str, state: dict[str, Any]) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = (version, state)
+            while len(self._entries) > self._size:
+                self._entries.pop(next(iter(self._entries)))
 
 
 def options(store: Store) -> dict[str, list[str]]:
