@@ -44,6 +44,11 @@ class ErrorGroup:
     def endpoint(self) -> str:
         return f"{self.provider}/{self.deployment}"
 
+    def describe(self) -> str:
+        """One line for the end-of-run summary: count, endpoint, category, message, last seen."""
+        times = "" if self.count == 1 else f", {self.first_seen[11:19]}–{self.last_seen[11:19]}"
+        return f"{self.count}× {self.endpoint} {self.category}: {self.message}{times}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "endpoint": self.endpoint,

@@ -152,6 +152,40 @@ def summary_cells(group: GroupResult) -> list[str]:
     ]
 
 
+TERMINAL_HEADERS = ("tests", "full", "CI", "part", "fail", "wf", "tokens", "cost", "infra", "sup")
+
+
+def terminal_cells(group: GroupResult) -> list[str]:
+    """The figures of one row of the terminal table (``TERMINAL_HEADERS``), short and whole.
+
+    A group without judged tests reads "no data" / "-", never 0 %.
+    """
+    interval = group.full_interval
+    tokens = None
+    if group.prompt_tokens is not None or group.completion_tokens is not None:
+        tokens = (group.prompt_tokens or 0) + (group.completion_tokens or 0)
+    return [
+        str(group.tests),
+        "no data" if group.full_rate is None else f"{group.full_rate:.0%}",
+        "-" if interval is None else f"{interval.low * 100:.0f}-{interval.high * 100:.0f}",
+        "-" if group.partial_rate is None else f"{group.partial_rate:.0%}",
+        "-" if group.failure_rate is None else f"{group.failure_rate:.0%}",
+        "-" if group.mean_workflow_score is None else f"{group.mean_workflow_score:.2f}",
+        "-" if tokens is None else _short_count(tokens),
+        "-" if group.cost_usd is None else f"${group.cost_usd:,.2f}",
+        str(group.infra_errors),
+        str(group.superseded_attempts),
+    ]
+
+
+def _short_count(value: int) -> str:
+    """1234 → 1.2k, 5600000 → 5.6M: token counts fit a narrow column."""
+    for limit, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if value >= limit:
+            return f"{value / limit:.1f}{suffix}"
+    return str(value)
+
+
 def _sort_keys(group: GroupResult) -> list[str]:
     """The value each summary cell sorts by in the HTML page ("" sorts no data last)."""
     interval = group.full_interval

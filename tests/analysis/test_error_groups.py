@@ -66,3 +66,8 @@ def test_top_reasons_keep_the_largest_groups_of_each_endpoint(store) -> None:  #
         "sim/a-2": ["HTTP 503"],
         "sim/b": ["test exceeded 60 s"],
     }
+
+
+def test_a_group_reads_as_one_line_for_the_end_of_run_summary(store) -> None:  # type: ignore[no-untyped-def]
+    assert error_groups(store)[0].describe() == "3× sim/a-1 api_error: HTTP 503, 00:01:00–00:09:00"
+    assert error_groups(store)[-1].describe() == "1× sim/b test_timeout: test exceeded 60 s"

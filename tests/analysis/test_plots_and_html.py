@@ -189,3 +189,13 @@ def test_the_shared_html_report_is_assembled_from_the_store_in_one_call(tmp_path
     assert "legacy imported row(s)" not in page  # the filter on model m leaves none to hide
     everything = shared_report_html(store, ("model",))
     assert "legacy imported row(s)" in everything
+
+
+def test_terminal_cells_say_no_data_for_an_empty_group(store) -> None:  # type: ignore[no-untyped-def]
+    from runbench.analysis.render import TERMINAL_HEADERS, terminal_cells
+
+    report = build_report(store, ("model", "prompt_type"))
+    cells = {g.group: terminal_cells(g) for g in report.groups}
+    assert len(cells[("n", "optimal")]) == len(TERMINAL_HEADERS)
+    assert cells[("n", "optimal")][:3] == ["0", "no data", "-"]
+    assert cells[("m", "optimal")][1:3] == ["0%", "0-7"]
