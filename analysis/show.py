@@ -11,6 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from runbench.analysis.runs import RunInfo, list_runs
 from runbench.analysis.transcripts import read_transcript, transcript_messages
 from runbench.storage import Store
 
@@ -63,6 +64,7 @@ class AttemptView:
     details: dict[str, Any]
     transcript_path: str | None
     counts: bool = False  # this is the attempt every statistic uses
+    run: RunInfo | None = None  # the run's manifest, when the store has it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class AttemptView:
             **self.details,
             "transcript": self.transcript_path,
             "counts": self.counts,
+            "run": None if self.run is None else self.run.to_dict(),
         }
 
 
@@ -155,7 +158,8 @@ def show_test(store: Store, test_id_or_prefix: str) -> TestView:
     rows.sort(key=lambda row: (row["attempt"], row["recorded_at"]))
     judged = [row for row in rows if row["status"] != "error"]
     counting = judged[-1] if judged else None
-    attempts = tuple(_attempt(row, row is counting) for row in rows)
+    runs = {run.run_id: run for run in list_runs(store)}
+    attempts = tuple(_attempt(row, row is counting, runs.get(row["run_id"])) for row in rows)
     transcript = None
     transcript_attempt = None
     problem = None
@@ -178,7 +182,7 @@ def show_test(store: Store, test_id_or_prefix: str) -> TestView:
     )
 
 
-def _attempt(row: dict[str, Any], counts: bool) -> AttemptView:
+def _attempt(row: dict[str, Any], counts: bool, run: RunInfo | None) -> AttemptView:
     details = {name: row.get(name) for name in DETAILS}
     return AttemptView(
         attempt=int(row["attempt"]),
@@ -193,6 +197,7 @@ def _attempt(row: dict[str, Any], counts: bool) -> AttemptView:
         details=details,
         transcript_path=row.get("transcript"),
         counts=counts,
+        run=run,
     )
 
 
@@ -244,6 +249,8 @@ def _attempt_grid(attempt: AttemptView) -> RenderableType:
     grid.add_row(f"attempt {attempt.attempt}", f"{attempt.status}{marker}")
     grid.add_row("endpoint", f"{attempt.provider}/{attempt.deployment}")
     grid.add_row("run", f"{attempt.run_id}  {attempt.recorded_at}")
+    if attempt.run is not None:
+        grid.add_row("command", attempt.run.command_line or "-")
     grid.add_row(
         "scores",
         "  ".join(f"{n.removesuffix('_score')} {_score(v)}" for n, v in attempt.scores.items()),

@@ -162,7 +162,17 @@ def test_page_html(view: TestView) -> str:
     )
     head = "".join(
         f"<th>{name}</th>"
-        for name in ("attempt", "counts", "status", "endpoint", *SCORES, "turns", "tokens", "error")
+        for name in (
+            "attempt",
+            "counts",
+            "run",
+            "status",
+            "endpoint",
+            *SCORES,
+            "turns",
+            "tokens",
+            "error",
+        )
     )
     rows = []
     for attempt in view.attempts:
@@ -175,9 +185,14 @@ def test_page_html(view: TestView) -> str:
         )
         error = " ".join(p for p in (attempt.error_category, attempt.error_message) if p)
         status = html.escape(attempt.status)
+        command = "" if attempt.run is None else attempt.run.command_line
+        run_cell = (
+            f'<td class="text" title="{html.escape(command)}">{html.escape(attempt.run_id[:8])}'
+            f"{'<br><code>' + html.escape(command) + '</code>' if command else ''}</td>"
+        )
         endpoint = html.escape(f"{attempt.provider}/{attempt.deployment}")
         rows.append(
-            f"<tr><td>{attempt.attempt}</td><td>{'✓' if attempt.counts else ''}</td>"
+            f"<tr><td>{attempt.attempt}</td><td>{'✓' if attempt.counts else ''}</td>{run_cell}"
             f'<td class="text status-{status}">{status}</td><td class="text">{endpoint}</td>'
             f"{scores}<td>{attempt.details.get('turns')}</td><td>{html.escape(tokens)}</td>"
             f'<td class="text">{html.escape(error)}</td></tr>'

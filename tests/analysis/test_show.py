@@ -130,3 +130,14 @@ def test_the_rich_view_never_cuts_names_at_80_columns(store) -> None:  # type: i
     assert "✓ the attempt every statistic counts" in text
     assert "<tool_call>file_reader</tool_call>" in text
     assert "transcript of attempt 2" in text
+
+
+def test_an_attempt_leads_to_its_run_manifest(store) -> None:  # type: ignore[no-untyped-def]
+    from tests.analysis.test_runs import WithManifests, manifest
+
+    wrapped = WithManifests(store, [manifest("run-2", "2026-11-01T00:00:00+00:00")])
+    view = show_test(wrapped, make_record("m", "error", instance=0).test_id)  # type: ignore[arg-type]
+    first, second = view.attempts
+    assert first.run is None  # run-1 wrote no manifest
+    assert second.run is not None and second.run.command[1] == "smart-batch"
+    assert second.to_dict()["run"]["git_revision"] == "abc1234"
