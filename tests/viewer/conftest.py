@@ -124,8 +124,10 @@ def fresh_store(tmp_path: Path, shared_store: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium for one module: Playwright's sync API keeps an event loop running in this
+    thread while it is open, which would break later tests that call asyncio.run."""
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is missing: apt-get install -y chromium (make test does)")
     from playwright.sync_api import sync_playwright
