@@ -144,13 +144,13 @@ def _heatmap(axes: Axes, report: Report, rows: list[str], columns: list[str]) ->
     axes.set_ylabel(report.by[0])
     for row_index, row in enumerate(rows):
         for column_index, column in enumerate(columns):
-            group = cells.get((row, column))
-            if group is None or group.full_rate is None or group.full_interval is None:
+            cell = cells.get((row, column))
+            if cell is None or cell.full_rate is None or cell.full_interval is None:
                 text, colour = "no data", "#555555"
             else:
-                interval = group.full_interval
-                text = f"{group.full_rate:.0%}\n{interval.low:.0%}–{interval.high:.0%}"
-                colour = "black" if group.full_rate > 0.6 else "white"
+                interval = cell.full_interval
+                text = f"{cell.full_rate:.0%}\n{interval.low:.0%}–{interval.high:.0%}"
+                colour = "black" if cell.full_rate > 0.6 else "white"
             axes.text(
                 column_index, row_index, text, ha="center", va="center", color=colour, fontsize=8
             )

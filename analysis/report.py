@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.cost import Prices, Spend, group_spend
 from runbench.analysis.results import latest_results
@@ -237,8 +237,9 @@ def _crosstab(
 def _row(means: pd.DataFrame | None, key: tuple[object, ...]) -> dict[str, float | None]:
     if means is None:
         return {}
+    label: Any = key if len(key) > 1 else key[0]  # a one-field index is keyed by the value
     try:
-        row = means.loc[key if len(key) > 1 else key[0]]
+        row = means.loc[label]
     except KeyError:
         return {}
     return {name: None if value != value else float(value) for name, value in row.items()}

@@ -79,7 +79,8 @@ def load_attempts(
     filters = None if suite in (None, ALL_SUITES) else {"suite": suite}
     frame = to_frame(store.scan(None, filters))
     if frame.empty and filters is not None:
-        suites = sorted(set(store.scan(["suite"]).column("suite").to_pylist()))
+        stored = store.scan(["suite"]).column("suite").to_pylist()
+        suites = sorted({str(name) for name in stored if name is not None})
         if suites:
             raise UsageError(
                 f"no rows of suite '{suite}' in this store; its suites: {', '.join(suites)}",

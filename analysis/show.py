@@ -127,7 +127,7 @@ def resolve_test_id(store: Store, text: str) -> str:
             f"test id '{text}' is too short; give at least {MIN_PREFIX} characters",
             hint="runbench errors and runbench report --format json show test ids",
         )
-    ids = set(store.scan(["test_id"]).column("test_id").to_pylist())
+    ids = {str(test_id) for test_id in store.scan(["test_id"]).column("test_id").to_pylist()}
     if wanted in ids:
         return wanted
     matches = sorted(test_id for test_id in ids if test_id.startswith(wanted))

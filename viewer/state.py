@@ -172,7 +172,8 @@ def build_state(store: Store, query: ViewQuery, prices: Prices | None = None) ->
     frame = load_frame(store, query.store_filters(), query.suite_choice, columns)
     report = report_from_frame(frame, query.group_by, prices)
     errors = frame[frame["status"] == "error"]
-    groups = groups_of_rows(errors.to_dict("records")) if len(errors) else []
+    rows = [{str(key): value for key, value in row.items()} for row in errors.to_dict("records")]
+    groups = groups_of_rows(rows)
     runs = list_runs(store)
     legacy = 0
     if query.suite_choice is None:
