@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from runbench.analysis.cost import Prices, Spend, group_spend
 from runbench.analysis.results import latest_results
 from runbench.analysis.stats import Interval, wilson_interval
 from runbench.storage import Filters, Store
@@ -44,11 +45,14 @@ _MEASURES = (
     "tool_coverage_rate",
 )
 _LATEST_COLUMNS = ("test_id", "attempt", "recorded_at", "status", "suite")
+_TOKENS = ("prompt_tokens", "completion_tokens")
 
 
 def report_columns(by: Sequence[str]) -> list[str]:
     """The columns a report reads: the grouping, what picks the latest attempt, what it counts."""
-    return list(dict.fromkeys([*by, *_LATEST_COLUMNS, "error_category", *_MEASURES]))
+    return list(
+        dict.fromkeys([*by, *_LATEST_COLUMNS, "model", "error_category", *_MEASURES, *_TOKENS])
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,12 @@ class GroupResult:
 
     Rates are shares of ``tests`` (unique tests judged: latest non-error attempt). ``infra_errors``
     counts error rows and ``superseded_attempts`` older judged attempts; neither is in a rate.
+    A group with no judged test has no rate at all (``None``, "no data"): 0 % would claim
+    the model failed tests it was never judged on.
+
+    Tokens add up every stored attempt of the group, errors and superseded ones included,
+    because each was paid for; ``cost_usd`` is their price when every model in the group has
+    prices in runbench.toml, else ``None``.
     """
 
     group: tuple[str, ...]
@@ -64,13 +74,13 @@ class GroupResult:
     full: int
     partial: int
     failure: int
-    full_rate: float
-    full_interval: Interval
-    partial_rate: float
-    partial_interval: Interval
-    failure_rate: float
-    failure_interval: Interval
-    weighted_success: float
+    full_rate: float | None
+    full_interval: Interval | None
+    partial_rate: float | None
+    partial_interval: Interval | None
+    failure_rate: float | None
+    failure_interval: Interval | None
+    weighted_success: float | None
     mean_workflow_score: float | None
     mean_phase2_score: float | None
     mean_final_score: float | None
@@ -80,12 +90,32 @@ class GroupResult:
     error_shares: dict[str, float] = field(default_factory=dict)
     infra_errors: int = 0
     superseded_attempts: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+
+    @property
+    def has_data(self) -> bool:
+        return self.tests > 0
+
+    @property
+    def error_counts(self) -> dict[str, int]:
+        """Tests of each model-side error category (the shares times ``tests``)."""
+        return {name: round(share * self.tests) for name, share in self.error_shares.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
     by: tuple[str, ...]
     groups: tuple[GroupResult, ...]
+
+    @property
+    def infra_errors(self) -> int:
+        return sum(group.infra_errors for group in self.groups)
+
+    @property
+    def superseded_attempts(self) -> int:
+        return sum(group.superseded_attempts for group in self.groups)
 
 
 def parse_group_by(text: str) -> tuple[str, ...]:
@@ -149,13 +179,17 @@ def build_report(
     return report_from_frame(load_frame(store, filters, suite, report_columns(by)), by)
 
 
-def report_from_frame(frame: pd.DataFrame, by: Sequence[str]) -> Report:
+def report_from_frame(
+    frame: pd.DataFrame, by: Sequence[str], prices: Prices | None = None
+) -> Report:
     """The report of rows already loaded (shared by the CLI, HTML pages and tests).
 
     Aggregates with a few vectorised group-bys: a million rows take well under a second.
+    ``prices`` (model → price, from ``prices_of_config``) adds a cost to each group; frames
+    read without the token columns get ``None`` tokens.
     """
     by = list(by)
-    frame = frame[report_columns(by)]
+    frame = frame[[name for name in report_columns(by) if name in frame.columns]]
     latest = latest_results(frame)[[*by, "status", "error_category", *_MEASURES]]
     judged = frame[frame["status"] != "error"]
     errors = _counts(frame[frame["status"] == "error"], by)
@@ -167,6 +201,7 @@ def report_from_frame(frame: pd.DataFrame, by: Sequence[str]) -> Report:
         if len(latest)
         else None
     )
+    spend = group_spend(frame, by, prices)
     distinct = frame[by].drop_duplicates().itertuples(index=False, name=None)
     keys = sorted(distinct, key=lambda k: tuple(map(str, k)))
     return Report(
@@ -179,6 +214,7 @@ def report_from_frame(frame: pd.DataFrame, by: Sequence[str]) -> Report:
                 _row(means, key),
                 errors.get(key, 0),
                 superseded.get(key, 0),
+                spend.get(key, Spend()),
             )
             for key in keys
         ),
@@ -201,8 +237,9 @@ def _crosstab(
 def _row(means: pd.DataFrame | None, key: tuple[object, ...]) -> dict[str, float | None]:
     if means is None:
         return {}
+    label: Any = key if len(key) > 1 else key[0]  # a one-field index is keyed by the value
     try:
-        row = means.loc[key if len(key) > 1 else key[0]]
+        row = means.loc[label]
     except KeyError:
         return {}
     return {name: None if value != value else float(value) for name, value in row.items()}
@@ -215,6 +252,7 @@ def _group_result(
     means: dict[str, float | None],
     infra: int,
     superseded: int,
+    spend: Spend,
 ) -> GroupResult:
     full = statuses.get("full_success", 0)
     partial = statuses.get("partial_success", 0)
@@ -227,11 +265,11 @@ def _group_result(
         partial=partial,
         failure=failure,
         full_rate=_share(full, tests),
-        full_interval=wilson_interval(full, tests),
+        full_interval=wilson_interval(full, tests) if tests else None,
         partial_rate=_share(partial, tests),
-        partial_interval=wilson_interval(partial, tests),
+        partial_interval=wilson_interval(partial, tests) if tests else None,
         failure_rate=_share(failure, tests),
-        failure_interval=wilson_interval(failure, tests),
+        failure_interval=wilson_interval(failure, tests) if tests else None,
         weighted_success=_share(full + 0.5 * partial, tests),
         mean_workflow_score=means.get("workflow_score"),
         mean_phase2_score=means.get("phase2_score"),
@@ -246,6 +284,9 @@ def _group_result(
         },
         infra_errors=infra,
         superseded_attempts=superseded,
+        prompt_tokens=spend.prompt_tokens,
+        completion_tokens=spend.completion_tokens,
+        cost_usd=spend.cost_usd,
     )
 
 
@@ -253,8 +294,8 @@ def _label(value: object) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def _share(count: float, total: int) -> float:
-    return count / total if total else 0.0
+def _share(count: float, total: int) -> float | None:
+    return count / total if total else None
 
 
 def _as_tuple(key: object) -> tuple[object, ...]:

@@ -1,7 +1,9 @@
 """Results as pandas DataFrames: the one-call entry point for notebooks.
 
 The rule "a test's result is its latest non-error attempt" lives here once; ``report`` and
-``load_results`` both use it.
+``load_results`` both use it. ``load_results`` shows what ``report`` counts: the workflow suite
+by default (legacy imports stay out unless asked for), and whole-number columns as pandas'
+nullable integers, so ``turns`` reads 4, not 4.0, even where an error row has none.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from runbench.errors import UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
+
+DEFAULT_SUITE = "workflow"
+ALL_SUITES = "all"
 
 
 def latest_results(frame: pd.DataFrame) -> pd.DataFrame:
@@ -27,13 +33,40 @@ def latest_results(frame: pd.DataFrame) -> pd.DataFrame:
     return judged.loc[order.drop_duplicates("test_id", keep="last").index]
 
 
-def load_attempts(path: str | Path | None = None, storage: str | None = None) -> pd.DataFrame:
-    """Every stored row (all attempts, infrastructure errors included).
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table as pandas with integer columns as nullable integers (Int32, Int64).
 
-    ``path`` and ``storage`` default like the CLI's ``--store`` and ``--storage``.
+    Plain ``to_pandas`` turns an integer column holding one null into float64; a notebook then
+    shows 4.0 turns and ``==`` on ids made of integers goes subtly wrong.
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    mapping: dict[pa.DataType, pd.api.extensions.ExtensionDtype] = {
+        pa.int8(): pd.Int8Dtype(),
+        pa.int16(): pd.Int16Dtype(),
+        pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(),
+    }
+
+    def nullable(data_type: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:
+        return mapping.get(data_type)
+
+    return table.to_pandas(types_mapper=nullable)
+
+
+def load_attempts(
+    path: str | Path | None = None, storage: str | None = None, suite: str | None = DEFAULT_SUITE
+) -> pd.DataFrame:
+    """Every stored row of the suite (all attempts, infrastructure errors included).
+
+    ``path`` and ``storage`` default like the CLI's ``--store`` and ``--storage``; ``suite``
+    like ``report --suite``: ``"workflow"`` by default, a suite name, or ``"all"`` / ``None``
+    (legacy imports included).
 
     Raises:
-        UsageError: no store of that format exists at the path.
+        UsageError: no store of that format exists at the path, or the store has rows but none
+            of that suite (the message names the suites it has).
     """
     from runbench.storage import open_store
 
@@ -42,13 +75,29 @@ def load_attempts(path: str | Path | None = None, storage: str | None = None) ->
         raise UsageError(
             f"no {location.format} store at {(location.root / location.format).resolve()}"
         )
-    return open_store(location.root, location.format).scan().to_pandas()
+    store = open_store(location.root, location.format)
+    filters = None if suite in (None, ALL_SUITES) else {"suite": suite}
+    frame = to_frame(store.scan(None, filters))
+    if frame.empty and filters is not None:
+        stored = store.scan(["suite"]).column("suite").to_pylist()
+        suites = sorted({str(name) for name in stored if name is not None})
+        if suites:
+            raise UsageError(
+                f"no rows of suite '{suite}' in this store; its suites: {', '.join(suites)}",
+                hint="pass suite='all' to read every suite",
+            )
+    return frame
 
 
-def load_results(path: str | Path | None = None, storage: str | None = None) -> pd.DataFrame:
+def load_results(
+    path: str | Path | None = None, storage: str | None = None, suite: str | None = DEFAULT_SUITE
+) -> pd.DataFrame:
     """One row per test: its latest non-error attempt (what every statistic counts).
 
+    ``suite`` as in ``load_attempts``: the workflow suite unless asked otherwise, like
+    ``runbench report``.
+
     Raises:
-        UsageError: no store of that format exists at the path.
+        UsageError: as ``load_attempts``.
     """
-    return latest_results(load_attempts(path, storage)).reset_index(drop=True)
+    return latest_results(load_attempts(path, storage, suite)).reset_index(drop=True)

@@ -97,6 +97,8 @@ _PROVIDER_FIELDS = {
     "connect_timeout_s",
 }
 _MODEL_FIELDS = {
+    "price_prompt_per_mtok",
+    "price_completion_per_mtok",
     "provider",
     "deployments",
     "aliases",
@@ -164,6 +166,9 @@ class ModelConfig:
     max_tokens: int | None = None
     profile: str | None = None  # sim models only
     latency_ms: float = 0.0  # sim models only
+    # USD per million tokens; None = unknown, so reports show tokens but no cost
+    price_prompt_per_mtok: float | None = None
+    price_completion_per_mtok: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,4 +553,15 @@ def _model(
         max_tokens=table.get("max_tokens"),
         profile=profile,
         latency_ms=float(table.get("latency_ms", 0.0)),
+        price_prompt_per_mtok=_price(table, "price_prompt_per_mtok", path, place),
+        price_completion_per_mtok=_price(table, "price_completion_per_mtok", path, place),
     )
+
+
+def _price(table: dict[str, Any], field_name: str, path: Path, place: str) -> float | None:
+    value = table.get(field_name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{path}: {place}.{field_name} must be a number of USD, 0 or more")
+    return float(value)

@@ -1,0 +1,288 @@
+"""One test, all of it: every attempt, the scores and their parts, and the saved transcript.
+
+``runbench show TEST_ID`` answers "what did the model actually do here?". The test is named by
+its id or any unique prefix of it, as git names commits. The attempt that counts (latest
+non-error, DESIGN.md §4) is marked, so a reader never mistakes a superseded attempt for the result.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from runbench.analysis.runs import RunInfo, list_runs
+from runbench.analysis.transcripts import read_transcript, transcript_messages
+from runbench.storage import Store
+
+from runbench.errors import StoreError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+MIN_PREFIX = 4
+IDENTITY = (
+    "suite",
+    "suite_version",
+    "model",
+    "prompt_type",
+    "flaw_type",
+    "difficulty",
+    "task_type",
+    "tool_success_rate",
+    "instance",
+    "task_id",
+)
+SCORES = ("workflow_score", "phase2_score", "quality_score", "final_score")
+DETAILS = (
+    "turns",
+    "tool_calls",
+    "format_error_count",
+    "api_retries",
+    "tool_coverage_rate",
+    "required_tools",
+    "executed_tools",
+    "prompt_tokens",
+    "completion_tokens",
+    "execution_time",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    """One stored attempt of the test, as plain values."""
+
+    attempt: int
+    run_id: str
+    recorded_at: str
+    status: str
+    provider: str
+    deployment: str
+    error_category: str | None
+    error_message: str | None
+    scores: dict[str, float | None]
+    details: dict[str, Any]
+    transcript_path: str | None
+    counts: bool = False  # this is the attempt every statistic uses
+    run: RunInfo | None = None  # the run's manifest, when the store has it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "run_id": self.run_id,
+            "recorded_at": self.recorded_at,
+            "status": self.status,
+            "provider": self.provider,
+            "deployment": self.deployment,
+            "error_category": self.error_category,
+            "error_message": self.error_message,
+            "scores": dict(self.scores),
+            **self.details,
+            "transcript": self.transcript_path,
+            "counts": self.counts,
+            "run": None if self.run is None else self.run.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TestView:
+    """A test's identity, its attempts (oldest first) and the newest saved transcript."""
+
+    __test__ = False  # a name pytest would otherwise collect
+
+    test_id: str
+    identity: dict[str, Any]
+    attempts: tuple[AttemptView, ...]
+    transcript_attempt: int | None = None
+    transcript: list[dict[str, Any]] | None = None
+    transcript_problem: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_done(self) -> bool:
+        return any(attempt.counts for attempt in self.attempts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "test_id": self.test_id,
+            **self.identity,
+            "done": self.is_done,
+            "attempts": [attempt.to_dict() for attempt in self.attempts],
+            "transcript_attempt": self.transcript_attempt,
+            "transcript": self.transcript,
+            "transcript_problem": self.transcript_problem,
+        }
+
+
+def resolve_test_id(store: Store, text: str) -> str:
+    """The one stored test id that ``text`` is, or starts.
+
+    Raises:
+        UsageError: the prefix is too short, matches several tests (listed), or none (the
+            closest ids are suggested).
+    """
+    wanted = text.strip().lower()
+    if len(wanted) < MIN_PREFIX:
+        raise UsageError(
+            f"test id '{text}' is too short; give at least {MIN_PREFIX} characters",
+            hint="runbench errors and runbench report --format json show test ids",
+        )
+    ids = {str(test_id) for test_id in store.scan(["test_id"]).column("test_id").to_pylist()}
+    if wanted in ids:
+        return wanted
+    matches = sorted(test_id for test_id in ids if test_id.startswith(wanted))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(matches[:5]) + (
+            f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+        )
+        raise UsageError(f"test id '{text}' is ambiguous: {shown}", hint="type more of the id")
+    close = difflib.get_close_matches(wanted, [i[: len(wanted)] for i in ids], n=3, cutoff=0.6)
+    near = sorted({i for i in ids for c in close if i.startswith(c)})[:3]
+    suggestion = f"; closest: {', '.join(near)}" if near else ""
+    raise UsageError(
+        f"no test '{text}' in this store{suggestion}",
+        hint="check --store and --storage: the test may be in the other format",
+    )
+
+
+def show_test(store: Store, test_id_or_prefix: str) -> TestView:
+    """Everything stored about one test.
+
+    Raises:
+        UsageError: the id or prefix names no test, or several (see ``resolve_test_id``).
+    """
+    test_id = resolve_test_id(store, test_id_or_prefix)
+    rows = store.scan(None, {"test_id": test_id}).to_pylist()
+    rows.sort(key=lambda row: (row["attempt"], row["recorded_at"]))
+    judged = [row for row in rows if row["status"] != "error"]
+    counting = judged[-1] if judged else None
+    runs = {run.run_id: run for run in list_runs(store)}
+    attempts = tuple(_attempt(row, row is counting, runs.get(row["run_id"])) for row in rows)
+    transcript = None
+    transcript_attempt = None
+    problem = None
+    saved = [row for row in rows if row.get("transcript")]
+    if saved:
+        newest = saved[-1]
+        transcript_attempt = int(newest["attempt"])
+        try:
+            transcript = transcript_messages(read_transcript(store, newest["transcript"]))
+        except StoreError as error:
+            problem = error.message
+    first = rows[-1]
+    return TestView(
+        test_id=test_id,
+        identity={name: first.get(name) for name in IDENTITY},
+        attempts=attempts,
+        transcript_attempt=transcript_attempt,
+        transcript=transcript,
+        transcript_problem=problem,
+    )
+
+
+def _attempt(row: dict[str, Any], counts: bool, run: RunInfo | None) -> AttemptView:
+    details = {name: row.get(name) for name in DETAILS}
+    return AttemptView(
+        attempt=int(row["attempt"]),
+        run_id=str(row["run_id"]),
+        recorded_at=row["recorded_at"].isoformat(),
+        status=str(row["status"]),
+        provider=str(row.get("provider")),
+        deployment=str(row.get("deployment")),
+        error_category=row.get("error_category"),
+        error_message=row.get("error_message"),
+        scores={name: row.get(name) for name in SCORES},
+        details=details,
+        transcript_path=row.get("transcript"),
+        counts=counts,
+        run=run,
+    )
+
+
+def render_test_view(view: TestView) -> RenderableType:
+    """A rich renderable of the view: identity, each attempt, then the conversation.
+
+    Names are never cut: each value has a line of its own (a table of attempts side by side
+    would fold deployment names at 80 columns), and the transcript is printed in full.
+    """
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    identity = Table.grid(padding=(0, 2))
+    identity.add_column(style="bold")
+    identity.add_column(overflow="fold")
+    identity.add_row("test", view.test_id)
+    for name, value in view.identity.items():
+        if value is not None:
+            identity.add_row(name.replace("_", " "), str(value))
+    parts: list[RenderableType] = [identity]
+    parts.extend(_attempt_grid(attempt) for attempt in view.attempts)
+    if view.transcript is not None:
+        parts.append(Text(f"transcript of attempt {view.transcript_attempt}", style="bold"))
+        for message in view.transcript:
+            role = str(message.get("role", "?"))
+            body = message.get("content")
+            extra = {k: v for k, v in message.items() if k not in ("role", "content")}
+            text = body if isinstance(body, str) else _json(body)
+            if extra:
+                text = f"{text}\n{_json(extra)}" if text else _json(extra)
+            parts.append(Panel(Text(text or ""), title=role, title_align="left"))
+    elif view.transcript_problem:
+        parts.append(Text(f"transcript: {view.transcript_problem}", style="yellow"))
+    else:
+        parts.append(Text("no transcript saved (run with --save-logs or --debug to keep one)"))
+    return Group(*parts)
+
+
+def _attempt_grid(attempt: AttemptView) -> RenderableType:
+    """One attempt as label/value lines: a value gets the whole width, so no name is folded."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    marker = "  ✓ the attempt every statistic counts" if attempt.counts else ""
+    grid.add_row(f"attempt {attempt.attempt}", f"{attempt.status}{marker}")
+    grid.add_row("endpoint", f"{attempt.provider}/{attempt.deployment}")
+    grid.add_row("run", f"{attempt.run_id}  {attempt.recorded_at}")
+    if attempt.run is not None:
+        grid.add_row("command", attempt.run.command_line or "-")
+    grid.add_row(
+        "scores",
+        "  ".join(f"{n.removesuffix('_score')} {_score(v)}" for n, v in attempt.scores.items()),
+    )
+    details = attempt.details
+    grid.add_row(
+        "work",
+        f"turns {_plain(details.get('turns'))}  tool calls {_plain(details.get('tool_calls'))}  "
+        f"format errors {_plain(details.get('format_error_count'))}  "
+        f"retries {_plain(details.get('api_retries'))}",
+    )
+    grid.add_row(
+        "tokens",
+        f"{_plain(details.get('prompt_tokens'))} in, "
+        f"{_plain(details.get('completion_tokens'))} out",
+    )
+    if attempt.error_category or attempt.error_message:
+        grid.add_row(
+            "error", " ".join(p for p in (attempt.error_category, attempt.error_message) if p)
+        )
+    return grid
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _plain(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, indent=1, default=str)

@@ -1,0 +1,116 @@
+"""The viewer's HTTP surface and its network boundary, over a real server process."""
+
+from __future__ import annotations
+
+import ast
+import json
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from runbench.viewer import bind_loopback
+
+from runbench.errors import UsageError
+from tests.conftest import REPO
+from tests.viewer.conftest import Viewer
+
+
+def _get(url: str, host: str | None = None) -> tuple[int, str, str]:
+    request = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.headers["content-type"], response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["content-type"], error.read().decode()
+
+
+def test_state_api_applies_filters_and_fingerprints_the_page(shared_viewer: Viewer) -> None:
+    status, kind, body = _get(shared_viewer.url + "api/state")
+    assert status == 200 and kind.startswith("application/json")
+    everything = json.loads(body)
+    assert everything["options"]["model"] == ["sim-strong", "sim-weak"]
+    _, _, body = _get(shared_viewer.url + "api/state?model=sim-weak&rate=0.80&suite=workflow")
+    weak = json.loads(body)
+    assert weak["tests"] < everything["tests"] and weak["fingerprint"] != everything["fingerprint"]
+    assert "sim-strong" not in weak["fragments"]["results"]
+    _, _, again = _get(shared_viewer.url + "api/state?model=sim-weak&rate=0.80&suite=workflow")
+    assert json.loads(again)["fingerprint"] == weak["fingerprint"]  # nothing changed
+
+
+def test_the_plot_is_svg_and_missing_data_is_404(shared_viewer: Viewer) -> None:
+    status, kind, body = _get(shared_viewer.url + "plot.svg?by=model,difficulty")
+    assert status == 200 and kind.startswith("image/svg+xml") and "<svg" in body
+    status, _, body = _get(shared_viewer.url + "plot.svg?model=nobody")
+    assert status == 404 and "no judged tests" in body
+
+
+def test_unknown_tests_and_bad_filters_are_client_errors(shared_viewer: Viewer) -> None:
+    status, _, body = _get(shared_viewer.url + "test/ffffffffffff")
+    assert status == 404 and "no test" in body
+    status, _, body = _get(shared_viewer.url + "api/test/ffffffffffff")
+    assert status == 404 and "no test" in json.loads(body)["error"]
+    status, _, body = _get(shared_viewer.url + "api/state?rate=high")
+    assert status == 400 and "not a number" in body
+
+
+def test_a_test_is_served_as_json_with_its_transcript(shared_viewer: Viewer) -> None:
+    _, _, body = _get(shared_viewer.url + "api/state?model=sim-strong")
+    fragment = json.loads(body)["fragments"]["tests"]
+    test_id = fragment.split('href="/test/')[1].split('"')[0]
+    status, _, body = _get(shared_viewer.url + f"api/test/{test_id}")
+    view = json.loads(body)
+    assert status == 200 and view["test_id"] == test_id and view["model"] == "sim-strong"
+    assert view["transcript"] and view["attempts"][0]["counts"] is True
+
+
+def test_requests_naming_another_host_are_refused(shared_viewer: Viewer) -> None:
+    status, _, _ = _get(shared_viewer.url, host="attacker.example")
+    assert status == 400  # a DNS-rebinding page cannot read results through the browser
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com", "::"])
+def test_the_viewer_refuses_to_listen_beyond_loopback(host: str) -> None:
+    with pytest.raises(UsageError, match="loopback"):
+        bind_loopback(host, 0)
+
+
+def test_a_busy_port_is_a_usage_error_with_a_hint() -> None:
+    taken = bind_loopback("127.0.0.1", 0)
+    try:
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError) as raised:
+            bind_loopback("127.0.0.1", port)
+        assert "--port 0" in (raised.value.hint or "")
+    finally:
+        taken.close()
+    fresh = bind_loopback("localhost", 0)
+    assert fresh.family == socket.AF_INET and fresh.getsockname()[0] == "127.0.0.1"
+    fresh.close()
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_the_viewer_sits_above_analysis_and_nothing_imports_it() -> None:
+    allowed = ("runbench.analysis", "runbench.storage", "runbench.viewer", "runbench.errors")
+    for path in (REPO / "viewer").glob("*.py"):
+        for name in _imports(path):
+            if name.startswith("runbench"):
+                assert name.startswith(allowed), f"{path.name} imports {name}"
+    for folder in ("runbench", "analysis", "storage", "runners", "clients", "workload", "migrate"):
+        for path in (REPO / folder).glob("*.py"):
+            if path.name == "cli.py":  # the CLI serves the viewer (runbench view)
+                continue
+            assert not any(
+                name.startswith(("runbench.viewer", "starlette", "uvicorn"))
+                for name in _imports(path)
+            ), f"{folder}/{path.name} imports the web stack"

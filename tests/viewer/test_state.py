@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from runbench.storage import open_store
+from runbench.viewer.state import StateCache, ViewQuery, build_state, store_version
+
+from tests.analysis.conftest import make_record
+from tests.analysis.test_runs import WithManifests, manifest
+
+
+def test_the_store_version_changes_with_every_append_and_only_then(tmp_path: Path) -> None:
+    for storage in ("json", "parquet"):
+        store = open_store(tmp_path / storage, storage)
+        store.append([make_record("m", "full_success", instance=0)])
+        before = store_version(store)
+        assert store_version(store) == before
+        (store.root / "transcripts" / "r").mkdir(parents=True)
+        (store.root / "transcripts" / "r" / "t-1.json").write_text("[]")
+        assert store_version(store) == before  # transcripts do not change the rows
+        store.append([make_record("m", "failure", instance=1)])
+        assert store_version(store) != before, storage
+        store.close()
+
+
+def test_the_cache_answers_only_for_the_same_version_and_stays_bounded() -> None:
+    cache = StateCache(size=2)
+    state: dict[str, Any] = {"fingerprint": "x"}
+    cache.put(("a",), "v1", state)
+    assert cache.get(("a",), "v1") is state
+    assert cache.get(("a",), "v2") is None
+    cache.put(("b",), "v1", state)
+    cache.put(("c",), "v1", state)
+    assert cache.get(("a",), "v1") is None  # the oldest entry went
+
+
+def test_state_lists_runs_from_manifests_with_their_command(tmp_path: Path) -> None:
+    store = open_store(tmp_path, "json")
+    store.append([make_record("m", "full_success", instance=0)])
+    wrapped = WithManifests(
+        store, [manifest("abcdef12-run", "2026-11-02T09:00:00+00:00", "2026-11-02T09:05:00+00:00")]
+    )
+    state = build_state(wrapped, ViewQuery())  # type: ignore[arg-type]
+    runs = state["fragments"]["runs"]
+    assert "abcdef12" in runs and "runbench smart-batch --model sim-strong" in runs
+    assert json.loads(json.dumps(state))["tests"] == 1

@@ -1,0 +1,122 @@
+"""The viewer's web application: a Starlette app over one store, read-only.
+
+Routes: ``/`` the live overview, ``/api/state`` its pieces as JSON (polled by the page),
+``/plot.svg`` the plot of the current filters, ``/test/{id}`` one test with its transcript,
+``/api/test/{id}`` the same as JSON. Store reads block, so they run in Starlette's thread pool
+and never stall the event loop. Requests must name a loopback host (a DNS-rebinding page on
+another site cannot read results through the user's browser).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runbench.analysis.plots import report_svg
+from runbench.analysis.report import load_frame, report_columns, report_from_frame
+from runbench.analysis.show import show_test
+from runbench.storage import Store
+from runbench.viewer.page import error_page, index_page, test_page_html
+from runbench.viewer.state import StateCache, ViewQuery, build_state, store_version
+
+from runbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from runbench.analysis.cost import Prices
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
+
+
+def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = None) -> Starlette:
+    """The viewer app over ``store``; pages poll every ``refresh_s`` seconds.
+
+    Raises:
+        ValueError: ``refresh_s`` is not positive.
+    """
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from starlette.responses import HTMLResponse, JSONResponse
+    from starlette.responses import Response as PlainResponse
+    from starlette.routing import Route
+
+    if refresh_s <= 0:
+        raise ValueError("refresh_s must be positive")
+    label = f"{store.format} store at {store.root}"
+    cache = StateCache()
+
+    def current_state(query: ViewQuery) -> dict[str, Any]:
+        """The state for ``query``, rebuilt only when the store's files changed."""
+        version = store_version(store)
+        state = cache.get(query.key, version)
+        if state is None:
+            state = build_state(store, query, prices)
+            cache.put(query.key, version, state)
+        return state
+
+    def query_of(request: Request) -> ViewQuery:
+        return ViewQuery.from_params(dict(request.query_params))
+
+    async def index(request: Request) -> Response:
+        try:
+            query = query_of(request)
+        except UsageError as error:
+            return HTMLResponse(error_page("bad filter", error.message, 400), status_code=400)
+        state = await run_in_threadpool(current_state, query)
+        page = index_page(state, query, store_label=label, refresh_s=refresh_s)
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    async def api_state(request: Request) -> Response:
+        try:
+            query = query_of(request)
+        except UsageError as error:
+            return JSONResponse({"error": error.message}, status_code=400)
+        state = await run_in_threadpool(current_state, query)
+        return JSONResponse(state, headers={"Cache-Control": "no-store"})
+
+    def draw(query: ViewQuery) -> str | None:
+        by = query.group_by[:2]
+        columns = report_columns(by)
+        frame = load_frame(store, query.store_filters(), query.suite_choice, columns)
+        report = report_from_frame(frame, by)
+        if not any(group.has_data for group in report.groups):
+            return None
+        return report_svg(report)
+
+    async def plot(request: Request) -> Response:
+        try:
+            query = query_of(request)
+        except UsageError as error:
+            return PlainResponse(error.message, status_code=400)
+        svg = await run_in_threadpool(draw, query)
+        if svg is None:
+            return PlainResponse("no judged tests to plot", status_code=404)
+        return PlainResponse(svg, media_type="image/svg+xml")
+
+    async def test_page(request: Request) -> Response:
+        try:
+            view = await run_in_threadpool(show_test, store, request.path_params["test_id"])
+        except UsageError as error:
+            return HTMLResponse(error_page("no such test", error.message, 404), status_code=404)
+        return HTMLResponse(test_page_html(view))
+
+    async def api_test(request: Request) -> Response:
+        try:
+            view = await run_in_threadpool(show_test, store, request.path_params["test_id"])
+        except UsageError as error:
+            return JSONResponse({"error": error.message}, status_code=404)
+        return JSONResponse(view.to_dict())
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/api/state", api_state),
+            Route("/plot.svg", plot),
+            Route("/test/{test_id}", test_page),
+            Route("/api/test/{test_id}", api_test),
+        ],
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)],
+    )

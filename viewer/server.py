@@ -1,0 +1,113 @@
+"""Serving the viewer on the loopback interface, and nowhere else.
+
+``serve`` binds the socket itself (so port 0 picks a free port and the real one is known before
+the first request), runs uvicorn on it inside one task group, and reports the URL through
+``on_ready`` instead of printing: the CLI decides what to say. It runs until cancelled (Ctrl-C
+at the CLI's ``asyncio.run``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from runbench.storage import Store
+from runbench.viewer.app import create_app
+
+from runbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from runbench.analysis.cost import Prices
+
+DEFAULT_PORT = 8765
+
+
+def bind_loopback(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> socket.socket:
+    """A listening TCP socket on a loopback address (port 0: any free port).
+
+    Raises:
+        UsageError: the host is not a loopback address, or the port is taken or not allowed.
+    """
+    name = "127.0.0.1" if host == "localhost" else host
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    if address is None or not address.is_loopback:
+        raise UsageError(
+            f"the viewer serves on the loopback interface only, not '{host}'",
+            hint="use --host 127.0.0.1 (the default); reach it remotely through an SSH tunnel",
+        )
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((name, port))
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        raise UsageError(
+            f"cannot listen on {name}:{port}: {error.strerror}",
+            hint="pass --port 0 to take any free port",
+        ) from None
+    sock.setblocking(False)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+async def serve(
+    store: Store,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    open_browser: bool = False,
+    *,
+    refresh_s: float = 2.0,
+    prices: Prices | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the viewer over ``store`` until cancelled.
+
+    ``on_ready`` receives the URL once the server accepts connections; ``open_browser`` then
+    opens it in the user's browser.
+
+    Raises:
+        UsageError: the host is not loopback, or the port cannot be used.
+    """
+    import uvicorn
+
+    sock = bind_loopback(host, port)
+    url = url_of(sock)
+    config = uvicorn.Config(
+        create_app(store, refresh_s=refresh_s, prices=prices),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+
+    async def announce() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.05)
+        if on_ready is not None:
+            on_ready(url)
+        if open_browser:
+            import webbrowser
+
+            await asyncio.to_thread(webbrowser.open, url)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(server.serve(sockets=[sock]))
+            group.create_task(announce())
+    finally:
+        sock.close()
