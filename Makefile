@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 DEMO_STORE ?= demo_results
 
-.PHONY: demo test lint typecheck format bench clean
+.PHONY: demo test browser lint typecheck format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ demo: $(STAMP)
 	$(BIN)/runbench compare sim-strong sim-weak --store $(DEMO_STORE) --storage parquet
 	$(BIN)/runbench report --store $(DEMO_STORE) --storage parquet --format html --output $(DEMO_STORE)/report.html --plot $(DEMO_STORE)/rates.png
 
-test: $(STAMP)
+# the viewer's tests drive a real headless browser: Debian's Chromium, installed when missing
+browser:
+	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
@@ -36,7 +40,7 @@ TYPECHECK := build/typecheck
 typecheck: $(STAMP)
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/runbench
 	for f in runbench/*; do ln -s "$$PWD/$$f" $(TYPECHECK)/runbench/; done
-	for p in storage migrate analysis workload clients runners; do ln -s "$$PWD/$$p" $(TYPECHECK)/runbench/$$p; done
+	for p in storage migrate analysis workload clients runners viewer; do ln -s "$$PWD/$$p" $(TYPECHECK)/runbench/$$p; done
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p runbench
 
 lint: $(STAMP)

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 import typer.main
 
-from runbench.cli import catalog, results, run, store
+from runbench.cli import browse, catalog, results, run, store
 from runbench.cli.output import print_json, stderr, stdout
 from runbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, RunbenchError, StoreError
 from runbench.redact import escape_control
@@ -40,6 +40,10 @@ app.command()(store.migrate)
 app.command()(results.report)
 app.command()(results.status)
 app.command()(results.compare)
+app.command()(browse.runs)
+app.command()(browse.errors)
+app.command()(browse.show)
+app.command()(browse.view)
 app.command("smart-batch")(run.smart_batch)
 app.command()(run.batch)
 app.command("provider-parallel")(run.provider_parallel)

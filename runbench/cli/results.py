@@ -58,7 +58,11 @@ def report(
     ] = ReportFormat.table,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Also write a heatmap and bar chart here.", show_default=False),
+        typer.Option(
+            "--plot",
+            help="Also draw the first two --by fields here: PNG, SVG or PDF by the extension.",
+            show_default=False,
+        ),
     ] = None,
     output: Output = None,
     *,
@@ -67,53 +71,73 @@ def report(
 ) -> None:
     """Results per group: each test counted once (its latest non-error attempt).
 
-    Rates have 95 % Wilson intervals; infrastructure errors and superseded attempts are shown
-    apart and never counted in a rate. Legacy imports appear only with --suite legacy-v3 or all.
+    Rates have 95 % Wilson intervals; a group without judged tests says "no data". Tokens (and
+    cost, given prices in runbench.toml) count every paid attempt. Infrastructure errors and
+    superseded attempts are shown apart and never counted in a rate. Legacy imports appear only
+    with --suite legacy-v3 or all.
 
     Examples:
       STORAGE_FORMAT=parquet runbench report --by model,difficulty
 
       runbench report --phase 5.3 --format markdown
 
-      runbench report --format html --output report.html --plot rates.png
+      runbench report --format html --output report.html --plot rates.svg
     """
     from runbench.analysis import report as reporting
 
-    filters = _filters(plan)
+    filters, prices = _filters(plan), _prices(plan)
     opened = open_store(where.storage, where.store, must_exist=True)
     _require_names(opened, filters, suite)
     if output_format is ReportFormat.legacy_json:
-        from runbench.analysis.summary import SUMMARY_COLUMNS, build_summary
-
-        frame = reporting.load_frame(opened, filters, suite, SUMMARY_COLUMNS)
-        emit(json.dumps(build_summary(frame), indent=2) + "\n", output)
+        emit(_legacy_json(opened, filters, suite), output)
         return
     group_by = reporting.parse_group_by(by)
+    if output_format is ReportFormat.html:
+        emit(_html(opened, group_by, filters, suite, prices), output)
     columns = reporting.report_columns(list(dict.fromkeys([*group_by, "model", "prompt_type"])))
     frame = reporting.load_frame(opened, filters, suite, columns)
-    result = reporting.report_from_frame(frame, group_by)
-    png = _plot(frame, plot, output_format is ReportFormat.html)
-    _emit_report(result, output_format, output, png)
+    if plot is not None:
+        _plot(reporting.report_from_frame(frame, group_by[:2]), plot)
+    if output_format is not ReportFormat.html:
+        _emit_report(reporting.report_from_frame(frame, group_by, prices), output_format, output)
 
 
-def _plot(frame: Any, path: Path | None, for_html: bool) -> bytes | None:
-    if path is None and not for_html:
-        return None
-    from runbench.analysis.plots import report_png
-    from runbench.analysis.report import report_from_frame
+def _prices(plan: PlanArgs) -> Any:
+    from runbench.analysis.cost import prices_of_config
+    from runbench.config import load_config
 
-    judged = frame[frame["status"] != "error"]
-    png = report_png(report_from_frame(frame, ("model", "prompt_type"))) if len(judged) else None
-    if path is not None:
-        if png is None:
-            raise UsageError("nothing to plot: no judged tests match", hint="loosen the filters")
-        write_file(path, png)
-    return png
+    return prices_of_config(load_config(plan.config_path()))
 
 
-def _emit_report(
-    result: Any, output_format: ReportFormat, output: Path | None, png: bytes | None
-) -> None:
+def _legacy_json(store: Any, filters: dict[str, Any], suite: str | None) -> str:
+    from runbench.analysis.report import load_frame
+    from runbench.analysis.summary import SUMMARY_COLUMNS, build_summary
+
+    frame = load_frame(store, filters, suite, SUMMARY_COLUMNS)
+    return json.dumps(build_summary(frame), indent=2) + "\n"
+
+
+def _html(
+    store: Any, group_by: Any, filters: dict[str, Any], suite: str | None, prices: Any
+) -> str:
+    from importlib.metadata import version
+
+    from runbench.analysis.document import shared_report_html
+
+    return shared_report_html(
+        store, group_by, filters=filters, suite=suite, prices=prices, version=version("runbench")
+    )
+
+
+def _plot(result: Any, path: Path) -> None:
+    from runbench.analysis.plots import plot_bytes, plot_format
+
+    if not any(group.tests for group in result.groups):
+        raise UsageError("nothing to plot: no judged tests match", hint="loosen the filters")
+    write_file(path, plot_bytes(result, plot_format(path)))
+
+
+def _emit_report(result: Any, output_format: ReportFormat, output: Path | None) -> None:
     from runbench.analysis import render
 
     if output_format is ReportFormat.table and output is None:
@@ -126,7 +150,6 @@ def _emit_report(
         ReportFormat.markdown: render.report_markdown,
         ReportFormat.csv: render.report_csv,
         ReportFormat.json: lambda r: json.dumps(render.report_rows(r), indent=2) + "\n",
-        ReportFormat.html: lambda r: render.report_html(r, png=png),
     }
     emit(texts[output_format](result), output)
 

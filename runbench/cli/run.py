@@ -120,13 +120,7 @@ def run_and_report(
 
     store = open_store(where.storage, where.store)
     if run.dry_run:
-        estimate = session.dry_run(request, store)
-        for note in estimate.notes:
-            info(note)
-        if run.as_json:
-            print_json(estimate.to_dict())
-        else:
-            line(estimate.describe())
+        show_dry_run(request, store, run)
         return
     with ProgressView(run.quiet or run.as_json) as view:
         outcome = session.run_request(
@@ -149,11 +143,44 @@ def run_and_report(
         )
         stdout.print(table)
     if summary is not None:
+        if summary.errors:
+            _print_error_reasons(store, summary.run_id)
         for provider, reason in summary.stopped.items():
             stderr.print(
                 f"Error: provider '{provider}' stopped: {reason}", highlight=False, markup=False
             )
     finish(outcome.exit_code, where, request.config_path)
+
+
+def show_dry_run(request: Any, store: Any, run: RunArgs, heading: str = "") -> None:
+    """What a run would do: tests, and requests, tokens and cost from stored runs of its cells."""
+    from runbench.analysis.cost import estimate_plan, prices_of_config
+    from runbench.analysis.terminal import estimate_table
+    from runbench.config import load_config
+    from runbench.runners import session
+
+    prepared = session.prepare(request, store)
+    planned = session.estimate(prepared, request.options)
+    for note in planned.notes:
+        info(note)
+    prices = prices_of_config(load_config(request.config_path))
+    spend = estimate_plan(store, (job.test for job in prepared.jobs), prices)
+    if run.as_json:
+        print_json({**planned.to_dict(), "estimate": spend.to_dict()})
+        return
+    line(heading + planned.describe())
+    if prepared.jobs:
+        stdout.print(estimate_table(spend))
+
+
+def _print_error_reasons(store: Any, run_id: str) -> None:
+    """Why tests of this run ended in error: the top reasons per endpoint, one line each."""
+    from runbench.analysis.error_groups import error_groups, top_reasons
+
+    stderr.print("Errors of this run (runbench errors --run shows all):", highlight=False)
+    for groups in top_reasons(error_groups(store, run_id=run_id)).values():
+        for group in groups:
+            stderr.print(f"  {group.describe()}", highlight=False, markup=False)
 
 
 def finish(code: int, where: StoreArgs, config: Path | None) -> None:
@@ -278,7 +305,6 @@ def ultra_parallel(
 
     Example: runbench ultra-parallel --model DeepSeek-V3-0324 --phase 5.2
     """
-    from runbench.runners import session
     from runbench.runners.ultra import plan_ultra, shard_specs_text
 
     plan, run = _with_old_flags(old, plan, run, where)
@@ -286,18 +312,11 @@ def ultra_parallel(
     ultra = plan_ultra(request, num_shards, run.max_workers)
     store = open_store(where.storage, where.store)
     if run.dry_run:
-        estimate = session.dry_run(ultra.request, store)
-        for note in estimate.notes:
-            info(note)
-        if run.as_json:
-            print_json({**estimate.to_dict(), "shards": len(ultra.shards)})
-            return
-        line(
-            f"{len(ultra.shards)} shards over {ultra.deployments} deployment(s); "
-            f"{estimate.describe()}"
-        )
-        for text in shard_specs_text(ultra):
-            line(text)
+        heading = f"{len(ultra.shards)} shards over {ultra.deployments} deployment(s); "
+        show_dry_run(ultra.request, store, run, heading)
+        if not run.as_json:
+            for text in shard_specs_text(ultra):
+                line(text)
         return
     store.close()
     _supervise(ultra, where, run, restarts)

@@ -46,29 +46,16 @@ def _fitted(
 
 
 def report_table(report: Report) -> Table:
-    rows = []
-    for group in report.groups:
-        interval = group.full_interval
-        rows.append(
-            [
-                *group.group,
-                str(group.tests),
-                f"{group.full_rate:.0%}",
-                f"{interval.low * 100:.0f}-{interval.high * 100:.0f}",
-                f"{group.partial_rate:.0%}",
-                f"{group.failure_rate:.0%}",
-                "-" if group.mean_workflow_score is None else f"{group.mean_workflow_score:.2f}",
-                str(group.infra_errors),
-                str(group.superseded_attempts),
-            ]
-        )
+    from runbench.analysis.render import TERMINAL_HEADERS, terminal_cells
+
     return _fitted(
         "results (each test once: its latest non-error attempt)",
         "full/part/fail: shares of tests; CI: 95 % Wilson interval of full, in %; wf: mean "
-        "workflow score; infra: infrastructure errors; sup: superseded attempts (not in rates)",
+        "workflow score; tokens and cost: every paid attempt; infra: infrastructure errors; "
+        "sup: superseded attempts (not in rates); no data: no judged test in the group",
         list(report.by),
-        ["tests", "full", "CI", "part", "fail", "wf", "infra", "sup"],
-        rows,
+        list(TERMINAL_HEADERS),
+        [[*group.group, *terminal_cells(group)] for group in report.groups],
     )
 
 

@@ -234,11 +234,8 @@ def test_models_is_another_name_of_model(tmp_path: Path, invoke: Callable[..., O
     old = invoke("smart-batch", "--models", "sim-strong,sim-weak", *rest, "--dry-run")
     new = invoke("smart-batch", "--model", "sim-strong,sim-weak", *rest, "--dry-run")
     assert old.code == new.code == 0, old.stderr
-    assert (
-        old.lines
-        == new.lines
-        == ["2 cells, 4 tests planned, 0 done, 4 to run: about 20 requests, 0 s"]
-    )
+    assert old.lines == new.lines
+    assert old.lines[0] == "2 cells, 4 tests planned, 0 done, 4 to run: about 20 requests, 0 s"
 
 
 def _stored_run(tmp_path: Path, invoke: Callable[..., Outcome]) -> Path:
