@@ -65,7 +65,7 @@ class ErrorGroup:
 
 
 def error_groups(
-    store: Store, run_id: str | None = None, model: str | None = None
+    store: Store, run_id: str | None = None, model: str | list[str] | None = None
 ) -> list[ErrorGroup]:
     """Error rows of the store (optionally of one run and/or model), largest group first.
 
@@ -119,7 +119,7 @@ def top_reasons(groups: list[ErrorGroup], per_endpoint: int = 3) -> dict[str, li
     return chosen
 
 
-def error_filters(run_id: str | None, model: str | None) -> Filters:
+def error_filters(run_id: str | None, model: str | list[str] | None) -> Filters:
     """The store filters ``error_groups`` applies, for callers that read rows themselves."""
     filters: dict[str, Any] = {"status": "error"}
     if run_id is not None:

@@ -75,6 +75,24 @@ TEST_ID_PATTERN = r"^[0-9a-f]{32}$"
 KEY_FIELDS = ("test_id", "attempt", "run_id")
 
 
+FLAWED_PREFIX = "flawed_"
+
+
+def flaw_of(prompt_type: str) -> str | None:
+    """The flaw a prompt type carries (``flawed_missing_step`` → ``missing_step``), else None.
+
+    The one rule for the ``flaw_type`` column, used wherever a record is built or checked.
+    """
+    return (
+        prompt_type.removeprefix(FLAWED_PREFIX) if prompt_type.startswith(FLAWED_PREFIX) else None
+    )
+
+
+def is_success(status: str) -> bool:
+    """The legacy ``success`` column: full or partial success."""
+    return status in SUCCESS_STATUSES
+
+
 def _spec(
     kind: Kind,
     meaning: str,
@@ -397,15 +415,13 @@ def validate_record(record: Record, *, where: str | None = None) -> None:
             problem = f"must match {spec.pattern}"
         if problem is not None:
             raise RecordError(spec.name, f"{problem}, got {str(value)[:60]!r}", where=where)
-    if record.success != (record.status in SUCCESS_STATUSES):
+    if record.success != is_success(record.status):
         raise RecordError(
             "success",
             "must be true exactly when status is full_success or partial_success",
             where=where,
         )
-    prompt_type = record.prompt_type
-    implied_flaw = prompt_type[len("flawed_") :] if prompt_type.startswith("flawed_") else None
-    if record.flaw_type != implied_flaw:
+    if record.flaw_type != flaw_of(record.prompt_type):
         raise RecordError(
             "flaw_type",
             "must be the prompt type without 'flawed_' for flawed prompts, and null otherwise",
@@ -452,8 +468,10 @@ def _validate_cross_field_rules(table: pa.Table) -> None:
     )
     prompt_type = table.column("prompt_type")
     flaw_type = table.column("flaw_type")
-    is_flawed = pc.starts_with(prompt_type, "flawed_")
-    implied_flaw = pc.if_else(is_flawed, pc.utf8_slice_codeunits(prompt_type, 7), None)
+    is_flawed = pc.starts_with(prompt_type, FLAWED_PREFIX)
+    implied_flaw = pc.if_else(
+        is_flawed, pc.utf8_slice_codeunits(prompt_type, len(FLAWED_PREFIX)), None
+    )
     mismatch = pc.invert(pc.fill_null(pc.equal(flaw_type, implied_flaw), False))
     both_null = pc.and_(pc.is_null(flaw_type), pc.is_null(implied_flaw))
     _fail_if_any(

@@ -14,7 +14,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from runbench.plan import Cell
-from runbench.records import DIFFICULTIES, MODEL_ERROR_CATEGORIES, PROMPT_TYPES, TASK_TYPES, Record
+from runbench.records import (
+    DIFFICULTIES,
+    MODEL_ERROR_CATEGORIES,
+    PROMPT_TYPES,
+    TASK_TYPES,
+    Record,
+    flaw_of,
+    is_success,
+)
 
 SYNTHETIC_MODELS = {"sim-strong": 0.75, "sim-average": 0.55, "sim-weak": 0.3}
 _TOOLS = (
@@ -83,16 +91,14 @@ def _record(
         deployment=cell.model,
         provider="sim",
         prompt_type=cell.prompt_type,
-        flaw_type=cell.prompt_type.removeprefix("flawed_")
-        if cell.prompt_type.startswith("flawed_")
-        else None,
+        flaw_type=flaw_of(cell.prompt_type),
         difficulty=cell.difficulty,
         task_type=cell.task_type,
         task_id=f"{cell.task_type}-{cell.difficulty}-{instance % 30:03d}",
         instance=instance,
         tool_success_rate=cell.tool_success_rate,
         status=status,
-        success=status in ("full_success", "partial_success"),
+        success=is_success(status),
         workflow_score=workflow if scored else None,
         phase2_score=round(rng.uniform(0.0, 1.0), 4) if scored else None,
         quality_score=round(rng.uniform(0.0, 1.0), 4) if scored else None,

@@ -6,18 +6,12 @@ from typing import Annotated
 
 import typer
 
-from runbench.cli.options import Config, Json, StoreArgs, bundled
+from runbench.cli.options import Config, Json, Models, StoreArgs, bundled
 from runbench.cli.output import info, open_store, print_json, stdout
 
 RunFilter = Annotated[
     str | None,
     typer.Option("--run", help="Only this run (id or unique prefix).", show_default=False),
-]
-ModelFilter = Annotated[
-    str | None,
-    typer.Option(
-        "--model", help="Only this model (name, alias or deployment).", show_default=False
-    ),
 ]
 
 
@@ -43,7 +37,7 @@ def runs(where: StoreArgs, as_json: Json = False) -> None:
 @bundled
 def errors(
     run: RunFilter = None,
-    model: ModelFilter = None,
+    model: Models = None,
     config: Config = None,
     as_json: Json = False,
     *,
@@ -63,11 +57,13 @@ def errors(
     from runbench.analysis.runs import find_run
     from runbench.analysis.terminal import error_groups_table
     from runbench.config import load_config, resolve_config_path
+    from runbench.matrix import parse_models
 
     store = open_store(where.storage, where.store, must_exist=True)
     run_id = find_run(store, run).run_id if run else None
-    name = load_config(resolve_config_path(config)).canonical_name(model) if model else None
-    groups = error_groups(store, run_id=run_id, model=name)
+    config_of = load_config(resolve_config_path(config))
+    names = [config_of.canonical_name(name) for name in parse_models(model)] if model else None
+    groups = error_groups(store, run_id=run_id, model=names)
     if as_json:
         print_json([group.to_dict() for group in groups])
     else:
