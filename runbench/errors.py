@@ -11,8 +11,8 @@ The tree::
     │   ├── StoreLockTimeout      exit 2: another process held a store lock too long
     │   └── MigrationError        exit 1: a migration ran but its verification failed
     └── ProviderError             a model API failed; clients raise these, runners decide
-        ├── RetryableProviderError    408/409/5xx, connection errors, request timeouts
-        │   └── RateLimitedError      429; carries the server's Retry-After, if any
+        ├── RetryableProviderError    408/409/429/5xx, connection errors, timeouts; Retry-After
+        │   └── RateLimitedError      429 (congestion); the limiter lowers concurrency
         ├── BadRequestError           400/404/422: never retried
         ├── AuthenticationError       401/403, exit 3: stop the provider at once
         └── QuotaExhaustedError       429 with an insufficient-quota code, exit 3
@@ -23,6 +23,8 @@ through ``hint``, what to do next. Messages never contain secrets.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
@@ -99,22 +101,30 @@ class ProviderError(RunbenchError):
 
 
 class RetryableProviderError(ProviderError):
-    """Raised for failures worth retrying: 408, 409, 5xx, connection errors, request timeouts."""
+    """Raised for failures worth retrying: 408, 409, 429, 5xx, connection errors, request timeouts.
 
-
-class RateLimitedError(RetryableProviderError):
-    """Raised for 429 (not quota); ``retry_after_s`` is the server's Retry-After, when sent."""
+    ``retry_after_s`` is the server's Retry-After (seconds, HTTP date or ``retry-after-ms``) on
+    *any* retryable status, because providers send it on 503 as well as on 429 and the retry layer
+    must never come back sooner. ``rate_limit_headers`` are the reply's ``x-ratelimit-*`` headers,
+    which the endpoint's limiter reads to tell a busy endpoint from an exhausted quota.
+    """
 
     def __init__(
         self,
         message: str,
         *,
         retry_after_s: float | None = None,
+        rate_limit_headers: Mapping[str, str] | None = None,
         provider: str = "",
         deployment: str = "",
     ) -> None:
         super().__init__(message, provider=provider, deployment=deployment)
         self.retry_after_s = retry_after_s
+        self.rate_limit_headers: Mapping[str, str] = dict(rate_limit_headers or {})
+
+
+class RateLimitedError(RetryableProviderError):
+    """Raised for 429 (not quota): the endpoint is congested; the limiter lowers concurrency."""
 
 
 class BadRequestError(ProviderError):

@@ -1,0 +1,242 @@
+"""The endpoint limiter: AIMD with a congestion window, buckets told and mirrored, quota pauses.
+
+A fake clock whose ``sleep`` advances it makes every wait observable without real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from runbench.runners.limiter import (
+    EndpointLimiter,
+    Reply,
+    TokenBucket,
+    exhausted_pause_s,
+    parse_duration_s,
+    told_bucket,
+)
+
+from runbench.config import EndpointLimits
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def _limiter(clock: FakeClock, **limits: int) -> EndpointLimiter:
+    limits.setdefault("max_concurrency", 8)
+    return EndpointLimiter("fake/e", EndpointLimits(**limits), clock=clock, sleep=clock.sleep)
+
+
+def _run(coroutine):  # type: ignore[no-untyped-def]
+    return asyncio.run(coroutine)
+
+
+CONGESTED = Reply(congested=True)
+OK = Reply()
+
+
+def test_a_429_from_before_the_last_cut_does_not_cut_again() -> None:
+    async def scenario() -> list[int]:
+        limiter = _limiter(FakeClock())
+        seen = []
+        async with limiter.slot() as first, limiter.slot() as second:
+            limiter.observe(first, CONGESTED)
+            seen.append(limiter.limit)
+            limiter.observe(second, CONGESTED)  # same congestion event: started before the cut
+            seen.append(limiter.limit)
+        async with limiter.slot() as third:
+            limiter.observe(third, CONGESTED)  # started after the cut: a new event
+            seen.append(limiter.limit)
+        return seen
+
+    assert _run(scenario()) == [4, 4, 2]
+
+
+def test_successes_grow_the_limit_back_without_an_unbroken_streak() -> None:
+    async def scenario() -> list[int]:
+        limiter = _limiter(FakeClock())
+        async with limiter.slot() as old:
+            pass
+        async with limiter.slot() as cutting:
+            limiter.observe(cutting, CONGESTED)
+        seen = [limiter.limit]
+        for _ in range(4):  # each success adds one, a late 429 between them changes nothing
+            async with limiter.slot() as slot:
+                limiter.observe(slot, OK)
+            limiter.observe(old, CONGESTED)
+            seen.append(limiter.limit)
+        return seen
+
+    assert _run(scenario()) == [4, 5, 6, 7, 8]
+
+
+def test_the_limit_stays_between_one_and_the_maximum() -> None:
+    async def scenario() -> tuple[int, int, int]:
+        limiter = _limiter(FakeClock())
+        for _ in range(10):
+            async with limiter.slot() as slot:
+                limiter.observe(slot, CONGESTED)
+        lowest = limiter.limit
+        for _ in range(50):
+            async with limiter.slot() as slot:
+                limiter.observe(slot, OK)
+        fixed = EndpointLimiter("fake/f", EndpointLimits(max_concurrency=8), adaptive=False)
+        async with fixed.slot() as slot:
+            fixed.observe(slot, CONGESTED)
+        return lowest, limiter.limit, fixed.limit
+
+    assert _run(scenario()) == (1, 8, 8)
+
+
+def test_concurrency_never_exceeds_the_limit() -> None:
+    async def scenario() -> int:
+        limiter = EndpointLimiter("e", EndpointLimits(max_concurrency=3))
+        peak = 0
+
+        async def request() -> None:
+            nonlocal peak
+            async with limiter.slot():
+                peak = max(peak, limiter.in_flight)
+                await asyncio.sleep(0.001)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(30):
+                group.create_task(request())
+        return peak
+
+    assert _run(scenario()) == 3
+
+
+def test_a_quota_exhausted_reply_pauses_the_whole_endpoint_with_two_tests_in_flight() -> None:
+    async def scenario() -> tuple[list[float], list[float]]:
+        clock = FakeClock()
+        limiter = _limiter(clock)
+        async with limiter.slot() as first, limiter.slot() as second:
+            limiter.observe(first, Reply(congested=True, pause_s=2.5))
+            limiter.observe(second, OK)
+        async with limiter.slot():  # the other test's next request waits for the pause
+            pass
+        paused = list(clock.waits)
+        clock.waits.clear()
+        async with limiter.slot() as first, limiter.slot() as second:
+            limiter.observe(first, CONGESTED)  # a plain 429: only its own request waits
+        async with limiter.slot():
+            pass
+        return paused, clock.waits
+
+    paused, plain = _run(scenario())
+    assert sum(paused) == pytest.approx(2.5)
+    assert plain == []
+
+
+def test_token_bucket_starts_full_and_refills() -> None:
+    bucket = TokenBucket(capacity=2, refill_per_s=1.0, level=2, updated=0.0)
+    assert bucket.wait_s(1, 0.0) == 0.0 and bucket.wait_s(1, 0.0) == 0.0
+    assert bucket.wait_s(1, 0.0) == pytest.approx(1.0)
+    assert bucket.wait_s(1, 1.0) == 0.0
+
+
+def test_a_told_rpm_is_a_bucket_that_holds_a_full_minute() -> None:
+    bucket = told_bucket(240, now=0.0)
+    assert all(bucket.wait_s(1, 0.0) == 0.0 for _ in range(240)), "the minute's burst at once"
+    assert bucket.wait_s(1, 0.0) == pytest.approx(0.25), "then 4 per second"
+
+
+def test_a_told_rpm_is_split_by_share() -> None:
+    async def scenario() -> tuple[int, float]:
+        clock = FakeClock()
+        limiter = EndpointLimiter(
+            "fake/e",
+            EndpointLimits(max_concurrency=8, requests_per_minute=240),
+            share=0.25,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+        for _ in range(61):
+            async with limiter.slot():
+                pass
+        return len(clock.waits), sum(clock.waits)
+
+    waits, seconds = _run(scenario())
+    assert waits == 1 and seconds == pytest.approx(1.0), "60 at once, then one per second"
+
+
+def test_the_providers_headers_are_mirrored_and_pace_the_next_requests() -> None:
+    headers = {
+        "x-ratelimit-limit-requests": "240",
+        "x-ratelimit-remaining-requests": "2",
+        "x-ratelimit-reset-requests": "59.5s",
+    }
+
+    async def scenario() -> list[float]:
+        clock = FakeClock()
+        limiter = _limiter(clock)
+        async with limiter.slot() as slot:
+            pass
+        limiter.observe(slot, Reply(headers=headers))
+        for _ in range(3):
+            async with limiter.slot():
+                pass
+        return clock.waits
+
+    waits = _run(scenario())
+    assert len(waits) == 1, "two left: the third request waits for the refill"
+    assert waits[0] == pytest.approx(0.25, rel=0.01)
+
+
+def test_an_older_reading_never_overrides_a_fresher_one() -> None:
+    def reading(remaining: int) -> Reply:
+        return Reply(
+            headers={
+                "x-ratelimit-limit-requests": "240",
+                "x-ratelimit-remaining-requests": str(remaining),
+                "x-ratelimit-reset-requests": "30s",
+            }
+        )
+
+    async def scenario() -> list[float]:
+        clock = FakeClock()
+        limiter = _limiter(clock)
+        async with limiter.slot() as older, limiter.slot() as newer:
+            pass
+        limiter.observe(newer, reading(0))
+        limiter.observe(older, reading(200))  # stale: arrived at the server first
+        async with limiter.slot():
+            pass
+        return clock.waits
+
+    assert len(_run(scenario())) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("20ms", 0.02),
+        ("1.5s", 1.5),
+        ("6m0s", 360.0),
+        ("1h2m", 3720.0),
+        ("7", 7.0),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_reset_headers_parse_as_durations(text: str, seconds: float | None) -> None:
+    assert parse_duration_s(text) == seconds
+
+
+def test_only_remaining_zero_with_a_reset_says_the_quota_is_exhausted() -> None:
+    exhausted = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "12s"}
+    assert exhausted_pause_s(exhausted) == 12.0
+    assert exhausted_pause_s({"x-ratelimit-remaining-tokens": "0"}) is None
+    assert exhausted_pause_s({**exhausted, "x-ratelimit-remaining-tokens": "5"}) is None
