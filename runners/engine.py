@@ -224,4 +224,5 @@ def _gauge(summary: RunSummary, lanes: list[_Lane]) -> None:
         progress.limit = limiter.limit
         progress.maximum = limiter.maximum
         progress.mean_limit = limiter.mean_limit
+        progress.lowest_limit = limiter.lowest_limit
         progress.paused_s = limiter.paused_s

@@ -139,6 +139,7 @@ class Slot:
     sequence: int
     window: int
     tokens: float
+    at_limit: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,13 +191,14 @@ class AdaptiveConcurrency:
         self.adaptive = adaptive
         self.limit = float(self.maximum)
         self.window = 0
+        self.lowest = self.maximum
         self._clock = clock
         self._since = self._changed = clock()
         self._area = 0.0
 
     @property
     def allowed(self) -> int:
-        return max(1, math.floor(self.limit))
+        return max(1, math.floor(self.limit + 1e-9))  # sums of 1/n must reach the next whole
 
     @property
     def mean(self) -> float:
@@ -208,12 +210,19 @@ class AdaptiveConcurrency:
         return (self._area + self.allowed * (now - self._changed)) / elapsed
 
     def on_success(self) -> None:
-        if self.adaptive and self.limit < self.maximum:
-            self._set(min(float(self.maximum), self.limit + 1.0))
+        """Grow additively: one per window of successes (1/limit each), no streak needed."""
+        if not self.adaptive or self.limit >= self.maximum:
+            return
+        self._set(min(float(self.maximum), self.limit + 1.0 / self.allowed))
 
-    def on_congestion(self, started_in_window: int) -> bool:
-        """Cut once per congestion window; True when this 429 cut the limit."""
-        if not self.adaptive or started_in_window < self.window:
+    def on_congestion(self, started_in_window: int, *, at_limit: bool = True) -> bool:
+        """Cut once per congestion window; True when this 429 cut the limit.
+
+        A 429 cuts only when its request started with the limit in full use: one that came
+        while fewer were in flight than allowed was not caused by the limit being too high
+        (a random fault, or a rate quota the buckets and Retry-After deal with).
+        """
+        if not self.adaptive or started_in_window < self.window or not at_limit:
             return False
         self._set(max(1.0, self.limit * CUT_FACTOR))
         self.window += 1
@@ -224,6 +233,7 @@ class AdaptiveConcurrency:
         self._area += self.allowed * (now - self._changed)
         self._changed = now
         self.limit = limit
+        self.lowest = min(self.lowest, self.allowed)
 
 
 class EndpointLimiter:
@@ -284,6 +294,10 @@ class EndpointLimiter:
         return self.concurrency.mean
 
     @property
+    def lowest_limit(self) -> int:
+        return self.concurrency.lowest
+
+    @property
     def paused_s(self) -> float:
         """Seconds left of an endpoint pause (0 when not paused)."""
         return max(0.0, self._paused_until - self._clock())
@@ -297,7 +311,8 @@ class EndpointLimiter:
         try:
             tokens = estimated_tokens or self._tokens_per_request
             await self._wait_for_budget(tokens)
-            granted = Slot(self._started, self.concurrency.window, tokens)
+            at_limit = self.in_flight >= self.concurrency.allowed
+            granted = Slot(self._started, self.concurrency.window, tokens, at_limit)
             self._started += 1
             yield granted
         finally:
@@ -347,6 +362,6 @@ class EndpointLimiter:
         if reply.pause_s:
             self._paused_until = max(self._paused_until, now + reply.pause_s)
         if reply.congested:
-            self.concurrency.on_congestion(slot.window)
+            self.concurrency.on_congestion(slot.window, at_limit=slot.at_limit)
         else:
             self.concurrency.on_success()

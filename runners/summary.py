@@ -32,6 +32,7 @@ class EndpointProgress:
     limit: int = 0
     maximum: int = 0
     mean_limit: float = 0.0
+    lowest_limit: int = 0
     paused_s: float = 0.0
     rate_limited: int = 0
     retries: int = 0

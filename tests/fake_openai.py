@@ -245,7 +245,10 @@ def start_fake_openai(options: FakeOptions | None = None) -> FakeOpenAI:
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (a timeout or a cancelled run)
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))

@@ -6,11 +6,13 @@ A fake clock whose ``sleep`` advances it makes every wait observable without rea
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 
 import pytest
 from runbench.runners.limiter import (
     EndpointLimiter,
     Reply,
+    Slot,
     TokenBucket,
     exhausted_pause_s,
     parse_duration_s,
@@ -46,54 +48,75 @@ CONGESTED = Reply(congested=True)
 OK = Reply()
 
 
+async def _fill(limiter: EndpointLimiter, stack: AsyncExitStack) -> list[Slot]:
+    """Take every slot the limit allows; the last one started with the limit in full use."""
+    return [await stack.enter_async_context(limiter.slot()) for _ in range(limiter.limit)]
+
+
 def test_a_429_from_before_the_last_cut_does_not_cut_again() -> None:
     async def scenario() -> list[int]:
-        limiter = _limiter(FakeClock())
+        limiter = _limiter(FakeClock(), max_concurrency=4)
         seen = []
-        async with limiter.slot() as first, limiter.slot() as second:
-            limiter.observe(first, CONGESTED)
+        async with AsyncExitStack() as stack:
+            *earlier, last = await _fill(limiter, stack)
+            limiter.observe(last, CONGESTED)
             seen.append(limiter.limit)
-            limiter.observe(second, CONGESTED)  # same congestion event: started before the cut
+            limiter.observe(earlier[-1], CONGESTED)  # same congestion event: started before the cut
             seen.append(limiter.limit)
-        async with limiter.slot() as third:
-            limiter.observe(third, CONGESTED)  # started after the cut: a new event
+        async with AsyncExitStack() as stack:
+            *_, last = await _fill(limiter, stack)
+            limiter.observe(last, CONGESTED)  # started after the cut: a new event
             seen.append(limiter.limit)
         return seen
 
-    assert _run(scenario()) == [4, 4, 2]
+    assert _run(scenario()) == [2, 2, 1]
+
+
+def test_a_429_while_the_limit_was_not_in_use_cuts_nothing() -> None:
+    async def scenario() -> int:
+        limiter = _limiter(FakeClock())
+        async with limiter.slot() as alone:  # one of eight in flight: a random fault
+            limiter.observe(alone, CONGESTED)
+        return limiter.limit
+
+    assert _run(scenario()) == 8
 
 
 def test_successes_grow_the_limit_back_without_an_unbroken_streak() -> None:
-    async def scenario() -> list[int]:
+    async def scenario() -> tuple[int, list[int]]:
         limiter = _limiter(FakeClock())
-        async with limiter.slot() as old:
-            pass
-        async with limiter.slot() as cutting:
-            limiter.observe(cutting, CONGESTED)
-        seen = [limiter.limit]
-        for _ in range(4):  # each success adds one, a late 429 between them changes nothing
+        seen = []
+        async with AsyncExitStack() as stack:
+            *earlier, last = await _fill(limiter, stack)
+            limiter.observe(last, CONGESTED)
+        cut = limiter.limit
+        for late in (earlier * 4)[:22]:  # one per window: 4 + 5 + 6 + 7 successes reach 8
             async with limiter.slot() as slot:
                 limiter.observe(slot, OK)
-            limiter.observe(old, CONGESTED)
+            limiter.observe(late, CONGESTED)  # a late 429 between successes changes nothing
             seen.append(limiter.limit)
-        return seen
+        return cut, seen
 
-    assert _run(scenario()) == [4, 5, 6, 7, 8]
+    cut, seen = _run(scenario())
+    assert cut == 4
+    assert [seen.index(level) for level in (5, 6, 7, 8)] == [3, 8, 14, 21]
 
 
 def test_the_limit_stays_between_one_and_the_maximum() -> None:
     async def scenario() -> tuple[int, int, int]:
         limiter = _limiter(FakeClock())
         for _ in range(10):
-            async with limiter.slot() as slot:
-                limiter.observe(slot, CONGESTED)
+            async with AsyncExitStack() as stack:
+                *_, last = await _fill(limiter, stack)
+                limiter.observe(last, CONGESTED)
         lowest = limiter.limit
-        for _ in range(50):
+        for _ in range(200):
             async with limiter.slot() as slot:
                 limiter.observe(slot, OK)
         fixed = EndpointLimiter("fake/f", EndpointLimits(max_concurrency=8), adaptive=False)
-        async with fixed.slot() as slot:
-            fixed.observe(slot, CONGESTED)
+        async with AsyncExitStack() as stack:
+            *_, last = await _fill(fixed, stack)
+            fixed.observe(last, CONGESTED)
         return lowest, limiter.limit, fixed.limit
 
     assert _run(scenario()) == (1, 8, 8)
