@@ -13,10 +13,12 @@ that endpoint goes through ``async with limiter.slot(tokens) as slot:``. A slot 
 Every reply reaches the limiter through one hook, ``observe(slot, reply)``: headers re-estimate
 the mirrored buckets, a 429 lowers concurrency, a quota-exhausted reply pauses the endpoint.
 
-Adaptive concurrency is AIMD with two rules that keep random faults from collapsing it: the limit
-is cut (halved) at most once per congestion window — a 429 of a request that started before the
-last cut is the same congestion event and cuts nothing — and every success adds one, without
-needing an unbroken streak, never above the configured maximum nor below one.
+Adaptive concurrency is AIMD with three rules that keep random faults from collapsing it while a
+real, load-driven quota still brings it down: a 429 cuts (halves) the limit only if its request
+started with the limit in full use (a refusal while fewer were in flight says nothing about the
+limit); it cuts at most once per congestion window (a 429 of a request that started before the
+last cut is the same congestion event); and every success adds 1/limit — one per window of
+successes, with no unbroken streak needed — never above the configured maximum nor below one.
 
 ``share`` (0 < share ≤ 1) is this process's part of the endpoint's budget when several processes
 use one key (ultra-parallel shards): every bucket, told or mirrored, is scaled by it, so together

@@ -93,13 +93,12 @@ class FakeOpenAI:
 
     @property
     def base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self.endpoint}/v1"
 
     @property
     def endpoint(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def answered(self, model: str | None = None) -> dict[int, int]:
         """How many requests (of ``model``, or all) got each status."""
@@ -332,9 +331,9 @@ def _scripted(
         time.sleep(5)
         return None
     if model.startswith("http-"):
-        status = int(model.split("-")[1])
-        text = f"Incorrect API key provided: {key}" if status == 401 else f"scripted {status}"
-        return status, _error(status, text), {}
+        code = int(model.split("-")[1])
+        text = f"Incorrect API key provided: {key}" if code == 401 else f"scripted {code}"
+        return code, _error(code, text), {}
     if model == "rate-limited":
         payload = _error(429, "slow down", "rate_limit_exceeded")
         return 429, payload, {"Retry-After": "7"}

@@ -8,10 +8,10 @@ costs three requests against the fake's constant reply (the executor stops a rep
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runbench.clients.base import ModelClient
 from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
 from runbench.storage import open_store
 from runbench.workload.tasks import builtin_library
@@ -65,13 +65,13 @@ async def run_endpoints(
     store_root: Path,
     *,
     stop: asyncio.Event | None = None,
-    on_progress=None,  # type: ignore[no-untyped-def]
+    on_progress: Callable[[RunSummary], None] | None = None,
 ) -> RunSummary:
     """Run the endpoints' jobs, interleaved in the job list, through ``run_jobs``."""
     lists = [jobs_of(endpoint) for endpoint in endpoints]
     jobs = [job for group in zip(*lists, strict=False) for job in group]
     jobs += [job for group in lists for job in group[min(map(len, lists)) :]]
-    clients: dict[str, ModelClient] = {
+    clients: dict[str, WireClient] = {
         jobs_of_one[0].endpoint: WireClient(endpoint.base_url, endpoint.model)
         for endpoint, jobs_of_one in zip(endpoints, lists, strict=True)
     }
@@ -80,7 +80,7 @@ async def run_endpoints(
         return await run_jobs(
             jobs,
             store=store,
-            clients=clients,
+            clients=dict(clients),
             library=builtin_library(),
             options=options,
             run_id="run-under-test",
@@ -89,5 +89,5 @@ async def run_endpoints(
         )
     finally:
         for client in clients.values():
-            await client.aclose()  # type: ignore[attr-defined]
+            await client.aclose()
         store.close()

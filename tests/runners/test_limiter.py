@@ -6,7 +6,9 @@ A fake clock whose ``sleep`` advances it makes every wait observable without rea
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from contextlib import AsyncExitStack
+from typing import Any, TypeVar
 
 import pytest
 from runbench.runners.limiter import (
@@ -40,7 +42,10 @@ def _limiter(clock: FakeClock, **limits: int) -> EndpointLimiter:
     return EndpointLimiter("fake/e", EndpointLimits(**limits), clock=clock, sleep=clock.sleep)
 
 
-def _run(coroutine):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 from runbench.runners.retry import RetryPolicy, call_with_retries
 
 from runbench.errors import BadRequestError, RateLimitedError, RetryableProviderError
 
+T = TypeVar("T")
 
-def _run(coroutine):  # type: ignore[no-untyped-def]
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 

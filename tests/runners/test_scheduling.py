@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,11 @@ from tests.runners.harness import REQUESTS_PER_TEST, Endpoint, run_endpoints
 
 
 @pytest.fixture
-def slow_and_fast() -> FakeOpenAI:
+def slow_and_fast() -> Iterator[FakeOpenAI]:
     fake = start_fake_openai(
         FakeOptions(latency_by_model={"slow": 0.3, "fast": 0.05}, latency_s=0.01)
     )
-    yield fake  # type: ignore[misc]
+    yield fake
     fake.close()
 
 

@@ -1,0 +1,78 @@
+"""Pacing against a provider's bucket (240 requests/minute, starting full): told or from headers."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from runbench.runners.engine import RunOptions, RunSummary
+from runbench.runners.retry import RetryPolicy
+
+from runbench.config import EndpointLimits
+from tests.fake_openai import FakeOpenAI, FakeOptions, start_fake_openai
+from tests.runners.harness import REQUESTS_PER_TEST, Endpoint, run_endpoints
+
+RPM = 240
+TESTS = 90  # 270 requests: the minute's 240 at once, then 30 more at 4 per second
+OPTIONS = RunOptions(max_workers=16, retry=RetryPolicy(max_retries=20))
+
+
+def _run(
+    tmp_path: Path, options: FakeOptions, limits: EndpointLimits, run: RunOptions = OPTIONS
+) -> tuple[FakeOpenAI, RunSummary]:
+    fake = start_fake_openai(options)
+    try:
+        endpoint = Endpoint(fake.base_url, "metered", TESTS, limits)
+        summary = asyncio.run(run_endpoints([endpoint], run, tmp_path))
+    finally:
+        fake.close()
+    assert summary.finished == TESTS
+    return fake, summary
+
+
+def _refused(fake: FakeOpenAI) -> float:
+    answered = fake.answered()
+    return answered.get(429, 0) / sum(answered.values())
+
+
+def test_the_providers_headers_pace_requests_so_almost_none_is_refused(tmp_path: Path) -> None:
+    fake, _ = _run(
+        tmp_path, FakeOptions(requests_per_minute=RPM), EndpointLimits(max_concurrency=16)
+    )
+    assert _refused(fake) <= 0.02, f"{_refused(fake):.1%} refused"
+
+
+def test_a_told_rpm_spends_the_minutes_burst_and_is_never_refused(tmp_path: Path) -> None:
+    fake, _ = _run(
+        tmp_path,
+        FakeOptions(requests_per_minute=RPM, rate_headers=False),
+        EndpointLimits(max_concurrency=16, requests_per_minute=RPM),
+    )
+    assert _refused(fake) <= 0.01, f"{_refused(fake):.1%} refused"
+    arrivals = sorted(r["at"] for r in fake.requests)
+    burst = arrivals[RPM - 1] - arrivals[0]
+    assert burst < RPM / 4 / 2, "the minute's allowance was spent as a burst, not at 4 per second"
+
+
+def test_two_shards_with_half_shares_stay_inside_one_quota(tmp_path: Path) -> None:
+    fake = start_fake_openai(FakeOptions(requests_per_minute=RPM))
+    half = RunOptions(max_workers=16, retry=RetryPolicy(max_retries=20), share=0.5)
+
+    async def both() -> list[RunSummary]:
+        runs = [
+            run_endpoints(
+                [Endpoint(fake.base_url, name, TESTS // 2, EndpointLimits(max_concurrency=16))],
+                half,
+                tmp_path / name,
+            )
+            for name in ("shard-0", "shard-1")
+        ]
+        return list(await asyncio.gather(*runs))
+
+    try:
+        summaries = asyncio.run(both())
+    finally:
+        fake.close()
+    assert sum(summary.finished for summary in summaries) == TESTS
+    assert len(fake.requests) >= TESTS * REQUESTS_PER_TEST
+    assert _refused(fake) <= 0.02, f"{_refused(fake):.1%} refused"
