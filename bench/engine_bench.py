@@ -236,7 +236,7 @@ def write_section(rows: list[Row]) -> None:
         f"Command: `python bench/engine_bench.py --write` (also part of `make bench`)  \n"
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  \nMachine: {machine()}\n"
     )
-    block = "\n".join([SECTION, "", stamp, *section(rows)[1:]])
+    block = "\n".join([SECTION, "", stamp.rstrip("\n"), *section(rows)[1:]])
     if SECTION in text:
         before, _, after = text.partition(SECTION)
         rest = after.split("\n## ", 1)

@@ -42,6 +42,21 @@ class EndpointProgress:
     def not_run(self) -> int:
         return max(0, self.total - self.done - self.errors)
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "total": self.total,
+            "done": self.done,
+            "full_success": self.full,
+            "errors": self.errors,
+            "not_run": self.not_run,
+            "limit": self.limit,
+            "maximum": self.maximum,
+            "mean_limit": round(self.mean_limit, 2),
+            "rate_limited": self.rate_limited,
+            "retries": self.retries,
+            "attempts": self.attempts,
+        }
+
     @property
     def limiter(self) -> EndpointProgress:
         """The same object, for readers written against the old ``progress.limiter.<gauge>``."""
@@ -128,6 +143,25 @@ class RunSummary:
         if not done:
             return None
         return (time.monotonic() - self.started) / done * max(0, total - done)
+
+    def to_dict(self) -> dict[str, object]:
+        """The machine-readable summary (``--json``): the run's counts and each endpoint's."""
+        return {
+            "run_id": self.run_id,
+            "planned": self.planned,
+            "finished": self.finished,
+            "full_success": self.full,
+            "partial_success": self.partial,
+            "failure": self.failure,
+            "errors": self.errors,
+            "not_run": self.not_run,
+            "stopped": dict(self.stopped),
+            "interrupted": self.interrupted,
+            "timed_out": self.timed_out,
+            "seconds": round(self.seconds, 3),
+            "exit_code": self.exit_code,
+            "endpoints": {name: progress.to_dict() for name, progress in self.endpoints.items()},
+        }
 
     @property
     def exit_code(self) -> int:

