@@ -30,7 +30,7 @@ def refusal_reply(error: RetryableProviderError) -> Reply:
     refusal waits in the request that got it.
     """
     if not isinstance(error, RateLimitedError):
-        return Reply(headers=error.rate_limit_headers)
+        return Reply(headers=error.rate_limit_headers, failed=True)
     pause = exhausted_pause_s(error.rate_limit_headers)
     if pause is None and any(word in error.message.lower() for word in QUOTA_WORDS):
         pause = error.retry_after_s or DEFAULT_QUOTA_PAUSE_S

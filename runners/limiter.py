@@ -146,10 +146,14 @@ class Slot:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What one request told the limiter (the argument of the one hook, ``observe``)."""
+    """What one request told the limiter (the argument of the one hook, ``observe``).
+
+    ``congested`` is a 429; ``failed`` any other retryable failure (neither grows the limit).
+    """
 
     headers: Mapping[str, str] = field(default_factory=dict)
     congested: bool = False
+    failed: bool = False
     pause_s: float | None = None
     tokens_used: int | None = None
 
@@ -365,5 +369,5 @@ class EndpointLimiter:
             self._paused_until = max(self._paused_until, now + reply.pause_s)
         if reply.congested:
             self.concurrency.on_congestion(slot.window, at_limit=slot.at_limit)
-        else:
+        elif not reply.failed:  # a 5xx or a timeout says nothing about concurrency
             self.concurrency.on_success()

@@ -107,6 +107,22 @@ def test_successes_grow_the_limit_back_without_an_unbroken_streak() -> None:
     assert [seen.index(level) for level in (5, 6, 7, 8)] == [3, 8, 14, 21]
 
 
+def test_a_server_error_neither_grows_nor_cuts_the_limit() -> None:
+    async def scenario() -> list[int]:
+        limiter = _limiter(FakeClock())
+        async with AsyncExitStack() as stack:
+            *_, last = await _fill(limiter, stack)
+            limiter.observe(last, CONGESTED)
+        seen = [limiter.limit]
+        for _ in range(20):
+            async with limiter.slot() as slot:
+                limiter.observe(slot, Reply(failed=True))
+        seen.append(limiter.limit)
+        return seen
+
+    assert _run(scenario()) == [4, 4]
+
+
 def test_the_limit_stays_between_one_and_the_maximum() -> None:
     async def scenario() -> tuple[int, int, int]:
         limiter = _limiter(FakeClock())
@@ -268,3 +284,43 @@ def test_only_remaining_zero_with_a_reset_says_the_quota_is_exhausted() -> None:
     assert exhausted_pause_s(exhausted) == 12.0
     assert exhausted_pause_s({"x-ratelimit-remaining-tokens": "0"}) is None
     assert exhausted_pause_s({**exhausted, "x-ratelimit-remaining-tokens": "5"}) is None
+
+
+def test_token_headers_pace_by_the_tokens_requests_really_use() -> None:
+    headers = {
+        "x-ratelimit-limit-tokens": "6000",
+        "x-ratelimit-remaining-tokens": "100",
+        "x-ratelimit-reset-tokens": "59s",
+    }
+
+    async def scenario() -> list[float]:
+        clock = FakeClock()
+        limiter = _limiter(clock)
+        async with limiter.slot() as slot:
+            pass
+        limiter.observe(slot, Reply(headers=headers, tokens_used=50))
+        for _ in range(3):  # 100 tokens left at 50 a request: two now, the third waits
+            async with limiter.slot():
+                pass
+        return clock.waits
+
+    waits = _run(scenario())
+    assert len(waits) == 1
+    assert waits[0] == pytest.approx(0.5, rel=0.02), "50 tokens at (6000 - 100) / 59 s per second"
+
+
+def test_a_told_tpm_is_a_bucket_of_a_full_minute_too() -> None:
+    async def scenario() -> list[float]:
+        clock = FakeClock()
+        limiter = EndpointLimiter(
+            "fake/e",
+            EndpointLimits(max_concurrency=8, tokens_per_minute=600),
+            clock=clock,
+            sleep=clock.sleep,
+        )
+        for _ in range(7):
+            async with limiter.slot(estimated_tokens=100):
+                pass
+        return clock.waits
+
+    assert _run(scenario()) == [pytest.approx(10.0)], "600 at once, then 10 a second"
