@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from runbench.runners.engine import RunOptions, RunSummary
 from runbench.runners.retry import RetryPolicy
 
@@ -75,4 +76,38 @@ def test_two_shards_with_half_shares_stay_inside_one_quota(tmp_path: Path) -> No
         fake.close()
     assert sum(summary.finished for summary in summaries) == TESTS
     assert len(fake.requests) >= TESTS * REQUESTS_PER_TEST
+    assert _refused(fake) <= 0.02, f"{_refused(fake):.1%} refused"
+
+
+def test_the_real_client_path_reads_the_headers_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through session.execute and the OpenAI client, as the CLI runs it: headers pace it."""
+    from runbench.runners.session import RunRequest, execute, prepare
+    from runbench.storage import open_store
+
+    from runbench.matrix import build_matrix
+
+    monkeypatch.setenv("FAKE_KEY", "sk-fake")
+    fake = start_fake_openai(FakeOptions(requests_per_minute=120))
+    config = tmp_path / "runbench.toml"
+    config.write_text(
+        f'[providers.fake]\nkind = "openai"\nbase_url = "{fake.base_url}"\n'
+        'api_key_env = "FAKE_KEY"\nmax_concurrency = 16\n\n[models.metered]\nprovider = "fake"\n'
+    )
+    matrix = build_matrix(
+        prompt_types="baseline",
+        difficulties="easy",
+        task_types="simple_task",
+        rates="0.8",
+        num_instances=43,  # 129 requests: the minute's 120, then 9 at 2 per second
+    )
+    store = open_store(tmp_path / "store", "json")
+    try:
+        prepared = prepare(RunRequest(("metered",), matrix, config_path=config), store)
+        summary = asyncio.run(execute(prepared, store, OPTIONS, check_credentials=False))
+    finally:
+        store.close()
+        fake.close()
+    assert summary.finished == 43
     assert _refused(fake) <= 0.02, f"{_refused(fake):.1%} refused"
