@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 
 from runbench.clients.base import ChatRequest, ChatResponse, ModelClient
 from runbench.runners.jobs import RunOptions
@@ -18,7 +19,11 @@ from runbench.runners.summary import EndpointProgress
 
 from runbench.errors import RateLimitedError, RetryableProviderError
 
-QUOTA_WORDS = ("quota", "exhausted")
+# what providers write in a 429 body when a quota (not a momentary overload) is used up: OpenAI
+# and compatible servers say "quota", Azure "exceeded token rate limit" / "exceeded call rate limit"
+QUOTA_WORDING = re.compile(
+    r"quota|exhausted|exceeded (?:the )?(?:token |call |request )?rate limit"
+)
 DEFAULT_QUOTA_PAUSE_S = 1.0
 
 
@@ -32,7 +37,7 @@ def refusal_reply(error: RetryableProviderError) -> Reply:
     if not isinstance(error, RateLimitedError):
         return Reply(headers=error.rate_limit_headers, failed=True)
     pause = exhausted_pause_s(error.rate_limit_headers)
-    if pause is None and any(word in error.message.lower() for word in QUOTA_WORDS):
+    if pause is None and QUOTA_WORDING.search(error.message.lower()):
         pause = error.retry_after_s or DEFAULT_QUOTA_PAUSE_S
     if pause is not None and error.retry_after_s is not None:
         pause = min(pause, error.retry_after_s)
