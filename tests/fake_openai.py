@@ -223,92 +223,101 @@ class _Policy:
         return None
 
 
+class _Server(ThreadingHTTPServer):
+    """The HTTP server, holding the fake's state and policy for its handlers."""
+
+    fake: FakeOpenAI
+    policy: _Policy
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One request: log it, then answer as the model name or the options say (keep-alive on)."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        return
+
+    def _send(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (a timeout or a cancelled run)
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        model = body.get("model", "")
+        if "/deployments/" in self.path:
+            model = self.path.split("/deployments/")[1].split("/")[0]
+        key = self.headers.get("Authorization", "").removeprefix("Bearer ") or self.headers.get(
+            "api-key", ""
+        )
+        entry: dict[str, Any] = {
+            "path": self.path,
+            "model": model,
+            "body": body,
+            "key": key,
+            "at": time.monotonic(),
+            "wall": time.time(),
+            "status": 200,
+        }
+        with fake.lock:
+            fake.requests.append(entry)
+            seen = sum(r["model"] == model for r in fake.requests)
+            fake.in_flight[model] = fake.in_flight.get(model, 0) + 1
+            fake.peak_in_flight[model] = max(
+                fake.peak_in_flight.get(model, 0), fake.in_flight[model]
+            )
+        try:
+            status, payload, headers = self._answer(model, body, key, seen, entry)
+            entry["status"] = status
+            self._send(status, payload, headers)
+        finally:
+            with fake.lock:
+                fake.in_flight[model] -= 1
+
+    def _answer(
+        self, model: str, body: dict[str, Any], key: str, seen: int, entry: dict[str, Any]
+    ) -> tuple[int, object, dict[str, str]]:
+        fake, policy = self.server.fake, self.server.policy
+        scripted = _scripted(model, key, seen, entry)
+        if scripted is not None:
+            return scripted
+        with fake.lock:
+            refusal = policy.refusal(fake.in_flight[model])
+            headers = policy.headers()
+        if refusal is not None:  # refused at once, as providers do
+            status, payload, refusal_headers, retry_at = refusal
+            entry["retry_at"] = retry_at
+            return status, payload, refusal_headers
+        delay = policy.options.latency_by_model.get(model, policy.options.latency_s)
+        if delay:
+            time.sleep(delay)
+        if model.startswith("fail-") or model.startswith("retry-"):
+            model = "ok"
+        if policy.requests is None and policy.tokens is None:
+            headers = dict(STATIC_RATE_HEADERS)  # what the client tests expect
+        return 200, _completion(model, body), headers
+
+
 def start_fake_openai(options: FakeOptions | None = None) -> FakeOpenAI:
     """Serve the fake on 127.0.0.1 at a free port, in a daemon thread; ``close()`` stops it."""
-    fake: FakeOpenAI
-    policy = _Policy(options or FakeOptions())
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:  # keep test output clean
-            return
-
-        def _send(
-            self, status: int, payload: object, headers: dict[str, str] | None = None
-        ) -> None:
-            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            try:
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True  # the client gave up (a timeout or a cancelled run)
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            body = json.loads(self.rfile.read(length) or b"{}")
-            model = body.get("model", "")
-            if "/deployments/" in self.path:
-                model = self.path.split("/deployments/")[1].split("/")[0]
-            key = self.headers.get("Authorization", "").removeprefix("Bearer ") or self.headers.get(
-                "api-key", ""
-            )
-            entry: dict[str, Any] = {
-                "path": self.path,
-                "model": model,
-                "body": body,
-                "key": key,
-                "at": time.monotonic(),
-                "wall": time.time(),
-                "status": 200,
-            }
-            with fake.lock:
-                fake.requests.append(entry)
-                seen = sum(r["model"] == model for r in fake.requests)
-                fake.in_flight[model] = fake.in_flight.get(model, 0) + 1
-                fake.peak_in_flight[model] = max(
-                    fake.peak_in_flight.get(model, 0), fake.in_flight[model]
-                )
-            try:
-                status, payload, headers = self._answer(model, body, key, seen, entry)
-                entry["status"] = status
-                self._send(status, payload, headers)
-            finally:
-                with fake.lock:
-                    fake.in_flight[model] -= 1
-
-        def _answer(
-            self, model: str, body: dict[str, Any], key: str, seen: int, entry: dict[str, Any]
-        ) -> tuple[int, object, dict[str, str]]:
-            scripted = _scripted(model, key, seen, entry)
-            if scripted is not None:
-                return scripted
-            with fake.lock:
-                refusal = policy.refusal(fake.in_flight[model])
-                headers = policy.headers()
-            if refusal is not None:  # refused at once, as providers do
-                status, payload, refusal_headers, retry_at = refusal
-                entry["retry_at"] = retry_at
-                return status, payload, refusal_headers
-            delay = policy.options.latency_by_model.get(model, policy.options.latency_s)
-            if delay:
-                time.sleep(delay)
-            if model.startswith("fail-") or model.startswith("retry-"):
-                model = "ok"
-            if policy.requests is None and policy.tokens is None:
-                headers = dict(STATIC_RATE_HEADERS)  # what the client tests expect
-            return 200, _completion(model, body), headers
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
-    fake = FakeOpenAI(server, options or FakeOptions())
+    server.policy = _Policy(options or FakeOptions())
+    server.fake = FakeOpenAI(server, options or FakeOptions())
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return fake
+    return server.fake
 
 
 def _scripted(
