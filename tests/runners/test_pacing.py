@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,8 +13,9 @@ from runbench.runners.engine import RunOptions, RunSummary
 from runbench.runners.retry import RetryPolicy
 
 from runbench.config import EndpointLimits
+from tests.conftest import REPO
 from tests.fake_openai import FakeOpenAI, FakeOptions, start_fake_openai
-from tests.runners.harness import REQUESTS_PER_TEST, Endpoint, run_endpoints
+from tests.runners.harness import Endpoint, run_endpoints
 
 RPM = 240
 TESTS = 90  # 270 requests: the minute's 240 at once, then 30 more at 4 per second
@@ -55,28 +59,42 @@ def test_a_told_rpm_spends_the_minutes_burst_and_is_never_refused(tmp_path: Path
     assert burst < RPM / 4 / 2, "the minute's allowance was spent as a burst, not at 4 per second"
 
 
-def test_two_shards_with_half_shares_stay_inside_one_quota(tmp_path: Path) -> None:
-    fake = start_fake_openai(FakeOptions(requests_per_minute=RPM))
-    half = RunOptions(max_workers=16, retry=RetryPolicy(max_retries=20), share=0.5)
-
-    async def both() -> list[RunSummary]:
-        runs = [
-            run_endpoints(
-                [Endpoint(fake.base_url, name, TESTS // 2, EndpointLimits(max_concurrency=16))],
-                half,
-                tmp_path / name,
-            )
-            for name in ("shard-0", "shard-1")
-        ]
-        return list(await asyncio.gather(*runs))
-
+def _shards(tmp_path: Path, share: str) -> FakeOpenAI:
+    """Two shard processes told rpm = 240 on one key, each with ``share`` of it."""
+    fake = start_fake_openai(FakeOptions(requests_per_minute=RPM, rate_headers=False))
     try:
-        summaries = asyncio.run(both())
+        shards = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.runners.shard_worker",
+                    fake.base_url,
+                    f"shard-{index}",
+                    str(TESTS // 2),
+                    share,
+                    str(tmp_path / f"{share}-{index}"),
+                    str(RPM),
+                ],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for index in range(2)
+        ]
+        results = [json.loads(shard.communicate(timeout=120)[0]) for shard in shards]
     finally:
         fake.close()
-    assert sum(summary.finished for summary in summaries) == TESTS
-    assert len(fake.requests) >= TESTS * REQUESTS_PER_TEST
-    assert _refused(fake) <= 0.02, f"{_refused(fake):.1%} refused"
+    assert [result["finished"] for result in results] == [TESTS // 2, TESTS // 2]
+    return fake
+
+
+def test_two_shard_processes_with_half_shares_stay_inside_one_quota(tmp_path: Path) -> None:
+    # no rate headers: the processes cannot see each other, only their shares keep them inside
+    halves = _shards(tmp_path, "0.5")
+    assert _refused(halves) <= 0.01, f"{_refused(halves):.1%} refused"
+    wholes = _shards(tmp_path, "1.0")
+    assert _refused(wholes) > 0.1, "without shares both spend the whole minute: the test bites"
 
 
 def test_the_real_client_path_reads_the_headers_too(
