@@ -21,8 +21,10 @@ last cut is the same congestion event); and every success adds 1/limit — one p
 successes, with no unbroken streak needed — never above the configured maximum nor below one.
 
 ``share`` (0 < share ≤ 1) is this process's part of the endpoint's budget when several processes
-use one key (ultra-parallel shards): every bucket, told or mirrored, is scaled by it, so together
-the processes stay inside the quota.
+use one key (ultra-parallel shards): the told buckets and the mirrored ones are scaled by it, so
+together the processes stay inside the quota even when the provider sends no headers (with
+headers, the provider's remaining count also tells each process what the others spent). The
+``requests_per_second`` pace (``--qps``) is already per process and is not scaled.
 """
 
 from __future__ import annotations
