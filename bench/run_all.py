@@ -1,6 +1,7 @@
 """All benchmarks; run with `make bench`, results in bench/RESULTS.md.
 
-Storage (this file) and runners (runners_bench.py).
+Storage (this file), runners (runners_bench.py) and the engine against a hostile server
+(engine_bench.py: rate limits, the random fault mix, slow and fast endpoints).
 
 Measures, per store: durable single-record append throughput with 1 and with 8 writer
 processes; scan + group-by over 1,000,000 records; the remaining-tests computation for 1M planned
@@ -276,15 +277,27 @@ def main() -> None:
                 "≤ 25 % of JSONL",
             )
         )
+        from engine_bench import run_all as engine_rows
         from runners_bench import run_all as runner_rows
 
         runners = runner_rows()
+        engine = engine_rows()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write_results(rows, runners)
+    write_results(rows, runners, engine)
 
 
-def write_results(rows: list[tuple[str, str, str]], runners: list[tuple[str, str, str]]) -> None:
+def engine_section(engine: list[tuple[str, str, str]]) -> list[str]:
+    from engine_bench import section
+
+    return section(engine)
+
+
+def write_results(
+    rows: list[tuple[str, str, str]],
+    runners: list[tuple[str, str, str]],
+    engine: list[tuple[str, str, str]],
+) -> None:
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [
         "# Benchmark results",
@@ -307,6 +320,7 @@ def write_results(rows: list[tuple[str, str, str]], runners: list[tuple[str, str
         "|---|---|---|",
         *(f"| {name} | {value} | {target} |" for name, value, target in runners),
         "",
+        *engine_section(engine),
     ]
     notes = HERE / "NOTES.md"
     if notes.exists():

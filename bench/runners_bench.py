@@ -4,9 +4,7 @@
     running the same workload functions without scheduler or store;
 (b) a loopback server answering after 100 ms, 64 workers: runbench's requests/s against a bare
     httpx2 loop with 64 concurrent requests to the same server, and client CPU per request;
-(c) the server enforcing 600 requests/minute with 429 + Retry-After, runbench told nothing
-    (adaptive) and told rpm = 600: share of the quota used over 60 s (burst-aware: the server's
-    bucket starts with 100 and refills 10/s, so 700 in 60 s) and share answered 429;
+(c) rate limits moved to engine_bench.py with the other engine figures (e) and (f);
 (d) ultra-parallel with 1, 2 and 4 shards on a sim model at 50 ms latency: tests/s.
 """
 
@@ -194,44 +192,6 @@ def http_path(work: Path) -> list[Row]:
     ]
 
 
-def rate_limits(work: Path) -> list[Row]:
-    from runbench.runners.engine import RunOptions
-    from runbench.runners.retry import RetryPolicy
-
-    from runbench.matrix import build_matrix
-
-    rows: list[Row] = []
-    duration = float(os.environ.get("BENCH_RATE_SECONDS", "60"))
-    for label, rpm, target in (
-        ("told nothing (adaptive)", None, "≥ 90 % used, ≤ 10 % 429"),
-        ("told rpm = 600", 600, "≥ 97 % used, ≤ 1 % 429"),
-    ):
-        server = LoopbackServer(100, rpm=600)
-        config = _config(work, server.base_url, rpm=rpm)
-        os.environ["BENCH_KEY"] = "bench"
-        matrix = build_matrix(
-            prompt_types="all_with_flawed", difficulties="all", num_instances=40
-        )  # 10,000
-        options = RunOptions(
-            max_workers=64, max_runtime_s=duration, retry=RetryPolicy(max_retries=30)
-        )
-        _run_in_process(work / f"rate-{rpm}", ("bench-model",), matrix, options, config)
-        counters = server.stop()
-        quota = (
-            600 / 6 + 600 * duration / 60
-        )  # burst-aware: the server's full bucket plus its refill
-        total = counters["accepted"] + counters["refused"]
-        rows.append(
-            (
-                f"(c) 600 rpm server, {duration:.0f} s, runbench {label}",
-                f"{counters['accepted'] / quota:.0%} of quota used, "
-                f"{counters['refused'] / max(1, total):.1%} answered 429",
-                target,
-            )
-        )
-    return rows
-
-
 def shards(work: Path) -> list[Row]:
     config = _config(work, "http://127.0.0.1:9/v1")
     rows: list[Row] = []
@@ -283,8 +243,6 @@ def run_all() -> list[Row]:
         rows = sim_overhead(work)
         print(*rows, sep="\n", flush=True)
         rows += http_path(work)
-        print(*rows[-2:], sep="\n", flush=True)
-        rows += rate_limits(work)
         print(*rows[-2:], sep="\n", flush=True)
         rows += shards(work)
         print(*rows[-3:], sep="\n", flush=True)

@@ -217,11 +217,7 @@ class OpenAIChatClient:
             tool_calls=calls,
             prompt_tokens=_count(usage.get("prompt_tokens")),
             completion_tokens=_count(usage.get("completion_tokens")),
-            rate_limit_headers={
-                name: value
-                for name, value in headers.items()
-                if name.lower().startswith("x-ratelimit")
-            },
+            rate_limit_headers=rate_limit_headers(headers),
         )
 
 
@@ -262,6 +258,15 @@ def _arguments(text: str | None) -> dict[str, Any] | None:
 
 def _count(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The reply's ``x-ratelimit-*`` headers, lower-cased, for the endpoint's limiter."""
+    return {
+        key.lower(): value
+        for key, value in headers.items()
+        if key.lower().startswith("x-ratelimit")
+    }
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -332,12 +337,16 @@ def translate_error(
                 status_code=status,
                 **context,
             )
+        # Retry-After and the x-ratelimit-* headers ride on every retryable status: providers
+        # send them on 503 too, and the retry layer must never come back sooner than asked
+        hints = {
+            "retry_after_s": retry_after_seconds(error.response.headers),
+            "rate_limit_headers": rate_limit_headers(error.response.headers),
+        }
         if status == 429:
-            return RateLimitedError(
-                detail, retry_after_s=retry_after_seconds(error.response.headers), **context
-            )
+            return RateLimitedError(detail, **hints, **context)
         if status in (408, 409) or status >= 500:
-            return RetryableProviderError(detail, status_code=status, **context)
+            return RetryableProviderError(detail, status_code=status, **hints, **context)
         if status == 400 and is_invalid_request(code, text):
             return InvalidRequestError(detail, status_code=status, **context)
         return BadRequestError(detail, status_code=status, **context)

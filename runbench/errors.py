@@ -11,8 +11,8 @@ The tree::
     │   ├── StoreLockTimeout      exit 2: another process held a store lock too long
     │   └── MigrationError        exit 1: a migration ran but its verification failed
     └── ProviderError             a model API failed; clients raise these, runners decide
-        ├── RetryableProviderError    408/409/5xx, connection errors, request timeouts
-        │   ├── RateLimitedError      429; carries the server's Retry-After, if any
+        ├── RetryableProviderError    408/409/5xx, connection errors, timeouts; Retry-After
+        │   ├── RateLimitedError      429 (congestion); the limiter lowers concurrency
         │   ├── ConnectionFailedError refused, unknown host, TLS failure: nothing was answered
         │   └── RequestTimeoutError   no complete reply within the request timeout
         ├── BadRequestError           400/404/422: never retried
@@ -31,6 +31,8 @@ through ``hint``, what to do next. Messages never contain secrets.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
@@ -115,11 +117,31 @@ class ProviderError(RunbenchError):
 
 
 class RetryableProviderError(ProviderError):
-    """Raised for failures worth retrying: 408, 409, 5xx, connection errors, request timeouts."""
+    """Raised for failures worth retrying: 408, 409, 429, 5xx, connection errors, request timeouts.
+
+    ``retry_after_s`` is the server's Retry-After (seconds, HTTP date or ``retry-after-ms``) on
+    *any* retryable status, because providers send it on 503 as well as on 429 and the retry layer
+    must never come back sooner. ``rate_limit_headers`` are the reply's ``x-ratelimit-*`` headers,
+    which the endpoint's limiter reads to tell a busy endpoint from an exhausted quota.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        rate_limit_headers: Mapping[str, str] | None = None,
+        provider: str = "",
+        deployment: str = "",
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, deployment=deployment, status_code=status_code)
+        self.retry_after_s = retry_after_s
+        self.rate_limit_headers: Mapping[str, str] = dict(rate_limit_headers or {})
 
 
 class RateLimitedError(RetryableProviderError):
-    """Raised for 429 (not quota); ``retry_after_s`` is the server's Retry-After, when sent."""
+    """Raised for 429 (not quota): the endpoint is congested; the limiter lowers concurrency."""
 
     record_category = "rate_limited"
 
@@ -128,11 +150,18 @@ class RateLimitedError(RetryableProviderError):
         message: str,
         *,
         retry_after_s: float | None = None,
+        rate_limit_headers: Mapping[str, str] | None = None,
         provider: str = "",
         deployment: str = "",
     ) -> None:
-        super().__init__(message, provider=provider, deployment=deployment, status_code=429)
-        self.retry_after_s = retry_after_s
+        super().__init__(
+            message,
+            retry_after_s=retry_after_s,
+            rate_limit_headers=rate_limit_headers,
+            provider=provider,
+            deployment=deployment,
+            status_code=429,
+        )
 
 
 class ConnectionFailedError(RetryableProviderError):

@@ -1,196 +1,70 @@
-"""The engine every runner drives: a plan of tests in, records in the store out.
+"""The engine every runner drives: jobs in, records in the store out, each endpoint on its own.
 
-Structure (STYLE.md §12): one ``asyncio.TaskGroup`` holds a producer that fills a bounded queue,
-a fixed pool of workers that run tests, and one writer that appends each finished test's record
-at once (batching whatever finished meanwhile into one durable append). A SIGINT or SIGTERM
-cancels only the workers; the writer then drains every record already produced, so an interrupt
-loses no finished test. Three timeouts really cancel: per request (``LimitedClient``), per test
-(``asyncio.timeout`` around the test → status ``error``/``test_timeout``) and per run
-(``max_runtime_s``).
+Scheduling (STYLE.md §12). Jobs are grouped by endpoint (provider × deployment) into *lanes*.
+Each lane has its own bounded queue, its own producer and its own ``max_workers`` workers, and its
+own limiter, so every endpoint keeps up to its own limit in flight whatever the others do: a
+slow, throttled or paused endpoint never holds back another. Tasks are per lane and per worker,
+never per planned test, so memory stays bounded. One writer appends each finished test's record
+at once (batching whatever finished meanwhile into one durable append).
 
-Failures are sorted here, never scored as the model's: a test whose API calls still fail after
-the retries is recorded with status ``error`` (``api_error``/``rate_limited``) and stays "not
-done"; rejected credentials or an exhausted quota stop that provider at once and record nothing
-for its unfinished tests.
+Cancellation has one path: the lanes run inside ``asyncio.timeout``. Its deadline is the run
+limit (``max_runtime_s``), and a ``stop`` event (SIGINT/SIGTERM) moves the deadline to now. Either
+way the lanes are cancelled, and the writer then drains every record already produced, so an
+interrupt loses no finished test.
+
+Types live beside the engine and are re-exported here: ``Job`` and ``RunOptions``
+(``runners/jobs.py``), ``RunSummary`` and ``EndpointProgress`` (``runners/summary.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import random
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-from runbench.clients.base import ChatRequest, ChatResponse, ModelClient
+from runbench.clients.base import ModelClient
+from runbench.runners.attempt import run_job
+from runbench.runners.jobs import Job, RunOptions
+from runbench.runners.limited_client import LimitedClient
 from runbench.runners.limiter import EndpointLimiter
-from runbench.runners.retry import RetryPolicy, call_with_retries
+from runbench.runners.summary import EndpointProgress, RunSummary
 from runbench.storage import Store
-from runbench.workload.executor import TestOutcome, run_test
+from runbench.workload.similarity import ToolSimilarity
 from runbench.workload.tasks import TaskLibrary
+from runbench.workload.tools import Tool
 
-from runbench.config import DeploymentConfig, ModelConfig
-from runbench.errors import (
-    AuthenticationError,
-    ProviderError,
-    QuotaExhaustedError,
-    RateLimitedError,
-    RetryableProviderError,
-)
-from runbench.plan import PlannedTest
+from runbench.errors import AuthenticationError, QuotaExhaustedError
 from runbench.records import Record
-from runbench.redact import redact
+
+__all__ = ["EndpointProgress", "Job", "RunOptions", "RunSummary", "run_jobs"]
 
 QUEUE_SLOTS_PER_WORKER = 2
-ESTIMATED_TOKENS_PER_REQUEST = 1500
+PROGRESS_INTERVAL_S = 1.0
+ProgressCallback = Callable[[RunSummary], None]
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
-    """One planned test, with its attempt number and the endpoint that will run it."""
+class _Lane:
+    """One endpoint's share of the run: its jobs, client, limiter and progress."""
 
-    test: PlannedTest
-    attempt: int
-    model: ModelConfig
-    deployment: DeploymentConfig
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.deployment.provider}/{self.deployment.name}"
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    max_workers: int = 16
-    protocol: str = "tags"
-    max_turns: int = 10
-    test_timeout_s: float = 600.0
-    request_timeout_s: float | None = None
-    max_runtime_s: float | None = None
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    adaptive: bool = True
-    requests_per_second: float | None = None
-    save_logs: bool = False
-
-
-@dataclass(slots=True)
-class EndpointProgress:
-    name: str
-    total: int
+    jobs: list[Job]
+    client: ModelClient
     limiter: EndpointLimiter
-    done: int = 0
-    full: int = 0
-    errors: int = 0
+    progress: EndpointProgress
 
 
-@dataclass(slots=True)
-class RunSummary:
-    """What a run did; ``stopped`` maps a provider to the one-line reason it was stopped."""
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What every worker needs, passed down instead of held in module state."""
 
+    store: Store
+    library: TaskLibrary
+    options: RunOptions
     run_id: str
-    planned: int
-    finished: int = 0
-    full: int = 0
-    partial: int = 0
-    failure: int = 0
-    errors: int = 0
-    not_run: int = 0
-    stopped: dict[str, str] = field(default_factory=dict)
-    stopped_exit_code: int = 0
-    interrupted: bool = False
-    timed_out: bool = False
-    seconds: float = 0.0
-    started: float = field(default_factory=time.monotonic)
-    endpoints: dict[str, EndpointProgress] = field(default_factory=dict)
-    by_cell: dict[tuple[str, ...], dict[str, int]] = field(default_factory=dict)
-
-    def eta_s(self, progress: EndpointProgress | None = None) -> float | None:
-        """Seconds left at the pace so far (None before the first finished test)."""
-        done = progress.done + progress.errors if progress else self.finished + self.errors
-        total = progress.total if progress else self.planned
-        if not done:
-            return None
-        return (time.monotonic() - self.started) / done * max(0, total - done)
-
-    def to_dict(self) -> dict[str, object]:
-        """The machine-readable summary ``--json`` prints (one shape for every runner)."""
-        return {
-            "run_id": self.run_id,
-            "planned": self.planned,
-            "finished": self.finished,
-            "full_success": self.full,
-            "partial_success": self.partial,
-            "failure": self.failure,
-            "errors": self.errors,
-            "not_run": self.not_run,
-            "stopped": self.stopped,
-            "interrupted": self.interrupted,
-            "timed_out": self.timed_out,
-            "seconds": round(self.seconds, 3),
-            "exit_code": self.exit_code,
-        }
-
-    @property
-    def exit_code(self) -> int:
-        if self.interrupted:
-            return 130
-        if self.stopped:
-            return self.stopped_exit_code
-        return 1 if self.errors or self.not_run or self.timed_out else 0
-
-
-class LimitedClient:
-    """A client behind its endpoint's limiter, the retry policy and the request timeout."""
-
-    def __init__(self, inner: ModelClient, limiter: EndpointLimiter, options: RunOptions) -> None:
-        self.inner = inner
-        self.provider = inner.provider
-        self.deployment = inner.deployment
-        self.limiter = limiter
-        self.options = options
-        self.retries = 0
-        self._rng: random.Random | None = None
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        timeout_s = self.options.request_timeout_s
-
-        async def attempt() -> ChatResponse:
-            await self.limiter.acquire(ESTIMATED_TOKENS_PER_REQUEST)
-            rate_limited = False
-            try:
-                if timeout_s is None:  # the client's own timeouts apply
-                    return await self.inner.complete(request)
-                async with asyncio.timeout(timeout_s):
-                    return await self.inner.complete(request)
-            except TimeoutError:
-                raise RetryableProviderError(
-                    f"{self.provider}/{self.deployment}: request timed out",
-                    provider=self.provider,
-                    deployment=self.deployment,
-                ) from None
-            except RateLimitedError:
-                rate_limited = True
-                raise
-            finally:
-                await self.limiter.release(rate_limited=rate_limited)
-
-        async def on_retry(error: RetryableProviderError, delay_s: float) -> None:
-            self.retries += 1
-            self.limiter.retries += 1
-            if isinstance(error, RateLimitedError):
-                self.limiter.pause(
-                    error.retry_after_s if error.retry_after_s is not None else delay_s
-                )
-
-        if self._rng is None:  # seeded once per test, only when a retry needs it
-            self._rng = random.Random(request.test_id)
-        return await call_with_retries(
-            attempt, self.options.retry, on_retry=on_retry, rng=self._rng
-        )
+    summary: RunSummary
+    finished: asyncio.Queue[Record | None]
+    tools: Mapping[str, Tool] | None = None
+    similarity: ToolSimilarity | None = None
 
 
 async def run_jobs(
@@ -201,286 +75,172 @@ async def run_jobs(
     library: TaskLibrary,
     options: RunOptions,
     run_id: str,
-    on_progress: Callable[[RunSummary], None] | None = None,
+    on_progress: ProgressCallback | None = None,
     stop: asyncio.Event | None = None,
+    tools: Mapping[str, Tool] | None = None,
+    similarity: ToolSimilarity | None = None,
 ) -> RunSummary:
-    """Run every job; return what happened. Cancels cleanly when ``stop`` is set."""
-    summary = RunSummary(run_id=run_id, planned=len(jobs))
-    limiters: dict[str, EndpointLimiter] = {}
-    for job in jobs:
-        if job.endpoint not in limiters:
-            limiters[job.endpoint] = EndpointLimiter(
-                job.endpoint,
-                job.deployment.limits,
-                adaptive=options.adaptive,
-                requests_per_second=options.requests_per_second,
-            )
-            summary.endpoints[job.endpoint] = EndpointProgress(
-                job.endpoint, 0, limiters[job.endpoint]
-            )
-        summary.endpoints[job.endpoint].total += 1
-    queue: asyncio.Queue[Job | None] = asyncio.Queue(
-        maxsize=max(1, options.max_workers) * QUEUE_SLOTS_PER_WORKER
+    """Run every job; return what happened. Cancels cleanly when ``stop`` is set.
+
+    ``tools`` is the run's tool registry (default: the built-in one) and ``similarity`` its
+    tool matcher, made once per run (``clients.embeddings.tool_similarity``).
+
+    ``on_progress`` is called about once a second and always once more at the end, with
+    ``summary.final`` set, whether the run finished, timed out or was interrupted.
+    """
+    summary = RunSummary.for_jobs(run_id, jobs)
+    lanes = _lanes(jobs, clients, options, summary)
+    workers = sum(_workers(lane, options) for lane in lanes)
+    run = _Run(
+        store,
+        library,
+        options,
+        run_id,
+        summary,
+        asyncio.Queue(maxsize=max(1, workers) * QUEUE_SLOTS_PER_WORKER),
+        tools,
+        similarity,
     )
-    finished: asyncio.Queue[Record | None] = asyncio.Queue()
-    started = time.monotonic()
-    workers = max(1, min(options.max_workers, len(jobs) or 1))
-
-    async def produce() -> None:
-        for job in jobs:
-            await queue.put(job)
-        for _ in range(workers):
-            await queue.put(None)
-
-    async def work() -> None:
-        while (job := await queue.get()) is not None:
-            if job.deployment.provider in summary.stopped:
-                continue
-            record = await _run_one(
-                job,
-                clients[job.endpoint],
-                limiters[job.endpoint],
-                library,
-                options,
-                run_id,
-                store.root,
-                summary,
-            )
-            if record is not None:
-                _count(summary, job, record)
-                await finished.put(record)
-
-    async def write() -> None:
-        while True:
-            batch = [await finished.get()]
-            while not finished.empty():
-                batch.append(finished.get_nowait())
-            records = [record for record in batch if record is not None]
-            if records:
-                await asyncio.to_thread(store.append, records)
-            if None in batch:
-                return
-
-    async def report() -> None:
-        while on_progress is not None:
-            on_progress(summary)
-            await asyncio.sleep(1.0)
-
-    async def run_workers() -> None:
+    try:
         async with asyncio.TaskGroup() as group:
-            group.create_task(produce())
-            for _ in range(workers):
-                group.create_task(work())
-
-    async with asyncio.TaskGroup() as outer:
-        writer = outer.create_task(write())
-        reporter = outer.create_task(report())
-        runner = outer.create_task(run_workers())
-        watcher = outer.create_task(_cancel_on(stop, runner)) if stop is not None else None
-        finished_in_time, _ = await asyncio.wait({runner}, timeout=options.max_runtime_s)
-        if not finished_in_time:
-            summary.timed_out = True
-            runner.cancel()
-        try:
-            await runner
-        except asyncio.CancelledError:
-            if not summary.timed_out:
-                summary.interrupted = True
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
-        finally:
-            await finished.put(None)
-            await writer
-            reporter.cancel()
-            if watcher is not None:
-                watcher.cancel()
-    summary.seconds = time.monotonic() - started
-    summary.not_run = summary.planned - summary.finished
-    if on_progress is not None:
-        on_progress(summary)
+            writer = group.create_task(_write(store, run.finished))
+            reporter = group.create_task(_report(summary, lanes, on_progress))
+            try:
+                await _schedule(lanes, run, stop)
+            finally:
+                reporter.cancel()
+                if not writer.done():  # a failed writer takes nothing more
+                    await run.finished.put(None)
+                    await writer
+    finally:
+        _gauge(summary, lanes)
+        summary.close()
+        summary.final = True
+        if on_progress is not None:
+            on_progress(summary)
     return summary
 
 
-async def _cancel_on(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
-    await stop.wait()
-    task.cancel()
+def _lanes(
+    jobs: list[Job], clients: dict[str, ModelClient], options: RunOptions, summary: RunSummary
+) -> list[_Lane]:
+    grouped: dict[str, list[Job]] = {}
+    for job in jobs:
+        grouped.setdefault(job.endpoint, []).append(job)
+    return [
+        _Lane(
+            endpoint_jobs,
+            clients[endpoint],
+            EndpointLimiter(
+                endpoint,
+                endpoint_jobs[0].deployment.limits,
+                adaptive=options.adaptive,
+                requests_per_second=options.requests_per_second,
+                share=options.share,
+            ),
+            summary.endpoints[endpoint],
+        )
+        for endpoint, endpoint_jobs in grouped.items()
+    ]
 
 
-def _count(summary: RunSummary, job: Job, record: Record) -> None:
-    progress = summary.endpoints[job.endpoint]
-    cell = job.test.cell
-    counts = summary.by_cell.setdefault(
-        (
-            cell.model,
-            cell.prompt_type,
-            cell.difficulty,
-            cell.task_type,
-            f"{cell.tool_success_rate:.2f}",
-        ),
-        {"full_success": 0, "partial_success": 0, "failure": 0, "error": 0},
-    )
-    counts[record.status] += 1
-    if record.status == "error":
-        summary.errors += 1
-        progress.errors += 1
-        return
-    summary.finished += 1
-    progress.done += 1
-    if record.status == "full_success":
-        summary.full += 1
-        progress.full += 1
-    elif record.status == "partial_success":
-        summary.partial += 1
-    else:
-        summary.failure += 1
+def _workers(lane: _Lane, options: RunOptions) -> int:
+    return max(1, min(options.max_workers, len(lane.jobs)))
 
 
-async def _run_one(
-    job: Job,
-    client: ModelClient,
-    limiter: EndpointLimiter,
-    library: TaskLibrary,
-    options: RunOptions,
-    run_id: str,
-    store_root: Path,
-    summary: RunSummary,
-) -> Record | None:
-    cell = job.test.cell
-    task = library.task_for(cell.task_type, cell.difficulty, job.test.instance)
-    limited = LimitedClient(client, limiter, options)
-    started = time.monotonic()
+async def _schedule(lanes: list[_Lane], run: _Run, stop: asyncio.Event | None) -> None:
+    """Run every lane at once under the one deadline; record why it ended early, if it did."""
     try:
-        async with asyncio.timeout(options.test_timeout_s):
-            outcome = await run_test(
-                limited,
-                task,
-                prompt_type=cell.prompt_type,
-                test_id=job.test.test_id,
-                tool_success_rate=cell.tool_success_rate,
-                protocol=options.protocol,  # type: ignore[arg-type]
-                max_turns=options.max_turns,
-            )
+        async with asyncio.timeout(run.options.max_runtime_s) as deadline:
+            async with asyncio.TaskGroup() as group:
+                watcher = group.create_task(_expire_on(stop, deadline)) if stop else None
+                async with asyncio.TaskGroup() as lane_group:
+                    for lane in lanes:
+                        lane_group.create_task(_run_lane(lane, run))
+                if watcher is not None:
+                    watcher.cancel()
     except TimeoutError:
-        return _error_record(
-            job,
-            task.task_id,
-            run_id,
-            "test_timeout",
-            f"test exceeded {options.test_timeout_s:g} s",
-            started,
-            limited.retries,
-        )
-    except (AuthenticationError, QuotaExhaustedError) as error:
-        if job.deployment.provider not in summary.stopped:
-            summary.stopped[job.deployment.provider] = error.message
-            summary.stopped_exit_code = error.exit_code
-        return None
-    except RateLimitedError as error:
-        return _error_record(
-            job, task.task_id, run_id, "rate_limited", error.message, started, limited.retries
-        )
-    except ProviderError as error:  # retries exhausted, or a bad request: the API, not the model
-        return _error_record(
-            job, task.task_id, run_id, "api_error", error.message, started, limited.retries
-        )
-    except (
-        Exception
-    ) as error:  # a bug or an unexpected reply: recorded, never scored as the model's
-        return _error_record(
-            job,
-            task.task_id,
-            run_id,
-            "crash",
-            f"{type(error).__name__}: {error}",
-            started,
-            limited.retries,
-        )
-    transcript = _save_transcript(store_root, run_id, job, outcome) if options.save_logs else None
-    return _record(job, outcome, run_id, time.monotonic() - started, limited.retries, transcript)
+        if stop is not None and stop.is_set():
+            run.summary.interrupted = True
+        else:
+            run.summary.timed_out = True
 
 
-def _base(job: Job, run_id: str) -> dict[str, object]:
-    cell = job.test.cell
-    flaw = (
-        cell.prompt_type.removeprefix("flawed_") if cell.prompt_type.startswith("flawed_") else None
-    )
-    return {
-        "test_id": job.test.test_id,
-        "attempt": job.attempt,
-        "run_id": run_id,
-        "recorded_at": datetime.now(UTC),
-        "suite": cell.suite,
-        "suite_version": cell.suite_version,
-        "model": job.model.name,
-        "deployment": job.deployment.name,
-        "provider": job.deployment.provider,
-        "prompt_type": cell.prompt_type,
-        "flaw_type": flaw,
-        "difficulty": cell.difficulty,
-        "task_type": cell.task_type,
-        "instance": job.test.instance,
-        "tool_success_rate": round(cell.tool_success_rate, 2),
-    }
+async def _expire_on(stop: asyncio.Event, deadline: asyncio.Timeout) -> None:
+    """Turn a stop request into the run's one cancellation path: its deadline, now."""
+    await stop.wait()
+    deadline.reschedule(asyncio.get_running_loop().time())
 
 
-def _record(
-    job: Job,
-    outcome: TestOutcome,
-    run_id: str,
-    seconds: float,
-    retries: int,
-    transcript: str | None,
-) -> Record:
-    execution, scores = outcome.execution, outcome.scores
-    return Record(
-        **_base(job, run_id),  # type: ignore[arg-type]
-        task_id=outcome.task.task_id,
-        status=scores.status,
-        success=scores.status in ("full_success", "partial_success"),
-        workflow_score=scores.workflow_score,
-        phase2_score=scores.phase2_score,
-        quality_score=scores.quality_score,
-        final_score=scores.final_score,
-        turns=execution.turns,
-        tool_calls=len(execution.results),
-        format_error_count=execution.format_errors,
-        api_retries=retries,
-        required_tools=outcome.task.required_tools,
-        executed_tools=tuple(result.tool for result in execution.results),
-        tool_coverage_rate=scores.tool_coverage_rate,
-        similarity_source=scores.similarity_source,
-        error_category=outcome.error_category,
-        execution_time=round(seconds, 6),
-        prompt_tokens=execution.prompt_tokens,
-        completion_tokens=execution.completion_tokens,
-        transcript=transcript,
-    )
+async def _run_lane(lane: _Lane, run: _Run) -> None:
+    """One endpoint: a producer filling its bounded queue and its own pool of workers."""
+    workers = _workers(lane, run.options)
+    queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=workers * QUEUE_SLOTS_PER_WORKER)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(_produce(lane.jobs, queue, workers))
+        for _ in range(workers):
+            group.create_task(_work(lane, queue, run))
 
 
-def _error_record(
-    job: Job, task_id: str, run_id: str, category: str, message: str, started: float, retries: int
-) -> Record:
-    return Record(
-        **_base(job, run_id),  # type: ignore[arg-type]
-        task_id=task_id,
-        status="error",
-        success=False,
-        error_category=category,
-        error_message=redact(message),
-        execution_time=round(time.monotonic() - started, 6),
-        api_retries=retries,
-    )
+async def _produce(jobs: list[Job], queue: asyncio.Queue[Job | None], workers: int) -> None:
+    for job in jobs:
+        await queue.put(job)
+    for _ in range(workers):
+        await queue.put(None)
 
 
-def _save_transcript(store_root: Path, run_id: str, job: Job, outcome: TestOutcome) -> str:
-    """Write the conversation under the store (tmp → rename); return its path in the store."""
-    relative = Path("transcripts") / run_id / f"{job.test.test_id}-{job.attempt}.json"
-    path = store_root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(
-        json.dumps(outcome.execution.transcript, ensure_ascii=False, indent=1), encoding="utf-8"
-    )
-    os.replace(temporary, path)
-    return str(relative)
+async def _work(lane: _Lane, queue: asyncio.Queue[Job | None], run: _Run) -> None:
+    while (job := await queue.get()) is not None:
+        if job.deployment.provider in run.summary.stopped:
+            continue  # counted as not run
+        client = LimitedClient(lane.client, lane.limiter, lane.progress, run.options)
+        try:
+            record = await run_job(
+                job,
+                client,
+                run.library,
+                run.options,
+                run_id=run.run_id,
+                store=run.store,
+                tools=run.tools,
+                similarity=run.similarity,
+            )
+        except (AuthenticationError, QuotaExhaustedError) as error:
+            run.summary.stop_provider(job.deployment.provider, error.message, error.exit_code)
+            continue
+        run.summary.count(job, record)
+        await run.finished.put(record)
+
+
+async def _write(store: Store, finished: asyncio.Queue[Record | None]) -> None:
+    """Append records as they come, each batch durable before the next is taken."""
+    while True:
+        batch = [await finished.get()]
+        while not finished.empty():
+            batch.append(finished.get_nowait())
+        records = [record for record in batch if record is not None]
+        if records:
+            await asyncio.to_thread(store.append, records)
+        if None in batch:
+            return
+
+
+async def _report(
+    summary: RunSummary, lanes: list[_Lane], on_progress: ProgressCallback | None
+) -> None:
+    while on_progress is not None:
+        _gauge(summary, lanes)
+        on_progress(summary)
+        await asyncio.sleep(PROGRESS_INTERVAL_S)
+
+
+def _gauge(summary: RunSummary, lanes: list[_Lane]) -> None:
+    """Copy each limiter's gauges onto its endpoint's progress, where readers look."""
+    for lane in lanes:
+        progress, limiter = lane.progress, lane.limiter
+        progress.in_flight = limiter.in_flight
+        progress.limit = limiter.limit
+        progress.maximum = limiter.maximum
+        progress.mean_limit = limiter.mean_limit
+        progress.lowest_limit = limiter.lowest_limit
+        progress.paused_s = limiter.paused_s

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from runbench.runners.engine import RunSummary
+from runbench.runners.summary import RunSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,6 @@ def snapshot_of(summary: RunSummary) -> ProgressSnapshot:
     """The picture of a running (or finished) run."""
     rows = []
     for name, progress in summary.endpoints.items():
-        limiter = progress.limiter
         rows.append(
             EndpointRow(
                 name=name,
@@ -73,10 +72,10 @@ def snapshot_of(summary: RunSummary) -> ProgressSnapshot:
                 done=progress.done,
                 full=progress.full,
                 errors=progress.errors,
-                in_flight=limiter.in_flight,
-                limit=limiter.limit,
-                rate_limited=limiter.rate_limited,
-                retries=limiter.retries,
+                in_flight=progress.in_flight,
+                limit=progress.limit,
+                rate_limited=progress.rate_limited,
+                retries=progress.retries,
                 eta_s=summary.eta_s(progress),
             )
         )

@@ -1,7 +1,10 @@
 """The only retry loop in runbench: exponential backoff with full jitter, at least Retry-After.
 
 Clients classify failures (``RetryableProviderError`` and its ``RateLimitedError``); this module
-decides how long to wait and how often to try. Errors that retrying cannot fix — bad requests,
+decides how long to wait and how often to try. The server's Retry-After is honoured on every
+retryable status (408, 409, 429, 5xx) by the request that got it: the wait is never shorter.
+Without one, the wait is drawn uniformly from [0, base·2^n] (full jitter), so retries of many
+requests spread out instead of arriving in waves. Errors that retrying cannot fix — bad requests,
 rejected credentials, exhausted quota — are re-raised at once. Tests pass a policy with zero waits
 instead of patching sleeps.
 """
@@ -14,14 +17,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from runbench.errors import RateLimitedError, RetryableProviderError
+from runbench.errors import RetryableProviderError
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How many retries, and the backoff: full jitter over base·2^n, capped, ≥ Retry-After."""
+    """How many retries, and the backoff: full jitter over base·2^n, capped, ≥ Retry-After.
+
+    A policy with zero delays makes tests fast without patching ``sleep``; Retry-After still
+    applies, since a server that asks for a wait must get it.
+    """
 
     max_retries: int = 5
     base_delay_s: float = 0.5
@@ -52,8 +59,7 @@ async def call_with_retries(
         except RetryableProviderError as error:
             if retry >= policy.max_retries:
                 raise
-            retry_after = error.retry_after_s if isinstance(error, RateLimitedError) else None
-            delay = policy.delay_s(retry, retry_after, generator)
+            delay = policy.delay_s(retry, error.retry_after_s, generator)
             if on_retry is not None:
                 await on_retry(error, delay)
             await sleep(delay)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from runbench.clients.base import ModelClient
+from runbench.clients.embeddings import tool_similarity
 from runbench.clients.factory import make_client
 from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
 from runbench.runners.planning import Shard, parse_shard, plan_new_instances, plan_remaining
@@ -235,6 +236,7 @@ class Prepared:
     planned: int
     cells: int
     fitted: PlannedMatrix
+    config: RunbenchConfig
 
     @property
     def library(self) -> TaskLibrary:
@@ -265,7 +267,7 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
             deployment=request.deployment,
             shard=request.shard,
         )
-        return Prepared(jobs, len(jobs), cells, fitted)
+        return Prepared(jobs, len(jobs), cells, fitted, config)
     settled = settled_ids(store, [model.name for model in models], request.retry_errors)
     jobs, planned = plan_remaining(
         store,
@@ -275,7 +277,7 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
         shard=request.shard,
         skip=settled,
     )
-    return Prepared(jobs, planned, cells, fitted)
+    return Prepared(jobs, planned, cells, fitted, config)
 
 
 def dry_run(request: RunRequest, store: Store) -> DryRun:
@@ -327,6 +329,8 @@ async def execute(
             else PreflightReport({})
         )
         jobs = [job for job in prepared.jobs if job.endpoint not in checked.unusable]
+        workload = prepared.fitted.workload
+        similarity = await tool_similarity(prepared.config, workload.tools)
         summary = await run_jobs(
             jobs,
             store=store,
@@ -336,6 +340,8 @@ async def execute(
             run_id=run_id,
             on_progress=on_progress,
             stop=stop,
+            tools=workload.tools,
+            similarity=similarity,
         )
     finally:
         for client in clients.values():

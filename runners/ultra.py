@@ -52,6 +52,7 @@ class ShardSpec:
     deployment: str
     max_workers: int
     requests_per_second: float | None
+    share: float = 1.0  # this shard's part of its endpoint's budget (1 / shards on it)
 
     @property
     def label(self) -> str:
@@ -63,6 +64,7 @@ class ShardSpec:
             base.options,
             max_workers=self.max_workers,
             requests_per_second=self.requests_per_second,
+            share=self.share,
         )
         return dataclasses.replace(
             base,
@@ -105,7 +107,11 @@ def plan_ultra(request: RunRequest, num_shards: int | None, max_workers: int | N
 def plan_shards(
     model: ModelConfig, count: int | None, max_workers: int | None, qps: float | None = None
 ) -> list[ShardSpec]:
-    """Shards round-robin over the model's deployments; shards of one endpoint split its budget."""
+    """Shards round-robin over the model's deployments; shards of one endpoint split its budget.
+
+    Concurrency and ``--qps`` are divided here; each shard's ``share`` makes its limiter take
+    that fraction of the endpoint's told rpm/tpm and of the quota its headers report.
+    """
     deployments = model.deployments
     total = count or max(2, len(deployments))
     per_endpoint = [
@@ -117,8 +123,9 @@ def plan_shards(
         deployment = deployments[slot]
         share = per_endpoint[slot]
         budget = max_workers or deployment.limits.max_concurrency
-        rpm = deployment.limits.requests_per_minute
-        per_second = min(filter(None, (qps, rpm / 60 if rpm else None)), default=None)
+        # told rpm/tpm and the provider's own quota are split by ``share`` in the limiter;
+        # a --qps cap is split here, like the concurrency
+        per_second = qps
         shards.append(
             ShardSpec(
                 index,
@@ -126,6 +133,7 @@ def plan_shards(
                 deployment.name,
                 max(1, budget // share),
                 per_second / share if per_second else None,
+                1.0 / share,
             )
         )
     return shards

@@ -1,0 +1,95 @@
+"""One job from start to record: the test under its wall-clock timeout, failures sorted.
+
+A test whose API calls still fail after the retries is recorded with status ``error`` under
+the category its last error names (``api_error``, ``rate_limited``, ``invalid_request``); a
+test over its wall clock is cancelled and recorded as ``test_timeout``; anything unexpected is a
+``crash``. None of these is the model's failure. Rejected credentials and an exhausted quota are
+not recorded at all: they propagate, and the scheduler stops the provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+
+from runbench.runners.jobs import Job, RunOptions
+from runbench.runners.limited_client import LimitedClient
+from runbench.runners.recording import error_record, result_record
+from runbench.runners.transcripts import write_transcript
+from runbench.storage import Store
+from runbench.workload.executor import TestOutcome, run_test
+from runbench.workload.similarity import ToolSimilarity
+from runbench.workload.tasks import TaskLibrary
+from runbench.workload.tools import Tool
+
+from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError
+from runbench.records import Record
+
+
+async def run_job(
+    job: Job,
+    client: LimitedClient,
+    library: TaskLibrary,
+    options: RunOptions,
+    *,
+    run_id: str,
+    store: Store,
+    tools: Mapping[str, Tool] | None = None,
+    similarity: ToolSimilarity | None = None,
+) -> Record:
+    """Run one test and return its record.
+
+    Raises:
+        AuthenticationError: the key was rejected; the provider must stop.
+        QuotaExhaustedError: the quota is gone; the provider must stop.
+    """
+    cell = job.test.cell
+    task = library.task_for(cell.task_type, cell.difficulty, job.test.instance)
+    started = time.monotonic()
+
+    def failed(category: str, message: str) -> Record:
+        return error_record(
+            job,
+            task.task_id,
+            run_id,
+            category=category,
+            message=message,
+            started=started,
+            retries=client.retries,
+        )
+
+    try:
+        async with asyncio.timeout(options.test_timeout_s):
+            outcome = await run_test(
+                client,
+                task,
+                prompt_type=cell.prompt_type,
+                test_id=job.test.test_id,
+                tool_success_rate=cell.tool_success_rate,
+                protocol=options.protocol,
+                max_turns=options.max_turns,
+                tools=tools,
+                similarity=similarity,
+            )
+    except TimeoutError:
+        return failed("test_timeout", f"test exceeded {options.test_timeout_s:g} s")
+    except (AuthenticationError, QuotaExhaustedError):
+        raise
+    except ProviderError as error:  # retries spent, or a bad request: the API, not the model
+        return failed(error.record_category, error.message)
+    except Exception as error:  # a bug or an unexpected reply: recorded, never scored
+        return failed("crash", f"{type(error).__name__}: {error}")
+    return result_record(
+        job,
+        outcome,
+        run_id,
+        seconds=time.monotonic() - started,
+        retries=client.retries,
+        transcript=_transcript(store, run_id, job, outcome) if options.save_logs else None,
+    )
+
+
+def _transcript(store: Store, run_id: str, job: Job, outcome: TestOutcome) -> str:
+    name = f"{job.test.test_id}-{job.attempt}"
+    return write_transcript(store, run_id, name, outcome.execution.transcript)

@@ -1,0 +1,167 @@
+"""What a run did, counted as it happens: the run summary and one progress object per endpoint.
+
+The console and ``--json`` read everything they show from here (done, errors, in flight, the
+current limit, 429s, retries, ETA), never from a limiter. Counts are honest: every planned job
+ends in exactly one of finished, errors or not run, and the three add up to ``planned``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from runbench.runners.jobs import Job
+
+from runbench.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
+from runbench.records import Record
+
+CellKey = tuple[str, str, str, str, str]
+
+
+@dataclass(slots=True)
+class EndpointProgress:
+    """One endpoint's counts, and its limiter's gauges (in flight, limit, mean limit, pause)."""
+
+    name: str
+    total: int = 0
+    done: int = 0
+    full: int = 0
+    errors: int = 0
+    in_flight: int = 0
+    limit: int = 0
+    maximum: int = 0
+    mean_limit: float = 0.0
+    lowest_limit: int = 0
+    paused_s: float = 0.0
+    rate_limited: int = 0
+    retries: int = 0
+    attempts: int = 0
+
+    @property
+    def not_run(self) -> int:
+        return max(0, self.total - self.done - self.errors)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "total": self.total,
+            "done": self.done,
+            "full_success": self.full,
+            "errors": self.errors,
+            "not_run": self.not_run,
+            "limit": self.limit,
+            "maximum": self.maximum,
+            "mean_limit": round(self.mean_limit, 2),
+            "rate_limited": self.rate_limited,
+            "retries": self.retries,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """What a run did; ``stopped`` maps a provider to the one-line reason it was stopped.
+
+    ``final`` is set just before the last progress callback, so a caller that throttles its
+    progress lines knows it must print this one.
+    """
+
+    run_id: str
+    planned: int
+    finished: int = 0
+    full: int = 0
+    partial: int = 0
+    failure: int = 0
+    errors: int = 0
+    not_run: int = 0
+    stopped: dict[str, str] = field(default_factory=dict)
+    stopped_exit_code: int = 0
+    interrupted: bool = False
+    timed_out: bool = False
+    final: bool = False
+    seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    endpoints: dict[str, EndpointProgress] = field(default_factory=dict)
+    by_cell: dict[CellKey, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def for_jobs(cls, run_id: str, jobs: Iterable[Job]) -> RunSummary:
+        """An empty summary with each endpoint's total of planned jobs."""
+        summary = cls(run_id=run_id, planned=0)
+        for job in jobs:
+            progress = summary.endpoints.setdefault(job.endpoint, EndpointProgress(job.endpoint))
+            progress.total += 1
+            summary.planned += 1
+        return summary
+
+    def count(self, job: Job, record: Record) -> None:
+        """Count one recorded test in the run, its endpoint and its cell."""
+        progress = self.endpoints[job.endpoint]
+        cell = job.test.cell
+        key = (
+            cell.model,
+            cell.prompt_type,
+            cell.difficulty,
+            cell.task_type,
+            f"{cell.tool_success_rate:.2f}",
+        )
+        counts = self.by_cell.setdefault(
+            key, {"full_success": 0, "partial_success": 0, "failure": 0, "error": 0}
+        )
+        counts[record.status] += 1
+        if record.status == "error":
+            self.errors += 1
+            progress.errors += 1
+            return
+        self.finished += 1
+        progress.done += 1
+        self.full += record.status == "full_success"
+        progress.full += record.status == "full_success"
+        self.partial += record.status == "partial_success"
+        self.failure += record.status == "failure"
+
+    def stop_provider(self, provider: str, message: str, exit_code: int) -> None:
+        """Remember why a provider was stopped (the first reason wins)."""
+        if provider not in self.stopped:
+            self.stopped[provider] = message
+            self.stopped_exit_code = exit_code
+
+    def close(self) -> None:
+        """Fix the totals at the end of the run: whatever was neither finished nor errored."""
+        self.seconds = time.monotonic() - self.started
+        self.not_run = max(0, self.planned - self.finished - self.errors)
+
+    def eta_s(self, progress: EndpointProgress | None = None) -> float | None:
+        """Seconds left at the pace so far (None before the first finished test)."""
+        done = progress.done + progress.errors if progress else self.finished + self.errors
+        total = progress.total if progress else self.planned
+        if not done:
+            return None
+        return (time.monotonic() - self.started) / done * max(0, total - done)
+
+    def to_dict(self) -> dict[str, object]:
+        """The machine-readable summary (``--json``): the run's counts and each endpoint's."""
+        return {
+            "run_id": self.run_id,
+            "planned": self.planned,
+            "finished": self.finished,
+            "full_success": self.full,
+            "partial_success": self.partial,
+            "failure": self.failure,
+            "errors": self.errors,
+            "not_run": self.not_run,
+            "stopped": dict(self.stopped),
+            "interrupted": self.interrupted,
+            "timed_out": self.timed_out,
+            "seconds": round(self.seconds, 3),
+            "exit_code": self.exit_code,
+            "endpoints": {name: progress.to_dict() for name, progress in self.endpoints.items()},
+        }
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.stopped:
+            return self.stopped_exit_code
+        return EXIT_INCOMPLETE if self.errors or self.not_run or self.timed_out else EXIT_OK
