@@ -284,7 +284,8 @@ def _column(
             raise RecordError(spec.name, problem, where=f"row {first_row + offset}")
     try:
         return pa.array(values, type=arrow_type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeError) as error:
+        # UnicodeError: a lone surrogate (e.g. a JSON "\\ud800" escape) is no storable text
         raise RecordError(spec.name, f"cannot be stored as {spec.kind}: {error}") from None
 
 
