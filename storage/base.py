@@ -154,7 +154,7 @@ def apply_filters(table: pa.Table, filters: Filters | None) -> pa.Table:
     import pyarrow.compute as pc
 
     check_columns(list(filters))
-    mask = None
+    mask: Any = None  # a boolean array once the first filter is applied
     for name, wanted in filters.items():
         column = table.column(name)
         if isinstance(wanted, str | int | float | bool):
@@ -204,5 +204,5 @@ def key_strings(table: pa.Table) -> pa.Array:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parts = [table.column(name).cast(pa.string()) for name in KEY_FIELDS]
+    parts: list[Any] = [table.column(name).cast(pa.string()) for name in KEY_FIELDS]
     return pc.binary_join_element_wise(*parts, "|").combine_chunks()

@@ -98,7 +98,7 @@ def parse_chunk(data: bytes, path: Path, first_line: int, damage: list[Damage]) 
         return _parse_lines(data, path, first_line, damage)
     try:
         table = pajson.read_json(
-            pa.BufferReader(data),
+            pa.BufferReader(data),  # type: ignore[arg-type]  # the stubs omit NativeFile
             read_options=pajson.ReadOptions(block_size=_ARROW_BLOCK_BYTES),
             parse_options=pajson.ParseOptions(
                 explicit_schema=arrow_schema(), unexpected_field_behavior="error"

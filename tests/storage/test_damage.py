@@ -137,7 +137,9 @@ def _two_parts(tmp_path: Path, records: list[Record]) -> list[Path]:
 def _tests_of_part(part: Path) -> set[str]:
     import pyarrow.parquet as pq
 
-    return set(pq.read_table(part, columns=["test_id"]).column("test_id").to_pylist())
+    return {
+        str(test_id) for test_id in pq.read_table(part, columns=["test_id"])["test_id"].to_pylist()
+    }
 
 
 @pytest.mark.parametrize("column", ["task_id", "executed_tools", "test_id"])
