@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from runbench.storage.locking import fsync_dir, write_all
+from runbench.storage.locking import fsync_dir, pid_is_alive, write_all
 
 from runbench.errors import StoreError
 
@@ -63,6 +63,20 @@ def disk_errors(doing: str, path: Path) -> Iterator[None]:
 def temporary_name(folder: Path, name: str) -> Path:
     """A unique hidden name in ``folder`` that starts with the writer's pid (for cleanup)."""
     return folder / f"{TEMPORARY_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}-{name}"
+
+
+def remove_dead_temporaries(folder: Path, prefix: str = TEMPORARY_PREFIX) -> int:
+    """Delete ``<prefix><pid>-…`` files in ``folder`` whose writer pid is dead; return how many.
+
+    A temporary of a live writer is still being written and is left alone.
+    """
+    removed = 0
+    for path in folder.glob(f"{prefix}*"):
+        pid_text = path.name[len(prefix) :].split("-", 1)[0]
+        if pid_text.isdigit() and not pid_is_alive(int(pid_text)):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def atomic_write(path: Path, data: bytes) -> None:

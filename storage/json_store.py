@@ -34,7 +34,12 @@ from runbench.storage.base import (
     report_skipped,
 )
 from runbench.storage.claims import ClaimBook
-from runbench.storage.durable import disk_errors, store_error, temporary_name
+from runbench.storage.durable import (
+    disk_errors,
+    remove_dead_temporaries,
+    store_error,
+    temporary_name,
+)
 from runbench.storage.group_commit import GroupCommit
 from runbench.storage.jsonl import JsonlReader
 from runbench.storage.locking import FileLock, fsync_dir, is_linked, write_all
@@ -188,17 +193,32 @@ class JsonStore(StoreServices):
     def compact(self) -> CompactReport:
         """Move damaged lines to ``quarantine.jsonl``; the good lines stay, byte for byte.
 
-        Runs under the writers' lock, so appends wait (they are not lost) while it runs.
+        Runs under the writers' lock, so appends wait (they are not lost) while it runs. Also
+        clears temporaries that killed writers left behind.
+
+        Raises:
+            StoreError: the disk refused a write; both files are left as they were.
         """
         with self._lock:
+            with disk_errors("clear temporaries in", self.path):
+                temporary = remove_dead_temporaries(self.path) + self._remove_side_temporaries()
             if not self.records_path.exists():
-                return CompactReport(self.format, notes=("nothing to compact",))
+                return CompactReport(
+                    self.format, temporary_removed=temporary, notes=("nothing to compact",)
+                )
             report = self.verify_unlocked()
             if report.is_clean:
-                return CompactReport(self.format, rows=report.rows, notes=("nothing to compact",))
+                return CompactReport(
+                    self.format,
+                    rows=report.rows,
+                    temporary_removed=temporary,
+                    notes=("nothing to compact",),
+                )
             bad_lines = {item.line for item in report.damage if item.line is not None}
             self._rewrite_without(bad_lines)
-        return CompactReport(self.format, quarantined=len(bad_lines), rows=report.rows)
+        return CompactReport(
+            self.format, quarantined=len(bad_lines), rows=report.rows, temporary_removed=temporary
+        )
 
     def verify_unlocked(self) -> VerifyReport:
         reader = JsonlReader(self.records_path)

@@ -56,14 +56,13 @@ from runbench.storage.base import (
     report_skipped,
 )
 from runbench.storage.claims import ClaimBook
-from runbench.storage.durable import disk_errors, store_error
+from runbench.storage.durable import disk_errors, remove_dead_temporaries, store_error
 from runbench.storage.group_commit import GroupCommit
 from runbench.storage.jsonl import JsonlReader
 from runbench.storage.locking import (
     FileLock,
     fsync_dir,
     is_linked,
-    pid_is_alive,
     try_lock,
     write_all,
 )
@@ -543,14 +542,8 @@ class ParquetStore(StoreServices):
         return removed
 
     def _remove_dead_temporaries(self) -> int:
-        removed = 0
-        for folder, prefix in ((self.parts_dir, ".tmp-"), (self.wal_dir, ".new-")):
-            for path in folder.glob(f"{prefix}*"):
-                pid_text = path.name[len(prefix) :].split("-", 1)[0]
-                if pid_text.isdigit() and not pid_is_alive(int(pid_text)):
-                    path.unlink(missing_ok=True)
-                    removed += 1
-        return removed
+        removed = remove_dead_temporaries(self.parts_dir) + self._remove_side_temporaries()
+        return removed + remove_dead_temporaries(self.wal_dir, ".new-")
 
     def _merge_small_parts(self, parts: list[Part], target_rows: int) -> int:
         """Merge parts smaller than ``target_rows`` into parts of up to ``target_rows`` rows."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runbench.storage.claims import ClaimBook
-from runbench.storage.durable import check_writable
+from runbench.storage.durable import check_writable, remove_dead_temporaries
 from runbench.storage.run_files import RunFiles
 
 JsonObject = dict[str, Any]
@@ -92,3 +92,12 @@ class StoreServices:
     def manifests(self) -> list[JsonObject]:
         """Every readable run manifest, newest first."""
         return self._run_files.manifests()
+
+    def _remove_side_temporaries(self) -> int:
+        """Clear temporaries that killed writers left beside the rows (``compact`` calls this)."""
+        folders = [
+            self._claims.folder,
+            self._run_files.runs_dir,
+            *self._run_files.transcripts_dir.glob("*/"),
+        ]
+        return sum(remove_dead_temporaries(folder) for folder in folders if folder.is_dir())

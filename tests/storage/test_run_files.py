@@ -96,3 +96,23 @@ def test_a_damaged_manifest_is_skipped_with_a_warning(
 def test_a_manifest_needs_a_run_id(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="run_id"):
         open_store(tmp_path, "json").write_manifest({"started_at": "now"})
+
+
+def test_compact_clears_temporaries_of_dead_writers_only(
+    tmp_path: Path, storage_format: str
+) -> None:
+    import os
+
+    store = open_store(tmp_path, storage_format)
+    store.write_manifest({"run_id": "r"})
+    store.write_transcript("r", "t", {})
+    dead = [
+        tmp_path / storage_format / "runs" / ".tmp-999999-00000000-r.json",
+        tmp_path / storage_format / "transcripts" / "r" / ".tmp-999999-00000000-t.json",
+    ]
+    live = tmp_path / storage_format / "runs" / f".tmp-{os.getpid()}-00000000-x.json"
+    for path in (*dead, live):
+        path.write_text("{")
+    assert store.compact().temporary_removed == 2
+    assert not any(path.exists() for path in dead)
+    assert live.exists(), "a live writer's temporary is left alone"
