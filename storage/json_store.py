@@ -45,7 +45,7 @@ from runbench.storage.jsonl import JsonlReader
 from runbench.storage.locking import FileLock, fsync_dir, is_linked, write_all
 from runbench.storage.run_files import RunFiles
 from runbench.storage.services import StoreServices
-from runbench.storage.stored import StoredTests, stored_tests
+from runbench.storage.stored import StoredTests, done_test_ids, stored_tests
 
 from runbench.records import Record, conformed_table, encode_rows, validated_lines
 
@@ -158,7 +158,7 @@ class JsonStore(StoreServices):
 
     def done_ids(self, filters: Filters | None = None) -> set[str]:
         """Test ids with a non-error row among ``filters`` (``stored_tests`` holds the rule)."""
-        return stored_tests(self, filters=filters).done
+        return done_test_ids(self, filters)
 
     def _stored_among(self, test_ids: Sequence[str]) -> StoredTests:
         return stored_tests(self, test_ids=test_ids)

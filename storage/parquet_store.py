@@ -80,7 +80,7 @@ from runbench.storage.parts import (
 )
 from runbench.storage.run_files import RunFiles
 from runbench.storage.services import StoreServices
-from runbench.storage.stored import StoredTests, stored_tests
+from runbench.storage.stored import StoredTests, done_test_ids, stored_tests
 
 from runbench.errors import RecordError, StoreError
 from runbench.records import Record, arrow_schema, conformed_table, validate_table, validated_lines
@@ -399,7 +399,7 @@ class ParquetStore(StoreServices):
 
     def done_ids(self, filters: Filters | None = None) -> set[str]:
         """Test ids with a non-error row among ``filters`` (``stored_tests`` holds the rule)."""
-        return stored_tests(self, filters=filters).done
+        return done_test_ids(self, filters)
 
     def _stored_among(self, test_ids: Sequence[str]) -> StoredTests:
         return stored_tests(self, test_ids=test_ids)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from runbench.storage.base import Filters, FilterValue, Store
 
 INFRASTRUCTURE_FAILURE = "error"
@@ -70,18 +72,33 @@ def stored_tests(
         narrowed["test_id"] = list(test_ids)
     done: set[str] = set()
     seen: set[str] = set()
-    attempts: dict[str, int] = {}
+    higher: dict[str, int] = {}  # only tests re-run at least once: most have attempt 1 alone
     for table in store.scan_batches(["test_id", "attempt", "status"], narrowed or None):
-        ids = table.column("test_id")
-        judged = pc.not_equal(table.column("status"), pa.scalar(INFRASTRUCTURE_FAILURE))
-        done.update(ids.filter(judged).to_pylist())
-        seen.update(ids.to_pylist())
-        grouped = table.group_by("test_id").aggregate([("attempt", "max")])
+        ids = table.column("test_id").to_pylist()
+        done.update(compress(ids, _is_judged(table).to_pylist()))
+        seen.update(ids)
+        reruns = table.filter(pc.greater(table.column("attempt"), pa.scalar(1, pa.int32())))
         for test_id, attempt in zip(
-            grouped.column("test_id").to_pylist(),
-            grouped.column("attempt_max").to_pylist(),
-            strict=True,
+            reruns.column("test_id").to_pylist(), reruns.column("attempt").to_pylist(), strict=True
         ):
-            if attempt > attempts.get(test_id, 0):
-                attempts[test_id] = attempt
+            if attempt > higher.get(test_id, 1):
+                higher[test_id] = attempt
+    attempts = dict.fromkeys(seen, 1)
+    attempts.update(higher)
     return StoredTests(done=done, errored=seen - done, attempts=attempts)
+
+
+def done_test_ids(store: Store, filters: Filters | None = None) -> set[str]:
+    """Only ``stored_tests(...).done``, without the attempts (what ``Store.done_ids`` returns)."""
+    done: set[str] = set()
+    for table in store.scan_batches(["test_id", "status"], filters):
+        done.update(table.column("test_id").filter(_is_judged(table)).to_pylist())
+    return done
+
+
+def _is_judged(table: pa.Table) -> pa.BooleanArray:
+    """True for rows with a result the model was judged on: every status but ``error``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.not_equal(table.column("status"), pa.scalar(INFRASTRUCTURE_FAILURE))
