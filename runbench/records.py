@@ -536,7 +536,27 @@ def validated_lines(records: Sequence[Record]) -> bytes:
     """
     for index, record in enumerate(records):
         validate_record(record, where=f"record {index}")
-    return encode_records(records)
+    try:
+        return encode_records(records)
+    except UnicodeEncodeError:
+        raise _unencodable(records) from None
+
+
+def _unencodable(records: Sequence[Record]) -> RecordError:
+    """Name the field holding text that UTF-8 cannot store (a lone surrogate such as U+D800)."""
+    for index, record in enumerate(records):
+        for spec in FIELDS:
+            value = getattr(record, spec.name)
+            texts = value if isinstance(value, tuple | list) else (value,)
+            for text in texts:
+                if isinstance(text, str):
+                    try:
+                        text.encode("utf-8")
+                    except UnicodeEncodeError:
+                        return RecordError(
+                            spec.name, "holds text UTF-8 cannot store", where=f"record {index}"
+                        )
+    return RecordError("<record>", "holds text UTF-8 cannot store")
 
 
 def conformed_table(table: pa.Table) -> pa.Table:

@@ -27,7 +27,6 @@ DamageKind = Literal[
     "unreadable_part",
     "schema_mismatch",
     "orphan_segment",
-    "unreadable_file",
 ]
 FilterValue = str | int | float | bool | Sequence[str | int | float | bool]
 Filters = Mapping[str, FilterValue]
@@ -129,7 +128,11 @@ class Store(Protocol):
 
     def write_manifest(self, manifest: JsonObject) -> None: ...
 
+    def manifest(self, run_id: str) -> JsonObject | None: ...
+
     def manifests(self) -> list[JsonObject]: ...
+
+    def claimed(self) -> dict[str, str]: ...
 
 
 def check_columns(columns: Sequence[str] | None) -> list[str]:

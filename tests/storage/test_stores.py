@@ -252,3 +252,13 @@ def test_a_closing_writer_compacts_when_small_parts_pile_up(
     assert _sorted(table_to_records(open_store(tmp_path, "parquet").scan())) == _sorted(
         records[: AUTO_COMPACT_PARTS + 1]
     )
+
+
+def test_text_utf8_cannot_store_is_refused_naming_the_field(
+    tmp_path: Path, storage_format: str, records: list[Record]
+) -> None:
+    store = open_store(tmp_path, storage_format)
+    bad = dataclasses.replace(records[1], error_message="half a pair \ud800")
+    with pytest.raises(RecordError, match="'error_message'"):
+        store.append([records[0], bad])
+    assert store.scan().num_rows == 0
