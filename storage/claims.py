@@ -30,7 +30,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,13 +130,14 @@ class ClaimBook:
             stored = self._stored(candidates) if candidates else StoredTests()
             issued = _highest_issued(leases.values())
             for test_id in candidates:
-                if test_id in stored.done and test_id not in held:
+                if test_id in stored.done:
+                    held.pop(test_id, None)  # finished: nothing left to hold it for
                     continue
                 if test_id not in held:
                     held[test_id] = 1 + max(stored.attempts.get(test_id, 0), issued.get(test_id, 0))
             lease = Lease(owner, os.getpid(), self._host, lease_s, now + lease_s, held)
             self._write(lease)
-            self._forget_dead(leases.values(), now)
+            self._forget_dead(leases.values())
         return {test_id: held[test_id] for test_id in wanted if test_id in held}
 
     def renew(self, owner: str) -> set[str]:
@@ -226,14 +227,14 @@ class ClaimBook:
         with disk_errors("write the claims of", path):
             atomic_write(path, lease.to_json())
 
-    def _forget_dead(self, leases: Sequence[Lease] | Any, now: float) -> None:
+    def _forget_dead(self, leases: Iterable[Lease]) -> None:
         """Delete lease files of dead processes on this host: they can never append again."""
         for lease in leases:
             if lease.host == self._host and not pid_is_alive(lease.pid):
                 self._path_of(lease.owner).unlink(missing_ok=True)
 
 
-def _highest_issued(leases: Any) -> dict[str, int]:
+def _highest_issued(leases: Iterable[Lease]) -> dict[str, int]:
     issued: dict[str, int] = {}
     for lease in leases:
         for test_id, attempt in lease.tests.items():

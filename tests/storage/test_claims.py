@@ -164,3 +164,14 @@ def test_claim_arguments_are_checked(tmp_path: Path) -> None:
         store.claim(["a"], "", lease_s=1)
     with pytest.raises(ValueError, match="lease_s"):
         store.claim(["a"], "me", lease_s=0)
+
+
+def test_a_test_finished_by_its_holder_is_not_granted_again(
+    tmp_path: Path, storage_format: str
+) -> None:
+    ids = _ids(2, seed=4)
+    store = open_store(tmp_path, storage_format)
+    assert store.claim(ids, "me", lease_s=60) == dict.fromkeys(ids, 1)
+    store.append([_record_for(ids[0], 1, status="partial_success")])
+    assert store.claim(ids, "me", lease_s=60) == {ids[1]: 1}
+    assert store.claimed() == {ids[1]: "me"}
