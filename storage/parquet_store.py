@@ -240,8 +240,13 @@ class ParquetStore(StoreServices):
             with disk_errors("seal a part in", self.parts_dir):
                 write_part(self.parts_dir, pa.concat_tables(tables), sources=[path.name])
         if reader.damage:
-            for damage in reader.damage:
-                log.warning("quarantined damaged data: %s", damage.describe())
+            log.warning(
+                "moved %s to %s: its good rows are sealed, %d damaged piece(s) kept aside: %s",
+                path.name,
+                self.quarantine_dir,
+                len(reader.damage),
+                "; ".join(item.describe() for item in reader.damage[:3]),
+            )
             os.replace(path, self.quarantine_dir / path.name)
             fsync_dir(self.quarantine_dir)
         else:

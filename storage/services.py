@@ -49,10 +49,11 @@ class StoreServices:
 
         Returns ``{test_id: attempt}`` for every id of ``test_ids`` that ``owner`` now holds:
         those not done and not held by a live lease of another owner (ids it already held keep
-        their attempt; ids found done leave its lease). Record each test with the attempt given here: attempts stay unique per
-        test. The lease ends when ``owner``'s process dies (same host), when it expires without
-        ``renew``, or with ``release``. One call reads the store's done ids once (a scan of
-        ``test_id``/``attempt``/``status``), so claim in batches rather than one id at a time.
+        their attempt; ids found done leave its lease). Record each test with the attempt given
+        here: attempts stay unique per test. The lease ends when ``owner``'s process dies (same
+        host), when it expires without ``renew``, or with ``release``. One call reads the
+        store's done ids once (a scan of ``test_id``/``attempt``/``status``), so claim in
+        batches rather than one id at a time.
 
         Raises:
             ValueError: empty ``owner`` or non-positive ``lease_s``.
