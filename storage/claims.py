@@ -15,8 +15,9 @@ another host (a shared file system) or one that hangs frees them when the lease 
 it calls ``renew`` in time. Leases of dead pids on this host are deleted by the next claim.
 
 Attempt numbers stay unique per test: the claim hands out the attempt to record, one more than
-the highest of the attempts stored for the test and those any lease file still lists (so a
-holder whose lease expired while it kept running cannot collide with the one that took over).
+the highest of the attempts stored for the test and those the lease files of living holders
+list (so a holder whose lease expired while it kept running cannot collide with the one that
+took over; a dead holder can append nothing more, so what it was issued is free again).
 The check "not done" and the new lease are one step under the lock, so a test finished and
 released by one run is never granted to another; for that to hold, the holder must ``append``
 its record (durable on return) *before* it ``release``s the test.
@@ -128,7 +129,7 @@ class ClaimBook:
             held = {k: v for k, v in (mine.tests if mine else {}).items() if k not in taken}
             candidates = [test_id for test_id in wanted if test_id not in taken]
             stored = self._stored(candidates) if candidates else StoredTests()
-            issued = _highest_issued(leases.values())
+            issued = _highest_issued(lease for lease in leases.values() if not self._is_dead(lease))
             for test_id in candidates:
                 if test_id in stored.done:
                     held.pop(test_id, None)  # finished: nothing left to hold it for
@@ -227,10 +228,14 @@ class ClaimBook:
         with disk_errors("write the claims of", path):
             atomic_write(path, lease.to_json())
 
+    def _is_dead(self, lease: Lease) -> bool:
+        """Its process, on this host, is gone: it can never append, so its attempts are void."""
+        return lease.host == self._host and not pid_is_alive(lease.pid)
+
     def _forget_dead(self, leases: Iterable[Lease]) -> None:
-        """Delete lease files of dead processes on this host: they can never append again."""
+        """Delete lease files of dead processes on this host."""
         for lease in leases:
-            if lease.host == self._host and not pid_is_alive(lease.pid):
+            if self._is_dead(lease):
                 self._path_of(lease.owner).unlink(missing_ok=True)
 
 

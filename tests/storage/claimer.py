@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import random
 import sys
 import time
 from pathlib import Path
 
-from runbench.storage import open_store
+from runbench.storage import Store, open_store
 
 from runbench.synthetic import synthetic_records
 
@@ -31,9 +32,12 @@ def main() -> None:
     parser.add_argument("--start-at", type=float, default=0.0)
     parser.add_argument("--stop-file", type=Path)
     parser.add_argument("--append-errors", action="store_true")
+    parser.add_argument("--churn", action="store_true", help="claim and release until killed")
     args = parser.parse_args()
     store = open_store(args.store, args.format)
     ids = args.ids.split(",")
+    if args.churn:
+        churn(store, ids, args.owner, args.lease_s)
     if args.start_at:
         time.sleep(max(0.0, args.start_at - time.time()))
     claimed: dict[str, int] = {}
@@ -54,6 +58,17 @@ def main() -> None:
     sys.stdout.flush()
     while args.stop_file is None or not args.stop_file.exists():
         time.sleep(0.02)
+
+
+def churn(store: Store, ids: list[str], owner: str, lease_s: float) -> None:
+    """Claim, renew and release random subsets forever, printing a line per round."""
+    rng = random.Random(owner)
+    while True:
+        granted = store.claim(rng.sample(ids, len(ids) // 2), owner, lease_s)
+        store.renew(owner)
+        store.release(owner, rng.sample(sorted(granted), len(granted) // 2))
+        sys.stdout.write("round\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -175,3 +175,27 @@ def test_a_test_finished_by_its_holder_is_not_granted_again(
     store.append([_record_for(ids[0], 1, status="partial_success")])
     assert store.claim(ids, "me", lease_s=60) == {ids[1]: 1}
     assert store.claimed() == {ids[1]: "me"}
+
+
+def test_claimers_killed_mid_claim_leave_leases_every_later_claimer_can_read(
+    tmp_path: Path, storage_format: str
+) -> None:
+    ids = _ids(40, seed=5)
+    rng = random.Random(11)
+    for round_index in range(3):
+        churners = [
+            _claimer(tmp_path, storage_format, f"churn-{round_index}-{n}", ids, "--churn")
+            for n in range(3)
+        ]
+        for process in churners:
+            assert process.stdout is not None
+            for _ in range(rng.randint(1, 6)):  # let it get somewhere, then kill it mid-work
+                assert process.stdout.readline() == "round\n", process.stderr
+        for process in churners:
+            process.send_signal(signal.SIGKILL)
+            process.communicate(timeout=60)
+    store = open_store(tmp_path, storage_format)
+    assert store.claim(ids, "survivor", lease_s=60) == dict.fromkeys(ids, 1)
+    assert set(store.claimed()) == set(ids)
+    store.compact()
+    assert not list((tmp_path / storage_format / "claims").glob(".tmp-*"))
