@@ -562,9 +562,18 @@ def _unencodable(records: Sequence[Record]) -> RecordError:
 def conformed_table(table: pa.Table) -> pa.Table:
     """The table in schema order and types, validated (the bulk append path).
 
+    Arrow's full validation comes first: strings must be valid UTF-8, or a store would hold text
+    that every later reader fails to decode.
+
     Raises:
-        RecordError: a rule is violated.
+        RecordError: a rule is violated, or the data is not valid Arrow (e.g. bad UTF-8).
     """
+    import pyarrow as pa
+
     table = table.select(arrow_schema().names).cast(arrow_schema())
+    try:
+        table.validate(full=True)
+    except pa.ArrowInvalid as error:
+        raise RecordError("<table>", f"is not valid Arrow data: {error}") from None
     validate_table(table)
     return table

@@ -141,7 +141,8 @@ class ParquetStore(StoreServices):
         table = conformed_table(table)
         for start in range(0, table.num_rows, PART_TARGET_ROWS):
             with disk_errors("write a part in", self.parts_dir):
-                write_part(self.parts_dir, table.slice(start, PART_TARGET_ROWS), sources=())
+                part = table.slice(start, PART_TARGET_ROWS)
+                write_part(self.parts_dir, part, sources=(), is_checked=True)
 
     def _write_segment(self, payload: bytes) -> None:
         if not self._checked_orphans:

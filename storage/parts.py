@@ -32,7 +32,7 @@ from runbench.storage.base import Damage
 from runbench.storage.locking import fsync_dir
 
 from runbench.errors import RecordError
-from runbench.records import arrow_schema, validate_table
+from runbench.records import arrow_schema, conformed_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -79,23 +79,6 @@ def part_schema(sources: Sequence[str]) -> pa.Schema:
     return arrow_schema().with_metadata({SOURCES_KEY: json.dumps(list(sources)).encode()})
 
 
-def checked_table(table: pa.Table) -> pa.Table:
-    """The table cast to the record schema after full validation: what may be sealed.
-
-    Raises:
-        RecordError: a value breaks the record schema or is not valid UTF-8.
-    """
-    import pyarrow as pa
-
-    table = table.select(arrow_schema().names).cast(arrow_schema())
-    try:
-        table.validate(full=True)
-    except pa.ArrowInvalid as error:
-        raise RecordError("<table>", f"is not valid Arrow data: {error}") from None
-    validate_table(table)
-    return table
-
-
 def seal(folder: Path, temporary: Path) -> Path:
     """Sync a fully written temporary part and rename it to its checksummed final name."""
     fsync_file(temporary)
@@ -111,8 +94,12 @@ def temporary_part(folder: Path) -> Path:
     return folder / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
 
 
-def write_part(folder: Path, table: pa.Table, sources: Sequence[str]) -> Path:
-    """Validate, write and seal one part; on any failure no temporary is left.
+def write_part(
+    folder: Path, table: pa.Table, sources: Sequence[str], *, is_checked: bool = False
+) -> Path:
+    """Validate (unless ``is_checked`` says ``checked_table`` ran), write and seal one part.
+
+    On any failure no temporary is left.
 
     Raises:
         RecordError: the table is not valid records (nothing is written).
@@ -120,7 +107,8 @@ def write_part(folder: Path, table: pa.Table, sources: Sequence[str]) -> Path:
     """
     import pyarrow.parquet as pq
 
-    table = checked_table(table)
+    if not is_checked:
+        table = conformed_table(table)
     schema = part_schema(sources)
     temporary = temporary_part(folder)
     try:
@@ -175,7 +163,7 @@ def _full_read_problem(path: Path) -> str | None:
         if not handle.schema_arrow.remove_metadata().equals(arrow_schema()):
             return None  # named as a schema mismatch when opened
         for index in range(handle.num_row_groups):
-            checked_table(handle.read_row_group(index))
+            conformed_table(handle.read_row_group(index))
     except (pa.ArrowException, OSError, RecordError) as error:
         return short(error)
     finally:

@@ -262,3 +262,23 @@ def test_text_utf8_cannot_store_is_refused_naming_the_field(
     with pytest.raises(RecordError, match="'error_message'"):
         store.append([records[0], bad])
     assert store.scan().num_rows == 0
+
+
+def test_a_bulk_table_with_invalid_utf8_is_refused_by_both_stores(
+    tmp_path: Path, storage_format: str, records: list[Record]
+) -> None:
+    import pyarrow as pa
+
+    from runbench.records import records_to_table
+
+    table = records_to_table(records[:3])
+    good = table.column("model").chunk(0)
+    offsets, data = good.buffers()[1], good.buffers()[2]
+    assert data is not None
+    broken = pa.py_buffer(b"\xff" + data.to_pybytes()[1:])
+    bad_model = pa.Array.from_buffers(pa.string(), len(good), [None, offsets, broken])
+    bad = table.set_column(table.schema.get_field_index("model"), "model", bad_model)
+    store = open_store(tmp_path, storage_format)
+    with pytest.raises(RecordError, match="not valid Arrow data"):
+        store.append_table(bad)
+    assert store.scan().num_rows == 0
