@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -272,7 +273,7 @@ def test_a_bulk_table_with_invalid_utf8_is_refused_by_both_stores(
     from runbench.records import records_to_table
 
     table = records_to_table(records[:3])
-    good = table.column("model").chunk(0)
+    good: Any = table.column("model").chunk(0)
     offsets, data = good.buffers()[1], good.buffers()[2]
     assert data is not None
     broken = pa.py_buffer(b"\xff" + data.to_pybytes()[1:])
