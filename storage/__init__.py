@@ -35,16 +35,18 @@ __all__ = [
 ]
 
 
-def open_store(root: Path | str, format: str = "json") -> Store:
-    """Open (creating if needed) the store of ``format`` under ``root``.
+def open_store(root: Path | str, format: str = "json", *, create: bool = True) -> Store:
+    """Open (creating if needed, unless ``create`` is False) the store of ``format`` at ``root``.
 
     Opening does not prove the store can take writes: a writer calls ``check_writable()``
-    before any test runs.
+    before any test runs. Read-only commands pass ``create=False`` so that a mistyped path is
+    reported instead of becoming a new, empty store.
 
     Raises:
         UsageError: ``format`` is not json or parquet.
         StoreError: ``root`` is a file, or the folders cannot be created (one line: missing or
-            read-only parent, a path under /proc, no permission, disk full).
+            read-only parent, a path under /proc, no permission, disk full), or ``create`` is
+            False and there is no store of ``format`` at ``root``.
     """
     fmt = parse_storage_format(format, source="the storage format")
     root = Path(root)
@@ -52,6 +54,11 @@ def open_store(root: Path | str, format: str = "json") -> Store:
         raise StoreError(
             f"store path {root} is a file, not a folder",
             hint="pass --store (or RUNBENCH_STORE) a folder; runbench creates it if missing",
+        )
+    if not create and not (root / fmt).is_dir():
+        raise StoreError(
+            f"no {fmt} store at {root}",
+            hint="check --store and --storage (or RUNBENCH_STORE and STORAGE_FORMAT)",
         )
     try:
         if fmt == "parquet":

@@ -283,3 +283,13 @@ def test_a_bulk_table_with_invalid_utf8_is_refused_by_both_stores(
     with pytest.raises(RecordError, match="not valid Arrow data"):
         store.append_table(bad)
     assert store.scan().num_rows == 0
+
+
+def test_opening_without_create_refuses_a_missing_store_and_creates_nothing(
+    tmp_path: Path, storage_format: str
+) -> None:
+    with pytest.raises(StoreError, match=f"no {storage_format} store at"):
+        open_store(tmp_path / "typo", storage_format, create=False)
+    assert not (tmp_path / "typo").exists()
+    open_store(tmp_path / "real", storage_format).close()
+    assert open_store(tmp_path / "real", storage_format, create=False).scan().num_rows == 0
