@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from runbench.storage import Store
+from runbench.storage import Store, stored_tests
 
 from runbench.matrix import Matrix
 from runbench.plan import Cell
@@ -66,13 +66,9 @@ class PlanProgress:
 
 
 def plan_progress(store: Store, models: Sequence[str], matrix: Matrix) -> PlanProgress:
-    """Compare the plan's test ids with the store's rows; done means a non-error row exists."""
-    import pyarrow.compute as pc
-
-    table = store.scan(["test_id", "status"], filters={"model": list(models)})
-    is_error = pc.equal(table.column("status"), "error")
-    done = set(table.filter(pc.invert(is_error)).column("test_id").to_pylist())
-    errored = set(table.filter(is_error).column("test_id").to_pylist()) - done
+    """Compare the plan's test ids with the store's done and only-errored tests."""
+    stored = stored_tests(store, models=models)
+    done, errored = stored.done, stored.errored
     progress = []
     for cell in matrix.cells(models):
         ids = list(cell.test_ids(range(matrix.num_instances)))

@@ -317,7 +317,8 @@ def _column(
             raise RecordError(spec.name, problem, where=f"row {first_row + offset}")
     try:
         return pa.array(values, type=arrow_type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeError) as error:
+        # UnicodeError: a lone surrogate (e.g. a JSON "\\ud800" escape) is no storable text
         raise RecordError(spec.name, f"cannot be stored as {spec.kind}: {error}") from None
 
 
@@ -568,15 +569,44 @@ def validated_lines(records: Sequence[Record]) -> bytes:
     """
     for index, record in enumerate(records):
         validate_record(record, where=f"record {index}")
-    return encode_records(records)
+    try:
+        return encode_records(records)
+    except UnicodeEncodeError:
+        raise _unencodable(records) from None
+
+
+def _unencodable(records: Sequence[Record]) -> RecordError:
+    """Name the field holding text that UTF-8 cannot store (a lone surrogate such as U+D800)."""
+    for index, record in enumerate(records):
+        for spec in FIELDS:
+            value = getattr(record, spec.name)
+            texts = value if isinstance(value, tuple | list) else (value,)
+            for text in texts:
+                if isinstance(text, str):
+                    try:
+                        text.encode("utf-8")
+                    except UnicodeEncodeError:
+                        return RecordError(
+                            spec.name, "holds text UTF-8 cannot store", where=f"record {index}"
+                        )
+    return RecordError("<record>", "holds text UTF-8 cannot store")
 
 
 def conformed_table(table: pa.Table) -> pa.Table:
     """The table in schema order and types, validated (the bulk append path).
 
+    Arrow's full validation comes first: strings must be valid UTF-8, or a store would hold text
+    that every later reader fails to decode.
+
     Raises:
-        RecordError: a rule is violated.
+        RecordError: a rule is violated, or the data is not valid Arrow (e.g. bad UTF-8).
     """
+    import pyarrow as pa
+
     table = table.select(arrow_schema().names).cast(arrow_schema())
+    try:
+        table.validate(full=True)
+    except pa.ArrowInvalid as error:
+        raise RecordError("<table>", f"is not valid Arrow data: {error}") from None
     validate_table(table)
     return table

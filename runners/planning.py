@@ -2,18 +2,18 @@
 
 ``smart-batch`` plans instances 0..N-1 of every cell and keeps the tests that are not done (no
 non-error row), so re-running a finished plan plans nothing. ``batch`` plans N new instances per
-cell after the highest instance stored. A job's attempt number is one more than the rows its test
-already has. Shards split by the test id, so each shard's share is the same in every process.
+cell after the highest instance stored. A job's attempt number is one more than the highest
+attempt its test already has (``storage.stored_tests``, the one definition of done and attempts).
+Shards split by the test id, so each shard's share is the same in every process.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from runbench.runners.engine import Job
-from runbench.storage import Store
+from runbench.storage import Store, StoredTests, stored_tests
 
 from runbench.config import DeploymentConfig, ModelConfig
 from runbench.errors import UsageError
@@ -44,24 +44,6 @@ def parse_shard(text: str) -> Shard:
     if shard.count < 1 or not 0 <= shard.index < shard.count:
         raise UsageError(f"--shard '{text}': need 0 ≤ i < N")
     return shard
-
-
-@dataclass(frozen=True, slots=True)
-class StoredTests:
-    """What the store knows of these models' tests: done ids and rows per id."""
-
-    done: set[str]
-    rows: Counter[str]
-
-
-def read_stored(store: Store, models: Sequence[str]) -> StoredTests:
-    import pyarrow.compute as pc
-
-    table = store.scan(["test_id", "status"], filters={"model": list(models)})
-    judged = table.filter(pc.not_equal(table.column("status"), "error"))
-    return StoredTests(
-        set(judged.column("test_id").to_pylist()), Counter(table.column("test_id").to_pylist())
-    )
 
 
 _CELL_COLUMNS = [
@@ -110,7 +92,10 @@ def _jobs(
 ) -> list[Job]:
     return [
         Job(
-            test, stored.rows[test.test_id] + 1, model, _deployment_for(model, test.test_id, pinned)
+            test,
+            stored.next_attempt(test.test_id),
+            model,
+            _deployment_for(model, test.test_id, pinned),
         )
         for test in tests
         if shard is None or shard.holds(test.test_id)
@@ -130,7 +115,7 @@ def plan_remaining(
 
     ``skip`` holds tests not done that are left alone anyway (settled errors, ``settled.py``).
     """
-    stored = read_stored(store, [model.name for model in models])
+    stored = stored_tests(store, models=[model.name for model in models])
     jobs: list[Job] = []
     planned = 0
     for model in models:
@@ -155,7 +140,7 @@ def plan_new_instances(
     """batch: ``count`` new instances of every cell, after the highest instance stored."""
     if count < 1:
         raise UsageError("--count must be ≥ 1")
-    stored = read_stored(store, [model.name])
+    stored = stored_tests(store, models=[model.name])
     highest = highest_instances(store, model.name)
     tests: list[PlannedTest] = []
     for cell in matrix.cells([model.name]):

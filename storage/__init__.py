@@ -1,6 +1,15 @@
 """The result stores: one protocol, a JSON-lines store and a Parquet store.
 
 ``open_store(root, format)`` is the front door; both stores keep the guarantees of DESIGN.md §5.
+``stored_tests(store, …)`` is the one definition of done / errored / latest attempt.
+
+Layout under the store root (``--store``), one folder per format::
+
+    json/records.jsonl, quarantine.jsonl, summary.json   rows (json_store.py)
+    parquet/parts/, wal/, quarantine/                     rows (parquet_store.py, parts.py)
+    <format>/claims/claims.lock, lease-*.json             test claims (claims.py)
+    <format>/runs/<run_id>.json                           run manifests (run_files.py)
+    <format>/transcripts/<run_id>/<name>.json             transcripts (run_files.py)
 """
 
 from __future__ import annotations
@@ -8,19 +17,36 @@ from __future__ import annotations
 from pathlib import Path
 
 from runbench.storage.base import CompactReport, Damage, Filters, Store, VerifyReport
+from runbench.storage.durable import store_error
+from runbench.storage.stored import StoredTests, stored_tests
 
 from runbench.config import parse_storage_format
 from runbench.errors import StoreError
 
-__all__ = ["CompactReport", "Damage", "Filters", "Store", "VerifyReport", "open_store"]
+__all__ = [
+    "CompactReport",
+    "Damage",
+    "Filters",
+    "Store",
+    "StoredTests",
+    "VerifyReport",
+    "open_store",
+    "stored_tests",
+]
 
 
-def open_store(root: Path | str, format: str = "json") -> Store:
-    """Open (creating if needed) the store of ``format`` under ``root``.
+def open_store(root: Path | str, format: str = "json", *, create: bool = True) -> Store:
+    """Open (creating if needed, unless ``create`` is False) the store of ``format`` at ``root``.
+
+    Opening does not prove the store can take writes: a writer calls ``check_writable()``
+    before any test runs. Read-only commands pass ``create=False`` so that a mistyped path is
+    reported instead of becoming a new, empty store.
 
     Raises:
         UsageError: ``format`` is not json or parquet.
-        StoreError: ``root`` is a file, or the folders cannot be created.
+        StoreError: ``root`` is a file, or the folders cannot be created (one line: missing or
+            read-only parent, a path under /proc, no permission, disk full), or ``create`` is
+            False and there is no store of ``format`` at ``root``.
     """
     fmt = parse_storage_format(format, source="the storage format")
     root = Path(root)
@@ -28,6 +54,11 @@ def open_store(root: Path | str, format: str = "json") -> Store:
         raise StoreError(
             f"store path {root} is a file, not a folder",
             hint="pass --store (or RUNBENCH_STORE) a folder; runbench creates it if missing",
+        )
+    if not create and not (root / fmt).is_dir():
+        raise StoreError(
+            f"no {fmt} store at {root}",
+            hint="check --store and --storage (or RUNBENCH_STORE and STORAGE_FORMAT)",
         )
     try:
         if fmt == "parquet":
@@ -43,3 +74,5 @@ def open_store(root: Path | str, format: str = "json") -> Store:
         raise StoreError(
             f"no permission to write the store under {root}: {error.strerror}"
         ) from None
+    except OSError as error:
+        raise store_error(error, "create the store under", root) from None

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from runbench.errors import UsageError
 from runbench.records import FIELD_NAMES, KEY_FIELDS, Record
@@ -30,6 +30,7 @@ DamageKind = Literal[
 ]
 FilterValue = str | int | float | bool | Sequence[str | int | float | bool]
 Filters = Mapping[str, FilterValue]
+JsonObject = dict[str, Any]  # raw JSON (a manifest, a transcript): its shape is the writer's
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,11 @@ class Store(Protocol):
 
     Guarantees (DESIGN.md §5): durable on return from ``append``; no loss or duplication under
     concurrent writers; no in-place rewrite; damage reported by ``verify`` and skipped by readers.
+
+    Beside rows, a store keeps what belongs to its runs (``storage/services.py``): test claims
+    with leases, so concurrent runs never run one test at once; saved transcripts; and one
+    manifest per run. Every method that writes raises ``StoreError`` (one line) when the disk
+    refuses, after undoing its partial write.
     """
 
     format: str
@@ -108,6 +114,26 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
+    def check_writable(self) -> None: ...
+
+    def claim(self, test_ids: Sequence[str], owner: str, lease_s: float) -> dict[str, int]: ...
+
+    def renew(self, owner: str) -> set[str]: ...
+
+    def release(self, owner: str, test_ids: Sequence[str] | None = None) -> None: ...
+
+    def write_transcript(self, run_id: str, name: str, payload: bytes | JsonObject) -> str: ...
+
+    def read_transcript(self, relative_path: str) -> JsonObject: ...
+
+    def write_manifest(self, manifest: JsonObject) -> None: ...
+
+    def manifest(self, run_id: str) -> JsonObject | None: ...
+
+    def manifests(self) -> list[JsonObject]: ...
+
+    def claimed(self) -> dict[str, str]: ...
+
 
 def check_columns(columns: Sequence[str] | None) -> list[str]:
     """Validate a column selection; ``None`` means every field.
@@ -131,7 +157,7 @@ def apply_filters(table: pa.Table, filters: Filters | None) -> pa.Table:
     import pyarrow.compute as pc
 
     check_columns(list(filters))
-    mask = None
+    mask: Any = None  # a boolean array once the first filter is applied
     for name, wanted in filters.items():
         column = table.column(name)
         if isinstance(wanted, str | int | float | bool):
@@ -153,15 +179,20 @@ def project(table: pa.Table, columns: list[str], filters: Filters | None) -> pa.
     return apply_filters(table, filters).select(columns)
 
 
-def done_ids_of(tables: Iterator[pa.Table]) -> set[str]:
-    """Test ids with at least one non-error row: the definition of "done" (DESIGN.md §4)."""
-    import pyarrow.compute as pc
-
-    done: set[str] = set()
-    for table in tables:
-        kept = table.filter(pc.not_equal(table.column("status"), "error"))
-        done.update(kept.column("test_id").to_pylist())
-    return done
+def report_skipped(where: Path, damage: Sequence[Damage]) -> None:
+    """Log one warning per read for all the damage it skipped (``verify`` lists every piece)."""
+    if not damage:
+        return
+    shown = "; ".join(item.describe() for item in damage[:3])
+    more = f" and {len(damage) - 3} more" if len(damage) > 3 else ""
+    log.warning(
+        "skipped %d damaged piece(s) of the store %s: %s%s (run `runbench verify` for the "
+        "list, `runbench compact` to move damaged lines aside)",
+        len(damage),
+        where,
+        shown,
+        more,
+    )
 
 
 def empty_table(columns: list[str]) -> pa.Table:
@@ -176,5 +207,5 @@ def key_strings(table: pa.Table) -> pa.Array:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parts = [table.column(name).cast(pa.string()) for name in KEY_FIELDS]
+    parts: list[Any] = [table.column(name).cast(pa.string()) for name in KEY_FIELDS]
     return pc.binary_join_element_wise(*parts, "|").combine_chunks()

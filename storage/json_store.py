@@ -10,6 +10,10 @@ merges into the next record. Readers cut at the last newline, so they never see 
 ``compact`` is the only operation that replaces ``records.jsonl``: it moves damaged lines, byte
 for byte, to ``quarantine.jsonl`` and writes the good lines to a new file that replaces the old one
 atomically. Writers check under the lock whether the file was replaced and reopen it.
+
+Disk full (or any refused write) during an append truncates the file back to its length before
+the write, under the same lock, and raises ``StoreError``: no half line is left behind. Claims,
+transcripts and run manifests live beside the records (``storage/services.py``).
 """
 
 from __future__ import annotations
@@ -25,14 +29,23 @@ from runbench.storage.base import (
     VerifyReport,
     check_columns,
     columns_needed,
-    done_ids_of,
     empty_table,
-    log,
     project,
+    report_skipped,
+)
+from runbench.storage.claims import ClaimBook
+from runbench.storage.durable import (
+    disk_errors,
+    remove_dead_temporaries,
+    store_error,
+    temporary_name,
 )
 from runbench.storage.group_commit import GroupCommit
 from runbench.storage.jsonl import JsonlReader
 from runbench.storage.locking import FileLock, fsync_dir, is_linked, write_all
+from runbench.storage.run_files import RunFiles
+from runbench.storage.services import StoreServices
+from runbench.storage.stored import StoredTests, done_test_ids, stored_tests
 
 from runbench.records import Record, conformed_table, encode_rows, validated_lines
 
@@ -42,7 +55,7 @@ if TYPE_CHECKING:
 _ENCODE_BATCH_ROWS = 50_000
 
 
-class JsonStore:
+class JsonStore(StoreServices):
     """Records as JSON lines in ``<root>/json/records.jsonl``."""
 
     format = "json"
@@ -56,6 +69,9 @@ class JsonStore:
         self._lock = FileLock(self.path / "records.lock")
         self._fd: int | None = None
         self._committer = GroupCommit(self._write_locked)
+        self._claims = ClaimBook(self.path / "claims", self._stored_among)
+        self._run_files = RunFiles(root, self.path)
+        self._writable_folders = (self.path,)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -75,13 +91,18 @@ class JsonStore:
             self._committer.commit(encode_rows(batch.to_pylist()))
 
     def _write_locked(self, payload: bytes) -> None:
-        with self._lock:
+        with disk_errors("append to", self.records_path), self._lock:
             fd = self._writable_fd()
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 payload = b"\n" + payload  # end a torn line left by a killed writer
-            write_all(fd, payload)
-        os.fsync(fd)
+            try:
+                write_all(fd, payload)
+            except OSError as error:
+                os.ftruncate(fd, size)  # take back the partial write: no half line is left
+                raise store_error(error, "append to", self.records_path) from error
+        with disk_errors("sync", self.records_path):
+            os.fsync(fd)
 
     def _writable_fd(self) -> int:
         """The append descriptor, reopened if ``compact`` replaced the file since last time."""
@@ -123,8 +144,7 @@ class JsonStore:
                 yield project(table.select(columns_needed(selected, filters)), selected, filters)
         except FileNotFoundError:
             return
-        for damage in reader.damage:
-            log.warning("skipped damaged data: %s", damage.describe())
+        report_skipped(self.records_path, reader.damage)
 
     def scan(
         self, columns: Sequence[str] | None = None, filters: Filters | None = None
@@ -137,7 +157,11 @@ class JsonStore:
         return pa.concat_tables(tables)
 
     def done_ids(self, filters: Filters | None = None) -> set[str]:
-        return done_ids_of(self.scan_batches(["test_id", "status"], filters))
+        """Test ids with a non-error row among ``filters`` (``stored_tests`` holds the rule)."""
+        return done_test_ids(self, filters)
+
+    def _stored_among(self, test_ids: Sequence[str]) -> StoredTests:
+        return stored_tests(self, test_ids=test_ids)
 
     # -- maintenance -----------------------------------------------------------------------
 
@@ -169,17 +193,32 @@ class JsonStore:
     def compact(self) -> CompactReport:
         """Move damaged lines to ``quarantine.jsonl``; the good lines stay, byte for byte.
 
-        Runs under the writers' lock, so appends wait (they are not lost) while it runs.
+        Runs under the writers' lock, so appends wait (they are not lost) while it runs. Also
+        clears temporaries that killed writers left behind.
+
+        Raises:
+            StoreError: the disk refused a write; both files are left as they were.
         """
         with self._lock:
+            with disk_errors("clear temporaries in", self.path):
+                temporary = remove_dead_temporaries(self.path) + self._remove_side_temporaries()
             if not self.records_path.exists():
-                return CompactReport(self.format, notes=("nothing to compact",))
+                return CompactReport(
+                    self.format, temporary_removed=temporary, notes=("nothing to compact",)
+                )
             report = self.verify_unlocked()
             if report.is_clean:
-                return CompactReport(self.format, rows=report.rows, notes=("nothing to compact",))
+                return CompactReport(
+                    self.format,
+                    rows=report.rows,
+                    temporary_removed=temporary,
+                    notes=("nothing to compact",),
+                )
             bad_lines = {item.line for item in report.damage if item.line is not None}
             self._rewrite_without(bad_lines)
-        return CompactReport(self.format, quarantined=len(bad_lines), rows=report.rows)
+        return CompactReport(
+            self.format, quarantined=len(bad_lines), rows=report.rows, temporary_removed=temporary
+        )
 
     def verify_unlocked(self) -> VerifyReport:
         reader = JsonlReader(self.records_path)
@@ -191,17 +230,38 @@ class JsonStore:
         return VerifyReport(self.format, self.path, reader.rows, 1, tuple(damage))
 
     def _rewrite_without(self, bad_lines: set[int]) -> None:
-        temporary = self.path / f".records-{os.getpid()}.tmp"
-        with open(self.records_path, "rb") as source, open(temporary, "wb") as good:
-            with open(self.quarantine_path, "ab") as quarantine:
+        """Good lines to a new file, bad ones appended to the quarantine, then swap the files.
+
+        Any refused write (disk full) undoes itself: the temporary is removed and the quarantine
+        cut back to its old length, so ``records.jsonl`` and ``quarantine.jsonl`` stay as before.
+        """
+        temporary = temporary_name(self.path, "records.jsonl")
+        moved: list[bytes] = []
+        try:
+            with open(self.records_path, "rb") as source, open(temporary, "xb") as good:
                 for number, line in enumerate(source, start=1):
                     if number in bad_lines:
-                        quarantine.write(line if line.endswith(b"\n") else line + b"\n")
+                        moved.append(line if line.endswith(b"\n") else line + b"\n")
                     else:
                         good.write(line)
-                quarantine.flush()
-                os.fsync(quarantine.fileno())
-            good.flush()
-            os.fsync(good.fileno())
-        os.replace(temporary, self.records_path)
+                good.flush()
+                os.fsync(good.fileno())
+            self._append_quarantine(b"".join(moved))
+            os.replace(temporary, self.records_path)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise store_error(error, "compact", self.records_path) from error
         fsync_dir(self.path)
+
+    def _append_quarantine(self, data: bytes) -> None:
+        fd = os.open(self.quarantine_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                write_all(fd, data)
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)

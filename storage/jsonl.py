@@ -8,11 +8,18 @@ one slow chunk and is named by its line number instead of hiding the file.
 Bytes after the last newline are not damage by themselves: they are either an append still being
 written or a line torn by a killed writer. The caller, who knows whether a writer can be active,
 decides which (``JsonlReader.tail_bytes``).
+
+Decoding is strict: a line must be UTF-8 (no replacement characters), one JSON object, without raw
+control bytes, and a valid record. Arrow's reader is more lenient (it passes invalid UTF-8 through
+and skips blank lines), so a chunk takes the fast path only when cheap byte checks show every line
+is shaped like one of ours; anything else is judged line by line with Python's strict decoder, and
+both paths accept exactly the same lines.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +34,8 @@ if TYPE_CHECKING:
 
 CHUNK_BYTES = 16 * 1024 * 1024
 _ARROW_BLOCK_BYTES = 4 * 1024 * 1024
+# Raw control bytes never occur in our JSON lines (the encoder escapes them); \n ends a line.
+_CONTROL_BYTES = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]")
 
 
 class JsonlReader:
@@ -84,19 +93,60 @@ def parse_chunk(data: bytes, path: Path, first_line: int, damage: list[Damage]) 
     import pyarrow as pa
     import pyarrow.json as pajson
 
+    lines = data.count(b"\n")
+    if not _looks_clean(data, lines):
+        return _parse_lines(data, path, first_line, damage)
     try:
         table = pajson.read_json(
-            pa.BufferReader(data),
+            pa.BufferReader(data),  # type: ignore[arg-type]  # the stubs omit NativeFile
             read_options=pajson.ReadOptions(block_size=_ARROW_BLOCK_BYTES),
             parse_options=pajson.ParseOptions(
                 explicit_schema=arrow_schema(), unexpected_field_behavior="error"
             ),
         )
+        if table.num_rows != lines:  # e.g. two objects on one line
+            return _parse_lines(data, path, first_line, damage)
         table = table.select(arrow_schema().names).cast(arrow_schema())
+        table.validate(full=True)
         validate_table(table)
         return table
     except (pa.ArrowInvalid, pa.ArrowTypeError, RecordError):
         return _parse_lines(data, path, first_line, damage)
+
+
+def _looks_clean(data: bytes, lines: int) -> bool:
+    """Cheap checks that every line is one strict-UTF-8 ``{...}`` without raw control bytes."""
+    if not data.startswith(b"{") or data.count(b"}\n") != lines:
+        return False
+    if data.count(b"\n{") != lines - 1 or _CONTROL_BYTES.search(data):
+        return False
+    if b"\\ud" in data or b"\\uD" in data:  # an escaped surrogate decodes to no valid UTF-8
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def decode_line(line: bytes) -> tuple[dict[str, Any] | None, str]:
+    """Decode one line strictly: the object, or None and why it is not a record line."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, f"not UTF-8 (byte 0x{line[error.start]:02x} at column {error.start + 1})"
+    match = _CONTROL_BYTES.search(line)
+    if match is not None:
+        return None, f"raw control byte 0x{match.group()[0]:02x} at column {match.start() + 1}"
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as error:
+        return None, f"not JSON ({error.msg} at column {error.colno})"
+    except RecursionError:
+        return None, "not JSON (nested too deeply)"
+    if not isinstance(row, dict):
+        return None, "not a JSON object"
+    return row, ""
 
 
 def _parse_lines(data: bytes, path: Path, first_line: int, damage: list[Damage]) -> pa.Table:
@@ -104,13 +154,9 @@ def _parse_lines(data: bytes, path: Path, first_line: int, damage: list[Damage])
     rows: list[dict[str, Any]] = []
     line_numbers: list[int] = []
     for number, line in enumerate(data.split(b"\n")[:-1], start=first_line):
-        try:
-            row = json.loads(line)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            damage.append(Damage(path, "corrupt_line", f"not JSON ({error.msg})", line=number))
-            continue
-        if not isinstance(row, dict):
-            damage.append(Damage(path, "corrupt_line", "not a JSON object", line=number))
+        row, problem = decode_line(line)
+        if row is None:
+            damage.append(Damage(path, "corrupt_line", problem, line=number))
             continue
         rows.append(row)
         line_numbers.append(number)

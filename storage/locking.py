@@ -108,7 +108,7 @@ def try_lock(handle: BinaryIO | int) -> bool:
     """Try to take an exclusive lock on an open file without waiting."""
     flags = portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
     try:
-        portalocker.lock(handle, flags)  # type: ignore[arg-type]
+        portalocker.lock(handle, flags)
     except portalocker.AlreadyLocked:
         return False
     return True

@@ -2,10 +2,12 @@
 
 Layout of ``<root>/parquet/``::
 
-    parts/part-<time>-<uuid>.parquet   sealed, immutable; readable by pandas, DuckDB, Polars
+    parts/part-<time>-<uuid>-<crc32>.parquet   sealed, immutable, checksummed (storage/parts.py);
+                                       readable by pandas, DuckDB, Polars
     wal/seg-<time>-<pid>-<uuid>.jsonl  one per live writer: its appends, synced before returning
     quarantine/                        segments that held damaged lines, kept byte for byte
     compact.lock                       serialises compaction and orphan sealing (never deleted)
+    claims/ runs/ transcripts/         claims, manifests, transcripts (storage/services.py)
 
 Why it cannot lose or double a record:
 
@@ -23,16 +25,21 @@ Why it cannot lose or double a record:
 * **Readers list segments before parts.** A segment that disappears between the two listings was
   sealed, and its part is already in place when parts are listed; a part that disappears before it
   is opened was compacted, and the read starts over.
+
+What damage does: a segment line that is not a valid record is skipped by readers and, when the
+segment is sealed, moved aside with its segment into ``quarantine/`` (byte for byte) while its
+good lines become the part; a part whose checksum fails is skipped by every reader and left in
+place by ``compact``, which goes on with the others. A refused write (disk full) undoes itself
+and raises ``StoreError``: a segment is cut back to its length before the append, a part or a
+merge leaves no temporary.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,34 +50,47 @@ from runbench.storage.base import (
     VerifyReport,
     check_columns,
     columns_needed,
-    done_ids_of,
     empty_table,
     log,
     project,
+    report_skipped,
 )
+from runbench.storage.claims import ClaimBook
+from runbench.storage.durable import disk_errors, remove_dead_temporaries, store_error
 from runbench.storage.group_commit import GroupCommit
 from runbench.storage.jsonl import JsonlReader
 from runbench.storage.locking import (
     FileLock,
     fsync_dir,
     is_linked,
-    pid_is_alive,
     try_lock,
     write_all,
 )
+from runbench.storage.parts import (
+    ROW_GROUP_ROWS,
+    Part,
+    PartChecker,
+    open_part,
+    part_schema,
+    seal,
+    short,
+    temporary_part,
+    timestamp,
+    write_part,
+)
+from runbench.storage.run_files import RunFiles
+from runbench.storage.services import StoreServices
+from runbench.storage.stored import StoredTests, done_test_ids, stored_tests
 
-from runbench.errors import StoreError
+from runbench.errors import RecordError, StoreError
 from runbench.records import Record, arrow_schema, conformed_table, validate_table, validated_lines
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-SOURCES_KEY = b"runbench.sources"
 SEGMENT_ROWS = 20_000
 PART_TARGET_ROWS = 1_000_000
 AUTO_COMPACT_PARTS = 64
-ROW_GROUP_ROWS = 65_536  # bounds the memory of a read or a merge, whatever a part's size
 COMPACT_LOCK_TIMEOUT_S = 600.0
 _SCAN_RETRIES = 20
 
@@ -82,15 +102,7 @@ class _Segment:
     rows: int = 0
 
 
-@dataclass(slots=True)
-class _Part:
-    path: Path
-    file: pq.ParquetFile
-    sources: tuple[str, ...]
-    rows: int
-
-
-class ParquetStore:
+class ParquetStore(StoreServices):
     """Records as Parquet parts in ``<root>/parquet/``, with per-writer write-ahead segments."""
 
     format = "parquet"
@@ -108,6 +120,10 @@ class ParquetStore:
         self._segment: _Segment | None = None
         self._checked_orphans = False
         self._committer = GroupCommit(self._write_segment)
+        self._checker = PartChecker()
+        self._claims = ClaimBook(self.path / "claims", self._stored_among)
+        self._run_files = RunFiles(root, self.path)
+        self._writable_folders = (self.path, self.parts_dir, self.wal_dir)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -124,21 +140,39 @@ class ParquetStore:
         """Write a table with the record schema straight into sealed parts (bulk path)."""
         table = conformed_table(table)
         for start in range(0, table.num_rows, PART_TARGET_ROWS):
-            self._write_part(table.slice(start, PART_TARGET_ROWS), sources=())
+            with disk_errors("write a part in", self.parts_dir):
+                part = table.slice(start, PART_TARGET_ROWS)
+                write_part(self.parts_dir, part, sources=(), is_checked=True)
 
     def _write_segment(self, payload: bytes) -> None:
         if not self._checked_orphans:
             self._checked_orphans = True
-            self._seal_orphans(blocking=False)
-        segment = self._segment or self._open_segment()
-        write_all(segment.fd, payload)
-        os.fdatasync(segment.fd)
+            self._seal_orphans_quietly()
+        with disk_errors("start a write-ahead segment in", self.wal_dir):
+            segment = self._segment or self._open_segment()
+        size = os.fstat(segment.fd).st_size
+        try:
+            write_all(segment.fd, payload)
+            os.fdatasync(segment.fd)
+        except OSError as error:
+            os.ftruncate(segment.fd, size)  # take back the partial write: no half line is left
+            raise store_error(error, "append to", segment.path) from error
         segment.rows += payload.count(b"\n")
         if segment.rows >= self.segment_rows:
-            self._seal_own()
+            try:
+                self._seal_own()
+            except StoreError as error:  # the rows are durable in the segment; sealing can wait
+                log.warning("could not seal a full segment yet (%s); the rows are safe", error)
+
+    def _seal_orphans_quietly(self) -> None:
+        """Seal dead writers' segments on the way; failing at it must not fail this append."""
+        try:
+            self._seal_orphans(blocking=False)
+        except StoreError as error:
+            log.warning("left orphaned segments for later: %s", error)
 
     def _open_segment(self) -> _Segment:
-        token = f"{_timestamp()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        token = f"{timestamp()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         hidden = self.wal_dir / f".new-{os.getpid()}-{token}"
         fd = os.open(hidden, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         if not try_lock(fd):
@@ -162,7 +196,9 @@ class ParquetStore:
                 segment.path.unlink()
                 fsync_dir(self.wal_dir)
         finally:
-            os.close(segment.fd)  # releases the ownership lock only after the segment is gone
+            # Releases the ownership lock only after the segment is gone; if sealing failed, the
+            # segment stays as an orphan that the next writer or compact seals.
+            os.close(segment.fd)
 
     def close(self) -> None:
         """Seal this writer's segment into a part, and compact if small parts have piled up.
@@ -170,6 +206,10 @@ class ParquetStore:
         Every writer leaves at least one part behind, so many short runs would slowly make reads
         slower; past ``AUTO_COMPACT_PARTS`` parts the closing writer merges them, unless another
         process is compacting already. Reads and later appends still work after ``close``.
+
+        Raises:
+            StoreError: the segment could not be sealed (e.g. disk full); its rows stay durable
+                in the segment, which the next writer or ``compact`` seals.
         """
         self._committer.exclusive(self._seal_own)
         if len(self._part_paths()) > AUTO_COMPACT_PARTS:
@@ -184,20 +224,6 @@ class ParquetStore:
 
     # -- parts and sealing -----------------------------------------------------------------
 
-    def _write_part(self, table: pa.Table, *, sources: Sequence[str]) -> Path:
-        import pyarrow.parquet as pq
-
-        name = f"part-{_timestamp()}-{uuid.uuid4().hex[:12]}.parquet"
-        temporary = self.parts_dir / f".tmp-{os.getpid()}-{name}"
-        schema = arrow_schema().with_metadata({SOURCES_KEY: json.dumps(list(sources)).encode()})
-        with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
-            writer.write_table(table.cast(schema), row_group_size=ROW_GROUP_ROWS)
-        _fsync_file(temporary)
-        final = self.parts_dir / name
-        os.rename(temporary, final)
-        fsync_dir(self.parts_dir)
-        return final
-
     def _seal_segment(self, path: Path) -> tuple[int, bool]:
         """Turn a segment into a part, then remove it (or quarantine it if it held damage).
 
@@ -207,14 +233,21 @@ class ParquetStore:
         import pyarrow as pa
 
         reader = JsonlReader(path)
-        tables = list(reader.tables())
+        with disk_errors("read the segment", path):
+            tables = list(reader.tables())
         if reader.tail_bytes:
             reader.damage.append(reader.torn_tail())
         if tables:
-            self._write_part(pa.concat_tables(tables), sources=[path.name])
+            with disk_errors("seal a part in", self.parts_dir):
+                write_part(self.parts_dir, pa.concat_tables(tables), sources=[path.name])
         if reader.damage:
-            for damage in reader.damage:
-                log.warning("quarantined damaged data: %s", damage.describe())
+            log.warning(
+                "moved %s to %s: its good rows are sealed, %d damaged piece(s) kept aside: %s",
+                path.name,
+                self.quarantine_dir,
+                len(reader.damage),
+                "; ".join(item.describe() for item in reader.damage[:3]),
+            )
             os.replace(path, self.quarantine_dir / path.name)
             fsync_dir(self.quarantine_dir)
         else:
@@ -280,42 +313,31 @@ class ParquetStore:
     def _part_paths(self) -> list[Path]:
         return sorted(self.parts_dir.glob("part-*.parquet"))
 
-    def _open_parts(self) -> tuple[list[_Part], list[Damage]]:
-        """Open every part (an open part stays readable if compaction deletes it later).
+    def _open_parts(self) -> tuple[list[Part], list[Damage]]:
+        """Open every part that passes its check (an open part stays readable if deleted later).
 
         Raises:
             FileNotFoundError: a listed part vanished before it was opened (compaction ran).
         """
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        parts: list[_Part] = []
+        parts: list[Part] = []
         damage: list[Damage] = []
         for path in self._part_paths():
             try:
-                handle = pq.ParquetFile(path)
+                opened = open_part(path, self._checker)
             except FileNotFoundError:
                 for part in parts:
                     part.file.close()
                 raise
-            except (pa.ArrowException, OSError) as error:
-                damage.append(Damage(path, "unreadable_part", _short(error)))
+            except OSError as error:  # e.g. EIO: a part we cannot read is a damaged part
+                damage.append(Damage(path, "unreadable_part", short(error)))
                 continue
-            schema = handle.schema_arrow
-            if not schema.remove_metadata().equals(arrow_schema()):
-                damage.append(
-                    Damage(
-                        path, "schema_mismatch", "columns or types differ from the record schema"
-                    )
-                )
-                handle.close()
-                continue
-            metadata = schema.metadata or {}
-            sources = tuple(json.loads(metadata.get(SOURCES_KEY, b"[]")))
-            parts.append(_Part(path, handle, sources, handle.metadata.num_rows))
+            if isinstance(opened, Damage):
+                damage.append(opened)
+            else:
+                parts.append(opened)
         return parts, damage
 
-    def _snapshot(self) -> tuple[dict[str, pa.Table], list[_Part], list[Damage]]:
+    def _snapshot(self) -> tuple[dict[str, pa.Table], list[Part], list[Damage]]:
         """A consistent view: segment tables and open parts, with superseded files dropped."""
         for _ in range(_SCAN_RETRIES):
             segments: dict[str, pa.Table] = {}
@@ -360,8 +382,7 @@ class ParquetStore:
         selected = check_columns(columns)
         needed = columns_needed(selected, filters)
         segments, parts, damage = self._snapshot()
-        for item in damage:
-            log.warning("skipped damaged data: %s", item.describe())
+        report_skipped(self.path, damage)
         try:
             for table in segments.values():
                 yield project(table.select(needed), selected, filters)
@@ -383,7 +404,11 @@ class ParquetStore:
         return pa.concat_tables(tables)
 
     def done_ids(self, filters: Filters | None = None) -> set[str]:
-        return done_ids_of(self.scan_batches(["test_id", "status"], filters))
+        """Test ids with a non-error row among ``filters`` (``stored_tests`` holds the rule)."""
+        return done_test_ids(self, filters)
+
+    def _stored_among(self, test_ids: Sequence[str]) -> StoredTests:
+        return stored_tests(self, test_ids=test_ids)
 
     # -- maintenance -----------------------------------------------------------------------
 
@@ -403,10 +428,10 @@ class ParquetStore:
                 table = part.file.read()
                 validate_table(table.cast(arrow_schema()))
             except (pa.ArrowException, OSError) as error:
-                damage.append(Damage(part.path, "unreadable_part", _short(error)))
+                damage.append(Damage(part.path, "unreadable_part", short(error)))
                 continue
-            except Exception as error:  # RecordError: readable but not valid records
-                damage.append(Damage(part.path, "invalid_record", str(error)))
+            except RecordError as error:  # readable but not valid records
+                damage.append(Damage(part.path, "invalid_record", error.message))
                 continue
             finally:
                 part.file.close()
@@ -450,7 +475,7 @@ class ParquetStore:
             )
         return VerifyReport(self.format, self.path, rows, files, tuple(damage), tuple(notes))
 
-    def _open_parts_stable(self) -> tuple[list[_Part], list[Damage]]:
+    def _open_parts_stable(self) -> tuple[list[Part], list[Damage]]:
         for _ in range(_SCAN_RETRIES):
             try:
                 return self._open_parts()
@@ -465,13 +490,17 @@ class ParquetStore:
 
         With ``blocking=False`` it returns at once (doing nothing) if another process compacts.
 
+        Damaged parts are left in place (``verify`` names them) and the rest is compacted.
+
         Raises:
             StoreLockTimeout: blocking, and another compaction held the lock for too long.
+            StoreError: the disk refused a write (no temporary is left behind).
         """
         if not self._compact_lock.acquire(blocking=blocking):
             return CompactReport(self.format, notes=("another process is compacting",))
         try:
-            return self._compact_locked(target_rows)
+            with disk_errors("compact", self.path):
+                return self._compact_locked(target_rows)
         finally:
             self._compact_lock.release()
 
@@ -496,7 +525,7 @@ class ParquetStore:
             rows=merged_rows,
         )
 
-    def _remove_superseded(self, parts: list[_Part], superseded: set[str]) -> int:
+    def _remove_superseded(self, parts: list[Part], superseded: set[str]) -> int:
         removed = 0
         for part in parts:
             part.file.close()
@@ -519,61 +548,48 @@ class ParquetStore:
         return removed
 
     def _remove_dead_temporaries(self) -> int:
-        removed = 0
-        for folder, prefix in ((self.parts_dir, ".tmp-"), (self.wal_dir, ".new-")):
-            for path in folder.glob(f"{prefix}*"):
-                pid_text = path.name[len(prefix) :].split("-", 1)[0]
-                if pid_text.isdigit() and not pid_is_alive(int(pid_text)):
-                    path.unlink(missing_ok=True)
-                    removed += 1
-        return removed
+        removed = remove_dead_temporaries(self.parts_dir) + self._remove_side_temporaries()
+        return removed + remove_dead_temporaries(self.wal_dir, ".new-")
 
-    def _merge_small_parts(self, parts: list[_Part], target_rows: int) -> int:
+    def _merge_small_parts(self, parts: list[Part], target_rows: int) -> int:
         """Merge parts smaller than ``target_rows`` into parts of up to ``target_rows`` rows."""
-        import pyarrow.parquet as pq
-
         small = [part for part in parts if part.rows < target_rows]
         for part in parts:
             part.file.close()
-        groups: list[list[_Part]] = [[]]
+        groups: list[list[Part]] = [[]]
         for part in small:
             if groups[-1] and sum(p.rows for p in groups[-1]) + part.rows > target_rows:
                 groups.append([])
             groups[-1].append(part)
         merged_rows = 0
         for group in (g for g in groups if len(g) > 1):
-            name = f"part-{_timestamp()}-{uuid.uuid4().hex[:12]}.parquet"
-            temporary = self.parts_dir / f".tmp-{os.getpid()}-{name}"
-            sources = [part.path.name for part in group]
-            schema = arrow_schema().with_metadata({SOURCES_KEY: json.dumps(sources).encode()})
+            merged_rows += self._merge(group)
+        return merged_rows
+
+    def _merge(self, group: list[Part]) -> int:
+        """Write one part from ``group`` (row group by row group), then delete the sources."""
+        import pyarrow.parquet as pq
+
+        schema = part_schema([part.path.name for part in group])
+        temporary = temporary_part(self.parts_dir)
+        try:
             with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
                 for part in group:  # one row group at a time: memory stays bounded
                     source = pq.ParquetFile(part.path)
-                    for index in range(source.num_row_groups):
-                        row_group = source.read_row_group(index).cast(schema)
-                        writer.write_table(row_group, row_group_size=ROW_GROUP_ROWS)
-                    source.close()
-                    merged_rows += part.rows
-            _fsync_file(temporary)
-            os.rename(temporary, self.parts_dir / name)
-            fsync_dir(self.parts_dir)
-            for part in group:
-                part.path.unlink()
-            fsync_dir(self.parts_dir)
-        return merged_rows
-
-
-def _timestamp() -> str:
-    now = datetime.now(UTC)
-    return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond:06d}"
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+                    try:
+                        for index in range(source.num_row_groups):
+                            row_group = source.read_row_group(index).cast(schema)
+                            writer.write_table(row_group, row_group_size=ROW_GROUP_ROWS)
+                    finally:
+                        source.close()
+            seal(self.parts_dir, temporary)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        for part in group:
+            part.path.unlink()
+        fsync_dir(self.parts_dir)
+        return sum(part.rows for part in group)
 
 
 def _open_existing(path: Path) -> int | None:
@@ -581,8 +597,3 @@ def _open_existing(path: Path) -> int | None:
         return os.open(path, os.O_RDWR)
     except FileNotFoundError:
         return None
-
-
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text[:200]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -252,3 +253,43 @@ def test_a_closing_writer_compacts_when_small_parts_pile_up(
     assert _sorted(table_to_records(open_store(tmp_path, "parquet").scan())) == _sorted(
         records[: AUTO_COMPACT_PARTS + 1]
     )
+
+
+def test_text_utf8_cannot_store_is_refused_naming_the_field(
+    tmp_path: Path, storage_format: str, records: list[Record]
+) -> None:
+    store = open_store(tmp_path, storage_format)
+    bad = dataclasses.replace(records[1], error_message="half a pair \ud800")
+    with pytest.raises(RecordError, match="'error_message'"):
+        store.append([records[0], bad])
+    assert store.scan().num_rows == 0
+
+
+def test_a_bulk_table_with_invalid_utf8_is_refused_by_both_stores(
+    tmp_path: Path, storage_format: str, records: list[Record]
+) -> None:
+    import pyarrow as pa
+
+    from runbench.records import records_to_table
+
+    table = records_to_table(records[:3])
+    good: Any = table.column("model").chunk(0)
+    offsets, data = good.buffers()[1], good.buffers()[2]
+    assert data is not None
+    broken = pa.py_buffer(b"\xff" + data.to_pybytes()[1:])
+    bad_model = pa.Array.from_buffers(pa.string(), len(good), [None, offsets, broken])
+    bad = table.set_column(table.schema.get_field_index("model"), "model", bad_model)
+    store = open_store(tmp_path, storage_format)
+    with pytest.raises(RecordError, match="not valid Arrow data"):
+        store.append_table(bad)
+    assert store.scan().num_rows == 0
+
+
+def test_opening_without_create_refuses_a_missing_store_and_creates_nothing(
+    tmp_path: Path, storage_format: str
+) -> None:
+    with pytest.raises(StoreError, match=f"no {storage_format} store at"):
+        open_store(tmp_path / "typo", storage_format, create=False)
+    assert not (tmp_path / "typo").exists()
+    open_store(tmp_path / "real", storage_format).close()
+    assert open_store(tmp_path / "real", storage_format, create=False).scan().num_rows == 0
