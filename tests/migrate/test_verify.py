@@ -92,8 +92,10 @@ def test_migrate_beside_live_writer_processes_verifies_clean(
     destination = open_store(tmp_path / "destination", other)
     writers = [
         subprocess.Popen(
-            [sys.executable, str(NULL_WRITER), "--store", str(tmp_path / "source")]
-            + ["--format", storage_format, "--seed", str(seed)],
+            [
+                *(sys.executable, str(NULL_WRITER), "--store", str(tmp_path / "source")),
+                *("--format", storage_format, "--seed", str(seed)),
+            ],
             stdout=subprocess.PIPE,
             text=True,
             cwd=REPO,
