@@ -93,7 +93,7 @@ def _column_digests(column: Any, kind: str) -> np.ndarray:
         length = pc.cast(pc.utf8_length(items), pa.string())
         tagged = pc.binary_join_element_wise(length, pc.fill_null(items, ""), ":")
         offsets = pc.subtract(array.offsets, array.offsets[0])
-        joined = pc.binary_join(pa.ListArray.from_arrays(offsets, tagged), ";")
+        joined: Any = pc.binary_join(pa.ListArray.from_arrays(offsets, tagged), ";")
         text = pc.fill_null(joined, "").to_numpy(zero_copy_only=False)
         digests = pd.util.hash_array(np.asarray(text, dtype=object))
         counts = pc.fill_null(pc.list_value_length(array), 0).to_numpy(zero_copy_only=False)
