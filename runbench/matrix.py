@@ -21,6 +21,10 @@ from runbench.records import DIFFICULTIES, FLAWS, PLAIN_PROMPT_TYPES, PROMPT_TYP
 WORKFLOW_SUITE = "workflow"
 WORKFLOW_SUITE_VERSION = "1"
 DEFAULT_NUM_INSTANCES = 20
+# Sizes are checked before anything is planned: a plan is counted arithmetically, so these bound
+# what a typo can ask for, not what a dry run can count. 10**8 tests is ~20 years of API calls.
+MAX_NUM_INSTANCES = 1_000_000
+MAX_PLANNED_TESTS = 100_000_000
 PROMPT_TYPE_GROUPS = {
     "all": PLAIN_PROMPT_TYPES,
     "flawed": tuple(f"flawed_{flaw}" for flaw in FLAWS),
@@ -39,6 +43,35 @@ class Matrix:
     num_instances: int = DEFAULT_NUM_INSTANCES
     # the task library's version: part of every test id, so another library never shares ids
     suite_version: str = WORKFLOW_SUITE_VERSION
+
+    @property
+    def cells_per_model(self) -> int:
+        """Cells of one model: the product of the axes' lengths."""
+        return (
+            len(self.prompt_types)
+            * len(self.difficulties)
+            * len(self.task_types)
+            * len(self.tool_success_rates)
+        )
+
+    def planned_tests(self, model_count: int) -> int:
+        """Tests the plan holds for this many models, counted without planning one."""
+        return self.cells_per_model * model_count * self.num_instances
+
+    def check_size(self, model_count: int) -> None:
+        """Refuse a plan too large to mean anything before any of it is materialised.
+
+        Raises:
+            UsageError: more than ``MAX_PLANNED_TESTS`` tests.
+        """
+        planned = self.planned_tests(model_count)
+        if planned > MAX_PLANNED_TESTS:
+            raise UsageError(
+                f"the plan holds {_shown_count(planned)} tests ({model_count} models × "
+                f"{self.cells_per_model} cells × {_shown_count(self.num_instances)} instances), "
+                f"above the limit of {MAX_PLANNED_TESTS:,}",
+                hint="lower --num-instances or narrow the matrix flags",
+            )
 
     def cells(self, models: Sequence[str]) -> list[Cell]:
         """Every cell of the matrix for these models, in a stable order."""
@@ -154,6 +187,11 @@ def build_matrix(
     base = phase(phase_name) if phase_name else Matrix()
     if num_instances is not None and num_instances < 0:
         raise UsageError("--num-instances must be ≥ 0")
+    if num_instances is not None and num_instances > MAX_NUM_INSTANCES:
+        raise UsageError(
+            f"--num-instances {_shown_count(num_instances)} is above the limit of "
+            f"{MAX_NUM_INSTANCES:,} instances per cell"
+        )
     return Matrix(
         prompt_types=parse_prompt_types(prompt_types) if prompt_types else base.prompt_types,
         difficulties=parse_difficulties(difficulties) if difficulties else base.difficulties,
@@ -197,6 +235,12 @@ def matrix_filters(
             name: value if value is not None else defaults[name] for name, value in axes.items()
         }
     return {name: list(value) for name, value in axes.items() if value is not None}
+
+
+def _shown_count(count: int) -> str:
+    """A count for a message: grouped digits, or its size when it is absurdly long."""
+    digits = len(str(count)) if count < 10**100 else 101
+    return f"{count:,}" if digits <= 24 else f"a {digits}+ digit number"
 
 
 def parse_models(text: str) -> list[str]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from runbench.runners.engine import Job
 from runbench.storage import Store
 
 from runbench.config import DeploymentConfig, ModelConfig
 from runbench.errors import UsageError
-from runbench.matrix import Matrix
+from runbench.matrix import MAX_NUM_INSTANCES, WORKFLOW_SUITE, Matrix
 from runbench.plan import Cell, PlannedTest, plan_tests
 
 
@@ -62,6 +63,39 @@ def read_stored(store: Store, models: Sequence[str]) -> StoredTests:
     return StoredTests(
         set(judged.column("test_id").to_pylist()), Counter(table.column("test_id").to_pylist())
     )
+
+
+def count_done(store: Store, models: Sequence[str], matrix: Matrix) -> dict[str, int]:
+    """Per model: how many of the plan's tests are done, without planning one test id.
+
+    A row's test_id is a function of its cell columns and instance (DESIGN.md §4), so the plan's
+    done tests are the distinct test_ids of non-error rows whose cell is one of the matrix's and
+    whose instance is below ``num_instances``. This is what lets a dry run of a 10-million-test
+    plan answer from the store alone.
+    """
+    import pyarrow.compute as pc
+
+    table = store.scan(
+        ["model", "test_id", "instance", "status"],
+        filters={
+            "model": list(models),
+            "suite": WORKFLOW_SUITE,
+            "suite_version": matrix.suite_version,
+            "prompt_type": list(matrix.prompt_types),
+            "difficulty": list(matrix.difficulties),
+            "task_type": list(matrix.task_types),
+            "tool_success_rate": list(matrix.tool_success_rates),
+        },
+    )
+    instance: Any = table.column("instance")
+    status: Any = table.column("status")
+    keep = pc.and_(pc.less(instance, matrix.num_instances), pc.not_equal(status, "error"))  # type: ignore[call-overload]
+    judged = table.filter(keep).select(["model", "test_id"])
+    counts = judged.group_by("model").aggregate([("test_id", "count_distinct")])
+    done = dict.fromkeys(models, 0)
+    for row in counts.to_pylist():
+        done[row["model"]] = row["test_id_count_distinct"]
+    return done
 
 
 _CELL_COLUMNS = [
@@ -149,6 +183,8 @@ def plan_new_instances(
     """batch: ``count`` new instances of every cell, after the highest instance stored."""
     if count < 1:
         raise UsageError("--count must be ≥ 1")
+    if count > MAX_NUM_INSTANCES:
+        raise UsageError(f"--count is above the limit of {MAX_NUM_INSTANCES:,} new instances")
     stored = read_stored(store, [model.name])
     highest = highest_instances(store, model.name)
     tests: list[PlannedTest] = []

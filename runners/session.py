@@ -9,26 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from runbench.clients.base import ChatMessage, ChatRequest, ModelClient
 from runbench.clients.factory import make_client
 from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
-from runbench.runners.planning import Shard, plan_new_instances, plan_remaining
+from runbench.runners.planning import Shard, count_done, plan_new_instances, plan_remaining
 from runbench.storage import Store
 from runbench.workload.tasks import TaskLibrary, builtin_library, custom_suite_version, load_tasks
 
-from runbench.config import RunbenchConfig, load_config
+from runbench.config import ModelConfig, RunbenchConfig, load_config
 from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError, UsageError
-from runbench.matrix import Matrix, build_matrix
+from runbench.matrix import Matrix
+from runbench.planfile import load_plan_file as load_plan_file  # the CLI's import path
 
 ASSUMED_TURNS_PER_TEST = 5
 ASSUMED_API_LATENCY_S = 2.0
+# measured: 600 sim tests of the built-in library took 1.5 s of one core (2026-11-29); a sim
+# model's own latency comes on top, so a dry run of sim tests never estimates "0 s"
+ASSUMED_SIM_SECONDS_PER_TEST = 0.0025
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +73,7 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
     Raises:
         UsageError: an unknown model or deployment, a bad task file, or a bad count.
     """
-    config = load_config(request.config_path)
-    models = [config.resolve_model(name) for name in request.models]
-    library = load_tasks(request.tasks_path) if request.tasks_path else builtin_library()
-    matrix = request.matrix
-    if request.tasks_path:  # a library of one's own: its own suite version, so its own test ids
-        matrix = dataclasses.replace(matrix, suite_version=custom_suite_version(library))
+    models, matrix, library = _resolve(request)
     cells = len(matrix.cells([model.name for model in models]))
     if request.mode == "batch":
         if len(models) != 1:
@@ -97,14 +95,61 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
     return Prepared(jobs, planned, cells, library)
 
 
+def _resolve(request: RunRequest) -> tuple[list[ModelConfig], Matrix, TaskLibrary]:
+    """The models, the matrix (with a custom library's suite version) and the task library.
+
+    Raises:
+        UsageError: an unknown model, a bad task file, or a plan above the size limit.
+    """
+    config = load_config(request.config_path)
+    models = [config.resolve_model(name) for name in request.models]
+    request.matrix.check_size(len(models))
+    library = load_tasks(request.tasks_path) if request.tasks_path else builtin_library()
+    matrix = request.matrix
+    if request.tasks_path:  # a library of one's own: its own suite version, so its own test ids
+        matrix = dataclasses.replace(matrix, suite_version=custom_suite_version(library))
+    return models, matrix, library
+
+
+def _seconds_per_test(model: ModelConfig) -> float:
+    if all(deployment.kind == "sim" for deployment in model.deployments):
+        return model.latency_ms / 1000 * ASSUMED_TURNS_PER_TEST + ASSUMED_SIM_SECONDS_PER_TEST
+    return ASSUMED_API_LATENCY_S * ASSUMED_TURNS_PER_TEST
+
+
+def estimate(request: RunRequest, store: Store) -> DryRun:
+    """What a run would do, counted arithmetically: no test is planned, nothing materialised.
+
+    Planned = cells × instances; done comes from the store's rows (``count_done``), so a
+    10-million-test plan answers in the time it takes to read the store. A sharded request
+    plans its ids (a shard's share is only known by id), within the plan size limit.
+
+    Raises:
+        UsageError: an unknown model, a bad task file, or a plan above the size limit.
+    """
+    models, matrix, _ = _resolve(request)
+    cells = matrix.cells_per_model * len(models)
+    if request.shard is not None:
+        return dry_run(prepare(request, store), request.options)
+    if request.mode == "batch":
+        count = request.count or 1
+        remaining = {model.name: matrix.cells_per_model * count for model in models}
+        planned, done = sum(remaining.values()), 0
+    else:
+        done_per_model = count_done(store, [model.name for model in models], matrix)
+        per_model = matrix.cells_per_model * matrix.num_instances
+        remaining = {model.name: per_model - done_per_model[model.name] for model in models}
+        planned, done = per_model * len(models), sum(done_per_model.values())
+    concurrency = max(1, request.options.max_workers)
+    seconds = sum(remaining[model.name] * _seconds_per_test(model) for model in models)
+    left = sum(remaining.values())
+    return DryRun(cells, planned, done, left, left * ASSUMED_TURNS_PER_TEST, seconds / concurrency)
+
+
 def dry_run(prepared: Prepared, options: RunOptions) -> DryRun:
     requests = len(prepared.jobs) * ASSUMED_TURNS_PER_TEST
-    latencies = [
-        (job.model.latency_ms / 1000 if job.deployment.kind == "sim" else ASSUMED_API_LATENCY_S)
-        for job in prepared.jobs
-    ]
     concurrency = max(1, options.max_workers)
-    seconds = sum(latencies) * ASSUMED_TURNS_PER_TEST / concurrency
+    seconds = sum(_seconds_per_test(job.model) for job in prepared.jobs) / concurrency
     return DryRun(
         prepared.cells,
         prepared.planned,
@@ -198,58 +243,3 @@ def models_of_provider(config: RunbenchConfig, provider: str) -> tuple[str, ...]
     if not models:
         raise UsageError(f"provider '{provider}' has no model in the configuration")
     return models
-
-
-def load_plan_file(path: Path) -> tuple[tuple[str, ...], Matrix]:
-    """A plan file (JSON): models and the matrix, with the keys of a phase.
-
-    ``{"models": [...], "prompt_types": "all", "difficulties": ["easy"], "task_types": "all",
-    "tool_success_rates": [0.8], "num_instances": 20}``; absent axes take the defaults.
-
-    Raises:
-        UsageError: the file is missing, not JSON, or holds an unknown key or value.
-    """
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"plan file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UsageError(f"plan file {path} is not readable JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise UsageError(f"plan file {path} must hold a JSON object")
-    allowed = {
-        "models",
-        "prompt_types",
-        "difficulties",
-        "task_types",
-        "tool_success_rates",
-        "num_instances",
-        "phase",
-    }
-    unknown = set(document) - allowed
-    if unknown:
-        raise UsageError(
-            f"plan file {path}: unknown key '{sorted(unknown)[0]}'; "
-            f"keys are {', '.join(sorted(allowed))}"
-        )
-
-    def axis(name: str) -> str | None:
-        value: Any = document.get(name)
-        if value is None:
-            return None
-        return value if isinstance(value, str) else ",".join(map(str, value))
-
-    models = document.get("models", [])
-    if isinstance(models, str):
-        models = [models]
-    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
-        raise UsageError(f"plan file {path}: 'models' must be a list of model names")
-    matrix = build_matrix(
-        phase_name=document.get("phase"),
-        prompt_types=axis("prompt_types"),
-        difficulties=axis("difficulties"),
-        task_types=axis("task_types"),
-        rates=axis("tool_success_rates"),
-        num_instances=document.get("num_instances"),
-    )
-    return tuple(models), matrix
