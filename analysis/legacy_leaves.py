@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("runbench.analysis")
 
+LEGACY_SUITE = "legacy-v3"
 LEAF_DIRECTORY = "legacy"
 LEAF_FILE = "leaves.json"
 LEAF_TABLE_VERSION = 1

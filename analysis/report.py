@@ -266,3 +266,20 @@ def _counts(frame: pd.DataFrame, by: list[str]) -> dict[tuple[object, ...], int]
         return {}
     sizes = frame.groupby(by, sort=False).size()
     return {_as_tuple(k): int(v) for k, v in sizes.items()}
+
+
+def legacy_leaves_for(
+    store: Store, suite: str | None, models: Sequence[str] | None = None
+) -> pd.DataFrame | None:
+    """The legacy leaf table to show under a report, when the report selects legacy imports.
+
+    ``report --suite legacy-v3`` (or ``all``) prints it after the per-test table: the tests of
+    each imported leaf and the averages the V3 file kept for it (``legacy_leaves.LEAF_COLUMNS``).
+    None when the suite leaves legacy rows out or nothing was imported.
+    """
+    from runbench.analysis.legacy_leaves import legacy_leaf_table
+
+    if suite is None or (suite != ALL_SUITES and suite not in LEGACY_SUITES):
+        return None
+    table = legacy_leaf_table(store, models=models)
+    return None if table.empty else table

@@ -45,6 +45,7 @@ from typing import Any, Literal
 from runbench.analysis.legacy_leaves import (
     LEAF_AVERAGES,
     LEAF_TABLE_VERSION,
+    LEGACY_SUITE,
     leaf_table_path,
     read_leaf_entries,
 )
@@ -63,7 +64,6 @@ from runbench.records import (
     Record,
 )
 
-LEGACY_SUITE = "legacy-v3"
 LEGACY_RUN_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "runbench:legacy-v3"))
 DEBRIS_RATES = ("1.0",)
 DEBRIS_NAMES = ("unknown",)
