@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+# generation settings: part of the test id when not at their defaults (runbench.plan)
+SETTINGS_COLUMNS = ("protocol", "temperature", "top_p", "max_tokens", "seed")
 GROUPABLE = (
     "model",
     "prompt_type",
@@ -32,6 +34,7 @@ GROUPABLE = (
     "deployment",
     "suite",
     "suite_version",
+    *SETTINGS_COLUMNS,
 )
 LEGACY_SUITES = ("legacy-v3",)
 ALL_SUITES = "all"
@@ -155,7 +158,7 @@ def report_from_frame(frame: pd.DataFrame, by: Sequence[str]) -> Report:
     Aggregates with a few vectorised group-bys: a million rows take well under a second.
     """
     by = list(by)
-    frame = frame[report_columns(by)]
+    frame = _settings_labelled(frame[report_columns(by)], by)
     latest = latest_results(frame)[[*by, "status", "error_category", *_MEASURES]]
     judged = frame[frame["status"] != "error"]
     errors = _counts(frame[frame["status"] == "error"], by)
@@ -183,6 +186,34 @@ def report_from_frame(frame: pd.DataFrame, by: Sequence[str]) -> Report:
             for key in keys
         ),
     )
+
+
+def _settings_labelled(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Null settings (the provider's default; rows older than the columns) as a label.
+
+    pandas group-bys drop null keys, so such rows would vanish from a report by temperature;
+    an old row's null protocol is the default, ``tags``, as its test id says.
+    """
+    import pandas as pd
+
+    names = [name for name in by if name in SETTINGS_COLUMNS]
+    if not names:
+        return frame
+    frame = frame.copy()
+    for name in names:
+        default = "tags" if name == "protocol" else "default"
+        labels: list[object] = [
+            default if value is None or value != value else _setting_value(name, value)
+            for value in frame[name].astype(object)
+        ]
+        frame[name] = pd.Series(labels, index=frame.index, dtype=object)
+    return frame
+
+
+def _setting_value(name: str, value: object) -> object:
+    if name in ("max_tokens", "seed"):
+        return int(value)  # type: ignore[call-overload]
+    return value
 
 
 def _crosstab(

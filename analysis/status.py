@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from runbench.storage import Store
 
 from runbench.matrix import Matrix
-from runbench.plan import Cell
+from runbench.plan import Cell, GenerationSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +46,17 @@ class PlanProgress:
         return self.done == self.target
 
 
-def plan_progress(store: Store, models: Sequence[str], matrix: Matrix) -> PlanProgress:
-    """Compare the plan's test ids with the store's rows; done means a non-error row exists."""
+def plan_progress(
+    store: Store,
+    models: Sequence[str],
+    matrix: Matrix,
+    settings: Mapping[str, GenerationSettings] | None = None,
+) -> PlanProgress:
+    """Compare the plan's test ids with the store's rows; done means a non-error row exists.
+
+    ``settings`` are each model's generation settings (``matrix.model_settings``), part of its
+    test ids; without them a model's tests are those of the matrix's protocol alone.
+    """
     import pyarrow.compute as pc
 
     table = store.scan(["test_id", "status"], filters={"model": list(models)})
@@ -55,7 +64,7 @@ def plan_progress(store: Store, models: Sequence[str], matrix: Matrix) -> PlanPr
     done = set(table.filter(pc.invert(is_error)).column("test_id").to_pylist())
     errored = set(table.filter(is_error).column("test_id").to_pylist()) - done
     progress = []
-    for cell in matrix.cells(models):
+    for cell in matrix.cells(models, settings):
         ids = list(cell.test_ids(range(matrix.num_instances)))
         progress.append(
             CellProgress(

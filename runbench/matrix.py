@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from runbench.config import ModelConfig
 from runbench.errors import UsageError
-from runbench.plan import Cell
+from runbench.plan import DEFAULT_PROTOCOL, Cell, GenerationSettings
 from runbench.records import DIFFICULTIES, FLAWS, PLAIN_PROMPT_TYPES, PROMPT_TYPES, TASK_TYPES
 
 WORKFLOW_SUITE = "workflow"
@@ -43,6 +44,8 @@ class Matrix:
     num_instances: int = DEFAULT_NUM_INSTANCES
     # the task library's version: part of every test id, so another library never shares ids
     suite_version: str = WORKFLOW_SUITE_VERSION
+    # how tool calls are exchanged (--protocol): part of the test id when not the default
+    protocol: str = DEFAULT_PROTOCOL
 
     @property
     def cells_per_model(self) -> int:
@@ -73,16 +76,47 @@ class Matrix:
                 hint="lower --num-instances or narrow the matrix flags",
             )
 
-    def cells(self, models: Sequence[str]) -> list[Cell]:
-        """Every cell of the matrix for these models, in a stable order."""
+    def cells(
+        self, models: Sequence[str], settings: Mapping[str, GenerationSettings] | None = None
+    ) -> list[Cell]:
+        """Every cell of the matrix for these models, in a stable order.
+
+        ``settings`` gives a model's generation settings (``model_settings``); a model without
+        an entry gets the matrix's protocol and nothing else.
+        """
+        plain = GenerationSettings(protocol=self.protocol)
         return [
-            Cell(WORKFLOW_SUITE, self.suite_version, model, prompt, difficulty, task, rate)
+            Cell(
+                WORKFLOW_SUITE,
+                self.suite_version,
+                model,
+                prompt,
+                difficulty,
+                task,
+                rate,
+                (settings or {}).get(model, plain),
+            )
             for model in models
             for prompt in self.prompt_types
             for difficulty in self.difficulties
             for task in self.task_types
             for rate in self.tool_success_rates
         ]
+
+
+def model_settings(model: ModelConfig, protocol: str = DEFAULT_PROTOCOL) -> GenerationSettings:
+    """The generation settings a model's tests run with.
+
+    The protocol is the run's (--protocol); the sampling settings are the model's in
+    runbench.toml. Every one of them is part of the test id when not at its default.
+    """
+    return GenerationSettings(
+        protocol=protocol,
+        temperature=model.temperature,
+        top_p=model.top_p,
+        max_tokens=model.max_tokens,
+        seed=model.seed,
+    )
 
 
 def _split(text: str) -> list[str]:

@@ -24,7 +24,7 @@ from runbench.workload.tasks import TaskLibrary, builtin_library, custom_suite_v
 
 from runbench.config import ModelConfig, RunbenchConfig, load_config
 from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError, UsageError
-from runbench.matrix import Matrix
+from runbench.matrix import Matrix, model_settings
 from runbench.planfile import load_plan_file as load_plan_file  # the CLI's import path
 
 ASSUMED_TURNS_PER_TEST = 5
@@ -105,7 +105,8 @@ def _resolve(request: RunRequest) -> tuple[list[ModelConfig], Matrix, TaskLibrar
     models = [config.resolve_model(name) for name in request.models]
     request.matrix.check_size(len(models))
     library = load_tasks(request.tasks_path) if request.tasks_path else builtin_library()
-    matrix = request.matrix
+    # the run's protocol is part of its tests' identity (with each model's sampling settings)
+    matrix = dataclasses.replace(request.matrix, protocol=request.options.protocol)
     if request.tasks_path:  # a library of one's own: its own suite version, so its own test ids
         matrix = dataclasses.replace(matrix, suite_version=custom_suite_version(library))
     return models, matrix, library
@@ -136,7 +137,8 @@ def estimate(request: RunRequest, store: Store) -> DryRun:
         remaining = {model.name: matrix.cells_per_model * count for model in models}
         planned, done = sum(remaining.values()), 0
     else:
-        done_per_model = count_done(store, [model.name for model in models], matrix)
+        settings = {model.name: model_settings(model, matrix.protocol) for model in models}
+        done_per_model = count_done(store, [model.name for model in models], matrix, settings)
         per_model = matrix.cells_per_model * matrix.num_instances
         remaining = {model.name: per_model - done_per_model[model.name] for model in models}
         planned, done = per_model * len(models), sum(done_per_model.values())
