@@ -274,7 +274,8 @@ def upgrade_table(table: pa.Table, names: Sequence[str] | None = None) -> pa.Tab
             columns.append(pa.nulls(table.num_rows, type=schema.field(name).type))
         else:
             raise RecordError(name, "is missing")
-    return pa.table(columns, names=wanted)
+    target = pa.schema([schema.field(name) for name in wanted])
+    return pa.table(columns, names=wanted).cast(target)
 
 
 # ---------------------------------------------------------------------------------------------

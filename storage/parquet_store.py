@@ -60,7 +60,15 @@ from runbench.storage.locking import (
 )
 
 from runbench.errors import StoreError
-from runbench.records import Record, arrow_schema, conformed_table, validate_table, validated_lines
+from runbench.records import (
+    Record,
+    arrow_schema,
+    conformed_table,
+    is_readable_schema,
+    upgrade_table,
+    validate_table,
+    validated_lines,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -302,7 +310,7 @@ class ParquetStore:
                 damage.append(Damage(path, "unreadable_part", _short(error)))
                 continue
             schema = handle.schema_arrow
-            if not schema.remove_metadata().equals(arrow_schema()):
+            if not is_readable_schema(schema.remove_metadata()):
                 damage.append(
                     Damage(
                         path, "schema_mismatch", "columns or types differ from the record schema"
@@ -366,8 +374,11 @@ class ParquetStore:
             for table in segments.values():
                 yield project(table.select(needed), selected, filters)
             for part in parts:
-                for batch in part.file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=needed):
-                    yield project(pa.Table.from_batches([batch]), selected, filters)
+                # a part written before the added columns lacks them: read as nulls
+                present = [name for name in needed if name in part.file.schema_arrow.names]
+                for batch in part.file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=present):
+                    table = upgrade_table(pa.Table.from_batches([batch]), needed)
+                    yield project(table, selected, filters)
         finally:
             for part in parts:
                 part.file.close()
@@ -401,7 +412,7 @@ class ParquetStore:
             files += 1
             try:
                 table = part.file.read()
-                validate_table(table.cast(arrow_schema()))
+                validate_table(upgrade_table(table).cast(arrow_schema()))
             except (pa.ArrowException, OSError) as error:
                 damage.append(Damage(part.path, "unreadable_part", _short(error)))
                 continue
@@ -550,7 +561,7 @@ class ParquetStore:
                 for part in group:  # one row group at a time: memory stays bounded
                     source = pq.ParquetFile(part.path)
                     for index in range(source.num_row_groups):
-                        row_group = source.read_row_group(index).cast(schema)
+                        row_group = upgrade_table(source.read_row_group(index)).cast(schema)
                         writer.write_table(row_group, row_group_size=ROW_GROUP_ROWS)
                     source.close()
                     merged_rows += part.rows
