@@ -5,6 +5,10 @@ data. This one copies rows, never reinterprets them: a row's identity is (test_i
 run_id), a row already in the destination is not copied again, and after copying every source
 row is looked up in the destination and its content digest compared. Memory holds one batch of
 rows plus one key and one 64-bit digest per row, never the whole store.
+
+Digests are computed from each value in its record type (never from a pandas conversion, whose
+dtypes depend on the rest of the batch), so identical rows verify in every batch and both
+stores; when verification fails, the first rows are named by test id and differing field.
 """
 
 from __future__ import annotations
@@ -131,7 +135,7 @@ def _in_record_schema(table: pa.Table, names: Sequence[str]) -> pa.Table:
 def row_hashes(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """Per row: a 64-bit hash of its key (test_id, attempt, run_id) and of its full content.
 
-    Both come from the canonical, typed record (``_canonical_text``), so a row has the same
+    Both come from the canonical, typed record (``_column_digests``), so a row has the same
     digests in every batch and in both stores.
     """
     typed = _in_record_schema(table, FIELD_NAMES)
