@@ -24,7 +24,7 @@ from runbench.workload.tasks import TaskLibrary, builtin_library, custom_suite_v
 
 from runbench.config import ModelConfig, RunbenchConfig, load_config
 from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError, UsageError
-from runbench.matrix import Matrix, model_settings
+from runbench.matrix import MAX_NUM_INSTANCES, Matrix, model_settings
 from runbench.planfile import load_plan_file as load_plan_file  # the CLI's import path
 
 ASSUMED_TURNS_PER_TEST = 5
@@ -104,6 +104,8 @@ def _resolve(request: RunRequest) -> tuple[list[ModelConfig], Matrix, TaskLibrar
     config = load_config(request.config_path)
     models = [config.resolve_model(name) for name in request.models]
     request.matrix.check_size(len(models))
+    if request.mode == "batch" and (request.count or 1) > MAX_NUM_INSTANCES:
+        raise UsageError(f"--count is above the limit of {MAX_NUM_INSTANCES:,} new instances")
     library = load_tasks(request.tasks_path) if request.tasks_path else builtin_library()
     # the run's protocol is part of its tests' identity (with each model's sampling settings)
     matrix = dataclasses.replace(request.matrix, protocol=request.options.protocol)

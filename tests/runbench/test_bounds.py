@@ -164,3 +164,19 @@ def test_a_good_plan_file_still_loads(tmp_path: Path) -> None:
         (0.8, 1.0),
         7,
     )
+
+
+def test_a_batch_dry_run_counts_new_instances_arithmetically(tmp_path: Path) -> None:
+    matrix = build_matrix(prompt_types="all", difficulties="easy,hard", num_instances=5)
+    request = RunRequest(models=("sim-average",), matrix=matrix, mode="batch", count=1000)
+    counted = estimate(request, open_store(tmp_path, "json"))
+    assert (counted.cells, counted.planned, counted.done, counted.remaining) == (
+        30,
+        30_000,
+        0,
+        30_000,
+    )
+    too_many = dataclasses.replace(request, count=10**7)
+    for step in (estimate, prepare):
+        with pytest.raises(UsageError, match="--count is above the limit of 1,000,000"):
+            step(too_many, open_store(tmp_path, "json"))
