@@ -71,6 +71,7 @@ DEBRIS_NAMES = ("unknown",)
 # hostile file can make the import allocate (a counter of 10**12 once grew past 5.5 GB)
 MAX_LEGACY_COUNTER = 1_000_000
 MAX_LEGACY_TESTS = 20_000_000
+MAX_LEGACY_FILE_BYTES = 512 * 1024 * 1024  # the real database is 1.3 MB
 READ_FIELDS = ("models", "version", "last_updated")
 IGNORED_REASONS = {
     "summary": "file-wide totals, derived and not trusted (they include the doubling)",
@@ -198,11 +199,16 @@ def read_legacy(path: Path) -> LegacyDatabase:
     """Interpret every leaf of a legacy database.
 
     Raises:
-        LegacyFormatError: the file is unreadable, not JSON, nested too deeply, has no
-            ``models`` table, or a counter or the whole file exceeds the size limits (naming
+        LegacyFormatError: the file is unreadable, too large, not JSON, nested too deeply, has
+            no ``models`` table, or a counter or the whole file exceeds the size limits (naming
             the leaf).
     """
     try:
+        if path.stat().st_size > MAX_LEGACY_FILE_BYTES:
+            raise LegacyFormatError(
+                f"legacy database {path} is larger than {MAX_LEGACY_FILE_BYTES // 2**20:,} MiB; "
+                "no PILOT-Bench V3 database is"
+            )
         document = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise LegacyFormatError(f"legacy database {path} does not exist") from None

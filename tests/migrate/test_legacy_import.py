@@ -214,3 +214,15 @@ def test_the_real_rule_recovers_the_tests_of_mixed_leaves_from_the_cli(tmp_path:
         "test_groups",
         "summary",
     ]
+
+
+def test_a_legacy_file_above_the_size_bound_is_refused_before_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import runbench.migrate.legacy as legacy
+
+    monkeypatch.setattr(legacy, "MAX_LEGACY_FILE_BYTES", 2**20)
+    assert read_legacy(MIXED).leaves
+    monkeypatch.setattr(legacy, "MAX_LEGACY_FILE_BYTES", MIXED.stat().st_size - 1)
+    with pytest.raises(LegacyFormatError, match="no PILOT-Bench V3 database is"):
+        read_legacy(MIXED)
