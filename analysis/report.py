@@ -16,14 +16,13 @@ from runbench.analysis.stats import Interval, wilson_interval
 from runbench.storage import Filters, Store
 
 from runbench.errors import UsageError
+from runbench.plan import SETTINGS_COLUMNS
 from runbench.records import MODEL_ERROR_CATEGORIES
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-# generation settings: part of the test id when not at their defaults (runbench.plan)
-SETTINGS_COLUMNS = ("protocol", "temperature", "top_p", "max_tokens", "seed")
 GROUPABLE = (
     "model",
     "prompt_type",

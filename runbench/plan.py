@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 TEST_ID_HEX_DIGITS = 32
 DEFAULT_PROTOCOL = "tags"
@@ -74,6 +75,28 @@ class GenerationSettings:
 
 
 DEFAULT_SETTINGS = GenerationSettings()
+SETTINGS_COLUMNS = ("protocol", "temperature", "top_p", "max_tokens", "seed")
+
+
+def settings_mask(table: Any, settings: GenerationSettings) -> Any:
+    """Which rows of an Arrow table (with ``SETTINGS_COLUMNS``) were produced with these settings.
+
+    A null column (a row older than the column) reads as the default, as its test id does.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mask = pa.array([True] * table.num_rows, type=pa.bool_())
+    for name, value in settings.columns().items():
+        column = table.column(name)
+        if name == "protocol":
+            column = pc.fill_null(column, DEFAULT_PROTOCOL)
+        if value is None:
+            matches = pc.is_null(column)
+        else:
+            matches = pc.fill_null(pc.equal(column, pa.scalar(value, column.type)), False)
+        mask = pc.and_(mask, matches)
+    return mask
 
 
 @dataclass(frozen=True, slots=True)

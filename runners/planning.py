@@ -20,7 +20,15 @@ from runbench.storage import Store
 from runbench.config import DeploymentConfig, ModelConfig
 from runbench.errors import UsageError
 from runbench.matrix import MAX_NUM_INSTANCES, WORKFLOW_SUITE, Matrix, model_settings
-from runbench.plan import DEFAULT_PROTOCOL, Cell, GenerationSettings, PlannedTest, plan_tests
+from runbench.plan import (
+    DEFAULT_PROTOCOL,
+    SETTINGS_COLUMNS,
+    Cell,
+    GenerationSettings,
+    PlannedTest,
+    plan_tests,
+    settings_mask,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,30 +113,6 @@ def count_done(
         judged = table.filter(pc.and_(mine, settings_mask(table, wanted)))
         done[model] = pc.count_distinct(judged.column("test_id")).as_py()
     return done
-
-
-SETTINGS_COLUMNS = ("protocol", "temperature", "top_p", "max_tokens", "seed")
-
-
-def settings_mask(table: Any, settings: GenerationSettings) -> Any:
-    """Rows produced with these settings.
-
-    A null column (a row older than the column) reads as the default, as its test id does.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    mask = pa.array([True] * table.num_rows, type=pa.bool_())
-    for name, value in settings.columns().items():
-        column = table.column(name)
-        if name == "protocol":
-            column = pc.fill_null(column, DEFAULT_PROTOCOL)
-        if value is None:
-            matches = pc.is_null(column)
-        else:
-            matches = pc.fill_null(pc.equal(column, pa.scalar(value, column.type)), False)
-        mask = pc.and_(mask, matches)
-    return mask
 
 
 _CELL_COLUMNS = [
