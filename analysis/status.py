@@ -8,7 +8,7 @@ from typing import Any
 
 from runbench.storage import Store
 
-from runbench.matrix import WORKFLOW_SUITE, Matrix
+from runbench.matrix import WORKFLOW_SUITE, Matrix, configured_settings
 from runbench.plan import SETTINGS_COLUMNS, Cell, GenerationSettings, settings_mask
 
 
@@ -59,12 +59,17 @@ def plan_progress(
     its cell columns, instance and settings (DESIGN.md §4), so a cell's done tests are the
     distinct test_ids of its non-error rows with an instance below ``num_instances`` and the
     plan's settings. A 10-million-test plan then costs one read of the store. ``settings`` are
-    each model's generation settings (``matrix.model_settings``); without them a model's tests
-    are those of the matrix's protocol alone.
+    each model's generation settings (``matrix.model_settings``); without them they are read
+    from the runbench.toml a run would use (``matrix.configured_settings``).
+
+    Raises:
+        ConfigError: settings were not given and the configuration file is invalid.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if settings is None:
+        settings = configured_settings(models, matrix.protocol)
     cells = matrix.cells(models, settings)
     table = store.scan(
         ["test_id", "status", "instance", *_CELL_KEY, *SETTINGS_COLUMNS],

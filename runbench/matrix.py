@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from runbench.config import ModelConfig
@@ -117,6 +118,30 @@ def model_settings(model: ModelConfig, protocol: str = DEFAULT_PROTOCOL) -> Gene
         max_tokens=model.max_tokens,
         seed=model.seed,
     )
+
+
+def configured_settings(
+    models: Sequence[str], protocol: str = DEFAULT_PROTOCOL, config_path: Path | None = None
+) -> dict[str, GenerationSettings]:
+    """Each model's settings from the runbench.toml a run would use.
+
+    The file is found as runners find it (``--config``, ``RUNBENCH_CONFIG``, ``./runbench.toml``,
+    else the built-in models), so ``status`` sees the test ids ``smart-batch`` planned. A name
+    the configuration does not know gets no entry (its tests are the protocol's alone).
+
+    Raises:
+        ConfigError: the configuration file is invalid.
+    """
+    from runbench.config import load_config, resolve_config_path
+
+    config = load_config(resolve_config_path(config_path))
+    settings: dict[str, GenerationSettings] = {}
+    for name in models:
+        try:
+            settings[name] = model_settings(config.resolve_model(name), protocol)
+        except UsageError:  # a model run elsewhere: status still counts its default-ids tests
+            continue
+    return settings
 
 
 def _split(text: str) -> list[str]:

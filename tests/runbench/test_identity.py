@@ -177,3 +177,18 @@ def test_settings_are_validated_in_the_config(tmp_path: Path) -> None:
     )
     model: ModelConfig = load_config(path).models["m"]
     assert (model.top_p, model.seed) == (0.9, 7)
+
+
+def test_status_sees_the_ids_a_run_planned_with_the_configs_settings(tmp_path: Path) -> None:
+    (tmp_path / "runbench.toml").write_text(
+        '[providers.lab]\nkind = "sim"\n'
+        '[models.warm-sim]\nprovider = "lab"\nprofile = "oracle"\ntemperature = 0.5\nseed = 3\n'
+    )
+    plan = ["--model", "warm-sim", "--num-instances", "2", "--task-types", "simple_task"]
+    store = ["--store", str(tmp_path / "store"), "--storage", "json"]
+    ran = run_cli("smart-batch", *plan, *store, "--quiet", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    rows = table_to_records(open_store(tmp_path / "store", "json").scan())
+    assert {(row.temperature, row.seed) for row in rows} == {(0.5, 3)}
+    status = run_cli("status", *plan, *store, "--json", cwd=tmp_path)
+    assert status.returncode == 0, status.stdout + status.stderr
