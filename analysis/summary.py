@@ -5,6 +5,12 @@ leaf names, so tools written for the old ``master_database.json`` keep working. 
 file, nothing here is a stored counter: every node is computed from the tests below it (each test
 once: its latest non-error attempt), so ``total = full_success + partial_success + failed``, every
 rate is its count over ``total``, and every parent's counts are the sums of its children's.
+
+Every field of the V3 leaf layout is present (WorkflowBench ``enhanced_cumulative_manager.py``):
+``partial`` beside ``partial_success``, the ``*_error_rate`` fields as shares of
+``total_errors`` (as V3 computed them), and the assistance fields from ``format_error_count``.
+Legacy imports have no per-test averages; ``legacy_json`` gives their leaves the averages the
+legacy leaf table kept (``runbench.analysis.legacy_leaves``).
 """
 
 from __future__ import annotations
