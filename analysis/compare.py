@@ -1,8 +1,9 @@
 """Two models compared on identical tests, so the difference is the models' and not the tasks'.
 
 Tests pair when they share suite, suite version, prompt type, difficulty, task type, tool success
-rate and instance: the same task under the same conditions (DESIGN.md §4). Tests without a
-partner are counted and left out, never mixed into the comparison.
+rate, instance and protocol: the same task under the same conditions (DESIGN.md §4). Each
+model's sampling settings (temperature, …) are its own and do not pair; filter on them instead.
+Tests without a partner are counted and left out, never mixed into the comparison.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ PAIR_KEY = (
     "task_type",
     "tool_success_rate",
     "instance",
+    "protocol",
 )
 
 
@@ -104,8 +106,12 @@ def compare_models(
     *,
     filters: Filters | None = None,
     suite: str | None = None,
+    group_by: str = "prompt_type",
 ) -> Comparison:
     """Pair the two models' done tests and compare their full-success rates.
+
+    ``group_by`` (a pairing column, e.g. ``prompt_type`` or ``protocol``) names the breakdown
+    returned in ``by_prompt_type``.
 
     Raises:
         UsageError: the models are the same, or one has no results (the message lists
@@ -113,6 +119,8 @@ def compare_models(
     """
     if model_a == model_b:
         raise UsageError("compare needs two different models")
+    if group_by not in PAIR_KEY:
+        raise UsageError(f"compare cannot group by '{group_by}'; choose from {', '.join(PAIR_KEY)}")
     columns = ["model", *PAIR_KEY]
     frame = load_frame(store, {**(filters or {}), "model": [model_a, model_b]}, suite, columns)
     latest = latest_results(frame)
@@ -129,13 +137,15 @@ def compare_models(
             raise UsageError(
                 f"model '{model}' has no results in this store; models with results: {known}"
             )
-    latest = latest.assign(full=latest["status"] == "full_success")
+    protocol = latest["protocol"].astype(object)
+    latest = latest.assign(
+        full=latest["status"] == "full_success",
+        protocol=protocol.where(protocol.notna(), "tags"),  # rows older than the column
+    )
     side_a = latest[latest["model"] == model_a].set_index(list(PAIR_KEY))["full"]
     side_b = latest[latest["model"] == model_b].set_index(list(PAIR_KEY))["full"]
     paired = side_a.to_frame("a").join(side_b.to_frame("b"), how="inner")
-    groups = {
-        str(prompt): rows for prompt, rows in paired.groupby(level="prompt_type", observed=True)
-    }
+    groups = {str(prompt): rows for prompt, rows in paired.groupby(level=group_by, observed=True)}
     by_prompt = {
         prompt: paired_result(rows["a"], rows["b"]) for prompt, rows in sorted(groups.items())
     }

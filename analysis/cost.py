@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from runbench.storage import Store
+from runbench.storage import Filters, Store
 
 from runbench.config import RunbenchConfig
 from runbench.plan import PlannedTest
@@ -237,6 +237,25 @@ def estimate_plan(
         wanted = [(a, b, c, d, round(float(e), 2)) in keys for a, b, c, d, e in cell_keys]
         stored = stored[wanted]
     return estimate(planned, stored, prices)
+
+
+def estimate_counts(
+    store: Store,
+    remaining: Mapping[str, int],
+    cell_filters: Filters,
+    prices: Prices | None = None,
+) -> Estimate:
+    """The ``--dry-run`` estimate from counts alone: tests left per model, history by cell.
+
+    History is the stored rows of the plan's cells (``cell_filters``, the plan's axes). Unlike
+    ``estimate_plan`` it needs no list of tests, so a 10-million-test plan costs one narrow
+    read of the store.
+    """
+    planned = {model: count for model, count in remaining.items() if count > 0}
+    if not planned:
+        return estimate({}, None, prices)
+    stored = store.scan(ESTIMATE_COLUMNS, cell_filters).to_pandas()
+    return estimate(planned, stored if len(stored) else None, prices)
 
 
 def _cell_key(cell: Any) -> tuple[str, str, str, str, float]:

@@ -17,6 +17,7 @@ from runbench.analysis.stats import Interval, wilson_interval
 from runbench.storage import Filters, Store
 
 from runbench.errors import UsageError
+from runbench.plan import SETTINGS_COLUMNS
 from runbench.records import MODEL_ERROR_CATEGORIES
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ GROUPABLE = (
     "deployment",
     "suite",
     "suite_version",
+    *SETTINGS_COLUMNS,
 )
 LEGACY_SUITES = ("legacy-v3",)
 ALL_SUITES = "all"
@@ -189,7 +191,9 @@ def report_from_frame(
     read without the token columns get ``None`` tokens.
     """
     by = list(by)
-    frame = frame[[name for name in report_columns(by) if name in frame.columns]]
+    frame = _settings_labelled(
+        frame[[name for name in report_columns(by) if name in frame.columns]], by
+    )
     latest = latest_results(frame)[[*by, "status", "error_category", *_MEASURES]]
     judged = frame[frame["status"] != "error"]
     errors = _counts(frame[frame["status"] == "error"], by)
@@ -219,6 +223,34 @@ def report_from_frame(
             for key in keys
         ),
     )
+
+
+def _settings_labelled(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Null settings (the provider's default; rows older than the columns) as a label.
+
+    pandas group-bys drop null keys, so such rows would vanish from a report by temperature;
+    an old row's null protocol is the default, ``tags``, as its test id says.
+    """
+    import pandas as pd
+
+    names = [name for name in by if name in SETTINGS_COLUMNS]
+    if not names:
+        return frame
+    frame = frame.copy()
+    for name in names:
+        default = "tags" if name == "protocol" else "default"
+        labels: list[object] = [
+            default if value is None or value != value else _setting_value(name, value)
+            for value in frame[name].astype(object)
+        ]
+        frame[name] = pd.Series(labels, index=frame.index, dtype=object)
+    return frame
+
+
+def _setting_value(name: str, value: object) -> object:
+    if name in ("max_tokens", "seed"):
+        return int(value)  # type: ignore[call-overload]
+    return value
 
 
 def _crosstab(
@@ -307,3 +339,20 @@ def _counts(frame: pd.DataFrame, by: list[str]) -> dict[tuple[object, ...], int]
         return {}
     sizes = frame.groupby(by, sort=False).size()
     return {_as_tuple(k): int(v) for k, v in sizes.items()}
+
+
+def legacy_leaves_for(
+    store: Store, suite: str | None, models: Sequence[str] | None = None
+) -> pd.DataFrame | None:
+    """The legacy leaf table to show under a report, when the report selects legacy imports.
+
+    ``report --suite legacy-v3`` (or ``all``) prints it after the per-test table: the tests of
+    each imported leaf and the averages the V3 file kept for it (``legacy_leaves.LEAF_COLUMNS``).
+    None when the suite leaves legacy rows out or nothing was imported.
+    """
+    from runbench.analysis.legacy_leaves import legacy_leaf_table
+
+    if suite is None or (suite != ALL_SUITES and suite not in LEGACY_SUITES):
+        return None
+    table = legacy_leaf_table(store, models=models)
+    return None if table.empty else table

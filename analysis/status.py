@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from runbench.storage import Store, stored_tests
+from runbench.storage import Store
+from runbench.storage.stored import is_judged
 
-from runbench.matrix import Matrix
-from runbench.plan import Cell
+from runbench.matrix import WORKFLOW_SUITE, Matrix, configured_settings
+from runbench.plan import SETTINGS_COLUMNS, Cell, GenerationSettings, settings_mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,19 +66,89 @@ class PlanProgress:
         }
 
 
-def plan_progress(store: Store, models: Sequence[str], matrix: Matrix) -> PlanProgress:
-    """Compare the plan's test ids with the store's done and only-errored tests."""
-    stored = stored_tests(store, models=models)
-    done, errored = stored.done, stored.errored
-    progress = []
-    for cell in matrix.cells(models):
-        ids = list(cell.test_ids(range(matrix.num_instances)))
-        progress.append(
+def plan_progress(
+    store: Store,
+    models: Sequence[str],
+    matrix: Matrix,
+    settings: Mapping[str, GenerationSettings] | None = None,
+) -> PlanProgress:
+    """Per cell of the plan: its target, the tests done (a non-error row) and those only errored.
+
+    Counted from the store's rows, never by planning test ids: a row's test_id is a function of
+    its cell columns, instance and settings (DESIGN.md §4), so a cell's done tests are the
+    distinct test_ids of its non-error rows with an instance below ``num_instances`` and the
+    plan's settings. A 10-million-test plan then costs one read of the store. ``settings`` are
+    each model's generation settings (``matrix.model_settings``); without them they are read
+    from the runbench.toml a run would use (``matrix.configured_settings``).
+
+    Raises:
+        ConfigError: settings were not given and the configuration file is invalid.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if settings is None:
+        settings = configured_settings(models, matrix.protocol)
+    cells = matrix.cells(models, settings)
+    table = store.scan(
+        ["test_id", "status", "instance", *_CELL_KEY, *SETTINGS_COLUMNS],
+        filters={
+            "model": list(models),
+            "suite": WORKFLOW_SUITE,
+            "suite_version": matrix.suite_version,
+            "prompt_type": list(matrix.prompt_types),
+            "difficulty": list(matrix.difficulties),
+            "task_type": list(matrix.task_types),
+            "tool_success_rate": list(matrix.tool_success_rates),
+        },
+    )
+    instance: Any = table.column("instance")
+    keep = pc.less(instance, matrix.num_instances)  # type: ignore[call-overload]
+    model_column: Any = table.column("model")
+    planned = pa.array([False] * table.num_rows, type=pa.bool_())
+    for model in models:
+        wanted = (settings or {}).get(model, GenerationSettings(protocol=matrix.protocol))
+        mine = pc.and_(pc.equal(model_column, model), settings_mask(table, wanted))  # type: ignore[call-overload]
+        planned = pc.or_(planned, mine)
+    rows = table.filter(pc.and_(keep, planned))
+    judged_rows = is_judged(rows)  # the one rule of "done" (storage/stored.py)
+    judged = rows.filter(judged_rows)
+    errored = rows.filter(pc.invert(judged_rows))
+    errored = errored.filter(
+        pc.invert(pc.is_in(errored.column("test_id"), value_set=judged.column("test_id")))
+    )
+    done = _distinct_per_cell(judged)
+    only_errors = _distinct_per_cell(errored)
+    return PlanProgress(
+        tuple(
             CellProgress(
                 cell=cell,
-                target=len(ids),
-                done=sum(test_id in done for test_id in ids),
-                errored=sum(test_id in errored for test_id in ids),
+                target=matrix.num_instances,
+                done=done.get(_key(cell), 0),
+                errored=only_errors.get(_key(cell), 0),
             )
+            for cell in cells
         )
-    return PlanProgress(tuple(progress))
+    )
+
+
+_CELL_KEY = ("model", "prompt_type", "difficulty", "task_type", "tool_success_rate")
+
+
+def _key(cell: Cell) -> tuple[str, ...]:
+    parts = (cell.model, cell.prompt_type, cell.difficulty, cell.task_type)
+    return (*parts, f"{cell.tool_success_rate:.2f}")
+
+
+def _distinct_per_cell(table: Any) -> dict[tuple[str, ...], int]:
+    grouped = table.group_by(list(_CELL_KEY)).aggregate([("test_id", "count_distinct")])
+    return {
+        (
+            row["model"],
+            row["prompt_type"],
+            row["difficulty"],
+            row["task_type"],
+            f"{row['tool_success_rate']:.2f}",
+        ): row["test_id_count_distinct"]
+        for row in grouped.to_pylist()
+    }

@@ -5,28 +5,33 @@ data. This one copies rows, never reinterprets them: a row's identity is (test_i
 run_id), a row already in the destination is not copied again, and after copying every source
 row is looked up in the destination and its content digest compared. Memory holds one batch of
 rows plus one key and one 64-bit digest per row, never the whole store.
+
+Digests are computed from each value in its record type (never from a pandas conversion, whose
+dtypes depend on the rest of the batch), so identical rows verify in every batch and both
+stores; when verification fails, the first rows are named by test id and differing field.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runbench.storage import Store
 
 from runbench.errors import MigrationError
-from runbench.records import KEY_FIELDS, arrow_schema
+from runbench.records import FIELD_NAMES, FIELDS, KEY_FIELDS, arrow_schema
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
 
 _FLUSH_ROWS = 131_072
+_NAMED_ROWS = 3
+_KINDS = {spec.name: spec.kind for spec in FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,41 +71,96 @@ class MigrationReport:
         return lines
 
 
-def _normalized_frame(table: pa.Table) -> pd.DataFrame:
-    """The table in record schema as pandas, lists joined, so equal rows hash equally."""
+_NULL_DIGEST = 0x6E756C6C5F726F77  # stands for a null value; any value's digest is mixed first
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _mixed(values: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser over uint64s: spreads every input bit over the whole word."""
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        mixed = values ^ (values >> np.uint64(30))
+        mixed = mixed * np.uint64(0xBF58476D1CE4E5B9)
+        mixed ^= mixed >> np.uint64(27)
+        mixed = mixed * np.uint64(0x94D049BB133111EB)
+        mixed ^= mixed >> np.uint64(31)
+    return mixed
+
+
+def _column_digests(column: Any, kind: str) -> np.ndarray:
+    """A 64-bit digest per value of a column of the record schema, from the typed value alone.
+
+    The digest used to come from ``to_pandas``, where a nullable integer column is float64 in a
+    batch holding a null and int64 in one holding none, so one row hashed differently beside
+    different neighbours. Here every value is read in its record type whatever the batch holds:
+    integers, booleans and timestamps (microseconds) as int64, floats by their IEEE bits,
+    strings by their UTF-8 bytes, lists by the length-prefixed text of their items; a null is a
+    fixed digest of its own.
+    """
+    import numpy as np
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    columns = {}
-    for name in table.column_names:
-        column = table.column(name)
-        if pa.types.is_list(column.type):
-            # the separator cannot occur in a tool name; the count tells [] from [""]
-            joined = pc.binary_join(column, "\x1f")
-            length = pc.cast(pc.list_value_length(column), pa.string())
-            column = pc.binary_join_element_wise(length, joined, ":")
-        columns[name] = column
-    return pa.table(columns).to_pandas()
+    valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+    if kind == "string":
+        text = pc.fill_null(column, "").to_numpy(zero_copy_only=False)
+        digests = pd.util.hash_array(np.asarray(text, dtype=object))
+    elif kind == "list<string>":
+        array: Any = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        items: Any = pc.list_flatten(array)
+        length = pc.cast(pc.utf8_length(items), pa.string())
+        tagged = pc.binary_join_element_wise(length, pc.fill_null(items, ""), ":")
+        offsets = pc.subtract(array.offsets, array.offsets[0])
+        joined: Any = pc.binary_join(pa.ListArray.from_arrays(offsets, tagged), ";")
+        text = pc.fill_null(joined, "").to_numpy(zero_copy_only=False)
+        digests = pd.util.hash_array(np.asarray(text, dtype=object))
+        counts = pc.fill_null(pc.list_value_length(array), 0).to_numpy(zero_copy_only=False)
+        with np.errstate(over="ignore"):
+            digests = _mixed(digests ^ counts.astype(np.uint64))  # tells [] from [""]
+    else:
+        if kind == "float64":
+            raw = pc.fill_null(column, 0.0).to_numpy(zero_copy_only=False).view(np.uint64)
+        else:
+            as_int = pc.cast(column, pa.int64())
+            raw = pc.fill_null(as_int, 0).to_numpy(zero_copy_only=False).view(np.uint64)
+        digests = _mixed(raw)
+    return np.where(valid, digests, np.uint64(_NULL_DIGEST))
+
+
+def _digests(table: pa.Table, names: Sequence[str]) -> np.ndarray:
+    """A 64-bit digest per row over the named columns of a table already in record schema."""
+    import numpy as np
+
+    combined = np.zeros(table.num_rows, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for name in names:
+            values = _column_digests(table.column(name), _KINDS[name])
+            combined = _mixed(combined * np.uint64(_GOLDEN) + values)
+    return combined
+
+
+def _in_record_schema(table: pa.Table, names: Sequence[str]) -> pa.Table:
+    import pyarrow as pa
+
+    schema = pa.schema([arrow_schema().field(name) for name in names])
+    return table.select(list(names)).cast(schema)
 
 
 def row_hashes(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: a 64-bit hash of its key (test_id, attempt, run_id) and of its full content."""
-    import pandas as pd
+    """Per row: a 64-bit hash of its key (test_id, attempt, run_id) and of its full content.
 
-    frame = _normalized_frame(table.select(arrow_schema().names).cast(arrow_schema()))
-    keys = pd.util.hash_pandas_object(frame[list(KEY_FIELDS)], index=False).to_numpy()
-    content = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return keys, content
+    Both come from the canonical, typed record (``_column_digests``), so a row has the same
+    digests in every batch and in both stores.
+    """
+    typed = _in_record_schema(table, FIELD_NAMES)
+    return _digests(typed, KEY_FIELDS), _digests(typed, FIELD_NAMES)
 
 
 def key_hashes(table: pa.Table) -> np.ndarray:
     """The key hashes of ``row_hashes`` from the key columns alone."""
-    import pandas as pd
-    import pyarrow as pa
-
-    keys = table.select(list(KEY_FIELDS))
-    schema = pa.schema([arrow_schema().field(name) for name in KEY_FIELDS])
-    return pd.util.hash_pandas_object(keys.cast(schema).to_pandas(), index=False).to_numpy()
+    return _digests(_in_record_schema(table, KEY_FIELDS), KEY_FIELDS)
 
 
 def _prefetched(batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
@@ -166,7 +226,7 @@ def migrate_store(source: Store, destination: Store, *, dry_run: bool = False) -
     verified = 0
     if not dry_run and expected_keys:
         verified = _verify(
-            destination, np.concatenate(expected_keys), np.concatenate(expected_digests)
+            source, destination, np.concatenate(expected_keys), np.concatenate(expected_digests)
         )
     return MigrationReport(
         source_format=source.format,
@@ -191,8 +251,12 @@ def _flush(destination: Store, tables: list[pa.Table]) -> int:
     return table.num_rows
 
 
-def _verify(destination: Store, keys: np.ndarray, digests: np.ndarray) -> int:
-    """Every source (key, digest) pair is in the destination; returns the rows checked."""
+def _verify(source: Store, destination: Store, keys: np.ndarray, digests: np.ndarray) -> int:
+    """Every source (key, digest) pair is in the destination; returns the rows checked.
+
+    Raises:
+        MigrationError: naming the first rows that are missing or differ, by test id and field.
+    """
     import numpy as np
 
     found_keys: list[np.ndarray] = []
@@ -216,9 +280,57 @@ def _verify(destination: Store, keys: np.ndarray, digests: np.ndarray) -> int:
     matched[inside] = have[position[inside]] == wanted[inside]
     missing = int((~matched).sum())
     if missing:
+        bad_keys = dict.fromkeys(keys[~matched].tolist())
+        named = "; ".join(describe_differences(source, destination, list(bad_keys)[:_NAMED_ROWS]))
         raise MigrationError(
             f"verification failed: {missing} source rows are missing from {destination.path} or "
-            "differ there in content",
+            f"differ there in content: {named}",
             hint="run 'runbench verify' on both stores; the source was not changed",
         )
     return len(wanted)
+
+
+def describe_differences(source: Store, destination: Store, key_digests: list[int]) -> list[str]:
+    """Name, for rows whose key digest is given, what differs: the test id and each field.
+
+    Only called when verification failed, so a second read of both stores costs nothing in the
+    common case; it reads the whole source once and the destination for those test ids only.
+    """
+    wanted = set(key_digests)
+    source_rows: dict[tuple[str, int, str], dict[str, Any]] = {}
+    for batch in source.scan_batches():
+        keys = key_hashes(batch)
+        hits = [index for index, key in enumerate(keys.tolist()) if key in wanted]
+        for index in hits:
+            row = batch.slice(index, 1).to_pylist()[0]
+            source_rows.setdefault(_key_of(row), row)
+    if not source_rows:
+        return [f"{len(wanted)} row(s) no longer readable in the source"]
+    test_ids = sorted({key[0] for key in source_rows})
+    stored: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    for batch in destination.scan_batches(filters={"test_id": test_ids}):
+        for row in batch.to_pylist():
+            stored.setdefault(_key_of(row), []).append(row)
+    lines = []
+    for key, row in sorted(source_rows.items()):
+        label = f"test {key[0]} attempt {key[1]} run {key[2]}"
+        candidates = stored.get(key)
+        if not candidates:
+            lines.append(f"{label} is missing")
+            continue
+        fields = [name for name in FIELD_NAMES if repr(row[name]) != repr(candidates[0][name])]
+        shown = ", ".join(
+            f"{name} {_short(row[name])} in the source, {_short(candidates[0][name])} there"
+            for name in fields
+        )
+        lines.append(f"{label} differs: {shown or 'same values, different encoding'}")
+    return lines
+
+
+def _key_of(row: dict[str, Any]) -> tuple[str, int, str]:
+    return (str(row["test_id"]), int(row["attempt"]), str(row["run_id"]))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

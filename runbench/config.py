@@ -103,7 +103,9 @@ _MODEL_FIELDS = {
     "deployments",
     "aliases",
     "temperature",
+    "top_p",
     "max_tokens",
+    "seed",
     "profile",
     "latency_ms",
 }
@@ -164,6 +166,10 @@ class ModelConfig:
     aliases: tuple[str, ...] = ()
     temperature: float | None = None
     max_tokens: int | None = None
+    # sampling settings sent with every request when set; like temperature and max_tokens they
+    # are part of the test id (runbench.plan.GenerationSettings)
+    top_p: float | None = None
+    seed: int | None = None
     profile: str | None = None  # sim models only
     latency_ms: float = 0.0  # sim models only
     # USD per million tokens; None = unknown, so reports show tokens but no cost
@@ -551,6 +557,8 @@ def _model(
         aliases=tuple(aliases),
         temperature=table.get("temperature"),
         max_tokens=table.get("max_tokens"),
+        top_p=_optional_number(table, "top_p", path, place, maximum=1.0),
+        seed=_optional_integer(table, "seed", path, place),
         profile=profile,
         latency_ms=float(table.get("latency_ms", 0.0)),
         price_prompt_per_mtok=_price(table, "price_prompt_per_mtok", path, place),
@@ -565,3 +573,33 @@ def _price(table: dict[str, Any], field_name: str, path: Path, place: str) -> fl
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ConfigError(f"{path}: {place}.{field_name} must be a number of USD, 0 or more")
     return float(value)
+
+
+def _optional_number(
+    table: dict[str, Any], key: str, path: Path, place: str, *, maximum: float
+) -> float | None:
+    """A sampling setting that must be a number in [0, maximum] when given.
+
+    Raises:
+        ConfigError: it is not.
+    """
+    value = table.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= maximum:
+        raise ConfigError(f"{path}: {place}.{key} must be a number from 0 to {maximum:g}")
+    return float(value)
+
+
+def _optional_integer(table: dict[str, Any], key: str, path: Path, place: str) -> int | None:
+    """A setting that must be a whole number when given.
+
+    Raises:
+        ConfigError: it is not.
+    """
+    value = table.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{path}: {place}.{key} must be a whole number")
+    return value

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
+from runbench.config import ModelConfig
 from runbench.errors import UsageError
-from runbench.plan import Cell
+from runbench.plan import DEFAULT_PROTOCOL, Cell, GenerationSettings
 from runbench.records import (
     DIFFICULTIES,
     FLAWS,
@@ -28,6 +30,10 @@ from runbench.records import (
 WORKFLOW_SUITE = "workflow"
 WORKFLOW_SUITE_VERSION = WORKFLOW_RULES_VERSION  # the built-in library under the current rules
 DEFAULT_NUM_INSTANCES = 20
+# Sizes are checked before anything is planned: a plan is counted arithmetically, so these bound
+# what a typo can ask for, not what a dry run can count. 10**8 tests is ~20 years of API calls.
+MAX_NUM_INSTANCES = 1_000_000
+MAX_PLANNED_TESTS = 100_000_000
 PROMPT_TYPE_GROUPS = {
     "all": PLAIN_PROMPT_TYPES,
     "flawed": tuple(f"flawed_{flaw}" for flaw in FLAWS),
@@ -48,11 +54,58 @@ class Matrix:
     suite_version: str = WORKFLOW_SUITE_VERSION
     # (task type, difficulty) pairs the task library has no task for: planned by no one
     excluded: tuple[tuple[str, str], ...] = ()
+    # how tool calls are exchanged (--protocol): part of the test id when not the default
+    protocol: str = DEFAULT_PROTOCOL
 
-    def cells(self, models: Sequence[str]) -> list[Cell]:
-        """Every cell of the matrix for these models, in a stable order."""
+    @property
+    def cells_per_model(self) -> int:
+        """Cells of one model: the product of the axes' lengths, less the excluded cells."""
+        served = sum(
+            (task, difficulty) not in self.excluded
+            for task in self.task_types
+            for difficulty in self.difficulties
+        )
+        return len(self.prompt_types) * served * len(self.tool_success_rates)
+
+    def planned_tests(self, model_count: int) -> int:
+        """Tests the plan holds for this many models, counted without planning one."""
+        return self.cells_per_model * model_count * self.num_instances
+
+    def check_size(self, model_count: int) -> None:
+        """Refuse a plan too large to mean anything before any of it is materialised.
+
+        Raises:
+            UsageError: more than ``MAX_PLANNED_TESTS`` tests.
+        """
+        planned = self.planned_tests(model_count)
+        if planned > MAX_PLANNED_TESTS:
+            raise UsageError(
+                f"the plan holds {_shown_count(planned)} tests ({model_count} models × "
+                f"{self.cells_per_model} cells × {_shown_count(self.num_instances)} instances), "
+                f"above the limit of {MAX_PLANNED_TESTS:,}",
+                hint="lower --num-instances or narrow the matrix flags",
+            )
+
+    def cells(
+        self, models: Sequence[str], settings: Mapping[str, GenerationSettings] | None = None
+    ) -> list[Cell]:
+        """Every cell of the matrix for these models, in a stable order.
+
+        ``settings`` gives a model's generation settings (``model_settings``); a model without
+        an entry gets the matrix's protocol and nothing else.
+        """
+        plain = GenerationSettings(protocol=self.protocol)
         return [
-            Cell(WORKFLOW_SUITE, self.suite_version, model, prompt, difficulty, task, rate)
+            Cell(
+                WORKFLOW_SUITE,
+                self.suite_version,
+                model,
+                prompt,
+                difficulty,
+                task,
+                rate,
+                (settings or {}).get(model, plain),
+            )
             for model in models
             for prompt in self.prompt_types
             for difficulty in self.difficulties
@@ -60,6 +113,45 @@ class Matrix:
             if (task, difficulty) not in self.excluded
             for rate in self.tool_success_rates
         ]
+
+
+def model_settings(model: ModelConfig, protocol: str = DEFAULT_PROTOCOL) -> GenerationSettings:
+    """The generation settings a model's tests run with.
+
+    The protocol is the run's (--protocol); the sampling settings are the model's in
+    runbench.toml. Every one of them is part of the test id when not at its default.
+    """
+    return GenerationSettings(
+        protocol=protocol,
+        temperature=model.temperature,
+        top_p=model.top_p,
+        max_tokens=model.max_tokens,
+        seed=model.seed,
+    )
+
+
+def configured_settings(
+    models: Sequence[str], protocol: str = DEFAULT_PROTOCOL, config_path: Path | None = None
+) -> dict[str, GenerationSettings]:
+    """Each model's settings from the runbench.toml a run would use.
+
+    The file is found as runners find it (``--config``, ``RUNBENCH_CONFIG``, ``./runbench.toml``,
+    else the built-in models), so ``status`` sees the test ids ``smart-batch`` planned. A name
+    the configuration does not know gets no entry (its tests are the protocol's alone).
+
+    Raises:
+        ConfigError: the configuration file is invalid.
+    """
+    from runbench.config import load_config, resolve_config_path
+
+    config = load_config(resolve_config_path(config_path))
+    settings: dict[str, GenerationSettings] = {}
+    for name in models:
+        try:
+            settings[name] = model_settings(config.resolve_model(name), protocol)
+        except UsageError:  # a model run elsewhere: status still counts its default-ids tests
+            continue
+    return settings
 
 
 def _split(text: str) -> list[str]:
@@ -164,6 +256,11 @@ def build_matrix(
     base = phase(phase_name) if phase_name else Matrix()
     if num_instances is not None and num_instances < 0:
         raise UsageError("--num-instances must be ≥ 0")
+    if num_instances is not None and num_instances > MAX_NUM_INSTANCES:
+        raise UsageError(
+            f"--num-instances {_shown_count(num_instances)} is above the limit of "
+            f"{MAX_NUM_INSTANCES:,} instances per cell"
+        )
     return Matrix(
         prompt_types=parse_prompt_types(prompt_types) if prompt_types else base.prompt_types,
         difficulties=parse_difficulties(difficulties) if difficulties else base.difficulties,
@@ -207,6 +304,12 @@ def matrix_filters(
             name: value if value is not None else defaults[name] for name, value in axes.items()
         }
     return {name: list(value) for name, value in axes.items() if value is not None}
+
+
+def _shown_count(count: int) -> str:
+    """A count for a message: grouped digits, or its size when it is absurdly long."""
+    digits = len(str(count)) if count < 10**100 else 101
+    return f"{count:,}" if digits <= 24 else f"a {digits}+ digit number"
 
 
 def parse_models(text: str) -> list[str]:

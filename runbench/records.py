@@ -72,6 +72,10 @@ INFRA_ERROR_CATEGORIES = (
 )
 ERROR_CATEGORIES = MODEL_ERROR_CATEGORIES + INFRA_ERROR_CATEGORIES
 TEST_ID_PATTERN = r"^[0-9a-f]{32}$"
+PROTOCOLS = ("tags", "native")
+# columns added after stores were first written: a Parquet part without them is read with nulls
+# fields added after the first release: parts written before them lack them and read as null
+ADDED_FIELDS = ("similarity_source", "protocol", "temperature", "top_p", "max_tokens", "seed")
 KEY_FIELDS = ("test_id", "attempt", "run_id")
 
 
@@ -188,6 +192,23 @@ class Record:
         "tool matching of the scores: embeddings:<model> or fallback:trigram; null if unscored",
         default=None,
     )
+    # generation settings (part of the test id when not at their defaults); null when unknown:
+    # rows written before these columns existed and legacy imports
+    protocol: str | None = _spec(
+        "string", "how tool calls were exchanged: tags or native", choices=PROTOCOLS, default=None
+    )
+    temperature: float | None = _spec(
+        "float64", "sampling temperature sent; null if the provider's default", minimum=0.0,
+        default=None,
+    )  # fmt: skip
+    top_p: float | None = _spec(
+        "float64", "nucleus sampling share sent; null if the provider's default", minimum=0.0,
+        maximum=1.0, default=None,
+    )  # fmt: skip
+    max_tokens: int | None = _spec(
+        "int64", "completion token limit sent; null if none", minimum=1, default=None
+    )
+    seed: int | None = _spec("int64", "sampling seed sent; null if none", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +273,43 @@ def arrow_schema() -> pa.Schema:
     return pa.schema(
         [pa.field(spec.name, _arrow_type(spec.kind), nullable=spec.nullable) for spec in FIELDS]
     )
+
+
+def is_readable_schema(schema: pa.Schema) -> bool:
+    """The record schema, or it without some of ``ADDED_FIELDS`` (a part written before them)."""
+    current = arrow_schema()
+    if schema.equals(current):
+        return True
+    expected = [field for field in current if field.name in schema.names]
+    missing = {field.name for field in current} - set(schema.names)
+    return missing <= set(ADDED_FIELDS) and list(schema) == expected
+
+
+def upgrade_table(table: pa.Table, names: Sequence[str] | None = None) -> pa.Table:
+    """The columns ``names`` (default: every field) of a table, null where an added field is absent.
+
+    Parts written before ``ADDED_FIELDS`` existed lack those columns; their rows read as not
+    knowing the values (null), which is the truth.
+
+    Raises:
+        RecordError: a column that is not an added field is missing.
+    """
+    import pyarrow as pa
+
+    wanted = list(FIELD_NAMES) if names is None else list(names)
+    if all(name in table.column_names for name in wanted):
+        return table.select(wanted)
+    schema = arrow_schema()
+    columns = []
+    for name in wanted:
+        if name in table.column_names:
+            columns.append(table.column(name))
+        elif name in ADDED_FIELDS:
+            columns.append(pa.nulls(table.num_rows, type=schema.field(name).type))
+        else:
+            raise RecordError(name, "is missing")
+    target = pa.schema([schema.field(name) for name in wanted])
+    return pa.table(columns, names=wanted).cast(target)
 
 
 # ---------------------------------------------------------------------------------------------

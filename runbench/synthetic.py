@@ -19,6 +19,7 @@ from runbench.records import (
     MODEL_ERROR_CATEGORIES,
     PROMPT_TYPES,
     TASK_TYPES,
+    WORKFLOW_RULES_VERSION,
     Record,
     flaw_of,
     is_success,
@@ -56,7 +57,9 @@ def synthetic_records(
         task_type = TASK_TYPES[(index // 3) % len(TASK_TYPES)]
         rate = (0.6, 0.7, 0.8, 0.9)[(index // 11) % 4]
         instance = start_instance + index // 97
-        cell = Cell("workflow", "1", model, prompt_type, difficulty, task_type, rate)
+        cell = Cell(
+            "workflow", WORKFLOW_RULES_VERSION, model, prompt_type, difficulty, task_type, rate
+        )
         yield _record(rng, cell, instance, run, skills[model], index)
 
 

@@ -9,16 +9,27 @@ Shards split by the test id, so each shard's share is the same in every process.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from runbench.runners.engine import Job
 from runbench.storage import Store, StoredTests, stored_tests
+from runbench.storage.stored import is_judged
 
 from runbench.config import DeploymentConfig, ModelConfig
 from runbench.errors import UsageError
-from runbench.matrix import Matrix
-from runbench.plan import Cell, PlannedTest, plan_tests
+from runbench.matrix import MAX_NUM_INSTANCES, WORKFLOW_SUITE, Matrix, model_settings
+from runbench.plan import (
+    DEFAULT_PROTOCOL,
+    SETTINGS_COLUMNS,
+    Cell,
+    GenerationSettings,
+    PlannedTest,
+    plan_tests,
+    settings_mask,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +57,46 @@ def parse_shard(text: str) -> Shard:
     return shard
 
 
+def count_done(
+    store: Store,
+    models: Sequence[str],
+    matrix: Matrix,
+    settings: Mapping[str, GenerationSettings] | None = None,
+) -> dict[str, int]:
+    """Per model: how many of the plan's tests are done, without planning one test id.
+
+    A row's test_id is a function of its cell columns and instance (DESIGN.md §4), so the plan's
+    done tests are the distinct test_ids of non-error rows whose cell is one of the matrix's and
+    whose instance is below ``num_instances`` and whose generation settings are the plan's
+    (``settings`` per model, else the matrix's protocol alone). This is what lets a dry run of a
+    10-million-test plan answer from the store alone.
+    """
+    import pyarrow.compute as pc
+
+    table = store.scan(
+        ["model", "test_id", "instance", "status", *SETTINGS_COLUMNS],
+        filters={
+            "model": list(models),
+            "suite": WORKFLOW_SUITE,
+            "suite_version": matrix.suite_version,
+            "prompt_type": list(matrix.prompt_types),
+            "difficulty": list(matrix.difficulties),
+            "task_type": list(matrix.task_types),
+            "tool_success_rate": list(matrix.tool_success_rates),
+        },
+    )
+    instance: Any = table.column("instance")
+    keep = pc.and_(pc.less(instance, matrix.num_instances), is_judged(table))  # type: ignore[call-overload]
+    done = dict.fromkeys(models, 0)
+    for model in models:
+        wanted = (settings or {}).get(model, GenerationSettings(protocol=matrix.protocol))
+        model_column: Any = table.column("model")
+        mine = pc.and_(keep, pc.equal(model_column, model))  # type: ignore[call-overload]
+        judged = table.filter(pc.and_(mine, settings_mask(table, wanted)))
+        done[model] = pc.count_distinct(judged.column("test_id")).as_py()
+    return done
+
+
 _CELL_COLUMNS = [
     "suite",
     "suite_version",
@@ -54,6 +105,7 @@ _CELL_COLUMNS = [
     "difficulty",
     "task_type",
     "tool_success_rate",
+    *SETTINGS_COLUMNS,
 ]
 
 
@@ -61,16 +113,34 @@ def highest_instances(store: Store, model: str) -> dict[tuple[str, ...], int]:
     """The highest instance stored per cell of a model (for ``batch``), in one Arrow group-by."""
     table = store.scan([*_CELL_COLUMNS, "instance"], filters={"model": model})
     grouped = table.group_by(_CELL_COLUMNS).aggregate([("instance", "max")])
-    return {
-        _cell_key(*(row[name] for name in _CELL_COLUMNS)): row["instance_max"]
-        for row in grouped.to_pylist()
-    }
+    keys: dict[tuple[str, ...], int] = {}
+    for row in grouped.to_pylist():
+        settings = GenerationSettings(
+            protocol=row["protocol"] or DEFAULT_PROTOCOL,
+            temperature=row["temperature"],
+            top_p=row["top_p"],
+            max_tokens=row["max_tokens"],
+            seed=row["seed"],
+        )
+        place = [row[name] for name in _CELL_COLUMNS[:7]]
+        key = _cell_key(*place, settings=settings)
+        keys[key] = max(keys.get(key, -1), row["instance_max"])
+    return keys
 
 
 def _cell_key(
-    suite: str, version: str, model: str, prompt: str, difficulty: str, task: str, rate: float
+    suite: str,
+    version: str,
+    model: str,
+    prompt: str,
+    difficulty: str,
+    task: str,
+    rate: float,
+    *,
+    settings: GenerationSettings,
 ) -> tuple[str, ...]:
-    return (suite, version, model, prompt, difficulty, task, f"{rate:.2f}")
+    identity = json.dumps(settings.identity(), sort_keys=True)
+    return (suite, version, model, prompt, difficulty, task, f"{rate:.2f}", identity)
 
 
 def _deployment_for(model: ModelConfig, test_id: str, pinned: str | None) -> DeploymentConfig:
@@ -119,12 +189,15 @@ def plan_remaining(
     jobs: list[Job] = []
     planned = 0
     for model in models:
-        tests = list(plan_tests(matrix.cells([model.name]), matrix.num_instances))
-        planned += sum(shard is None or shard.holds(test.test_id) for test in tests)
-        remaining = [
-            test for test in tests if test.test_id not in stored.done and test.test_id not in skip
-        ]
-        jobs.extend(_jobs(remaining, model, stored, deployment, shard))
+        cells = matrix.cells([model.name], {model.name: model_settings(model, matrix.protocol)})
+        remaining = []
+        for test in plan_tests(cells, matrix.num_instances):  # streamed: only the rest is kept
+            if shard is not None and not shard.holds(test.test_id):
+                continue
+            planned += 1
+            if test.test_id not in stored.done and test.test_id not in skip:
+                remaining.append(test)
+        jobs.extend(_jobs(remaining, model, stored, deployment, None))
     return jobs, planned
 
 
@@ -140,10 +213,12 @@ def plan_new_instances(
     """batch: ``count`` new instances of every cell, after the highest instance stored."""
     if count < 1:
         raise UsageError("--count must be ≥ 1")
+    if count > MAX_NUM_INSTANCES:
+        raise UsageError(f"--count is above the limit of {MAX_NUM_INSTANCES:,} new instances")
     stored = stored_tests(store, models=[model.name])
     highest = highest_instances(store, model.name)
     tests: list[PlannedTest] = []
-    for cell in matrix.cells([model.name]):
+    for cell in matrix.cells([model.name], {model.name: model_settings(model, matrix.protocol)}):
         start = highest.get(_key(cell), -1) + 1
         ids = cell.test_ids(range(start, start + count))
         tests.extend(
@@ -161,4 +236,5 @@ def _key(cell: Cell) -> tuple[str, ...]:
         cell.difficulty,
         cell.task_type,
         cell.tool_success_rate,
+        settings=cell.settings,
     )

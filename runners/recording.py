@@ -35,6 +35,7 @@ def _identity(job: Job, run_id: str) -> dict[str, object]:
         "task_type": cell.task_type,
         "instance": job.test.instance,
         "tool_success_rate": round(cell.tool_success_rate, 2),
+        **cell.settings.columns(),  # protocol and sampling settings: part of the test's identity
     }
 
 

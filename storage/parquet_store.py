@@ -83,7 +83,14 @@ from runbench.storage.services import StoreServices
 from runbench.storage.stored import StoredTests, done_test_ids, stored_tests
 
 from runbench.errors import RecordError, StoreError
-from runbench.records import Record, arrow_schema, conformed_table, validate_table, validated_lines
+from runbench.records import (
+    Record,
+    arrow_schema,
+    conformed_table,
+    upgrade_table,
+    validate_table,
+    validated_lines,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -387,8 +394,11 @@ class ParquetStore(StoreServices):
             for table in segments.values():
                 yield project(table.select(needed), selected, filters)
             for part in parts:
-                for batch in part.file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=needed):
-                    yield project(pa.Table.from_batches([batch]), selected, filters)
+                # a part written before the added columns lacks them: read as nulls
+                present = [name for name in needed if name in part.file.schema_arrow.names]
+                for batch in part.file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=present):
+                    table = upgrade_table(pa.Table.from_batches([batch]), needed)
+                    yield project(table, selected, filters)
         finally:
             for part in parts:
                 part.file.close()
@@ -426,7 +436,7 @@ class ParquetStore(StoreServices):
             files += 1
             try:
                 table = part.file.read()
-                validate_table(table.cast(arrow_schema()))
+                validate_table(upgrade_table(table).cast(arrow_schema()))
             except (pa.ArrowException, OSError) as error:
                 damage.append(Damage(part.path, "unreadable_part", short(error)))
                 continue
@@ -578,7 +588,7 @@ class ParquetStore(StoreServices):
                     source = pq.ParquetFile(part.path)
                     try:
                         for index in range(source.num_row_groups):
-                            row_group = source.read_row_group(index).cast(schema)
+                            row_group = upgrade_table(source.read_row_group(index)).cast(schema)
                             writer.write_table(row_group, row_group_size=ROW_GROUP_ROWS)
                     finally:
                         source.close()

@@ -32,7 +32,7 @@ from runbench.storage.base import Damage
 from runbench.storage.locking import fsync_dir
 
 from runbench.errors import RecordError
-from runbench.records import arrow_schema, conformed_table
+from runbench.records import arrow_schema, conformed_table, is_readable_schema, upgrade_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -160,10 +160,10 @@ def _full_read_problem(path: Path) -> str | None:
     except (pa.ArrowException, OSError) as error:
         return short(error)
     try:
-        if not handle.schema_arrow.remove_metadata().equals(arrow_schema()):
+        if not is_readable_schema(handle.schema_arrow.remove_metadata()):
             return None  # named as a schema mismatch when opened
         for index in range(handle.num_row_groups):
-            conformed_table(handle.read_row_group(index))
+            conformed_table(upgrade_table(handle.read_row_group(index)))
     except (pa.ArrowException, OSError, RecordError) as error:
         return short(error)
     finally:
@@ -190,7 +190,7 @@ def open_part(path: Path, checker: PartChecker) -> Part | Damage:
     except (pa.ArrowException, OSError) as error:
         return Damage(path, "unreadable_part", short(error))
     schema = handle.schema_arrow
-    if not schema.remove_metadata().equals(arrow_schema()):
+    if not is_readable_schema(schema.remove_metadata()):  # parts before added fields read too
         handle.close()
         return Damage(path, "schema_mismatch", "columns or types differ from the record schema")
     raw_sources = (schema.metadata or {}).get(SOURCES_KEY, b"[]")

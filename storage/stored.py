@@ -75,7 +75,7 @@ def stored_tests(
     higher: dict[str, int] = {}  # only tests re-run at least once: most have attempt 1 alone
     for table in store.scan_batches(["test_id", "attempt", "status"], narrowed or None):
         ids = table.column("test_id").to_pylist()
-        done.update(compress(ids, _is_judged(table).to_pylist()))
+        done.update(compress(ids, is_judged(table).to_pylist()))
         seen.update(ids)
         reruns = table.filter(pc.greater(table.column("attempt"), pa.scalar(1, pa.int32())))
         for test_id, attempt in zip(
@@ -92,11 +92,11 @@ def done_test_ids(store: Store, filters: Filters | None = None) -> set[str]:
     """Only ``stored_tests(...).done``, without the attempts (what ``Store.done_ids`` returns)."""
     done: set[str] = set()
     for table in store.scan_batches(["test_id", "status"], filters):
-        done.update(table.column("test_id").filter(_is_judged(table)).to_pylist())
+        done.update(table.column("test_id").filter(is_judged(table)).to_pylist())
     return done
 
 
-def _is_judged(table: pa.Table) -> pa.BooleanArray:
+def is_judged(table: pa.Table) -> pa.BooleanArray:
     """True for rows with a result the model was judged on: every status but ``error``."""
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -154,22 +154,21 @@ def run_and_report(
 
 def show_dry_run(request: Any, store: Any, run: RunArgs, heading: str = "") -> None:
     """What a run would do: tests, and requests, tokens and cost from stored runs of its cells."""
-    from runbench.analysis.cost import estimate_plan, prices_of_config
+    from runbench.analysis.cost import estimate_counts, prices_of_config
     from runbench.analysis.terminal import estimate_table
     from runbench.config import load_config
     from runbench.runners import session
 
-    prepared = session.prepare(request, store)
-    planned = session.estimate(prepared, request.options)
+    planned = session.dry_run(request, store)
     for note in planned.notes:
         info(note)
     prices = prices_of_config(load_config(request.config_path))
-    spend = estimate_plan(store, (job.test for job in prepared.jobs), prices)
+    spend = estimate_counts(store, planned.remaining_per_model, planned.cell_filters, prices)
     if run.as_json:
         print_json({**planned.to_dict(), "estimate": spend.to_dict()})
         return
     line(heading + planned.describe())
-    if prepared.jobs:
+    if planned.remaining:
         stdout.print(estimate_table(spend))
 
 
