@@ -100,10 +100,8 @@ def run_info(manifest: Manifest) -> RunInfo:
 
 
 def store_manifests(store: Store) -> list[Manifest]:
-    """The store's manifests, newest first; ``[]`` from a store that cannot hold any yet."""
-    # getattr: until every Store implements manifests(); removed when the storage work lands
-    reader = getattr(store, "manifests", None)
-    return list(reader()) if callable(reader) else []
+    """The store's run manifests, newest first."""
+    return list(store.manifests())
 
 
 def list_runs(store: Store) -> list[RunInfo]:

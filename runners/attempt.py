@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from runbench.runners.jobs import Job, RunOptions
 from runbench.runners.limited_client import LimitedClient
 from runbench.runners.recording import error_record, result_record
-from runbench.runners.transcripts import write_transcript
 from runbench.storage import Store
 from runbench.workload.executor import TestOutcome, run_test
 from runbench.workload.similarity import ToolSimilarity
@@ -92,4 +91,4 @@ async def run_job(
 
 def _transcript(store: Store, run_id: str, job: Job, outcome: TestOutcome) -> str:
     name = f"{job.test.test_id}-{job.attempt}"
-    return write_transcript(store, run_id, name, outcome.execution.transcript)
+    return store.write_transcript(run_id, name, {"messages": list(outcome.execution.transcript)})

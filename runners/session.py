@@ -12,7 +12,7 @@ import dataclasses
 import json
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +21,7 @@ from runbench.clients.base import ModelClient
 from runbench.clients.embeddings import tool_similarity
 from runbench.clients.factory import make_client
 from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
+from runbench.runners.manifest import finish_manifest, start_manifest
 from runbench.runners.planning import (
     Shard,
     count_done,
@@ -393,9 +394,10 @@ async def execute(
     stop: asyncio.Event | None = None,
     on_progress: Callable[[RunSummary], None] | None = None,
     check_credentials: bool = True,
+    run_id: str | None = None,
 ) -> RunSummary:
     """Run the prepared jobs; clients are closed after, whatever happens."""
-    run_id = str(uuid.uuid4())
+    run_id = run_id or str(uuid.uuid4())
     clients: dict[str, ModelClient] = {}
     try:
         for job in prepared.jobs:
@@ -472,16 +474,21 @@ def run_request(
     on_progress: Callable[[RunSummary], None] | None = None,
     on_note: Callable[[str], None] | None = None,
     stop_when: Callable[[asyncio.Event], None] | None = None,
+    command: Sequence[str] = (),
 ) -> RunOutcome:
     """Plan and run a request in one event loop; SIGINT/SIGTERM stop it cleanly.
 
     The signal handlers set a stop event: scheduling stops, in-flight tests are cancelled and
     every finished record is flushed before this returns (the summary says ``interrupted``).
     ``stop_when`` may arm other stop sources on the same event (a shard watching its parent).
+    The run's manifest (``manifest.py``) is written through the store at the start and the end;
+    ``command`` is the command line it records.
 
     Raises:
         UsageError: an unknown model, deployment or task file.
+        StoreError: the store cannot be written (found before any test runs).
     """
+    store.check_writable()
     prepared = prepare(request, store)
     notes = tuple(prepared.fitted.notes())
     if on_note is not None:
@@ -490,6 +497,9 @@ def run_request(
     if not prepared.jobs:
         return RunOutcome(prepared.planned, None, notes)
 
+    run_id = str(uuid.uuid4())
+    manifest = start_manifest(run_id, request.to_json(), request.config_path, store.path, command)
+    store.write_manifest(manifest)
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
 
     async def main() -> RunSummary:
@@ -507,6 +517,7 @@ def run_request(
                 stop=stop,
                 on_progress=on_progress,
                 check_credentials=preflight_check,
+                run_id=run_id,
             )
         finally:
             for signum in previous:
@@ -517,4 +528,11 @@ def run_request(
     finally:  # asyncio leaves the defaults behind; give back what the caller had
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    counts = {
+        "planned": prepared.planned,
+        "finished": summary.finished,
+        "errors": summary.errors,
+        "not_run": summary.not_run,
+    }
+    store.write_manifest(finish_manifest(manifest, counts, summary.exit_code))
     return RunOutcome(prepared.planned, summary, notes)

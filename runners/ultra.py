@@ -152,6 +152,7 @@ def write_shard_file(
         "store": str(store.resolve()),
         "storage": storage,
         "preflight": preflight,
+        "command": ["runbench", *sys.argv[1:], f"(shard {spec.label})"],
     }
     path.write_text(json.dumps(payload), encoding="utf-8")
     return path
@@ -200,6 +201,7 @@ def run_shard(path: Path, out: IO[str], watch: IO[bytes] | None) -> int:
             preflight_check=bool(payload.get("preflight", True)),
             on_progress=report,
             stop_when=watch_parent,
+            command=payload.get("command", ["runbench", "ultra-parallel"]),
         )
     finally:
         store.close()

@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.WARNING, format="[%(levelname)s] %(message)s", stream=sys.stderr
     )
     signal.signal(signal.SIGTERM, _interrupt)
-    arguments = sys.argv[1:] if argv is None else argv
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    sys.argv = ["runbench", *arguments]  # what manifests and resume lines record, however called
     as_json = "--json" in arguments
     try:
         code = build_command().main(args=argv, prog_name="runbench", standalone_mode=False)

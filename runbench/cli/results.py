@@ -13,6 +13,12 @@ from runbench.cli.options import Json, Output, PlanArgs, StoreArgs, Suite, bundl
 from runbench.cli.output import emit, info, open_store, print_json, stdout, write_file
 from runbench.errors import UsageError
 
+# the legacy leaf table's columns a terminal has room for (legacy-json carries them all)
+LEAF_SHOWN = (
+    "path", "kind", "tests", "full", "partial", "failed", "avg_turns", "avg_tool_calls",
+    "avg_workflow_score", "avg_execution_time",
+)  # fmt: skip
+
 
 class ReportFormat(StrEnum):
     table = "table"
@@ -49,7 +55,8 @@ def report(
         typer.Option(
             "--by",
             help="Comma list of: model, prompt_type, difficulty, task_type, tool_success_rate, "
-            "provider, deployment, suite, suite_version.",
+            "provider, deployment, suite, suite_version, protocol, temperature, top_p, "
+            "max_tokens, seed.",
         ),
     ] = "model,prompt_type",
     suite: Suite = None,
@@ -100,6 +107,8 @@ def report(
         _plot(reporting.report_from_frame(frame, group_by[:2]), plot)
     if output_format is not ReportFormat.html:
         _emit_report(reporting.report_from_frame(frame, group_by, prices), output_format, output)
+    if output_format is ReportFormat.table and output is None:
+        _legacy_leaves(opened, suite, filters)
 
 
 def _prices(plan: PlanArgs) -> Any:
@@ -110,11 +119,26 @@ def _prices(plan: PlanArgs) -> Any:
 
 
 def _legacy_json(store: Any, filters: dict[str, Any], suite: str | None) -> str:
-    from runbench.analysis.report import load_frame
-    from runbench.analysis.summary import SUMMARY_COLUMNS, build_summary
+    from runbench.analysis.summary import legacy_json
 
-    frame = load_frame(store, filters, suite, SUMMARY_COLUMNS)
-    return json.dumps(build_summary(frame), indent=2) + "\n"
+    return json.dumps(legacy_json(store, filters, suite), indent=2) + "\n"
+
+
+def _legacy_leaves(store: Any, suite: str | None, filters: dict[str, Any]) -> None:
+    """Under a report that selects legacy imports: their leaves with the averages V3 kept."""
+    from runbench.analysis.report import legacy_leaves_for
+    from runbench.cli.tables import frame_table
+
+    leaves = legacy_leaves_for(store, suite, filters.get("model"))
+    if leaves is not None and len(leaves):
+        shown = leaves[[name for name in LEAF_SHOWN if name in leaves.columns]]
+        stdout.print(
+            frame_table(
+                "legacy leaves (averages as the V3 file kept them; --format legacy-json "
+                "has every field)",
+                shown,
+            )
+        )
 
 
 def _html(

@@ -8,6 +8,7 @@ progress, print the summary, say how to resume, exit with the run's code.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -129,6 +130,7 @@ def run_and_report(
             preflight_check=run.preflight,
             on_progress=view.of_summary,
             on_note=info,
+            command=["runbench", *sys.argv[1:]],
         )
     store.close()
     refresh_summary(store)
@@ -357,8 +359,6 @@ def shard_worker(
 
     Example: runbench shard-worker /tmp/runbench-ultra-x/shard-0.json
     """
-    import sys
-
     from runbench.runners.ultra import run_shard
 
     raise typer.Exit(run_shard(request_file, sys.stdout, sys.stdin.buffer))

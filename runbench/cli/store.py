@@ -133,3 +133,5 @@ def _import_legacy(path: Path, where: StoreArgs, *, dry_run: bool, as_json: bool
     stdout.print(legacy_table(report))
     for skipped in report.skipped:
         line(f"skipped {skipped.path}: {skipped.reason}")
+    for ignored in report.ignored:
+        line(f"ignored top-level entry '{ignored.name}': {ignored.reason}")

@@ -7,6 +7,8 @@ stdout is not a terminal the console is wide (see ``output.py``), so nothing wra
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich import box
 from rich.table import Table
 
@@ -116,9 +118,12 @@ def compare_table(comparison: Comparison) -> Table:
 def legacy_table(report: LegacyImportReport) -> Table:
     table = _table(
         f"legacy import{' (dry run)' if report.dry_run else ''}: {report.source.name}",
-        "corrected = tests in leaves whose counters the legacy bug had doubled",
+        "tests per leaf = full_success + total_errors; leaves: normal / doubled (the legacy "
+        "bug doubled every counter) / mixed (doubled, then more tests); corrected: tests in "
+        "doubled or mixed leaves; debris: 1.0/unknown buckets imported or skipped (tests)",
     )
-    for column in ("model", "imported", "already present", "corrected", "skipped leaves"):
+    columns = ("model", "imported", "present", "corrected", "leaves n/d/m", "debris in/out")
+    for column in columns:
         table.add_column(column, justify="left" if column == "model" else "right", overflow="fold")
     for counts in report.models:
         table.add_row(
@@ -126,8 +131,19 @@ def legacy_table(report: LegacyImportReport) -> Table:
             str(counts.imported),
             str(counts.already_present),
             str(counts.corrected),
-            str(counts.skipped_leaves),
+            f"{counts.normal_leaves}/{counts.doubled_leaves}/{counts.mixed_leaves}",
+            f"{counts.debris_imported}/{counts.debris_skipped}",
         )
+    return table
+
+
+def frame_table(title: str, frame: Any) -> Table:
+    """A small data frame as a table (the legacy leaf table under a report)."""
+    table = _table(title)
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*("-" if value is None or value != value else str(value) for value in row))
     return table
 
 

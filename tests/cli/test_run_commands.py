@@ -106,3 +106,25 @@ def test_retry_errors_names_known_categories_only(
         str(tmp_path),
     )
     assert fine.code == 0, fine.stderr
+
+
+def test_a_run_leaves_a_manifest_and_its_transcripts_show(
+    tmp_path: Path, invoke: Callable[..., Outcome]
+) -> None:
+    ran = invoke("smart-batch", *PLAN, "--store", str(tmp_path), "--save-logs", "--json")
+    assert ran.code == 0, ran.stderr
+    run_id = json.loads(ran.stdout)["run_id"]
+    runs = json.loads(invoke("runs", "--store", str(tmp_path), "--json").stdout)
+    assert [run["run_id"] for run in runs] == [run_id]
+    manifest = runs[0]
+    assert manifest["command"][:2] == ["runbench", "smart-batch"]
+    assert manifest["exit_code"] == 0 and manifest["counts"]["finished"] == 6
+    for field in ("version", "started_at", "ended_at", "plan_digest", "host", "storage"):
+        assert manifest[field], field
+    from runbench.storage import open_store
+
+    row = open_store(tmp_path, "json").scan(["test_id", "transcript"]).to_pylist()[0]
+    assert row["transcript"].startswith("json/transcripts/" + run_id)
+    shown = invoke("show", row["test_id"][:10], "--store", str(tmp_path), "--json")
+    assert shown.code == 0, shown.stderr
+    assert json.loads(shown.stdout)["attempts"][0]["transcript"]
