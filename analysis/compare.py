@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 from runbench.analysis.report import load_frame
 from runbench.analysis.results import latest_results
 from runbench.analysis.stats import Interval, mcnemar_exact_p, paired_difference_interval
-from runbench.storage import Filters, Store
-
 from runbench.errors import UsageError
+from runbench.storage import Filters, Store
 
 if TYPE_CHECKING:
     import pandas as pd

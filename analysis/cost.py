@@ -17,10 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from runbench.storage import Filters, Store
-
 from runbench.config import RunbenchConfig
 from runbench.plan import PlannedTest
+from runbench.storage import Filters, Store
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,9 +11,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 
-from runbench.storage import Store
-
 from runbench.errors import UsageError
+from runbench.storage import Store
 
 LEGACY_SUITE_PREFIX = "legacy"
 ALL_SUITES = "all"

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from runbench.analysis.report import GroupResult, Report
-
 from runbench.errors import UsageError
 
 if TYPE_CHECKING:

@@ -18,7 +18,6 @@ from typing import Any
 
 from runbench.analysis.report import GroupResult, Report
 from runbench.analysis.stats import Interval
-
 from runbench.records import MODEL_ERROR_CATEGORIES
 
 NO_DATA = "no data"

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 from runbench.analysis.cost import Prices, Spend, group_spend
 from runbench.analysis.results import latest_results
 from runbench.analysis.stats import Interval, wilson_interval
-from runbench.storage import Filters, Store
-
 from runbench.errors import UsageError
 from runbench.plan import SETTINGS_COLUMNS
 from runbench.records import MODEL_ERROR_CATEGORIES
+from runbench.storage import Filters, Store
 
 if TYPE_CHECKING:
     import pandas as pd

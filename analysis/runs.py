@@ -11,9 +11,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from runbench.storage import Store
-
 from runbench.errors import UsageError
+from runbench.storage import Store
 
 Manifest = dict[str, Any]  # raw JSON as the store returns it
 

@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.runs import RunInfo, list_runs
 from runbench.analysis.transcripts import read_transcript, transcript_messages
-from runbench.storage import Store
-
 from runbench.errors import StoreError, UsageError
+from runbench.storage import Store
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

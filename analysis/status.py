@@ -6,11 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from runbench.storage import Store
-from runbench.storage.stored import is_judged
-
 from runbench.matrix import WORKFLOW_SUITE, Matrix, configured_settings
 from runbench.plan import SETTINGS_COLUMNS, Cell, GenerationSettings, settings_mask
+from runbench.storage import Store
+from runbench.storage.stored import is_judged
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +102,12 @@ def plan_progress(
         },
     )
     instance: Any = table.column("instance")
-    keep = pc.less(instance, matrix.num_instances)  # type: ignore[call-overload]
+    keep = pc.less(instance, matrix.num_instances)
     model_column: Any = table.column("model")
     planned = pa.array([False] * table.num_rows, type=pa.bool_())
     for model in models:
         wanted = (settings or {}).get(model, GenerationSettings(protocol=matrix.protocol))
-        mine = pc.and_(pc.equal(model_column, model), settings_mask(table, wanted))  # type: ignore[call-overload]
+        mine = pc.and_(pc.equal(model_column, model), settings_mask(table, wanted))
         planned = pc.or_(planned, mine)
     rows = table.filter(pc.and_(keep, planned))
     judged_rows = is_judged(rows)  # the one rule of "done" (storage/stored.py)

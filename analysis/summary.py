@@ -10,7 +10,7 @@ Every field of the V3 leaf layout is present (WorkflowBench ``enhanced_cumulativ
 ``partial`` beside ``partial_success``, the ``*_error_rate`` fields as shares of
 ``total_errors`` (as V3 computed them), and the assistance fields from ``format_error_count``.
 Legacy imports have no per-test averages; ``legacy_json`` gives their leaves the averages the
-legacy leaf table kept (``runbench.analysis.legacy_leaves``).
+legacy leaf table kept (``runbench.storage.legacy_leaves``).
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbench.analysis.legacy_leaves import LEAF_AVERAGES, LEGACY_SUITE, read_leaf_entries
 from runbench.analysis.results import latest_results
-from runbench.storage import Filters, Store
-from runbench.storage.locking import fsync_dir
-
 from runbench.records import MODEL_ERROR_CATEGORIES
+from runbench.storage import Filters, Store
+from runbench.storage.legacy_leaves import LEAF_AVERAGES, LEGACY_SUITE, read_leaf_entries
+from runbench.storage.locking import fsync_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -176,7 +175,7 @@ def _children(
     column, key = _LEVELS[depth]
     children: dict[str, Any] = {}
     for value, subset in rows.groupby(column, sort=True):
-        name = rate_key(value) if column == "tool_success_rate" else str(value)
+        name = rate_key(float(value)) if column == "tool_success_rate" else str(value)  # type: ignore[arg-type]
         if depth == len(_LEVELS) - 1:
             children[name] = {**node_stats(subset), **_legacy_averages(subset, leaves)}
         else:

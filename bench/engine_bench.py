@@ -20,6 +20,7 @@ process. A test against the fake's constant reply costs three requests.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -37,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 Row = tuple[str, str, str]
 RPM = 240
 CALLS = 300
+REQUESTS_PER_TEST = 3
 
 
 @contextmanager
@@ -78,10 +80,9 @@ def _config(directory: Path, models: dict[str, dict[str, Any]], base_url: str) -
 
 def _run(directory: Path, models: dict[str, dict[str, Any]], base_url: str, tests: int, options):  # type: ignore[no-untyped-def]
     """Run ``tests`` tests of each model; (summary, seconds, finish time of each model)."""
+    from runbench.matrix import build_matrix
     from runbench.runners.session import RunRequest, execute, prepare
     from runbench.storage import open_store
-
-    from runbench.matrix import build_matrix
 
     os.environ["BENCH_KEY"] = "bench"
     config = _config(directory, models, base_url)
@@ -96,6 +97,8 @@ def _run(directory: Path, models: dict[str, dict[str, Any]], base_url: str, test
     prepared = prepare(RunRequest(tuple(models), matrix, config_path=config), store)
     began = datetime.now(UTC)
     started = time.perf_counter()
+    # three turns a test, so a plan of N tests is 3N requests whatever the workload's rules
+    options = dataclasses.replace(options, max_turns=REQUESTS_PER_TEST)
     summary = asyncio.run(execute(prepared, store, options, check_credentials=False))
     seconds = time.perf_counter() - started
     rows = store.scan(["deployment", "provider", "recorded_at"]).to_pylist()

@@ -120,7 +120,6 @@ def runbench_client(
 ) -> Callable[[], Awaitable[None]]:
     from runbench.clients.base import ChatMessage, ChatRequest
     from runbench.clients.openai_client import OpenAIChatClient
-
     from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig
 
     deployment = DeploymentConfig(

@@ -76,9 +76,8 @@ def append_throughput(
 
 def build_million(root: Path) -> None:
     """A JSON store and a compacted Parquet store holding the same 1M records."""
-    from runbench.storage import open_store
-
     from runbench.records import records_to_table
+    from runbench.storage import open_store
     from runbench.synthetic import synthetic_records
 
     json_store = open_store(root, "json")
@@ -111,10 +110,9 @@ def group_by_seconds(root: Path, storage_format: str) -> float:
 
 def remaining_seconds(root: Path) -> tuple[float, float, int]:
     """(seconds to read done ids, seconds to plan 1M and subtract, remaining count)."""
-    from runbench.storage import open_store
-
     from runbench.plan import Cell, plan_tests, remaining_tests
     from runbench.records import DIFFICULTIES, PROMPT_TYPES, TASK_TYPES
+    from runbench.storage import open_store
 
     read_s, done = timed(lambda: open_store(root, "parquet").done_ids())
     cells = [
@@ -282,6 +280,8 @@ def main() -> None:
 
         runners = runner_rows()
         engine = engine_rows()
+        # bench (b): the HTTP path against a bare aiohttp loop, in its own process
+        subprocess.run([sys.executable, str(HERE / "http_client_bench.py")], check=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     write_results(rows, runners, engine)
@@ -322,6 +322,9 @@ def write_results(
         "",
         *engine_section(engine),
     ]
+    http = HERE / "HTTP_RESULTS.md"
+    if http.exists():
+        lines += ["", "#" + http.read_text()]  # its heading one level down
     notes = HERE / "NOTES.md"
     if notes.exists():
         lines += [notes.read_text()]

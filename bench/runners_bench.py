@@ -89,12 +89,11 @@ def _run_in_process(
 
 def sim_overhead(work: Path) -> list[Row]:
     from runbench.clients.sim import SimClient
+    from runbench.matrix import build_matrix
+    from runbench.plan import plan_tests
     from runbench.runners.engine import RunOptions
     from runbench.workload.executor import run_test
     from runbench.workload.tasks import builtin_library
-
-    from runbench.matrix import build_matrix
-    from runbench.plan import plan_tests
 
     matrix = build_matrix(
         prompt_types="all", difficulties="all", num_instances=27
@@ -137,9 +136,9 @@ def sim_overhead(work: Path) -> list[Row]:
 
 def http_path(work: Path) -> list[Row]:
     import httpx2
-    from runbench.runners.engine import RunOptions
 
     from runbench.matrix import build_matrix
+    from runbench.runners.engine import RunOptions
 
     server = LoopbackServer(100)
     requests = 2000

@@ -14,11 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from runbench.clients.openai_client import translate_error
-from runbench.workload.similarity import ToolSimilarity
-from runbench.workload.tools import Tool
-
 from runbench.config import DeploymentConfig, ModelConfig, RunbenchConfig, api_key
 from runbench.errors import ConfigError, RetryableProviderError
+from runbench.workload.similarity import ToolSimilarity
+from runbench.workload.tools import Tool
 
 if TYPE_CHECKING:
     import openai

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from runbench.clients.sim import SimClient
-
 from runbench.chat import ModelClient
+from runbench.clients.sim import SimClient
 from runbench.config import DeploymentConfig, ModelConfig, api_key
 
 

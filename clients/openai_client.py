@@ -32,7 +32,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from runbench.clients.base import ChatMessage, ChatRequest, ChatResponse, ToolCall
-
 from runbench.config import DeploymentConfig, ModelConfig
 from runbench.errors import (
     AuthenticationError,
@@ -339,14 +338,20 @@ def translate_error(
             )
         # Retry-After and the x-ratelimit-* headers ride on every retryable status: providers
         # send them on 503 too, and the retry layer must never come back sooner than asked
-        hints = {
-            "retry_after_s": retry_after_seconds(error.response.headers),
-            "rate_limit_headers": rate_limit_headers(error.response.headers),
-        }
+        wait_s = retry_after_seconds(error.response.headers)
+        quota = rate_limit_headers(error.response.headers)
         if status == 429:
-            return RateLimitedError(detail, **hints, **context)
+            return RateLimitedError(
+                detail, retry_after_s=wait_s, rate_limit_headers=quota, **context
+            )
         if status in (408, 409) or status >= 500:
-            return RetryableProviderError(detail, status_code=status, **hints, **context)
+            return RetryableProviderError(
+                detail,
+                status_code=status,
+                retry_after_s=wait_s,
+                rate_limit_headers=quota,
+                **context,
+            )
         if status == 400 and is_invalid_request(code, text):
             return InvalidRequestError(detail, status_code=status, **context)
         return BadRequestError(detail, status_code=status, **context)

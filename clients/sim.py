@@ -29,10 +29,9 @@ import random
 import re
 from dataclasses import dataclass
 
-from runbench.workload.tools import registry
-
 from runbench.chat import ChatRequest, ChatResponse, TaskOracle, ToolCall
 from runbench.errors import RateLimitedError, RetryableProviderError, UsageError
+from runbench.workload.tools import registry
 
 
 @dataclass(frozen=True, slots=True)

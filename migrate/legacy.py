@@ -24,7 +24,7 @@ name in it is one runbench knows, else skipped with their count. Top-level entri
 
 Rows go to suite ``legacy-v3`` so they never mix with planned tests, with scores and per-test
 measurements null: the file only has averages, which are kept per leaf in the legacy leaf table
-(``runbench.analysis.legacy_leaves``), never spread into invented per-test values. Row ids are
+(``runbench.storage.legacy_leaves``), never spread into invented per-test values. Row ids are
 content-addressed like planned tests and their run_id is fixed, so importing the same file twice
 adds nothing. Counters are bounded (``MAX_LEGACY_COUNTER`` per counter, ``MAX_LEGACY_TESTS`` per
 file) and rows are appended in chunks, so memory stays bounded whatever the file claims.
@@ -42,17 +42,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from runbench.analysis.legacy_leaves import (
-    LEAF_AVERAGES,
-    LEAF_TABLE_VERSION,
-    LEGACY_SUITE,
-    leaf_table_path,
-    read_leaf_entries,
-)
-from runbench.storage import Store
-from runbench.storage.base import key_strings
-from runbench.storage.locking import FileLock, fsync_dir
-
 from runbench.errors import LegacyFormatError
 from runbench.plan import Cell
 from runbench.records import (
@@ -63,6 +52,16 @@ from runbench.records import (
     TASK_TYPES,
     Record,
 )
+from runbench.storage import Store
+from runbench.storage.base import key_strings
+from runbench.storage.legacy_leaves import (
+    LEAF_AVERAGES,
+    LEAF_TABLE_VERSION,
+    LEGACY_SUITE,
+    leaf_table_path,
+    read_leaf_entries,
+)
+from runbench.storage.locking import FileLock, fsync_dir
 
 LEGACY_RUN_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "runbench:legacy-v3"))
 DEBRIS_RATES = ("1.0",)

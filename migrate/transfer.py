@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbench.storage import Store
-
 from runbench.errors import MigrationError
 from runbench.records import FIELD_NAMES, FIELDS, KEY_FIELDS, arrow_schema
+from runbench.storage import Store
 
 if TYPE_CHECKING:
     import numpy as np
@@ -272,8 +271,8 @@ def _verify(source: Store, destination: Store, keys: np.ndarray, digests: np.nda
     # sort by (key, digest) so a key stored with the wanted digest is found even beside another
     order = np.lexsort((stored_digests, stored))
     stored, stored_digests = stored[order], stored_digests[order]
-    wanted = np.rec.fromarrays([keys, digests], names="key,digest")
-    have = np.rec.fromarrays([stored, stored_digests], names="key,digest")
+    wanted = np.rec.fromarrays([keys, digests], names="key,digest")  # type: ignore[call-overload]
+    have = np.rec.fromarrays([stored, stored_digests], names="key,digest")  # type: ignore[call-overload]
     position = np.searchsorted(have, wanted)
     inside = position < len(have)
     matched = np.zeros(len(wanted), dtype=bool)

@@ -452,7 +452,7 @@ def _limits(
         ):
             raise ConfigError(f"{path}: {place}.{field_name} must be a positive integer")
         values[attribute] = value
-    return EndpointLimits(**values)
+    return EndpointLimits(**values)  # type: ignore[arg-type]  # checked ints, built by name
 
 
 def _provider(name: str, table: dict[str, Any], path: Path) -> ProviderConfig:

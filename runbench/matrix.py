@@ -301,9 +301,10 @@ def matrix_filters(
             "tool_success_rate": base.tool_success_rates,
         }
         axes = {
-            name: value if value is not None else defaults[name] for name, value in axes.items()
+            name: value if value is not None else defaults[name]  # type: ignore[misc]
+            for name, value in axes.items()
         }
-    return {name: list(value) for name, value in axes.items() if value is not None}
+    return {name: list(value) for name, value in axes.items() if value is not None}  # type: ignore[misc]
 
 
 def _shown_count(count: int) -> str:

@@ -13,6 +13,8 @@ import asyncio
 import time
 from collections.abc import Mapping
 
+from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError
+from runbench.records import Record
 from runbench.runners.jobs import Job, RunOptions
 from runbench.runners.limited_client import LimitedClient
 from runbench.runners.recording import error_record, result_record
@@ -21,9 +23,6 @@ from runbench.workload.executor import TestOutcome, run_test
 from runbench.workload.similarity import ToolSimilarity
 from runbench.workload.tasks import TaskLibrary
 from runbench.workload.tools import Tool
-
-from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError
-from runbench.records import Record
 
 
 async def run_job(
@@ -66,7 +65,7 @@ async def run_job(
                 prompt_type=cell.prompt_type,
                 test_id=job.test.test_id,
                 tool_success_rate=cell.tool_success_rate,
-                protocol=options.protocol,
+                protocol="native" if options.protocol == "native" else "tags",
                 max_turns=options.max_turns,
                 tools=tools,
                 similarity=similarity,

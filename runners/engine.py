@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runbench.clients.base import ModelClient
+from runbench.errors import AuthenticationError, QuotaExhaustedError
+from runbench.records import Record
 from runbench.runners.attempt import run_job
 from runbench.runners.jobs import Job, RunOptions
 from runbench.runners.limited_client import LimitedClient
@@ -32,9 +34,6 @@ from runbench.storage import Store
 from runbench.workload.similarity import ToolSimilarity
 from runbench.workload.tasks import TaskLibrary
 from runbench.workload.tools import Tool
-
-from runbench.errors import AuthenticationError, QuotaExhaustedError
-from runbench.records import Record
 
 __all__ = ["EndpointProgress", "Job", "RunOptions", "RunSummary", "run_jobs"]
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from runbench.runners.retry import RetryPolicy
-
 from runbench.config import DeploymentConfig, ModelConfig
 from runbench.plan import PlannedTest
+from runbench.runners.retry import RetryPolicy
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,16 +8,18 @@ counts people read (429s, retries, attempts) go to the endpoint's progress objec
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 
 from runbench.clients.base import ChatRequest, ChatResponse, ModelClient
+from runbench.errors import RateLimitedError, RequestTimeoutError, RetryableProviderError
 from runbench.runners.jobs import RunOptions
 from runbench.runners.limiter import EndpointLimiter, Reply, exhausted_pause_s
 from runbench.runners.retry import call_with_retries
 from runbench.runners.summary import EndpointProgress
 
-from runbench.errors import RateLimitedError, RequestTimeoutError, RetryableProviderError
+log = logging.getLogger(__name__)
 
 # what providers write in a 429 body when a quota (not a momentary overload) is used up: OpenAI
 # and compatible servers say "quota", Azure "exceeded token rate limit" / "exceeded call rate limit"
@@ -90,6 +92,15 @@ class LimitedClient:
     async def _attempt(self, request: ChatRequest) -> ChatResponse:
         async with self.limiter.slot() as slot:
             self.progress.attempts += 1
+            log.debug(
+                "request %s/%s test %s: %d messages (limit %d, %d in flight)",
+                self.provider,
+                self.deployment,
+                request.test_id[:12],
+                len(request.messages),
+                self.progress.limit,
+                self.progress.in_flight,
+            )
             try:
                 response = await self._send(request)
             except RetryableProviderError as error:
@@ -116,3 +127,4 @@ class LimitedClient:
     async def _count_retry(self, error: RetryableProviderError, delay_s: float) -> None:
         self.retries += 1
         self.progress.retries += 1
+        log.debug("retry %d in %.2f s after: %s", self.retries, delay_s, error.message)

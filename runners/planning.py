@@ -9,14 +9,9 @@ Shards split by the test id, so each shard's share is the same in every process.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from runbench.runners.engine import Job
-from runbench.storage import Store, StoredTests, stored_tests
-from runbench.storage.stored import is_judged
 
 from runbench.config import DeploymentConfig, ModelConfig
 from runbench.errors import UsageError
@@ -28,8 +23,12 @@ from runbench.plan import (
     GenerationSettings,
     PlannedTest,
     plan_tests,
+    remaining_tests,
     settings_mask,
 )
+from runbench.runners.engine import Job
+from runbench.storage import Store, StoredTests, stored_tests
+from runbench.storage.stored import is_judged
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +85,12 @@ def count_done(
         },
     )
     instance: Any = table.column("instance")
-    keep = pc.and_(pc.less(instance, matrix.num_instances), is_judged(table))  # type: ignore[call-overload]
+    keep = pc.and_(pc.less(instance, matrix.num_instances), is_judged(table))
     done = dict.fromkeys(models, 0)
     for model in models:
         wanted = (settings or {}).get(model, GenerationSettings(protocol=matrix.protocol))
         model_column: Any = table.column("model")
-        mine = pc.and_(keep, pc.equal(model_column, model))  # type: ignore[call-overload]
+        mine = pc.and_(keep, pc.equal(model_column, model))
         judged = table.filter(pc.and_(mine, settings_mask(table, wanted)))
         done[model] = pc.count_distinct(judged.column("test_id")).as_py()
     return done
@@ -109,11 +108,14 @@ _CELL_COLUMNS = [
 ]
 
 
-def highest_instances(store: Store, model: str) -> dict[tuple[str, ...], int]:
-    """The highest instance stored per cell of a model (for ``batch``), in one Arrow group-by."""
+def highest_instances(store: Store, model: str) -> dict[Cell, int]:
+    """The highest instance stored per cell of a model (for ``batch``), in one Arrow group-by.
+
+    Rows are mapped back to their ``Cell`` (settings included), the one key of a cell.
+    """
     table = store.scan([*_CELL_COLUMNS, "instance"], filters={"model": model})
     grouped = table.group_by(_CELL_COLUMNS).aggregate([("instance", "max")])
-    keys: dict[tuple[str, ...], int] = {}
+    highest: dict[Cell, int] = {}
     for row in grouped.to_pylist():
         settings = GenerationSettings(
             protocol=row["protocol"] or DEFAULT_PROTOCOL,
@@ -122,25 +124,18 @@ def highest_instances(store: Store, model: str) -> dict[tuple[str, ...], int]:
             max_tokens=row["max_tokens"],
             seed=row["seed"],
         )
-        place = [row[name] for name in _CELL_COLUMNS[:7]]
-        key = _cell_key(*place, settings=settings)
-        keys[key] = max(keys.get(key, -1), row["instance_max"])
-    return keys
-
-
-def _cell_key(
-    suite: str,
-    version: str,
-    model: str,
-    prompt: str,
-    difficulty: str,
-    task: str,
-    rate: float,
-    *,
-    settings: GenerationSettings,
-) -> tuple[str, ...]:
-    identity = json.dumps(settings.identity(), sort_keys=True)
-    return (suite, version, model, prompt, difficulty, task, f"{rate:.2f}", identity)
+        cell = Cell(
+            row["suite"],
+            row["suite_version"],
+            row["model"],
+            row["prompt_type"],
+            row["difficulty"],
+            row["task_type"],
+            round(row["tool_success_rate"], 2),
+            settings,
+        )
+        highest[cell] = max(highest.get(cell, -1), row["instance_max"])
+    return highest
 
 
 def _deployment_for(model: ModelConfig, test_id: str, pinned: str | None) -> DeploymentConfig:
@@ -190,15 +185,29 @@ def plan_remaining(
     planned = 0
     for model in models:
         cells = matrix.cells([model.name], {model.name: model_settings(model, matrix.protocol)})
-        remaining = []
-        for test in plan_tests(cells, matrix.num_instances):  # streamed: only the rest is kept
-            if shard is not None and not shard.holds(test.test_id):
-                continue
-            planned += 1
-            if test.test_id not in stored.done and test.test_id not in skip:
-                remaining.append(test)
+        in_shard = _counted(
+            test
+            for test in plan_tests(cells, matrix.num_instances)
+            if shard is None or shard.holds(test.test_id)
+        )
+        # streamed: only the remaining tests are ever held
+        remaining = remaining_tests(in_shard, stored.done | set(skip))
+        planned += in_shard.count
         jobs.extend(_jobs(remaining, model, stored, deployment, None))
     return jobs, planned
+
+
+class _counted(Iterator[PlannedTest]):
+    """An iterator that counts what passes through it."""
+
+    def __init__(self, tests: Iterable[PlannedTest]) -> None:
+        self._tests = iter(tests)
+        self.count = 0
+
+    def __next__(self) -> PlannedTest:
+        test = next(self._tests)
+        self.count += 1
+        return test
 
 
 def plan_new_instances(
@@ -219,22 +228,9 @@ def plan_new_instances(
     highest = highest_instances(store, model.name)
     tests: list[PlannedTest] = []
     for cell in matrix.cells([model.name], {model.name: model_settings(model, matrix.protocol)}):
-        start = highest.get(_key(cell), -1) + 1
+        start = highest.get(cell, -1) + 1
         ids = cell.test_ids(range(start, start + count))
         tests.extend(
             PlannedTest(cell, start + offset, test_id) for offset, test_id in enumerate(ids)
         )
     return _jobs(tests, model, stored, deployment, shard)
-
-
-def _key(cell: Cell) -> tuple[str, ...]:
-    return _cell_key(
-        cell.suite,
-        cell.suite_version,
-        cell.model,
-        cell.prompt_type,
-        cell.difficulty,
-        cell.task_type,
-        cell.tool_success_rate,
-        settings=cell.settings,
-    )

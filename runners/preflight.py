@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from runbench.clients.base import ChatMessage, ChatRequest, ModelClient
-
 from runbench.errors import (
     EXIT_CREDENTIALS,
     EXIT_OK,

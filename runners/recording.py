@@ -10,11 +10,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from runbench.runners.jobs import Job
-from runbench.workload.executor import TestOutcome
-
 from runbench.records import Record, flaw_of, is_success
 from runbench.redact import redact
+from runbench.runners.jobs import Job
+from runbench.workload.executor import TestOutcome
 
 
 def _identity(job: Job, run_id: str) -> dict[str, object]:

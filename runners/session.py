@@ -20,6 +20,10 @@ from typing import Any, Literal
 from runbench.clients.base import ModelClient
 from runbench.clients.embeddings import tool_similarity
 from runbench.clients.factory import make_client
+from runbench.config import ModelConfig, RunbenchConfig, load_config
+from runbench.errors import UsageError
+from runbench.matrix import MAX_NUM_INSTANCES, Matrix, model_settings
+from runbench.planspec import PlanInputs
 from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
 from runbench.runners.manifest import finish_manifest, start_manifest
 from runbench.runners.planning import (
@@ -35,11 +39,6 @@ from runbench.runners.settled import parse_retry_errors, settled_ids
 from runbench.storage import Store
 from runbench.workload.suite import Workload, load_workload
 from runbench.workload.tasks import MissingCell, TaskLibrary
-
-from runbench.config import ModelConfig, RunbenchConfig, load_config
-from runbench.errors import UsageError
-from runbench.matrix import MAX_NUM_INSTANCES, Matrix, model_settings
-from runbench.planspec import PlanInputs
 
 ASSUMED_TURNS_PER_TEST = 5
 ASSUMED_API_LATENCY_S = 2.0

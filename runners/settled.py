@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from runbench.storage import Store
-
 from runbench.errors import UsageError
 from runbench.records import INFRA_ERROR_CATEGORIES
+from runbench.storage import Store
 
 SETTLED_BY_DEFAULT: frozenset[str] = frozenset({"invalid_request"})
 

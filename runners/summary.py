@@ -11,12 +11,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from runbench.runners.jobs import Job
-
 from runbench.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
+from runbench.plan import Cell
 from runbench.records import Record
-
-CellKey = tuple[str, str, str, str, str]
+from runbench.runners.jobs import Job
 
 
 @dataclass(slots=True)
@@ -82,7 +80,7 @@ class RunSummary:
     seconds: float = 0.0
     started: float = field(default_factory=time.monotonic)
     endpoints: dict[str, EndpointProgress] = field(default_factory=dict)
-    by_cell: dict[CellKey, dict[str, int]] = field(default_factory=dict)
+    by_cell: dict[Cell, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def for_jobs(cls, run_id: str, jobs: Iterable[Job]) -> RunSummary:
@@ -97,16 +95,8 @@ class RunSummary:
     def count(self, job: Job, record: Record) -> None:
         """Count one recorded test in the run, its endpoint and its cell."""
         progress = self.endpoints[job.endpoint]
-        cell = job.test.cell
-        key = (
-            cell.model,
-            cell.prompt_type,
-            cell.difficulty,
-            cell.task_type,
-            f"{cell.tool_success_rate:.2f}",
-        )
         counts = self.by_cell.setdefault(
-            key, {"full_success": 0, "partial_success": 0, "failure": 0, "error": 0}
+            job.test.cell, {"full_success": 0, "partial_success": 0, "failure": 0, "error": 0}
         )
         counts[record.status] += 1
         if record.status == "error":

@@ -29,14 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from runbench.config import ModelConfig, load_config
+from runbench.errors import UsageError
 from runbench.runners.engine import RunSummary
 from runbench.runners.planning import Shard
 from runbench.runners.progress import ProgressSnapshot, combine, snapshot_of
 from runbench.runners.session import RunRequest, run_request
 from runbench.storage import open_store
-
-from runbench.config import ModelConfig, load_config
-from runbench.errors import UsageError
 
 # exit codes from least to most serious; anything abnormal ranks as 1 (resumable)
 _SEVERITY = (0, 1, 3, 2, 130)

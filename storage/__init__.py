@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runbench.config import parse_storage_format
+from runbench.errors import StoreError
 from runbench.storage.base import CompactReport, Damage, Filters, Store, VerifyReport
 from runbench.storage.durable import store_error
 from runbench.storage.stored import StoredTests, stored_tests
-
-from runbench.config import parse_storage_format
-from runbench.errors import StoreError
 
 __all__ = [
     "CompactReport",

@@ -19,9 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from runbench.storage.locking import fsync_dir, pid_is_alive, write_all
-
 from runbench.errors import StoreError
+from runbench.storage.locking import fsync_dir, pid_is_alive, write_all
 
 TEMPORARY_PREFIX = ".tmp-"
 

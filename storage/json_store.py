@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runbench.records import Record, conformed_table, encode_rows, validated_lines
 from runbench.storage.base import (
     CompactReport,
     Filters,
@@ -46,8 +47,6 @@ from runbench.storage.locking import FileLock, fsync_dir, is_linked, write_all
 from runbench.storage.run_files import RunFiles
 from runbench.storage.services import StoreServices
 from runbench.storage.stored import StoredTests, done_test_ids, stored_tests
-
-from runbench.records import Record, conformed_table, encode_rows, validated_lines
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -24,10 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbench.storage.base import Damage
-
 from runbench.errors import RecordError
 from runbench.records import arrow_schema, rows_to_table, validate_table
+from runbench.storage.base import Damage
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -98,7 +97,7 @@ def parse_chunk(data: bytes, path: Path, first_line: int, damage: list[Damage]) 
         return _parse_lines(data, path, first_line, damage)
     try:
         table = pajson.read_json(
-            pa.BufferReader(data),  # type: ignore[arg-type]  # the stubs omit NativeFile
+            pa.BufferReader(data),
             read_options=pajson.ReadOptions(block_size=_ARROW_BLOCK_BYTES),
             parse_options=pajson.ParseOptions(
                 explicit_schema=arrow_schema(), unexpected_field_behavior="error"

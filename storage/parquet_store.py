@@ -43,6 +43,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runbench.errors import RecordError, StoreError
+from runbench.records import (
+    Record,
+    arrow_schema,
+    conformed_table,
+    upgrade_table,
+    validate_table,
+    validated_lines,
+)
 from runbench.storage.base import (
     CompactReport,
     Damage,
@@ -81,16 +90,6 @@ from runbench.storage.parts import (
 from runbench.storage.run_files import RunFiles
 from runbench.storage.services import StoreServices
 from runbench.storage.stored import StoredTests, done_test_ids, stored_tests
-
-from runbench.errors import RecordError, StoreError
-from runbench.records import (
-    Record,
-    arrow_schema,
-    conformed_table,
-    upgrade_table,
-    validate_table,
-    validated_lines,
-)
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -28,11 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runbench.storage.base import Damage
-from runbench.storage.locking import fsync_dir
-
 from runbench.errors import RecordError
 from runbench.records import arrow_schema, conformed_table, is_readable_schema, upgrade_table
+from runbench.storage.base import Damage
+from runbench.storage.locking import fsync_dir
 
 if TYPE_CHECKING:
     import pyarrow as pa

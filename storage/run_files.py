@@ -20,9 +20,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from runbench.storage.durable import atomic_write, disk_errors
-
 from runbench.errors import StoreError
+from runbench.storage.durable import atomic_write, disk_errors
 
 log = logging.getLogger("runbench.storage")
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
     from runbench.storage.base import Filters, FilterValue, Store
 
 INFRASTRUCTURE_FAILURE = "error"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runbench.storage import open_store
 
+from runbench.storage import open_store
 from tests.conftest import LEGACY_FIXTURE, run_cli
 
 

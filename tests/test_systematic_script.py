@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from runbench.storage import open_store
 
+from runbench.storage import open_store
 from tests.conftest import REPO
 
 SCRIPT = REPO / "scripts" / "run_systematic_test.sh"

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 from runbench.analysis.plots import report_svg
 from runbench.analysis.report import load_frame, report_columns, report_from_frame
 from runbench.analysis.show import show_test
+from runbench.errors import UsageError
 from runbench.storage import Store
 from runbench.viewer.page import error_page, index_page, test_page_html
 from runbench.viewer.state import StateCache, ViewQuery, build_state, store_version
 
-from runbench.errors import UsageError
-
 if TYPE_CHECKING:
-    from runbench.analysis.cost import Prices
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
+
+    from runbench.analysis.cost import Prices
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
 

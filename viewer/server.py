@@ -14,10 +14,9 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from runbench.errors import UsageError
 from runbench.storage import Store
 from runbench.viewer.app import create_app
-
-from runbench.errors import UsageError
 
 if TYPE_CHECKING:
     from runbench.analysis.cost import Prices

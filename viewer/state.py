@@ -22,12 +22,12 @@ from runbench.analysis.error_groups import ErrorGroup, groups_of_rows
 from runbench.analysis.render import NO_DATA, report_table_html
 from runbench.analysis.report import LEGACY_SUITES, load_frame, report_columns, report_from_frame
 from runbench.analysis.runs import RunInfo, list_runs
-from runbench.storage import Store
-
 from runbench.errors import UsageError
+from runbench.storage import Store
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from runbench.analysis.cost import Prices
 
 # filter name in the page → record field it filters

@@ -32,11 +32,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from runbench.workload.tools import JsonValue
-
 from runbench.chat import ChatMessage, ChatRequest, ModelClient
 from runbench.errors import ProviderError
 from runbench.records import MODEL_ERROR_CATEGORIES
+from runbench.workload.tools import JsonValue
 
 # WorkflowBench's category order: the first whose value or short name the reply contains wins
 _SHORT_NAMES = {

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from runbench.chat import ChatMessage, ChatRequest, ModelClient, TaskOracle, ToolCall
 from runbench.workload.classifier import CallOutcome, classify
 from runbench.workload.prompts import build_prompt, correct_plan
 from runbench.workload.scorer import Scores, score, signals_completion
@@ -30,8 +31,6 @@ from runbench.workload.similarity import ToolSimilarity, default_similarity
 from runbench.workload.simulator import ToolResult, ToolSimulator, dependency_rule_of
 from runbench.workload.tasks import Task
 from runbench.workload.tools import Tool, registry, search_tools
-
-from runbench.chat import ChatMessage, ChatRequest, ModelClient, TaskOracle, ToolCall
 
 ToolProtocol = Literal["tags", "native"]
 COMPLETION_WORD = "TASK_COMPLETED"

@@ -23,9 +23,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from runbench.workload.tools import Tool, registry
-
 from runbench.chat import Embedder
+from runbench.workload.tools import Tool, registry
 
 FALLBACK_SOURCE = "fallback:trigram"
 NEIGHBOURS = 5  # WorkflowBench's k in find_similar_tools

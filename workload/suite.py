@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from runbench.errors import UsageError
+from runbench.records import WORKFLOW_RULES_VERSION
 from runbench.workload.tasks import (
     MissingCell,
     TaskLibrary,
@@ -30,9 +32,6 @@ from runbench.workload.tasks import (
     load_tasks,
 )
 from runbench.workload.tools import ToolRegistry, builtin_registry
-
-from runbench.errors import UsageError
-from runbench.records import WORKFLOW_RULES_VERSION
 
 # the base under which JSON-lines libraries were named ``custom-…`` before registries existed
 _LEGACY_CUSTOM_BASE = "1"

@@ -27,10 +27,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from runbench.workload.tools import ToolRegistry, builtin_registry, registry
-
 from runbench.errors import UsageError
 from runbench.records import DIFFICULTIES, TASK_TYPES
+from runbench.workload.tools import ToolRegistry, builtin_registry, registry
 
 SUITE_VERSION = "1"
 TASKS_PER_CELL = 30

@@ -29,11 +29,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from runbench.workload.tasks import LibrarySource, Task, TaskLibrary, load_jsonl_tasks
-from runbench.workload.tools import JsonValue, ToolRegistry
-
 from runbench.errors import UsageError
 from runbench.records import DIFFICULTIES, TASK_TYPES
+from runbench.workload.tasks import LibrarySource, Task, TaskLibrary, load_jsonl_tasks
+from runbench.workload.tools import JsonValue, ToolRegistry
 
 DIFFICULTY_FIELD = "{difficulty}"
 _HINT = "--tasks takes JSON lines, a WorkflowBench task library, or a pattern with {difficulty}"

@@ -22,9 +22,8 @@ import json
 from pathlib import Path
 from typing import get_args
 
-from runbench.workload.tools import JsonValue, Parameter, ParameterType, Tool, ToolRegistry
-
 from runbench.errors import UsageError
+from runbench.workload.tools import JsonValue, Parameter, ParameterType, Tool, ToolRegistry
 
 _PARAMETER_TYPES = get_args(ParameterType)
 
@@ -122,7 +121,7 @@ def _parameter(where: str, raw: JsonValue) -> Parameter:
         raise UsageError(f"{where}.constraints' must be an object")
     return Parameter(
         name=name,
-        type=kind,
+        type=kind,  # type: ignore[arg-type]  # checked against PARAMETER_TYPES above
         description=str(raw.get("description", "")),
         required=required,
         default=raw.get("default"),

@@ -16,15 +16,33 @@ from runbench.analysis.compare import Comparison, PairedResult
 from runbench.analysis.report import Report
 from runbench.analysis.status import PlanProgress
 from runbench.migrate.legacy import LegacyImportReport
+from runbench.plan import Cell
+from runbench.redact import escape_control
 from runbench.runners.progress import EndpointRow, ProgressSnapshot
 from runbench.runners.session import RunSummary
 from runbench.workload.tasks import LibrarySummary, Task
 from runbench.workload.tools import ToolRegistry
 
 
+class _SafeTable(Table):
+    """A table whose text cells print control and bidi characters as escapes.
+
+    Model names, task ids and messages come from stores and legacy files anyone may have
+    written; a NUL or U+202E in one must show as what it is, not rewrite the terminal.
+    """
+
+    def add_row(self, *renderables: Any, **options: Any) -> None:
+        safe = (escape_control(cell) if isinstance(cell, str) else cell for cell in renderables)
+        super().add_row(*safe, **options)
+
+
 def _table(title: str, caption: str | None = None) -> Table:
-    return Table(
-        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0, 0, 1)
+    return _SafeTable(
+        title=escape_control(title),
+        caption=caption,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 0, 0, 1),
     )
 
 
@@ -224,17 +242,25 @@ def models_table(rows: list[dict[str, object]], source: object) -> Table:
     return table
 
 
+def _cell_order(cell: Cell) -> tuple[str, str, str, str, float]:
+    return cell.model, cell.prompt_type, cell.difficulty, cell.task_type, cell.tool_success_rate
+
+
 def run_table(summary: RunSummary) -> Table:
     rows = [
         [
-            *cell,
+            cell.model,
+            cell.prompt_type,
+            cell.difficulty,
+            cell.task_type,
+            f"{cell.tool_success_rate:.2f}",
             str(sum(counts.values())),
             str(counts["full_success"]),
             str(counts["partial_success"]),
             str(counts["failure"]),
             str(counts["error"]),
         ]
-        for cell, counts in sorted(summary.by_cell.items())
+        for cell, counts in sorted(summary.by_cell.items(), key=lambda item: _cell_order(item[0]))
     ]
     state = (
         "interrupted"

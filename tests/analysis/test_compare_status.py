@@ -4,11 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
-from runbench.analysis.compare import compare_models
-from runbench.storage import open_store
 
+from runbench.analysis.compare import compare_models
 from runbench.errors import UsageError
 from runbench.matrix import build_matrix
+from runbench.storage import open_store
 from tests.analysis.conftest import make_record
 from tests.conftest import run_cli
 

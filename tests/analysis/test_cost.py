@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from runbench.analysis.cost import (
     ASSUMED_REQUESTS_PER_TEST,
     ModelPrice,
@@ -12,10 +13,9 @@ from runbench.analysis.cost import (
 )
 from runbench.analysis.render import report_rows
 from runbench.analysis.report import build_report
-from runbench.storage import open_store
-
 from runbench.config import load_config
 from runbench.errors import ConfigError
+from runbench.storage import open_store
 from tests.analysis.conftest import make_record
 
 
@@ -109,7 +109,6 @@ def test_estimate_without_history_assumes_the_turn_limit_and_has_no_cost_unprice
 
 def test_estimate_plan_reads_history_of_the_planned_cells_only(tmp_path: Path) -> None:
     from runbench.analysis.cost import estimate_plan
-
     from runbench.plan import Cell, plan_tests
 
     store = open_store(tmp_path, "json")

@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from runbench.analysis.error_groups import error_groups, top_reasons
 from runbench.storage import open_store
-
 from tests.analysis.conftest import make_record
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from runbench.analysis.summary import legacy_json
 from runbench.migrate import import_legacy
 from runbench.storage import open_store
-
 from runbench.synthetic import synthetic_records
 from tests.conftest import FIXTURES
 

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
 from runbench.analysis.plots import plot_format, report_figure, write_plot
 from runbench.analysis.render import (
     Provenance,
@@ -17,9 +18,8 @@ from runbench.analysis.render import (
     report_rows,
 )
 from runbench.analysis.report import build_report
-from runbench.storage import open_store
-
 from runbench.errors import UsageError
+from runbench.storage import open_store
 from tests.analysis.conftest import make_record
 
 
@@ -162,7 +162,6 @@ def test_the_html_report_carries_provenance_breakdowns_and_what_is_hidden(store)
 
 def test_the_shared_html_report_is_assembled_from_the_store_in_one_call(tmp_path: Path) -> None:
     from runbench.analysis.document import shared_report_html
-
     from tests.conftest import LEGACY_FIXTURE, run_cli
 
     root = tmp_path / "s"

@@ -8,13 +8,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
 from runbench.analysis.plots import report_png
 from runbench.analysis.render import report_csv, report_html, report_markdown, report_rows
 from runbench.analysis.report import build_report
 from runbench.analysis.stats import wilson_interval
-from runbench.storage import open_store
-
 from runbench.matrix import WORKFLOW_SUITE_VERSION
+from runbench.storage import open_store
 from runbench.synthetic import synthetic_records
 from tests.analysis.conftest import make_record
 from tests.conftest import LEGACY_FIXTURE, run_cli

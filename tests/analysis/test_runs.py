@@ -4,10 +4,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runbench.analysis.runs import find_run, list_runs, run_info
-from runbench.storage import Store, open_store
 
+from runbench.analysis.runs import find_run, list_runs, run_info
 from runbench.errors import UsageError
+from runbench.storage import Store, open_store
 
 
 def manifest(run_id: str, started: str, ended: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
-from runbench.analysis.show import render_test_view, resolve_test_id, show_test
-from runbench.storage import open_store
 
+from runbench.analysis.show import render_test_view, resolve_test_id, show_test
 from runbench.errors import StoreError, UsageError
+from runbench.storage import open_store
 from tests.analysis.conftest import make_record
 
 LONG_DEPLOYMENT = "DeepSeek-V3-0324-eastus2-secondary-deployment"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from runbench.analysis.stats import mcnemar_exact_p, paired_difference_interval, wilson_interval
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from runbench.analysis.status import plan_progress
-from runbench.storage import open_store
 
+from runbench.analysis.status import plan_progress
 from runbench.matrix import Matrix, build_matrix
 from runbench.plan import Cell, GenerationSettings
 from runbench.records import Record
+from runbench.storage import open_store
 from runbench.synthetic import SYNTHETIC_MODELS, synthetic_records
 
 NATIVE = GenerationSettings(protocol="native")

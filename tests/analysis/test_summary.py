@@ -5,8 +5,8 @@ from typing import Any
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from runbench.analysis.summary import build_summary
 
+from runbench.analysis.summary import build_summary
 from runbench.records import DIFFICULTIES, MODEL_ERROR_CATEGORIES, records_to_table
 from tests.analysis.conftest import make_record
 
@@ -131,7 +131,6 @@ def test_migrating_into_a_json_store_refreshes_its_summary(tmp_path) -> None:  #
     import json
 
     from runbench.storage import open_store
-
     from runbench.synthetic import synthetic_records
     from tests.conftest import run_cli
 

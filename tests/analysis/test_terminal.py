@@ -6,7 +6,6 @@ from runbench.analysis.cost import ModelPrice, estimate
 from runbench.analysis.error_groups import ErrorGroup
 from runbench.analysis.runs import run_info
 from runbench.analysis.terminal import error_groups_table, estimate_table, runs_table
-
 from tests.analysis.test_runs import manifest
 
 DEPLOYMENT = "DeepSeek-V3-0324-2"

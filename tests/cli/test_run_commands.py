@@ -128,3 +128,15 @@ def test_a_run_leaves_a_manifest_and_its_transcripts_show(
     shown = invoke("show", row["test_id"][:10], "--store", str(tmp_path), "--json")
     assert shown.code == 0, shown.stderr
     assert json.loads(shown.stdout)["attempts"][0]["transcript"]
+
+
+def test_debug_shows_each_request_and_retry_and_quiet_shows_no_progress(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    plan = ("--model", "sim-flaky", "--task-types", "simple_task", "--num-instances", "3")
+    debug = run_cli("smart-batch", *plan, "--store", str(tmp_path / "a"), "--debug")
+    assert debug.returncode in (0, 1), debug.stderr
+    assert "[DEBUG] request sim/sim-flaky test " in debug.stderr
+    assert "[DEBUG] retry 1 in " in debug.stderr, "sim-flaky answers 429/503 now and then"
+    quiet = run_cli("smart-batch", *plan, "--store", str(tmp_path / "b"), "--quiet")
+    assert "[progress]" not in quiet.stderr and "[DEBUG]" not in quiet.stderr

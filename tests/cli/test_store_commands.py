@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from runbench.storage import open_store
-
 from runbench.records import Record
+from runbench.storage import open_store
 from tests.cli.conftest import Outcome
 
 
@@ -112,3 +111,41 @@ def test_compare_says_when_the_filters_not_the_model_are_empty(
     assert result.error_lines[0] == (
         "Error: model 'sim-average' has results, but none match the filters"
     )
+
+
+def test_control_characters_in_stored_names_are_printed_as_escapes(
+    tmp_path: Path, invoke: Callable[..., Outcome]
+) -> None:
+    import json as jsonlib
+
+    legacy = tmp_path / "master.json"
+    leaf = {
+        "total": 2,
+        "success": 1,
+        "full_success": 1,
+        "partial_success": 0,
+        "failed": 1,
+        "total_errors": 1,
+        "other_errors": 1,
+    }
+    document = {
+        "models": {
+            "evil\u202emodel\x00": {
+                "by_prompt_type": {
+                    "optimal": {
+                        "by_tool_success_rate": {
+                            "0.8": {
+                                "by_difficulty": {"easy": {"by_task_type": {"simple_task": leaf}}}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    legacy.write_text(jsonlib.dumps(document))
+    result = invoke("migrate", "--legacy", str(legacy), "--store", str(tmp_path / "s"))
+    assert "\u202e" not in result.stdout and "\x00" not in result.stdout
+    assert "\u202e" not in result.stderr and "\x00" not in result.stderr
+    if result.code == 0:
+        assert "evil\\u202emodel\\x00" in result.stdout

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from runbench.clients.embeddings import OpenAIEmbedder, make_embedder, tool_similarity
 from runbench.clients.sim import SimClient
+from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig, load_config
+from runbench.errors import AuthenticationError, ConfigError, RetryableProviderError
 from runbench.workload.executor import run_test
 from runbench.workload.similarity import FALLBACK_SOURCE, ToolSimilarity
 from runbench.workload.tasks import builtin_library
 from runbench.workload.tools import registry
-
-from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig, load_config
-from runbench.errors import AuthenticationError, ConfigError, RetryableProviderError
 
 SENTINEL = "sk-embed-sentinel-0123456789"
 

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 
 import aiohttp
 import pytest
-from runbench.clients.base import ChatMessage, ChatRequest, ChatResponse
-from runbench.clients.openai_client import OpenAIChatClient, translate_transport_error
 
 from runbench import errors
+from runbench.clients.base import ChatMessage, ChatRequest, ChatResponse
+from runbench.clients.openai_client import OpenAIChatClient, translate_transport_error
 from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig
 from runbench.redact import Redactor
 from tests.hostile_servers import (

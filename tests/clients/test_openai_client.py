@@ -8,10 +8,10 @@ import dataclasses
 import httpx2
 import openai
 import pytest
-from runbench.clients.base import ChatMessage, ChatRequest
-from runbench.clients.openai_client import OpenAIChatClient, retry_after_seconds, translate_error
 
 from runbench import errors
+from runbench.clients.base import ChatMessage, ChatRequest
+from runbench.clients.openai_client import OpenAIChatClient, retry_after_seconds, translate_error
 from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig
 
 SENTINEL = "sk-SENTINEL0123456789abcdefSENTINEL"
@@ -188,10 +188,9 @@ def test_a_whole_test_through_the_api_never_writes_the_key(fake_openai, tmp_path
     import json
 
     from runbench.clients.factory import make_client
+    from runbench.config import load_config
     from runbench.workload.executor import run_test
     from runbench.workload.tasks import builtin_library
-
-    from runbench.config import load_config
 
     path = tmp_path / "runbench.toml"
     path.write_text(
@@ -219,7 +218,6 @@ def test_a_whole_test_through_the_api_never_writes_the_key(fake_openai, tmp_path
 def test_config_sim_models_get_their_profile_and_latency(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from runbench.clients.factory import make_client
     from runbench.clients.sim import PROFILES, SimClient
-
     from runbench.config import load_config
 
     path = tmp_path / "runbench.toml"

@@ -4,14 +4,14 @@ import asyncio
 from collections import Counter
 
 import pytest
-from runbench.clients.sim import PROFILES, SimClient
-from runbench.workload.executor import run_test
-from runbench.workload.tasks import builtin_library
 
 from runbench.chat import ChatMessage, ChatRequest, TaskOracle
+from runbench.clients.sim import PROFILES, SimClient
 from runbench.errors import RateLimitedError, RetryableProviderError, UsageError
 from runbench.plan import Cell
 from runbench.records import TASK_TYPES
+from runbench.workload.executor import run_test
+from runbench.workload.tasks import builtin_library
 
 
 def _outcome(

@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 from runbench.storage import open_store
-
 from runbench.synthetic import synthetic_records
 
 

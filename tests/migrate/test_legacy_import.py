@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from runbench.analysis.legacy_leaves import leaf_table_path, legacy_leaf_table
+
+from runbench.analysis.legacy_leaves import legacy_leaf_table
+from runbench.errors import LegacyFormatError
 from runbench.migrate import import_legacy, read_legacy
 from runbench.migrate.legacy import LegacyModelCounts
 from runbench.storage import open_store
-
-from runbench.errors import LegacyFormatError
+from runbench.storage.legacy_leaves import leaf_table_path
 from tests.conftest import FIXTURES, run_cli
 
 MIXED = FIXTURES / "legacy_v3_mixed_and_debris.json"

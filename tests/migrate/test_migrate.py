@@ -5,11 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
-from runbench.migrate import import_legacy, migrate_store, read_legacy
-from runbench.storage import open_store
 
 from runbench.errors import LegacyFormatError
+from runbench.migrate import import_legacy, migrate_store, read_legacy
 from runbench.records import Record, table_to_records
+from runbench.storage import open_store
 from runbench.synthetic import synthetic_records
 from tests.conftest import LEGACY_FIXTURE
 

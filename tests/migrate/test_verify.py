@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from runbench.migrate import import_legacy, migrate_store
-from runbench.migrate.transfer import row_hashes
-from runbench.storage import open_store
 
 from runbench.errors import MigrationError
+from runbench.migrate import import_legacy, migrate_store
+from runbench.migrate.transfer import row_hashes
 from runbench.records import Record, records_to_table, table_to_records
+from runbench.storage import open_store
 from runbench.synthetic import synthetic_records
 from tests.conftest import LEGACY_FIXTURE, REPO
 

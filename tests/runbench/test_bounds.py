@@ -11,12 +11,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from runbench.runners.session import RunRequest, dry_run, planned_dry_run, prepare
-from runbench.storage import open_store
 
 from runbench.errors import UsageError
 from runbench.matrix import MAX_PLANNED_TESTS, build_matrix
 from runbench.planfile import load_plan_file
+from runbench.runners.session import RunRequest, dry_run, planned_dry_run, prepare
+from runbench.storage import open_store
 from tests.conftest import REPO, run_cli
 
 

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
 from runbench.analysis.compare import compare_models
 from runbench.analysis.report import parse_group_by, report_from_frame
 from runbench.analysis.status import plan_progress
-from runbench.migrate import migrate_store
-from runbench.runners.session import RunRequest, dry_run, prepare
-from runbench.storage import open_store
-
 from runbench.config import ModelConfig, builtin_config
 from runbench.matrix import WORKFLOW_SUITE_VERSION, build_matrix, model_settings
+from runbench.migrate import migrate_store
 from runbench.plan import Cell, GenerationSettings
 from runbench.records import ADDED_FIELDS, records_to_table, table_to_records
+from runbench.runners.session import RunRequest, dry_run, prepare
+from runbench.storage import open_store
 from runbench.synthetic import synthetic_records
 from tests.conftest import run_cli
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from runbench.runners.planning import plan_remaining
-from runbench.storage import open_store
-
 from runbench.config import load_config
 from runbench.matrix import WORKFLOW_SUITE_VERSION, build_matrix
 from runbench.plan import Cell
 from runbench.records import WORKFLOW_RULES_VERSION
+from runbench.runners.planning import plan_remaining
+from runbench.storage import open_store
 from tests.analysis.conftest import make_record
 
 

@@ -2,24 +2,27 @@
 
 An endpoint here is one model name on a ``tests.fake_openai`` server, reached by a
 ``WireClient``; every job is a one-cell plan (baseline, easy, simple_task, 0.8) answered by the
-fake's constant reply, so a test costs a few requests until the executor's guards end it.
+fake's constant reply, capped at ``REQUESTS_PER_TEST`` turns so a test costs exactly that many
+requests and the runner tests measure scheduling, not the workload's rules.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
-from runbench.storage import open_store
-from runbench.workload.tasks import builtin_library
-
 from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig
 from runbench.matrix import build_matrix
 from runbench.plan import plan_tests
+from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
+from runbench.storage import open_store
+from runbench.workload.tasks import builtin_library
 from tests.runners.wire_client import WireClient
+
+REQUESTS_PER_TEST = 3
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ async def run_endpoints(
     on_progress: Callable[[RunSummary], None] | None = None,
 ) -> RunSummary:
     """Run the endpoints' jobs, interleaved in the job list, through ``run_jobs``."""
+    options = dataclasses.replace(options, max_turns=REQUESTS_PER_TEST)
     lists = [jobs_of(endpoint) for endpoint in endpoints]
     jobs = [job for group in zip(*lists, strict=False) for job in group]
     jobs += [job for group in lists for job in group[min(map(len, lists)) :]]

@@ -12,10 +12,9 @@ import json
 import sys
 from pathlib import Path
 
+from runbench.config import EndpointLimits
 from runbench.runners.engine import RunOptions
 from runbench.runners.retry import RetryPolicy
-
-from runbench.config import EndpointLimits
 from tests.runners.harness import Endpoint, run_endpoints
 
 

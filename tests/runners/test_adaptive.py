@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from runbench.config import EndpointLimits
 from runbench.runners.engine import RunOptions
 from runbench.runners.retry import RetryPolicy
 from runbench.runners.summary import EndpointProgress
-
-from runbench.config import EndpointLimits
 from tests.fake_openai import FakeOptions, start_fake_openai
 from tests.runners.harness import Endpoint, run_endpoints
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from runbench.runners.limited_client import refusal_reply
 
 from runbench.errors import RateLimitedError, RetryableProviderError
+from runbench.runners.limited_client import refusal_reply
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 import pytest
+
+from runbench.config import EndpointLimits
 from runbench.runners.limiter import (
     EndpointLimiter,
     Reply,
@@ -20,8 +22,6 @@ from runbench.runners.limiter import (
     parse_duration_s,
     told_bucket,
 )
-
-from runbench.config import EndpointLimits
 
 
 class FakeClock:

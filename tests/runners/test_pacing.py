@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from runbench.runners.engine import RunOptions, RunSummary
-from runbench.runners.retry import RetryPolicy
 
 from runbench.config import EndpointLimits
+from runbench.runners.engine import RunOptions, RunSummary
+from runbench.runners.retry import RetryPolicy
 from tests.conftest import REPO
 from tests.fake_openai import FakeOpenAI, FakeOptions, start_fake_openai
-from tests.runners.harness import Endpoint, run_endpoints
+from tests.runners.harness import REQUESTS_PER_TEST, Endpoint, run_endpoints
 
 RPM = 240
 TESTS = 90  # 270 requests: the minute's 240 at once, then 30 more at 4 per second
@@ -101,10 +102,9 @@ def test_the_real_client_path_reads_the_headers_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through session.execute and the OpenAI client, as the CLI runs it: headers pace it."""
+    from runbench.matrix import build_matrix
     from runbench.runners.session import RunRequest, execute, prepare
     from runbench.storage import open_store
-
-    from runbench.matrix import build_matrix
 
     monkeypatch.setenv("FAKE_KEY", "sk-fake")
     fake = start_fake_openai(FakeOptions(requests_per_minute=120))
@@ -123,7 +123,8 @@ def test_the_real_client_path_reads_the_headers_too(
     store = open_store(tmp_path / "store", "json")
     try:
         prepared = prepare(RunRequest(("metered",), matrix, config_path=config), store)
-        summary = asyncio.run(execute(prepared, store, OPTIONS, check_credentials=False))
+        options = dataclasses.replace(OPTIONS, max_turns=REQUESTS_PER_TEST)  # 3 requests a test
+        summary = asyncio.run(execute(prepared, store, options, check_credentials=False))
     finally:
         store.close()
         fake.close()

@@ -12,16 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from runbench.clients.base import ModelClient
 from runbench.clients.openai_client import OpenAIChatClient
+from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig
+from runbench.errors import EXIT_CREDENTIALS, EndpointUnusableError
+from runbench.matrix import build_matrix
 from runbench.runners import session
 from runbench.runners.engine import RunOptions
 from runbench.runners.preflight import PreflightReport, preflight
 from runbench.storage import open_store
-
-from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig
-from runbench.errors import EXIT_CREDENTIALS, EndpointUnusableError
-from runbench.matrix import build_matrix
 from tests.hostile_servers import (
     HostileServer,
     closed_port,

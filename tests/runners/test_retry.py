@@ -9,9 +9,9 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
-from runbench.runners.retry import RetryPolicy, call_with_retries
 
 from runbench.errors import BadRequestError, RateLimitedError, RetryableProviderError
+from runbench.runners.retry import RetryPolicy, call_with_retries
 
 T = TypeVar("T")
 

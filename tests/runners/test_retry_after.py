@@ -7,10 +7,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from runbench.runners.engine import RunOptions
-from runbench.runners.retry import RetryPolicy
 
 from runbench.config import EndpointLimits
+from runbench.runners.engine import RunOptions
+from runbench.runners.retry import RetryPolicy
 from tests.fake_openai import FakeOpenAI, FakeOptions, start_fake_openai
 from tests.runners.harness import Endpoint, run_endpoints
 

@@ -12,10 +12,10 @@ import uuid
 from pathlib import Path
 
 import pyarrow.compute as pc
-from runbench.storage import open_store
 
 from runbench.matrix import WORKFLOW_SUITE_VERSION, build_matrix
 from runbench.plan import plan_tests
+from runbench.storage import open_store
 from tests.conftest import run_cli
 
 SENTINEL = "sk-SENTINEL0123456789abcdefSENTINEL"
@@ -303,7 +303,9 @@ def test_seed_invocations_work_as_written(tmp_path: Path) -> None:
         env={"STORAGE_FORMAT": "json"},
     )
     assert debug.returncode == 0
-    assert list((tmp_path / "store" / "transcripts").rglob("*.json")), "--debug keeps transcripts"
+    assert list((tmp_path / "store" / "json" / "transcripts").rglob("*.json")), (
+        "--debug keeps transcripts"
+    )
 
 
 def test_provider_parallel_finishes_sim_models_when_a_key_is_rejected(

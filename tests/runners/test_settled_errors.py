@@ -6,11 +6,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from runbench.runners.settled import parse_retry_errors, settled_categories, settled_ids
-from runbench.storage import open_store
 
 from runbench.errors import UsageError
 from runbench.records import Record
+from runbench.runners.settled import parse_retry_errors, settled_categories, settled_ids
+from runbench.storage import open_store
 from runbench.synthetic import synthetic_records
 
 

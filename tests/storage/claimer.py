@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from runbench.storage import Store, open_store
-
 from runbench.synthetic import synthetic_records
 
 

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from runbench.storage import open_store, stored_tests
 
 from runbench.records import Record
+from runbench.storage import open_store, stored_tests
 from runbench.synthetic import synthetic_records
 
 CLAIMER = Path(__file__).with_name("claimer.py")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from runbench.storage import open_store
 from runbench.storage.base import key_strings
-
 from runbench.synthetic import synthetic_records
 
 WRITER = Path(__file__).with_name("writer.py")

@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from runbench.storage import open_store, stored_tests
 
 from runbench.records import Record, encode_records
+from runbench.storage import open_store, stored_tests
 from tests.storage.damage import (
     BINARY_GARBAGE,
     NUL_LINE,

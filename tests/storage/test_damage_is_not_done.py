@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from runbench.analysis.status import plan_progress
-from runbench.runners.planning import plan_remaining
-from runbench.storage import open_store, stored_tests
-
 from runbench.config import load_config
 from runbench.matrix import build_matrix
+from runbench.runners.planning import plan_remaining
+from runbench.storage import open_store, stored_tests
 from tests.analysis.conftest import make_record
 from tests.storage.damage import damage_column_chunk
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runbench.storage import Store, open_store
-from runbench.storage.base import key_strings
 
 from runbench.errors import StoreError
 from runbench.records import Record
+from runbench.storage import Store, open_store
+from runbench.storage.base import key_strings
 from runbench.synthetic import synthetic_records
 
 

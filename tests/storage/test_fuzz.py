@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
 from runbench.analysis.summary import refresh_summary
+from runbench.records import Record, encode_records
 from runbench.storage import Store, open_store, stored_tests
 from runbench.storage.base import key_strings
-
-from runbench.records import Record, encode_records
 from runbench.synthetic import synthetic_records
 from tests.storage.damage import complete_lines, orphan_segment, random_damage
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from runbench.storage.base import Damage
-from runbench.storage.jsonl import _parse_lines, parse_chunk
 
 from runbench.records import encode_records
+from runbench.storage.base import Damage
+from runbench.storage.jsonl import _parse_lines, parse_chunk
 from runbench.synthetic import synthetic_records
 
 _LINES = [encode_records([record]) for record in synthetic_records(12, seed=11)]

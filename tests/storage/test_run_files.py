@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from runbench.storage import open_store
 
 from runbench.errors import StoreError
+from runbench.storage import open_store
 
 
 def test_a_transcript_round_trips_by_the_path_a_record_holds(

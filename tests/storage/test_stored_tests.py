@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from runbench.storage import StoredTests, open_store, stored_tests
-
 from runbench.records import Record
+from runbench.storage import StoredTests, open_store, stored_tests
 from runbench.synthetic import synthetic_records
 
 

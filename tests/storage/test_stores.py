@@ -6,10 +6,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from runbench.storage import open_store
 
 from runbench.errors import RecordError, StoreError, UsageError
 from runbench.records import FIELD_NAMES, Record, table_to_records
+from runbench.storage import open_store
 
 
 def _sorted(records: list[Record]) -> list[Record]:

@@ -16,9 +16,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from runbench.storage import open_store
-
 from runbench.records import Record
+from runbench.storage import open_store
 from runbench.synthetic import synthetic_records
 
 

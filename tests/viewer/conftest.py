@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runbench.storage import open_store
 
+from runbench.storage import open_store
 from tests.analysis.conftest import make_record
 from tests.conftest import REPO, run_cli
 

@@ -10,9 +10,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from runbench.viewer import bind_loopback
 
 from runbench.errors import UsageError
+from runbench.viewer import bind_loopback
 from tests.conftest import REPO
 from tests.viewer.conftest import Viewer
 

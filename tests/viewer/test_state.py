@@ -6,7 +6,6 @@ from typing import Any
 
 from runbench.storage import open_store
 from runbench.viewer.state import StateCache, ViewQuery, build_state, store_version
-
 from tests.analysis.conftest import make_record
 from tests.analysis.test_runs import WithManifests, manifest
 

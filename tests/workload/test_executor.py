@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from runbench.chat import ChatRequest, ChatResponse, ToolCall
 from runbench.workload.executor import (
     FAILURE_STREAK,
     FORMAT_HELP,
@@ -13,8 +15,6 @@ from runbench.workload.executor import (
     run_test,
 )
 from runbench.workload.tasks import Task
-
-from runbench.chat import ChatRequest, ChatResponse, ToolCall
 
 TASK = Task("t-1", "basic_task", "very_easy", "Read and parse.", ("file_reader", "data_parser"))
 TEST_ID = "0123456789abcdef0123456789abcdef"

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pytest
+
+from runbench.records import FLAWS
 from runbench.workload.prompts import build_prompt, correct_plan, flawed_plan
 from runbench.workload.tasks import Task, builtin_library
 from runbench.workload.tools import registry
-
-from runbench.records import FLAWS
 
 TASK = builtin_library().task_for("data_pipeline", "very_hard", 4)  # six steps
 SHORT = builtin_library().task_for("simple_task", "very_easy", 0)  # two steps

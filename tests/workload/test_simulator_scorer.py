@@ -5,6 +5,7 @@ batch_test_runner.py); docs/SCORING.md has the formulas."""
 from __future__ import annotations
 
 import pytest
+
 from runbench.workload.classifier import CallOutcome, classify
 from runbench.workload.scorer import execution_level, score, signals_completion
 from runbench.workload.similarity import FALLBACK_SOURCE, ToolSimilarity

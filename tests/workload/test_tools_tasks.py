@@ -5,11 +5,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from runbench.workload.tasks import REQUIRED_TOOLS, TASKS_PER_CELL, builtin_library, load_tasks
-from runbench.workload.tools import CATEGORIES, SHARED_ERRORS, registry, search_tools
 
 from runbench.errors import UsageError
 from runbench.records import DIFFICULTIES, TASK_TYPES
+from runbench.workload.tasks import REQUIRED_TOOLS, TASKS_PER_CELL, builtin_library, load_tasks
+from runbench.workload.tools import CATEGORIES, SHARED_ERRORS, registry, search_tools
 
 # The library's digest: any change to the generator or the registry changes it. Update it only
 # together with SUITE_VERSION, since stored results refer to the tasks by suite version.

@@ -8,7 +8,10 @@ import json
 from dataclasses import dataclass, field
 
 import pytest
+
 from runbench.clients.base import ChatRequest, ChatResponse
+from runbench.errors import RateLimitedError
+from runbench.records import MODEL_ERROR_CATEGORIES
 from runbench.workload.ai_classifier import (
     Classification,
     ClassifierInput,
@@ -19,9 +22,6 @@ from runbench.workload.ai_classifier import (
     render_log,
     rules_classification,
 )
-
-from runbench.errors import RateLimitedError
-from runbench.records import MODEL_ERROR_CATEGORIES
 
 LOG = ClassifierInput(
     test_id="0123456789abcdef0123456789abcdef",

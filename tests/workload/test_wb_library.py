@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runbench.workload.tasks import LibrarySource, MissingCell, load_tasks
-from runbench.workload.tools import builtin_registry
-from runbench.workload.wb_registry import load_tool_registry
 
 from runbench.errors import UsageError
 from runbench.records import DIFFICULTIES, TASK_TYPES
+from runbench.workload.tasks import LibrarySource, MissingCell, load_tasks
+from runbench.workload.tools import builtin_registry
+from runbench.workload.wb_registry import load_tool_registry
 from tests.conftest import FIXTURES
 
 WB = FIXTURES / "wb"

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runbench.workload.tools import builtin_registry, registry, search_tools
-from runbench.workload.wb_registry import load_tool_registry
 
 from runbench.config import load_config
 from runbench.errors import ConfigError, UsageError
+from runbench.workload.tools import builtin_registry, registry, search_tools
+from runbench.workload.wb_registry import load_tool_registry
 from tests.conftest import FIXTURES
 
 WB = FIXTURES / "wb"

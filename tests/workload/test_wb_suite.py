@@ -7,14 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
-from runbench.workload.suite import load_workload, suite_version
-from runbench.workload.tasks import builtin_library, load_tasks
-from runbench.workload.tools import builtin_registry
-from runbench.workload.wb_registry import load_tool_registry
 
 from runbench.errors import UsageError
 from runbench.plan import Cell
 from runbench.records import WORKFLOW_RULES_VERSION
+from runbench.workload.suite import load_workload, suite_version
+from runbench.workload.tasks import builtin_library, load_tasks
+from runbench.workload.tools import builtin_registry
+from runbench.workload.wb_registry import load_tool_registry
 from tests.conftest import FIXTURES
 
 WB = FIXTURES / "wb"
