@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from runbench.analysis.results import judged_rows
 from runbench.config import RunbenchConfig
 from runbench.plan import PlannedTest
 from runbench.storage import Filters, Store
@@ -178,7 +179,7 @@ def estimate(
 def _judged(stored: pd.DataFrame | None) -> pd.DataFrame | None:
     if stored is None or stored.empty:
         return None
-    return stored[stored["status"] != "error"]
+    return judged_rows(stored)
 
 
 def _per_test(rows: pd.DataFrame | None) -> tuple[float, float, float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from runbench.records import ERROR_STATUS
 from runbench.storage import Filters, Store
 
 EXAMPLES_KEPT = 3
@@ -79,7 +80,7 @@ def groups_of_rows(rows: list[dict[str, Any]]) -> list[ErrorGroup]:
     """Group already-read error rows (the viewer and the end-of-run summary share this)."""
     buckets: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        if row.get("status") != "error":
+        if row.get("status") != ERROR_STATUS:
             continue
         key = (
             str(row.get("provider") or "?"),
@@ -121,7 +122,7 @@ def top_reasons(groups: list[ErrorGroup], per_endpoint: int = 3) -> dict[str, li
 
 def error_filters(run_id: str | None, model: str | list[str] | None) -> Filters:
     """The store filters ``error_groups`` applies, for callers that read rows themselves."""
-    filters: dict[str, Any] = {"status": "error"}
+    filters: dict[str, Any] = {"status": ERROR_STATUS}
     if run_id is not None:
         filters["run_id"] = run_id
     if model is not None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from runbench.config import resolve_store_location
 from runbench.errors import UsageError
+from runbench.records import ERROR_STATUS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,9 +23,19 @@ DEFAULT_SUITE = "workflow"
 ALL_SUITES = "all"
 
 
+def judged_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows the model was judged on: every status but ``error`` (the one rule, as a frame)."""
+    return frame[frame["status"] != ERROR_STATUS]
+
+
+def error_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose test the infrastructure failed: never a model result."""
+    return frame[frame["status"] == ERROR_STATUS]
+
+
 def latest_results(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per test_id: its latest attempt whose status is not ``error``."""
-    judged = frame[frame["status"] != "error"]
+    judged = judged_rows(frame)
     if judged["test_id"].is_unique:  # the common case: one judged attempt per test
         return judged
     order = judged[["test_id", "attempt", "recorded_at"]].sort_values(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from runbench.analysis.runs import RunInfo, list_runs
 from runbench.analysis.transcripts import read_transcript, transcript_messages
 from runbench.errors import StoreError, UsageError
+from runbench.records import ERROR_STATUS
 from runbench.storage import Store
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ def show_test(store: Store, test_id_or_prefix: str) -> TestView:
     test_id = resolve_test_id(store, test_id_or_prefix)
     rows = store.scan(None, {"test_id": test_id}).to_pylist()
     rows.sort(key=lambda row: (row["attempt"], row["recorded_at"]))
-    judged = [row for row in rows if row["status"] != "error"]
+    judged = [row for row in rows if row["status"] != ERROR_STATUS]
     counting = judged[-1] if judged else None
     runs = {run.run_id: run for run in list_runs(store)}
     attempts = tuple(_attempt(row, row is counting, runs.get(row["run_id"])) for row in rows)

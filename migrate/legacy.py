@@ -51,6 +51,8 @@ from runbench.records import (
     PROMPT_TYPES,
     TASK_TYPES,
     Record,
+    flaw_of,
+    is_success,
 )
 from runbench.storage import Store
 from runbench.storage.base import key_strings
@@ -417,9 +419,6 @@ def leaf_records(
         leaf.task_type,
         leaf.tool_success_rate,
     )
-    flaw = (
-        leaf.prompt_type.removeprefix("flawed_") if leaf.prompt_type.startswith("flawed_") else None
-    )
     categories = leaf.categories
     ids = cell.test_ids(range(leaf.tests))
     for instance, test_id in enumerate(ids):
@@ -439,14 +438,14 @@ def leaf_records(
             deployment=leaf.model,
             provider="legacy",
             prompt_type=leaf.prompt_type,
-            flaw_type=flaw,
+            flaw_type=flaw_of(leaf.prompt_type),
             difficulty=leaf.difficulty,
             task_type=leaf.task_type,
             task_id=leaf.path,
             instance=instance,
             tool_success_rate=leaf.tool_success_rate,
             status=status,
-            success=status != "failure",
+            success=is_success(status),
             turns=None,
             tool_calls=None,
             format_error_count=None,

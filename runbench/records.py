@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 Kind = Literal["string", "int32", "int64", "float64", "bool", "timestamp", "list<string>"]
 
-STATUSES = ("full_success", "partial_success", "failure", "error")
+# the status of a row whose test the infrastructure failed: never a model result, not "done"
+ERROR_STATUS = "error"
+STATUSES = ("full_success", "partial_success", "failure", ERROR_STATUS)
 SUCCESS_STATUSES = ("full_success", "partial_success")
 DIFFICULTIES = ("very_easy", "easy", "medium", "hard", "very_hard")
 TASK_TYPES = (
@@ -486,7 +488,7 @@ def validate_record(record: Record, *, where: str | None = None) -> None:
             "must be the prompt type without 'flawed_' for flawed prompts, and null otherwise",
             where=where,
         )
-    if (record.status == "error") != (record.error_category in INFRA_ERROR_CATEGORIES):
+    if (record.status == ERROR_STATUS) != (record.error_category in INFRA_ERROR_CATEGORIES):
         raise RecordError(
             "error_category",
             "must be an infrastructure category exactly when status is error",
@@ -539,7 +541,7 @@ def _validate_cross_field_rules(table: pa.Table) -> None:
         prompt_type,
         "must be the prompt type without 'flawed_' for flawed prompts, and null otherwise",
     )
-    is_error = pc.equal(status, "error")
+    is_error = pc.equal(status, ERROR_STATUS)
     is_infra = pc.fill_null(
         pc.is_in(table.column("error_category"), value_set=_choices_array(INFRA_ERROR_CATEGORIES)),
         False,

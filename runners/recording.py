@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from runbench.records import Record, flaw_of, is_success
+from runbench.records import ERROR_STATUS, Record, flaw_of, is_success
 from runbench.redact import redact
 from runbench.runners.jobs import Job
 from runbench.workload.executor import TestOutcome
@@ -88,7 +88,7 @@ def error_record(
     return Record(
         **_identity(job, run_id),  # type: ignore[arg-type]
         task_id=task_id,
-        status="error",
+        status=ERROR_STATUS,
         success=False,
         error_category=category,
         error_message=redact(message),

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from runbench.errors import UsageError
-from runbench.records import INFRA_ERROR_CATEGORIES
+from runbench.records import ERROR_STATUS, INFRA_ERROR_CATEGORIES
 from runbench.storage import Store
 
 SETTLED_BY_DEFAULT: frozenset[str] = frozenset({"invalid_request"})
@@ -62,7 +62,7 @@ def settled_ids(store: Store, models: Sequence[str], retry_errors: Iterable[str]
         ["test_id", "attempt", "status", "error_category"], filters={"model": list(models)}
     )
     is_settled = pc.and_(
-        pc.equal(table.column("status"), pa.scalar("error")),
+        pc.equal(table.column("status"), pa.scalar(ERROR_STATUS)),
         pc.is_in(
             table.column("error_category"), value_set=pa.array(sorted(categories), pa.string())
         ),

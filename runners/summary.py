@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from runbench.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
 from runbench.plan import Cell
-from runbench.records import Record
+from runbench.records import ERROR_STATUS, Record
 from runbench.runners.jobs import Job
 
 
@@ -99,7 +99,7 @@ class RunSummary:
             job.test.cell, {"full_success": 0, "partial_success": 0, "failure": 0, "error": 0}
         )
         counts[record.status] += 1
-        if record.status == "error":
+        if record.status == ERROR_STATUS:
             self.errors += 1
             progress.errors += 1
             return

@@ -3,7 +3,8 @@
 This is the one definition of "done" (DESIGN.md §4): a test is done when the store holds a row
 with its test id whose status is not ``error``. Planning (what is left to run), ``status`` (how
 far a plan has got), the stores' ``done_ids`` and claims all ask this function, so the
-``status != "error"`` rule lives here and nowhere else.
+``status != "error"`` rule for store rows lives here (``is_judged``); data frames in analysis use
+``analysis.results.judged_rows``, and both name ``records.ERROR_STATUS``.
 
 Rows in damaged files are skipped by the scan, so a test whose only rows sit in a damaged part or
 line counts as not done and is planned again: damage can cost a re-run, never a false "done".
@@ -16,12 +17,12 @@ from dataclasses import dataclass, field
 from itertools import compress
 from typing import TYPE_CHECKING
 
+from runbench.records import ERROR_STATUS
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from runbench.storage.base import Filters, FilterValue, Store
-
-INFRASTRUCTURE_FAILURE = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,4 +103,4 @@ def is_judged(table: pa.Table) -> pa.BooleanArray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    return pc.not_equal(table.column("status"), pa.scalar(INFRASTRUCTURE_FAILURE))
+    return pc.not_equal(table.column("status"), pa.scalar(ERROR_STATUS))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from runbench.analysis.error_groups import ErrorGroup, groups_of_rows
 from runbench.analysis.render import NO_DATA, report_table_html
 from runbench.analysis.report import LEGACY_SUITES, load_frame, report_columns, report_from_frame
+from runbench.analysis.results import error_rows
 from runbench.analysis.runs import RunInfo, list_runs
 from runbench.errors import UsageError
 from runbench.storage import Store
@@ -171,7 +172,7 @@ def build_state(store: Store, query: ViewQuery, prices: Prices | None = None) ->
     columns = list(dict.fromkeys([*report_columns(query.group_by), *_EXTRA_COLUMNS]))
     frame = load_frame(store, query.store_filters(), query.suite_choice, columns)
     report = report_from_frame(frame, query.group_by, prices)
-    errors = frame[frame["status"] == "error"]
+    errors = error_rows(frame)
     rows = [{str(key): value for key, value in row.items()} for row in errors.to_dict("records")]
     groups = groups_of_rows(rows)
     runs = list_runs(store)

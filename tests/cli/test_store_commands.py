@@ -149,3 +149,33 @@ def test_control_characters_in_stored_names_are_printed_as_escapes(
     assert "\u202e" not in result.stderr and "\x00" not in result.stderr
     if result.code == 0:
         assert "evil\\u202emodel\\x00" in result.stdout
+
+
+def test_the_legacy_import_prints_its_table_exactly(
+    tmp_path: Path, invoke: Callable[..., Outcome]
+) -> None:
+    from tests.conftest import FIXTURES
+
+    fixture = FIXTURES / "legacy_v3_mixed_and_debris.json"
+    result = invoke("migrate", "--legacy", str(fixture), "--store", str(tmp_path))
+    assert result.code == 0, result.stderr
+    rows = [line.strip() for line in result.lines if line.strip()]
+    assert rows[:5] == [
+        "legacy import: legacy_v3_mixed_and_debris.json",
+        "model  imported  present  corrected  leaves n/d/m  debris in/out",
+        "─" * 64,
+        "alpha        16        0         10         1/1/1            0/8",
+        "beta          3        0          0         1/0/0            3/0",
+    ]
+    assert rows[-3:] == [
+        "ignored top-level entry 'created_at': file metadata",
+        "ignored top-level entry 'test_groups': unused since V3",
+        "ignored top-level entry 'summary': file-wide totals, derived and not trusted "
+        "(they include the doubling)",
+    ]
+    assert (
+        "skipped beta/optimal/0.8/easy/multi_stage_pipeline: counters fit neither a normal, "
+        "doubled nor mixed leaf (total=9, success=1, failed=8, full_success=1, total_errors=2)"
+    ) in rows
+    again = invoke("migrate", "--legacy", str(fixture), "--store", str(tmp_path))
+    assert "alpha         0       16          0         1/1/1            0/8" in again.stdout
