@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fake_openai import FakeOptions, start_fake_openai
+from tests.fakes.openai_server import FakeOptions, start_fake_openai
 
 
 def main() -> None:

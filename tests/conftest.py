@@ -50,7 +50,7 @@ def run_cli(
 @pytest.fixture(scope="session")
 def fake_openai():  # type: ignore[no-untyped-def]
     """A loopback OpenAI-compatible server on a random free port, for the whole session."""
-    from tests.fake_openai import start_fake_openai
+    from tests.fakes.openai_server import start_fake_openai
 
     server = start_fake_openai()
     yield server

@@ -21,7 +21,7 @@ from runbench.clients.base import ChatMessage, ChatRequest, ChatResponse
 from runbench.clients.openai_client import OpenAIChatClient, translate_transport_error
 from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig
 from runbench.redact import Redactor
-from tests.hostile_servers import (
+from tests.fakes.hostile_servers import (
     HostileServer,
     closed_port,
     start_hostile_server,

@@ -15,7 +15,7 @@ import pytest
 
 from runbench.redact import encoded_forms
 from tests.conftest import run_cli
-from tests.hostile_servers import HostileServer, start_hostile_server
+from tests.fakes.hostile_servers import HostileServer, start_hostile_server
 
 SENTINEL = "sk-SENTINEL0123456789abcdefSENTINEL"
 

@@ -1,6 +1,6 @@
 """Jobs on fake endpoints and a run of them through the engine, for the runner tests and benches.
 
-An endpoint here is one model name on a ``tests.fake_openai`` server, reached by a
+An endpoint here is one model name on a ``tests.fakes.openai_server`` server, reached by a
 ``WireClient``; every job is a one-cell plan (baseline, easy, simple_task, 0.8) answered by the
 fake's constant reply, capped at ``REQUESTS_PER_TEST`` turns so a test costs exactly that many
 requests and the runner tests measure scheduling, not the workload's rules.
@@ -20,7 +20,7 @@ from runbench.plan import plan_tests
 from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
 from runbench.storage import open_store
 from runbench.workload.tasks import builtin_library
-from tests.runners.wire_client import WireClient
+from tests.fakes.wire_client import WireClient
 
 REQUESTS_PER_TEST = 3
 

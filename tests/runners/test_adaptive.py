@@ -9,7 +9,7 @@ from runbench.config import EndpointLimits
 from runbench.runners.engine import RunOptions
 from runbench.runners.retry import RetryPolicy
 from runbench.runners.summary import EndpointProgress
-from tests.fake_openai import FakeOptions, start_fake_openai
+from tests.fakes.openai_server import FakeOptions, start_fake_openai
 from tests.runners.harness import Endpoint, run_endpoints
 
 # the fault mix: 15 % 429 and 5 % 503 with Retry-After 1 s, 10 % 500, 20 ms replies

@@ -15,7 +15,7 @@ from runbench.config import EndpointLimits
 from runbench.runners.engine import RunOptions, RunSummary
 from runbench.runners.retry import RetryPolicy
 from tests.conftest import REPO
-from tests.fake_openai import FakeOpenAI, FakeOptions, start_fake_openai
+from tests.fakes.openai_server import FakeOpenAI, FakeOptions, start_fake_openai
 from tests.runners.harness import REQUESTS_PER_TEST, Endpoint, run_endpoints
 
 RPM = 240

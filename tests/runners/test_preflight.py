@@ -22,7 +22,7 @@ from runbench.runners import session
 from runbench.runners.engine import RunOptions
 from runbench.runners.preflight import PreflightReport, preflight
 from runbench.storage import open_store
-from tests.hostile_servers import (
+from tests.fakes.hostile_servers import (
     HostileServer,
     closed_port,
     start_hostile_server,

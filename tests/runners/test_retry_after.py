@@ -11,7 +11,7 @@ import pytest
 from runbench.config import EndpointLimits
 from runbench.runners.engine import RunOptions
 from runbench.runners.retry import RetryPolicy
-from tests.fake_openai import FakeOpenAI, FakeOptions, start_fake_openai
+from tests.fakes.openai_server import FakeOpenAI, FakeOptions, start_fake_openai
 from tests.runners.harness import Endpoint, run_endpoints
 
 CLOCK_SLACK_S = 0.005  # the server stamps wall time; the client waits on the monotonic clock

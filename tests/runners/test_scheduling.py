@@ -11,7 +11,7 @@ import pytest
 
 from runbench.config import EndpointLimits
 from runbench.runners.engine import RunOptions, RunSummary
-from tests.fake_openai import FakeOpenAI, FakeOptions, start_fake_openai
+from tests.fakes.openai_server import FakeOpenAI, FakeOptions, start_fake_openai
 from tests.runners.harness import REQUESTS_PER_TEST, Endpoint, run_endpoints
 
 

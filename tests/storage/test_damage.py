@@ -10,7 +10,7 @@ import pytest
 
 from runbench.records import Record, encode_records
 from runbench.storage import open_store, stored_tests
-from tests.storage.damage import (
+from tests.fakes.damage import (
     BINARY_GARBAGE,
     NUL_LINE,
     damage_column_chunk,

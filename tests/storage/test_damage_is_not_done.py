@@ -10,7 +10,7 @@ from runbench.matrix import build_matrix
 from runbench.runners.planning import plan_remaining
 from runbench.storage import open_store, stored_tests
 from tests.analysis.conftest import make_record
-from tests.storage.damage import damage_column_chunk
+from tests.fakes.damage import damage_column_chunk
 
 
 def test_planning_and_status_rerun_what_a_damaged_part_held(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from runbench.records import Record, encode_records
 from runbench.storage import Store, open_store, stored_tests
 from runbench.storage.base import key_strings
 from runbench.synthetic import synthetic_records
-from tests.storage.damage import complete_lines, orphan_segment, random_damage
+from tests.fakes.damage import complete_lines, orphan_segment, random_damage
 
 SEEDS = range(24)
 

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runbench.chat import ChatRequest, ChatResponse, ToolCall
+from runbench.chat import ChatResponse, ToolCall
 from runbench.workload.executor import (
     FAILURE_STREAK,
     FORMAT_HELP,
@@ -15,26 +14,10 @@ from runbench.workload.executor import (
     run_test,
 )
 from runbench.workload.tasks import Task
+from tests.fakes.scripted_client import ScriptedClient
 
 TASK = Task("t-1", "basic_task", "very_easy", "Read and parse.", ("file_reader", "data_parser"))
 TEST_ID = "0123456789abcdef0123456789abcdef"
-
-
-@dataclass
-class ScriptedClient:
-    """Replies from a script, one per turn; records every request it got."""
-
-    replies: list[ChatResponse]
-    provider: str = "test"
-    deployment: str = "scripted"
-    requests: list[ChatRequest] = field(default_factory=list)
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        self.requests.append(request)
-        return self.replies[min(len(self.requests) - 1, len(self.replies) - 1)]
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
 
 
 def _run(client: ScriptedClient, **kwargs: object):  # type: ignore[no-untyped-def]

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from dataclasses import dataclass, field
 
 import pytest
 
-from runbench.clients.base import ChatRequest, ChatResponse
 from runbench.errors import RateLimitedError
 from runbench.records import MODEL_ERROR_CATEGORIES
 from runbench.workload.ai_classifier import (
@@ -22,6 +20,7 @@ from runbench.workload.ai_classifier import (
     render_log,
     rules_classification,
 )
+from tests.fakes.scripted_client import ScriptedClient
 
 LOG = ClassifierInput(
     test_id="0123456789abcdef0123456789abcdef",
@@ -42,26 +41,6 @@ LOG = ClassifierInput(
         {"role": "assistant", "content": "TASK_COMPLETED"},
     ),
 )
-
-
-@dataclass
-class ScriptedClient:
-    """Answers every request with the next scripted reply (or raises it); keeps the requests."""
-
-    replies: list[str | BaseException]
-    provider: str = "test"
-    deployment: str = "classifier"
-    requests: list[ChatRequest] = field(default_factory=list)
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        self.requests.append(request)
-        reply = self.replies[len(self.requests) - 1]
-        if isinstance(reply, BaseException):
-            raise reply
-        return ChatResponse(reply)
-
-    async def aclose(self) -> None:
-        return None
 
 
 def _classify(client: ScriptedClient, log: ClassifierInput = LOG) -> Classification:
