@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from runbench.matrix import WORKFLOW_SUITE, Matrix, configured_settings
+from runbench.matrix import Matrix, configured_settings
 from runbench.plan import SETTINGS_COLUMNS, Cell, GenerationSettings, settings_mask
 from runbench.storage import Store
 from runbench.storage.stored import is_judged
@@ -91,15 +91,7 @@ def plan_progress(
     cells = matrix.cells(models, settings)
     table = store.scan(
         ["test_id", "status", "instance", *_CELL_KEY, *SETTINGS_COLUMNS],
-        filters={
-            "model": list(models),
-            "suite": WORKFLOW_SUITE,
-            "suite_version": matrix.suite_version,
-            "prompt_type": list(matrix.prompt_types),
-            "difficulty": list(matrix.difficulties),
-            "task_type": list(matrix.task_types),
-            "tool_success_rate": list(matrix.tool_success_rates),
-        },
+        filters=matrix.store_filters(models),
     )
     instance: Any = table.column("instance")
     keep = pc.less(instance, matrix.num_instances)

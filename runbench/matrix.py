@@ -67,6 +67,18 @@ class Matrix:
         )
         return len(self.prompt_types) * served * len(self.tool_success_rates)
 
+    def store_filters(self, models: Sequence[str]) -> dict[str, Any]:
+        """Store filters for the rows of this matrix's cells (instances and settings aside)."""
+        return {
+            "model": list(models),
+            "suite": WORKFLOW_SUITE,
+            "suite_version": self.suite_version,
+            "prompt_type": list(self.prompt_types),
+            "difficulty": list(self.difficulties),
+            "task_type": list(self.task_types),
+            "tool_success_rate": list(self.tool_success_rates),
+        }
+
     def planned_tests(self, model_count: int) -> int:
         """Tests the plan holds for this many models, counted without planning one."""
         return self.cells_per_model * model_count * self.num_instances

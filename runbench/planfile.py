@@ -38,6 +38,33 @@ def load_plan_file(path: Path) -> tuple[tuple[str, ...], Matrix]:
         UsageError: the file is missing, too large, not JSON, or holds an unknown key, a value
             of the wrong type or an unknown value; one line names the key.
     """
+    axes = read_plan_file(path)
+    try:
+        return tuple(axes["models"]), build_matrix(
+            phase_name=axes["phase"],
+            prompt_types=axes["prompt_types"],
+            difficulties=axes["difficulties"],
+            task_types=axes["task_types"],
+            rates=axes["rates"],
+            num_instances=axes["num_instances"],
+        )
+    except UsageError as error:
+        if error.message.startswith("plan file"):
+            raise
+        raise UsageError(f"plan file {path}: {error.message}", hint=error.hint) from None
+
+
+def read_plan_file(path: Path) -> dict[str, Any]:
+    """A plan file as the texts its matrix flags would take, every key type-checked.
+
+    Keys: ``models`` (a list), ``phase``, ``prompt_types``, ``difficulties``, ``task_types``,
+    ``rates``, ``num_instances`` — None where the file names none, so flags can fill them in
+    (``runbench.planspec.PlanInputs``).
+
+    Raises:
+        UsageError: the file is missing, too large, not JSON, or holds an unknown key or a value
+            of the wrong type; one line names the key.
+    """
     document = _read(path)
     unknown = set(document) - set(PLAN_KEYS)
     if unknown:
@@ -53,19 +80,15 @@ def load_plan_file(path: Path) -> tuple[tuple[str, ...], Matrix]:
     phase = document.get("phase")
     if phase is not None and not isinstance(phase, str):
         raise UsageError(f"plan file {path}: 'phase' must be a phase name such as \"5.1\"")
-    try:
-        return tuple(models), build_matrix(
-            phase_name=phase,
-            prompt_types=_names(document, "prompt_types", path),
-            difficulties=_names(document, "difficulties", path),
-            task_types=_names(document, "task_types", path),
-            rates=_rates(document, path),
-            num_instances=_count(document, path),
-        )
-    except UsageError as error:
-        if error.message.startswith("plan file"):
-            raise
-        raise UsageError(f"plan file {path}: {error.message}", hint=error.hint) from None
+    return {
+        "models": models,
+        "phase": phase,
+        "prompt_types": _names(document, "prompt_types", path),
+        "difficulties": _names(document, "difficulties", path),
+        "task_types": _names(document, "task_types", path),
+        "rates": _rates(document, path),
+        "num_instances": _count(document, path),
+    }
 
 
 def _read(path: Path) -> dict[str, Any]:

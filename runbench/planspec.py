@@ -8,7 +8,6 @@ conflict (a plan file *and* a phase) is an error instead of one silently winning
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,7 @@ from typing import Any
 from runbench.config import RunbenchConfig
 from runbench.errors import UsageError
 from runbench.matrix import Matrix, build_matrix, matrix_filters, parse_models
-
-PLAN_FILE_KEYS = (
-    "models",
-    "prompt_types",
-    "difficulties",
-    "task_types",
-    "tool_success_rates",
-    "num_instances",
-    "phase",
-)
+from runbench.planfile import read_plan_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,66 +119,3 @@ class PlanInputs:
                 f"no model to run: {config.source} defines none", hint="pass --model NAME"
             )
         return own, True
-
-
-def read_plan_file(path: Path) -> dict[str, Any]:
-    """A plan file (JSON) as matrix-flag texts: models and the axes, each checked for type.
-
-    ``{"models": [...], "prompt_types": "all", "difficulties": ["easy"], "task_types": "all",
-    "tool_success_rates": [0.8], "num_instances": 20}``; absent axes take the defaults.
-
-    Raises:
-        UsageError: the file is missing, not JSON, or holds an unknown key or a value of the
-            wrong type; the message names the file and the key.
-    """
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"plan file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
-        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
-        raise UsageError(f"plan file {path} is not readable JSON: {reason}") from None
-    if not isinstance(document, dict):
-        raise UsageError(f"plan file {path} must hold a JSON object")
-    unknown = sorted(set(document) - set(PLAN_FILE_KEYS))
-    if unknown:
-        raise UsageError(
-            f"plan file {path}: unknown key '{unknown[0]}'; keys are {', '.join(PLAN_FILE_KEYS)}"
-        )
-    models = document.get("models", [])
-    if isinstance(models, str):
-        models = [models]
-    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
-        raise UsageError(f"plan file {path}: 'models' must be a list of model names")
-    count = document.get("num_instances")
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
-        raise UsageError(
-            f"plan file {path}: 'num_instances' must be a whole number, not {json.dumps(count)}"
-        )
-    phase = document.get("phase")
-    if phase is not None and not isinstance(phase, str | int | float):
-        raise UsageError(f"plan file {path}: 'phase' must be a phase name such as \"5.1\"")
-    return {
-        "models": models,
-        "phase": None if phase is None else str(phase),
-        "prompt_types": _axis(document, "prompt_types", path, str),
-        "difficulties": _axis(document, "difficulties", path, str),
-        "task_types": _axis(document, "task_types", path, str),
-        "rates": _axis(document, "tool_success_rates", path, float),
-        "num_instances": count,
-    }
-
-
-def _axis(document: dict[str, Any], key: str, path: Path, kind: type) -> str | None:
-    """An axis as the comma text its flag takes: a list of values, or a group name."""
-    value = document.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        good = (int, float) if kind is float else (str,)
-        if all(isinstance(item, good) and not isinstance(item, bool) for item in value):
-            return ",".join(map(str, value))
-    shape = "a list of numbers" if kind is float else "a list of names or a group name"
-    raise UsageError(f"plan file {path}: '{key}' must be {shape}, not {json.dumps(value)}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from runbench.config import DeploymentConfig, ModelConfig
 from runbench.errors import UsageError
-from runbench.matrix import MAX_NUM_INSTANCES, WORKFLOW_SUITE, Matrix, model_settings
+from runbench.matrix import MAX_NUM_INSTANCES, Matrix, model_settings
 from runbench.plan import (
     DEFAULT_PROTOCOL,
     SETTINGS_COLUMNS,
@@ -74,15 +74,7 @@ def count_done(
 
     table = store.scan(
         ["model", "test_id", "instance", "status", *SETTINGS_COLUMNS],
-        filters={
-            "model": list(models),
-            "suite": WORKFLOW_SUITE,
-            "suite_version": matrix.suite_version,
-            "prompt_type": list(matrix.prompt_types),
-            "difficulty": list(matrix.difficulties),
-            "task_type": list(matrix.task_types),
-            "tool_success_rate": list(matrix.tool_success_rates),
-        },
+        filters=matrix.store_filters(models),
     )
     instance: Any = table.column("instance")
     keep = pc.and_(pc.less(instance, matrix.num_instances), is_judged(table))
