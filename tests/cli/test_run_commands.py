@@ -70,7 +70,7 @@ def test_plan_file_values_of_the_wrong_type_are_one_line_errors(
         '{"tool_success_rates": 0.8}': "'tool_success_rates' must be a list of numbers",
         '{"num_instances": "ten"}': "'num_instances' must be a whole number ≥ 0, got \"ten\"",
         '{"num_instances": 2.5}': "'num_instances' must be a whole number ≥ 0, got 2.5",
-        '{"difficulties": [1]}': "'difficulties' must be a list of names or a comma-separated string",
+        '{"difficulties": [1]}': "'difficulties' must be a list of names or a comma-separated",
     }
     for text, message in cases.items():
         plan = tmp_path / "plan.json"
