@@ -118,7 +118,7 @@ def bare_aiohttp(url: str, chats: list[list[dict[str, str]]]) -> Callable[[], Aw
 def runbench_client(
     base_url: str, chats: list[list[dict[str, str]]]
 ) -> Callable[[], Awaitable[None]]:
-    from runbench.clients.base import ChatMessage, ChatRequest
+    from runbench.chat import ChatMessage, ChatRequest
     from runbench.clients.openai_client import OpenAIChatClient
     from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig
 

@@ -31,7 +31,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from runbench.clients.base import ChatMessage, ChatRequest, ChatResponse, ToolCall
+from runbench.chat import ChatMessage, ChatRequest, ChatResponse, ToolCall
 from runbench.config import DeploymentConfig, ModelConfig
 from runbench.errors import (
     AuthenticationError,

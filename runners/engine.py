@@ -22,7 +22,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from runbench.clients.base import ModelClient
+from runbench.chat import ModelClient
 from runbench.errors import AuthenticationError, QuotaExhaustedError
 from runbench.records import Record
 from runbench.runners.attempt import run_job

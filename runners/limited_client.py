@@ -12,7 +12,7 @@ import logging
 import random
 import re
 
-from runbench.clients.base import ChatRequest, ChatResponse, ModelClient
+from runbench.chat import ChatRequest, ChatResponse, ModelClient
 from runbench.errors import RateLimitedError, RequestTimeoutError, RetryableProviderError
 from runbench.runners.jobs import RunOptions
 from runbench.runners.limiter import EndpointLimiter, Reply, exhausted_pause_s

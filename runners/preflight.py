@@ -19,7 +19,7 @@ from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runbench.clients.base import ChatMessage, ChatRequest, ModelClient
+from runbench.chat import ChatMessage, ChatRequest, ModelClient
 from runbench.errors import (
     EXIT_CREDENTIALS,
     EXIT_OK,

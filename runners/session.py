@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from runbench.clients.base import ModelClient
+from runbench.chat import ModelClient
 from runbench.clients.embeddings import tool_similarity
 from runbench.clients.factory import make_client
 from runbench.config import ModelConfig, RunbenchConfig, load_config

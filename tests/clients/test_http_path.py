@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from runbench import errors
-from runbench.clients.base import ChatMessage, ChatRequest, ChatResponse
+from runbench.chat import ChatMessage, ChatRequest, ChatResponse
 from runbench.clients.openai_client import OpenAIChatClient, translate_transport_error
 from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig
 from runbench.redact import Redactor

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from runbench import errors
-from runbench.clients.base import ChatMessage, ChatRequest
+from runbench.chat import ChatMessage, ChatRequest
 from runbench.clients.openai_client import OpenAIChatClient, retry_after_seconds, translate_error
 from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx2
 
-from runbench.clients.base import ChatMessage, ChatRequest, ChatResponse
+from runbench.chat import ChatMessage, ChatRequest, ChatResponse
 from runbench.clients.openai_client import QUOTA_CODES, retry_after_seconds
 from runbench.errors import (
     AuthenticationError,

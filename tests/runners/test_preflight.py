@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runbench.clients.base import ModelClient
+from runbench.chat import ModelClient
 from runbench.clients.openai_client import OpenAIChatClient
 from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig
 from runbench.errors import EXIT_CREDENTIALS, EndpointUnusableError
