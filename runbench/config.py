@@ -186,6 +186,9 @@ class RunbenchConfig:
     tools: Path | None = None
     # the model whose /v1/embeddings endpoint scores semantic tool matches (docs/SCORING.md)
     embeddings: str | None = None
+    # the model that classifies non-full tests when a run asks for it (--classifier,
+    # --ai-classification); None keeps the rule-based classifier
+    classifier: str | None = None
 
     def resolve_model(self, name: str) -> ModelConfig:
         """The model a user-typed name means: canonical name, alias or deployment, any case.
@@ -310,6 +313,7 @@ def load_config(path: Path | None) -> RunbenchConfig:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     _refuse_literal_keys(document, path)
     embeddings = document.pop("embeddings", None)  # a key, not a table: read before the check
+    classifier = document.pop("classifier", None)
     unknown = set(document) - {"providers", "models", "tools"}
     if unknown:
         raise ConfigError(
@@ -325,14 +329,27 @@ def load_config(path: Path | None) -> RunbenchConfig:
     for name, table in _tables(document.get("models", {}), path, "models").items():
         models[name] = _model(name, table, providers, path)
     config = RunbenchConfig(providers, models, path, tools=path.parent / tools if tools else None)
-    if embeddings is None:
-        return config
-    if not isinstance(embeddings, str) or embeddings.lower() not in config.name_table():
+    return dataclasses.replace(
+        config,
+        embeddings=_model_key(config, "embeddings", embeddings, path),
+        classifier=_model_key(config, "classifier", classifier, path),
+    )
+
+
+def _model_key(config: RunbenchConfig, key: str, value: Any, path: Path) -> str | None:
+    """The canonical name of the model a top-level key names (``embeddings``, ``classifier``).
+
+    Raises:
+        ConfigError: the value names no model of [models].
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.lower() not in config.name_table():
         raise ConfigError(
-            f"{path}: embeddings = {embeddings!r} names no model of [models]",
-            hint='write embeddings = "<model>" with a model defined under [models]',
+            f"{path}: {key} = {value!r} names no model of [models]",
+            hint=f'write {key} = "<model>" with a model defined under [models]',
         )
-    return dataclasses.replace(config, embeddings=config.resolve_model(embeddings).name)
+    return config.resolve_model(value).name
 
 
 def api_key(deployment: DeploymentConfig, environ: Mapping[str, str] | None = None) -> str:

@@ -77,7 +77,15 @@ TEST_ID_PATTERN = r"^[0-9a-f]{32}$"
 PROTOCOLS = ("tags", "native")
 # columns added after stores were first written: a Parquet part without them is read with nulls
 # fields added after the first release: parts written before them lack them and read as null
-ADDED_FIELDS = ("similarity_source", "protocol", "temperature", "top_p", "max_tokens", "seed")
+ADDED_FIELDS = (
+    "similarity_source",
+    "protocol",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "seed",
+    "error_classifier",
+)
 KEY_FIELDS = ("test_id", "attempt", "run_id")
 
 
@@ -211,6 +219,11 @@ class Record:
         "int64", "completion token limit sent; null if none", minimum=1, default=None
     )
     seed: int | None = _spec("int64", "sampling seed sent; null if none", default=None)
+    # which classifier named error_category of a partial or failed test; null for full successes,
+    # infrastructure errors and rows written before the column existed
+    error_classifier: str | None = _spec(
+        "string", "who chose error_category: rules or ai:<model>; null if none", default=None
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError
 from runbench.records import Record
+from runbench.runners.classifying import ModelClassifier, classified
 from runbench.runners.jobs import Job, RunOptions
 from runbench.runners.limited_client import LimitedClient
 from runbench.runners.recording import error_record, result_record
@@ -35,8 +36,12 @@ async def run_job(
     store: Store,
     tools: Mapping[str, Tool] | None = None,
     similarity: ToolSimilarity | None = None,
+    classifier: ModelClassifier | None = None,
 ) -> Record:
     """Run one test and return its record.
+
+    A partial or failed test's error category comes from ``classifier`` when the run has one
+    (``classifying.py``), else from the rules; either way the record names which.
 
     Raises:
         AuthenticationError: the key was rejected; the provider must stop.
@@ -78,7 +83,7 @@ async def run_job(
         return failed(error.record_category, error.message)
     except Exception as error:  # a bug or an unexpected reply: recorded, never scored
         return failed("crash", f"{type(error).__name__}: {error}")
-    return result_record(
+    record = result_record(
         job,
         outcome,
         run_id,
@@ -86,6 +91,7 @@ async def run_job(
         retries=client.retries,
         transcript=_transcript(store, run_id, job, outcome) if options.save_logs else None,
     )
+    return await classified(record, job, outcome, classifier)
 
 
 def _transcript(store: Store, run_id: str, job: Job, outcome: TestOutcome) -> str:

@@ -26,6 +26,7 @@ from runbench.chat import ModelClient
 from runbench.errors import AuthenticationError, QuotaExhaustedError
 from runbench.records import Record
 from runbench.runners.attempt import run_job
+from runbench.runners.classifying import ModelClassifier
 from runbench.runners.jobs import Job, RunOptions
 from runbench.runners.limited_client import LimitedClient
 from runbench.runners.limiter import EndpointLimiter
@@ -64,6 +65,7 @@ class _Run:
     finished: asyncio.Queue[Record | None]
     tools: Mapping[str, Tool] | None = None
     similarity: ToolSimilarity | None = None
+    classifier: ModelClassifier | None = None
 
 
 async def run_jobs(
@@ -78,11 +80,13 @@ async def run_jobs(
     stop: asyncio.Event | None = None,
     tools: Mapping[str, Tool] | None = None,
     similarity: ToolSimilarity | None = None,
+    classifier: ModelClassifier | None = None,
 ) -> RunSummary:
     """Run every job; return what happened. Cancels cleanly when ``stop`` is set.
 
     ``tools`` is the run's tool registry (default: the built-in one) and ``similarity`` its
-    tool matcher, made once per run (``clients.embeddings.tool_similarity``).
+    tool matcher, made once per run (``clients.embeddings.tool_similarity``); ``classifier``
+    names the error category of non-full tests when the run has one (``classifying.py``).
 
     ``on_progress`` is called about once a second and always once more at the end, with
     ``summary.final`` set, whether the run finished, timed out or was interrupted.
@@ -99,6 +103,7 @@ async def run_jobs(
         asyncio.Queue(maxsize=max(1, workers) * QUEUE_SLOTS_PER_WORKER),
         tools,
         similarity,
+        classifier,
     )
     try:
         async with asyncio.TaskGroup() as group:
@@ -203,6 +208,7 @@ async def _work(lane: _Lane, queue: asyncio.Queue[Job | None], run: _Run) -> Non
                 store=run.store,
                 tools=run.tools,
                 similarity=run.similarity,
+                classifier=run.classifier,
             )
         except (AuthenticationError, QuotaExhaustedError) as error:
             run.summary.stop_provider(job.deployment.provider, error.message, error.exit_code)

@@ -24,6 +24,7 @@ from runbench.config import ModelConfig, RunbenchConfig, load_config
 from runbench.errors import UsageError
 from runbench.matrix import MAX_NUM_INSTANCES, Matrix, model_settings
 from runbench.planspec import PlanInputs
+from runbench.runners.classifying import ModelClassifier
 from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
 from runbench.runners.manifest import finish_manifest, start_manifest
 from runbench.runners.planning import (
@@ -64,6 +65,8 @@ class RunRequest:
     tools_path: Path | None = None
     # infrastructure error categories to run again although settled (``settled.py``)
     retry_errors: tuple[str, ...] = ()
+    # the model that classifies non-full tests (``classifying.py``); None: the rule-based one
+    classifier: str | None = None
 
     def to_json(self) -> str:
         """The request as JSON, for a shard process (paths absolute, so any cwd works)."""
@@ -102,6 +105,7 @@ class RunRequest:
                 tasks_path=Path(payload["tasks_path"]) if payload["tasks_path"] else None,
                 tools_path=Path(payload["tools_path"]) if payload.get("tools_path") else None,
                 retry_errors=tuple(payload.get("retry_errors", ())),
+                classifier=payload.get("classifier"),
             )
         except (ValueError, KeyError, TypeError) as error:
             raise UsageError(f"not a run request: {error}") from None
@@ -193,13 +197,18 @@ def build_request(
     deployment: str | None = None,
     shard: str | None = None,
     retry_errors: str | None = None,
+    classifier: str | None = None,
 ) -> tuple[RunRequest, bool]:
     """A run request from the plan inputs; also whether the models came from the config file.
 
+    ``classifier`` names the model that classifies non-full tests (any name or alias of a model
+    of the config); None keeps the rule-based classifier.
+
     Raises:
-        UsageError: conflicting or bad plan inputs, or no model to run.
+        UsageError: conflicting or bad plan inputs, no model to run, or an unknown classifier.
     """
-    models, from_config = inputs.models_to_run(load_config(config_path))
+    config = load_config(config_path)
+    models, from_config = inputs.models_to_run(config)
     request = RunRequest(
         models,
         inputs.matrix(),
@@ -212,6 +221,7 @@ def build_request(
         tasks_path=tasks_path,
         tools_path=tools_path,
         retry_errors=tuple(sorted(parse_retry_errors(retry_errors))),
+        classifier=config.resolve_model(classifier).name if classifier else None,
     )
     return request, from_config
 
@@ -249,6 +259,7 @@ class Prepared:
     cells: int
     fitted: PlannedMatrix
     config: RunbenchConfig
+    classifier: ModelConfig | None = None  # the model that classifies non-full tests, if any
 
     @property
     def library(self) -> TaskLibrary:
@@ -263,6 +274,7 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
             above the size limit.
     """
     config, models, fitted = _resolve(request)
+    classifier = config.resolve_model(request.classifier) if request.classifier else None
     matrix = fitted.matrix
     cells = matrix.cells_per_model * len(models)
     if request.mode == "batch":
@@ -278,7 +290,7 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
             deployment=request.deployment,
             shard=request.shard,
         )
-        return Prepared(jobs, len(jobs), cells, fitted, config)
+        return Prepared(jobs, len(jobs), cells, fitted, config, classifier)
     settled = settled_ids(store, [model.name for model in models], request.retry_errors)
     jobs, planned = plan_remaining(
         store,
@@ -288,7 +300,7 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
         shard=request.shard,
         skip=settled,
     )
-    return Prepared(jobs, planned, cells, fitted, config)
+    return Prepared(jobs, planned, cells, fitted, config, classifier)
 
 
 def _resolve(request: RunRequest) -> tuple[RunbenchConfig, list[ModelConfig], PlannedMatrix]:
@@ -398,7 +410,12 @@ async def execute(
     """Run the prepared jobs; clients are closed after, whatever happens."""
     run_id = run_id or str(uuid.uuid4())
     clients: dict[str, ModelClient] = {}
+    classifier: ModelClassifier | None = None
     try:
+        if prepared.classifier is not None:
+            model = prepared.classifier
+            client = make_client(model, model.deployments[0], protocol=options.protocol)
+            classifier = ModelClassifier(model, client, options)
         for job in prepared.jobs:
             if job.endpoint not in clients:
                 clients[job.endpoint] = make_client(
@@ -424,8 +441,11 @@ async def execute(
             stop=stop,
             tools=workload.tools,
             similarity=similarity,
+            classifier=classifier,
         )
     finally:
+        if classifier is not None:
+            await classifier.aclose()
         for client in clients.values():
             closer = getattr(client, "aclose", None)
             if closer is not None:

@@ -60,9 +60,10 @@ RATE_MODES = ("adaptive", "fixed")
 class LegacyResolution:
     """The runbench options the old flags amount to, and one note per old flag given.
 
-    ``ai_classification`` keeps the request for a model classifier (PILOT-Bench's
-    ``--ai-classification``) until the engine has one; ``show_status`` asks the command to show
-    the plan's progress and run nothing (``batch_test_runner.py --progress``).
+    ``ai_classification`` says PILOT-Bench's ``--ai-classification`` was given (it becomes
+    ``--classifier`` with the config's ``classifier`` model, when there is one);
+    ``show_status`` asks the command to show the plan's progress and run nothing
+    (``batch_test_runner.py --progress``).
     """
 
     plan: PlanArgs
@@ -72,13 +73,21 @@ class LegacyResolution:
     show_status: bool = False
 
 
-def resolve_legacy(legacy: LegacyArgs, plan: PlanArgs, run: RunArgs) -> LegacyResolution:
+def resolve_legacy(
+    legacy: LegacyArgs, plan: PlanArgs, run: RunArgs, *, configured_classifier: str | None = None
+) -> LegacyResolution:
     """Fold the old flags into the plan and run options, with one note per flag given.
+
+    ``configured_classifier`` is the config's ``classifier`` model, which a bare
+    ``--ai-classification`` turns on.
 
     Raises:
         UsageError: ``--clear`` (runbench never deletes results), an old flag that contradicts
             its runbench equivalent given alongside it, or an unknown ``--rate-mode``.
     """
+    if legacy.no_ai_classification and (legacy.ai_classification or run.classifier):
+        given = "--ai-classification" if legacy.ai_classification else "--classifier"
+        raise UsageError(f"give {given} or --no-ai-classification, not both")
     changes: dict[str, Any] = {}
     notes: list[str] = []
     for item in dataclasses.fields(legacy):
@@ -90,7 +99,7 @@ def resolve_legacy(legacy: LegacyArgs, plan: PlanArgs, run: RunArgs) -> LegacyRe
         if item.name in IGNORED:
             notes.append(f"{shown}: ignored: {IGNORED[item.name]}")
             continue
-        note, change = _mapped(item.name, value, run)
+        note, change = _mapped(item.name, value, run, configured_classifier)
         notes.append(f"{shown}: {note}")
         changes.update(change)
     return LegacyResolution(
@@ -107,7 +116,9 @@ def flag_name(item: dataclasses.Field[Any]) -> str:
     return "--" + item.name.replace("_", "-")
 
 
-def _mapped(name: str, value: Any, run: RunArgs) -> tuple[str, dict[str, Any]]:
+def _mapped(
+    name: str, value: Any, run: RunArgs, configured_classifier: str | None
+) -> tuple[str, dict[str, Any]]:
     """The note and the ``RunArgs`` changes of one old flag that is not simply ignored."""
     if name == "silent":
         return "mapped to --quiet (no progress lines)", {"quiet": True}
@@ -126,8 +137,17 @@ def _mapped(name: str, value: Any, run: RunArgs) -> tuple[str, dict[str, Any]]:
             return "mapped to --adaptive (runbench's default)", {"adaptive": True}
         return "mapped to --no-adaptive (concurrency is not cut on 429s)", {"adaptive": False}
     if name == "ai_classification":
+        if run.classifier:
+            return f"partial and failed tests are classified by {run.classifier} (--classifier)", {}
+        if configured_classifier:
+            return (
+                f"mapped to --classifier {configured_classifier} (classifier in runbench.toml): "
+                f"partial and failed tests are classified by {configured_classifier}",
+                {"classifier": configured_classifier},
+            )
         return (
-            "errors are classified by the rule-based classifier until the AI classifier lands",
+            "no classifier in runbench.toml: the rule-based classifier stays "
+            '(write classifier = "<model>" or pass --classifier MODEL to use a model)',
             {},
         )
     if name == "progress":

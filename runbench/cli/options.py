@@ -339,6 +339,16 @@ class RunArgs:
             metavar="CATEGORIES",
         ),
     ] = None
+    classifier: Annotated[
+        str | None,
+        _option(
+            "--classifier",
+            help="Classify partial and failed tests with this model of the config, as "
+            "WorkflowBench's AI classification does. [default: the rule-based classifier]",
+            panel=OUTPUT,
+            metavar="MODEL",
+        ),
+    ] = None
     save_logs: Annotated[
         bool, _option("--save-logs", help="Keep every transcript in the store.", panel=OUTPUT)
     ] = False

@@ -51,8 +51,11 @@ def _with_old_flags(
     """
     from runbench.cli.legacy_flags import resolve_legacy
     from runbench.cli.results import status
+    from runbench.config import load_config
 
-    resolved = resolve_legacy(legacy, plan, run)
+    # a bare --ai-classification turns on the config's classifier model, when it names one
+    configured = load_config(plan.config_path()).classifier if legacy.ai_classification else None
+    resolved = resolve_legacy(legacy, plan, run, configured_classifier=configured)
     for note in resolved.notes:
         info(note)
     if resolved.show_status:
@@ -103,6 +106,7 @@ def _request(
         deployment=pin.deployment if pin else None,
         shard=pin.shard if pin else None,
         retry_errors=run.retry_errors,
+        classifier=run.classifier,
     )
     redact_logs(load_config(request.config_path))
     if from_config:

@@ -43,8 +43,8 @@ NOTES = [
     (
         "smart-batch",
         ("--ai-classification",),
-        "--ai-classification: errors are classified by the rule-based classifier until the AI "
-        "classifier lands",
+        "--ai-classification: no classifier in runbench.toml: the rule-based classifier stays "
+        '(write classifier = "<model>" or pass --classifier MODEL to use a model)',
     ),
     (
         "smart-batch",
@@ -104,8 +104,8 @@ NOTES = [
     (
         "batch",
         ("--ai-classification",),
-        "--ai-classification: errors are classified by the rule-based classifier until the AI "
-        "classifier lands",
+        "--ai-classification: no classifier in runbench.toml: the rule-based classifier stays "
+        '(write classifier = "<model>" or pass --classifier MODEL to use a model)',
     ),
     (
         "ultra-parallel",

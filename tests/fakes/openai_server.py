@@ -3,7 +3,8 @@
 Two ways to script it, combinable:
 
 * **The model name** (or the Azure deployment in the path) picks a fixed behaviour: ``ok``,
-  ``tools``, ``http-<status>``, ``rate-limited`` (429 + Retry-After: 7), ``quota`` (429
+  ``tools``, ``classify-<category>`` (an error classifier's JSON verdict naming the category),
+  ``http-<status>``, ``rate-limited`` (429 + Retry-After: 7), ``quota`` (429
   insufficient_quota), ``hang`` (answers after 5 s), ``bad-json``, and stateful ones:
   ``fail-500-N-<tag>`` (the first N requests get 500, then ``ok``), ``fail-429-N-<tag>`` (the
   first N get 429 with Retry-After: 1), and ``retry-<status>-<form>-<tag>`` (the first request gets
@@ -131,6 +132,9 @@ def _completion(model: str, body: dict[str, Any]) -> dict[str, Any]:
         "role": "assistant",
         "content": "Reading now. <tool_call>file_reader</tool_call>",
     }
+    if model.startswith("classify-"):  # an error classifier naming the category in its name
+        verdict = {"error_type": model.removeprefix("classify-"), "confidence": 0.9}
+        message = {"role": "assistant", "content": json.dumps({**verdict, "reasoning": "scripted"})}
     if model == "tools":
         message = {
             "role": "assistant",
