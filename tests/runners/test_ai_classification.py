@@ -23,7 +23,7 @@ from runbench.runners import session
 from runbench.runners.engine import RunOptions, RunSummary
 from runbench.runners.retry import RetryPolicy
 from runbench.storage import open_store
-from tests.fake_openai import FakeOpenAI, start_fake_openai
+from tests.fakes.openai_server import FakeOpenAI, start_fake_openai
 
 SENTINEL = "sk-SENTINEL0123456789abcdefSENTINEL"
 VERDICT = "parameter_config_errors"
