@@ -116,46 +116,67 @@ def flag_name(item: dataclasses.Field[Any]) -> str:
     return "--" + item.name.replace("_", "-")
 
 
-def _mapped(
-    name: str, value: Any, run: RunArgs, configured_classifier: str | None
-) -> tuple[str, dict[str, Any]]:
+Change = tuple[str, dict[str, Any]]  # the [INFO] note and the RunArgs fields it sets
+
+
+def _mapped(name: str, value: Any, run: RunArgs, configured_classifier: str | None) -> Change:
     """The note and the ``RunArgs`` changes of one old flag that is not simply ignored."""
-    if name == "silent":
-        return "mapped to --quiet (no progress lines)", {"quiet": True}
-    if name == "no_save_logs":
-        if run.save_logs:
-            raise UsageError("give --save-logs or --no-save-logs, not both")
-        return "runbench's default: transcripts are kept only with --save-logs or --debug", {}
-    if name == "workers":
-        if run.max_workers is not None and run.max_workers != value:
-            raise UsageError("give --workers or --max-workers, not both")
-        return f"mapped to --max-workers {value}", {"max_workers": value}
-    if name == "rate_mode":
-        if value not in RATE_MODES:
-            raise UsageError(f"--rate-mode must be adaptive or fixed, not '{value}'")
-        if value == "adaptive":
-            return "mapped to --adaptive (runbench's default)", {"adaptive": True}
-        return "mapped to --no-adaptive (concurrency is not cut on 429s)", {"adaptive": False}
-    if name == "ai_classification":
-        if run.classifier:
-            return f"partial and failed tests are classified by {run.classifier} (--classifier)", {}
-        if configured_classifier:
-            return (
-                f"mapped to --classifier {configured_classifier} (classifier in runbench.toml): "
-                f"partial and failed tests are classified by {configured_classifier}",
-                {"classifier": configured_classifier},
-            )
-        return (
-            "no classifier in runbench.toml: the rule-based classifier stays "
-            '(write classifier = "<model>" or pass --classifier MODEL to use a model)',
+    handlers = {
+        "silent": lambda: ("mapped to --quiet (no progress lines)", {"quiet": True}),
+        "no_save_logs": lambda: _no_save_logs(run),
+        "workers": lambda: _workers(value, run),
+        "rate_mode": lambda: _rate_mode(value),
+        "ai_classification": lambda: _ai_classification(run, configured_classifier),
+        "progress": lambda: (
+            "showing the plan's progress (as runbench status does); running nothing",
             {},
+        ),
+        "clear": _clear,
+    }
+    if name not in handlers:
+        raise ValueError(f"LegacyArgs field '{name}' has no resolution")  # a field added, not here
+    return handlers[name]()
+
+
+def _no_save_logs(run: RunArgs) -> Change:
+    if run.save_logs:
+        raise UsageError("give --save-logs or --no-save-logs, not both")
+    return "runbench's default: transcripts are kept only with --save-logs or --debug", {}
+
+
+def _workers(value: Any, run: RunArgs) -> Change:
+    if run.max_workers is not None and run.max_workers != value:
+        raise UsageError("give --workers or --max-workers, not both")
+    return f"mapped to --max-workers {value}", {"max_workers": value}
+
+
+def _rate_mode(value: Any) -> Change:
+    if value not in RATE_MODES:
+        raise UsageError(f"--rate-mode must be adaptive or fixed, not '{value}'")
+    if value == "adaptive":
+        return "mapped to --adaptive (runbench's default)", {"adaptive": True}
+    return "mapped to --no-adaptive (concurrency is not cut on 429s)", {"adaptive": False}
+
+
+def _ai_classification(run: RunArgs, configured_classifier: str | None) -> Change:
+    if run.classifier:
+        return f"partial and failed tests are classified by {run.classifier} (--classifier)", {}
+    if configured_classifier:
+        return (
+            f"mapped to --classifier {configured_classifier} (classifier in runbench.toml): "
+            f"partial and failed tests are classified by {configured_classifier}",
+            {"classifier": configured_classifier},
         )
-    if name == "progress":
-        return "showing the plan's progress (as runbench status does); running nothing", {}
-    if name == "clear":
-        raise UsageError(
-            "--clear is refused: in PILOT-Bench it emptied the results database of every model, "
-            "and runbench never deletes results",
-            hint="start a fresh store with --store NEW_FOLDER; the current one stays as it is",
-        )
-    raise ValueError(f"LegacyArgs field '{name}' has no resolution")  # a field added, not here
+    return (
+        "no classifier in runbench.toml: the rule-based classifier stays "
+        '(write classifier = "<model>" or pass --classifier MODEL to use a model)',
+        {},
+    )
+
+
+def _clear() -> Change:
+    raise UsageError(
+        "--clear is refused: in PILOT-Bench it emptied the results database of every model, "
+        "and runbench never deletes results",
+        hint="start a fresh store with --store NEW_FOLDER; the current one stays as it is",
+    )
