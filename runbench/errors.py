@@ -3,6 +3,7 @@
 The tree::
 
     RunbenchError                 base; carries the process exit code the CLI uses
+    ├── Interrupted               exit 130: SIGINT/SIGTERM outside a run's own stop handling
     ├── UsageError                exit 2: a flag, value or file the user gave is wrong
     │   ├── ConfigError           exit 2: configuration (runbench.toml, env values) is wrong
     │   ├── RecordError           exit 2: a record violates the schema (names the field)
@@ -54,6 +55,16 @@ class RunbenchError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+
+class Interrupted(RunbenchError):
+    """Raised by the CLI's SIGINT/SIGTERM handler while a command plans, reads or writes.
+
+    A run's own loop turns the signals into a clean stop (finished tests flushed); outside it
+    (planning a large plan, reading a report) the command ends at once with this one line.
+    """
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class UsageError(RunbenchError):

@@ -18,7 +18,7 @@ import typer.main
 
 from runbench.cli import browse, catalog, results, run, store
 from runbench.cli.output import print_json, stderr, stdout
-from runbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, RunbenchError, StoreError
+from runbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, RunbenchError, StoreError
 from runbench.redact import escape_control
 
 app = typer.Typer(
@@ -133,8 +133,15 @@ def _fail(message: str, hint: str | None, code: int, *, as_json: bool = False) -
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM outside a run's own handling ends the command like Ctrl-C: one line, exit 130."""
-    raise KeyboardInterrupt
+    """SIGINT/SIGTERM outside a run's own handling end the command: one line, exit 130.
+
+    Raised as a runbench error rather than KeyboardInterrupt, which Typer turns into a bare
+    exit code 130 with nothing said.
+    """
+    raise Interrupted(
+        f"interrupted by {signal.Signals(signum).name}",
+        hint="nothing half-written: run the same command again to go on",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -142,7 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.WARNING, format="[%(levelname)s] %(message)s", stream=sys.stderr
     )
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     arguments = sys.argv[1:] if argv is None else list(argv)
     sys.argv = ["runbench", *arguments]  # what manifests and resume lines record, however called
     as_json = "--json" in arguments
