@@ -12,7 +12,7 @@ import dataclasses
 import json
 import signal
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -407,7 +407,11 @@ async def execute(
     check_credentials: bool = True,
     run_id: str | None = None,
 ) -> RunSummary:
-    """Run the prepared jobs; clients are closed after, whatever happens."""
+    """Run the prepared jobs; clients are closed after, whatever happens.
+
+    Pre-flight runs under the request timeout, the stop event and the run limit: time it takes
+    is taken from ``--max-runtime``, and a run limit reached during it runs no test.
+    """
     run_id = run_id or str(uuid.uuid4())
     clients: dict[str, ModelClient] = {}
     classifier: ModelClassifier | None = None
@@ -421,42 +425,80 @@ async def execute(
                 clients[job.endpoint] = make_client(
                     job.model, job.deployment, protocol=options.protocol
                 )
-        api_endpoints = {job.endpoint for job in prepared.jobs if job.deployment.kind != "sim"}
-        checked = (
-            await preflight(clients, api_endpoints, timeout_s=options.request_timeout_s, stop=stop)
-            if check_credentials
-            else PreflightReport({})
+        checked, options = await _preflight_within_run_limit(
+            clients, prepared.jobs, options, stop, check_credentials
         )
         jobs = [job for job in prepared.jobs if job.endpoint not in checked.unusable]
-        workload = prepared.fitted.workload
-        similarity = await tool_similarity(prepared.config, workload.tools)
-        summary = await run_jobs(
-            jobs,
-            store=store,
-            clients=clients,
-            library=prepared.library,
-            options=options,
-            run_id=run_id,
-            on_progress=on_progress,
-            stop=stop,
-            tools=workload.tools,
-            similarity=similarity,
-            classifier=classifier,
-        )
+        if checked.run_limit_reached:
+            summary = RunSummary.for_jobs(run_id, jobs)
+            summary.timed_out = True
+            summary.close()
+        else:
+            workload = prepared.fitted.workload
+            similarity = await tool_similarity(prepared.config, workload.tools)
+            summary = await run_jobs(
+                jobs,
+                store=store,
+                clients=clients,
+                library=prepared.library,
+                options=options,
+                run_id=run_id,
+                on_progress=on_progress,
+                stop=stop,
+                tools=workload.tools,
+                similarity=similarity,
+                classifier=classifier,
+            )
     finally:
         if classifier is not None:
             await classifier.aclose()
         for client in clients.values():
-            closer = getattr(client, "aclose", None)
-            if closer is not None:
-                await closer()
-    for provider, reason in checked.by_provider().items():
+            await client.aclose()
+    for provider, reason in checked.report.by_provider().items():
         summary.stopped[provider] = reason
-        summary.stopped_exit_code = checked.exit_code
+        summary.stopped_exit_code = checked.report.exit_code
     skipped = len(prepared.jobs) - len(jobs)
     summary.planned += skipped
     summary.not_run += skipped
     return summary
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    report: PreflightReport
+    run_limit_reached: bool = False
+
+    @property
+    def unusable(self) -> Mapping[str, Any]:
+        return self.report.unusable
+
+
+async def _preflight_within_run_limit(
+    clients: dict[str, ModelClient],
+    jobs: list[Job],
+    options: RunOptions,
+    stop: asyncio.Event | None,
+    check_credentials: bool,
+) -> tuple[_Checked, RunOptions]:
+    """Pre-flight bounded by the run limit; the options left with the time that remains."""
+    if not check_credentials:
+        return _Checked(PreflightReport({})), options
+    api_endpoints = {job.endpoint for job in jobs if job.deployment.kind != "sim"}
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        async with asyncio.timeout(options.max_runtime_s):
+            report = await preflight(
+                clients, api_endpoints, timeout_s=options.request_timeout_s, stop=stop
+            )
+    except TimeoutError:
+        return _Checked(PreflightReport({}), run_limit_reached=True), options
+    if options.max_runtime_s is None:
+        return _Checked(report), options
+    left = options.max_runtime_s - (loop.time() - started)
+    if left <= 0:
+        return _Checked(report, run_limit_reached=True), options
+    return _Checked(report), dataclasses.replace(options, max_runtime_s=left)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -265,3 +266,34 @@ def test_sigterm_during_pre_flight_exits_130_with_a_resume_line(
     assert "Resume with: runbench smart-batch" in err
     assert ended_after < 15.0, "a 600 s request timeout must not hold a SIGTERM"
     assert len(hostile.requests) == 1, "no test ran after the interrupt"
+
+
+def test_the_run_limit_bounds_pre_flight_against_a_server_that_never_answers(
+    hostile: HostileServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "runbench.toml"
+    config.write_text(
+        f'[providers.hostile]\nkind = "openai"\nbase_url = "{hostile.base_url}"\n'
+        'api_key_env = "HOSTILE_KEY"\nrequest_timeout_s = 600\n'
+        '[models.hung]\nprovider = "hostile"\ndeployments = ["hang"]\n'
+    )
+    environment = {**os.environ, "HOSTILE_KEY": SENTINEL}
+    environment.pop("STORAGE_FORMAT", None)
+    store = tmp_path / "store"
+    command = [
+        *(sys.executable, "-m", "runbench", "smart-batch", "--model", "hung"),
+        *("--config", str(config), "--store", str(store), "--task-types", "simple_task"),
+        *("--num-instances", "1", "--max-runtime", "2", "--json"),
+    ]
+    started = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60)
+    took = time.monotonic() - started
+    assert result.returncode == 1, result.stderr  # resumable: the run limit was reached
+    summary = json.loads(result.stdout)
+    assert summary["timed_out"] and summary["finished"] == summary["errors"] == 0
+    assert summary["not_run"] == 1
+    assert took < 30, f"the provider's 600 s request timeout was not cut by --max-runtime 2: {took}"
+    assert (
+        not (store / "json" / "records.jsonl").exists()
+        or not (store / "json" / "records.jsonl").read_text()
+    )
