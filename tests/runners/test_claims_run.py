@@ -204,3 +204,16 @@ def test_a_shard_and_a_plain_run_of_one_plan_never_run_a_test_twice(tmp_path: Pa
     summaries = [_summary(plain), _summary(shard)]
     rows = _assert_each_test_once(tmp_path, storage, instances)
     assert sum(int(summary["finished"]) for summary in summaries) == len(rows)  # type: ignore[call-overload]
+
+
+def test_two_ultra_parallels_of_one_plan_at_once_join_never_duplicate(tmp_path: Path) -> None:
+    storage, instances = "parquet", 12
+    extra = ("--num-shards", "2", "--max-workers", "2")
+    args = _command(tmp_path, storage, instances, *extra, command="ultra-parallel")
+    running = [_start(args) for _ in range(2)]
+    outputs = [process.communicate(timeout=300) for process in running]
+    for process, (_, err) in zip(running, outputs, strict=True):
+        assert process.returncode in (0, 1), err
+    rows = _assert_each_test_once(tmp_path, storage, instances)
+    finished = sum(int(json.loads(out)["finished"]) for out, _ in outputs)
+    assert finished == len(rows), "the two runs' shards split the plan between them"
