@@ -7,6 +7,7 @@ row (a sim model never errs, so any second row would be a double run), and attem
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -16,10 +17,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from runbench.runners.engine import RunOptions
 from runbench.storage import open_store
 
 from runbench.matrix import build_matrix
 from runbench.plan import plan_tests
+from tests.runners.harness import Endpoint, jobs_of, run_endpoints
 
 MODEL = "claim-sim"
 PHASE = "5.1"  # five cells per instance
@@ -217,3 +220,34 @@ def test_two_ultra_parallels_of_one_plan_at_once_join_never_duplicate(tmp_path: 
     rows = _assert_each_test_once(tmp_path, storage, instances)
     finished = sum(int(json.loads(out)["finished"]) for out, _ in outputs)
     assert finished == len(rows), "the two runs' shards split the plan between them"
+
+
+def test_the_engine_skips_what_another_live_run_holds_and_records_the_issued_attempt(
+    tmp_path: Path, fake_openai
+) -> None:  # type: ignore[no-untyped-def]
+    endpoint = Endpoint(fake_openai.base_url, "claims-model", 6)
+    ids = [job.test.test_id for job in jobs_of(endpoint)]
+    store = open_store(tmp_path, "json")
+    assert store.claim(ids[:2], "another-run", 60.0) == {ids[0]: 1, ids[1]: 1}
+    # a lapsed lease of a live process: its test is free, but attempt 1 may still be recorded
+    assert store.claim(ids[2:3], "a-lapsed-run", 0.001) == {ids[2]: 1}
+    time.sleep(0.01)
+    store.close()
+    summary = asyncio.run(run_endpoints([endpoint], RunOptions(max_workers=2), tmp_path))
+    assert (summary.planned, summary.finished, summary.errors) == (6, 4, 0)
+    assert summary.not_run == summary.claimed_elsewhere == 2, "skipped, counted, not an error"
+    assert summary.endpoints[jobs_of(endpoint)[0].endpoint].claimed_elsewhere == 2
+    rows = {row["test_id"]: row["attempt"] for row in _store_rows(tmp_path)}
+    assert set(rows) == set(ids[2:])
+    assert rows[ids[2]] == 2, "the attempt the claim issued, not the planned one"
+    store = open_store(tmp_path, "json")
+    assert store.claimed() == {ids[0]: "another-run", ids[1]: "another-run"}, "ours released"
+    store.close()
+
+
+def _store_rows(root: Path) -> list[dict[str, object]]:
+    store = open_store(root, "json")
+    try:
+        return store.scan(["test_id", "attempt"]).to_pylist()
+    finally:
+        store.close()
