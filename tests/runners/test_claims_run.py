@@ -22,6 +22,7 @@ from runbench.storage import open_store
 
 from runbench.matrix import build_matrix
 from runbench.plan import plan_tests
+from tests.fake_openai import FakeOpenAI
 from tests.runners.harness import Endpoint, jobs_of, run_endpoints
 
 MODEL = "claim-sim"
@@ -223,8 +224,8 @@ def test_two_ultra_parallels_of_one_plan_at_once_join_never_duplicate(tmp_path: 
 
 
 def test_the_engine_skips_what_another_live_run_holds_and_records_the_issued_attempt(
-    tmp_path: Path, fake_openai
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
     endpoint = Endpoint(fake_openai.base_url, "claims-model", 6)
     ids = [job.test.test_id for job in jobs_of(endpoint)]
     store = open_store(tmp_path, "json")
