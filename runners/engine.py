@@ -7,6 +7,14 @@ slow, throttled or paused endpoint never holds back another. Tasks are per lane 
 never per planned test, so memory stays bounded. One writer appends each finished test's record
 at once (batching whatever finished meanwhile into one durable append).
 
+Claims (``runners/claiming.py``). Concurrent runs of overlapping plans must never run one test
+twice, so each lane's producer claims its jobs through the store in batches before queueing
+them, with the run id as owner: a job refused (another live run holds it, or it was done
+meanwhile) is skipped and counted as ``claimed_elsewhere``, a part of ``not_run``; a granted job
+is recorded with the attempt the claim issued. One task renews the lease while the run lasts;
+the writer releases each test after its record's append returned, and the run releases whatever
+it still holds when it ends, however it ends.
+
 Cancellation has one path: the lanes run inside ``asyncio.timeout``. Its deadline is the run
 limit (``max_runtime_s``), and a ``stop`` event (SIGINT/SIGTERM) moves the deadline to now. Either
 way the lanes are cancelled, and the writer then drains every record already produced, so an
@@ -19,13 +27,15 @@ Types live beside the engine and are re-exported here: ``Job`` and ``RunOptions`
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runbench.chat import ModelClient
-from runbench.errors import AuthenticationError, QuotaExhaustedError
+from runbench.errors import AuthenticationError, QuotaExhaustedError, StoreError
 from runbench.records import Record
 from runbench.runners.attempt import run_job
+from runbench.runners.claiming import LEASE_S, Claims, claim_batch_size
 from runbench.runners.classifying import ModelClassifier
 from runbench.runners.jobs import Job, RunOptions
 from runbench.runners.limited_client import LimitedClient
@@ -41,6 +51,7 @@ __all__ = ["EndpointProgress", "Job", "RunOptions", "RunSummary", "run_jobs"]
 QUEUE_SLOTS_PER_WORKER = 2
 PROGRESS_INTERVAL_S = 1.0
 ProgressCallback = Callable[[RunSummary], None]
+log = logging.getLogger("runbench.runners")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +74,7 @@ class _Run:
     run_id: str
     summary: RunSummary
     finished: asyncio.Queue[Record | None]
+    claims: Claims
     tools: Mapping[str, Tool] | None = None
     similarity: ToolSimilarity | None = None
     classifier: ModelClassifier | None = None
@@ -81,8 +93,14 @@ async def run_jobs(
     tools: Mapping[str, Tool] | None = None,
     similarity: ToolSimilarity | None = None,
     classifier: ModelClassifier | None = None,
+    lease_s: float = LEASE_S,
 ) -> RunSummary:
-    """Run every job; return what happened. Cancels cleanly when ``stop`` is set.
+    """Run every job this run can claim; return what happened. Cancels cleanly on ``stop``.
+
+    Each job is claimed through ``store`` (owner ``run_id``, a lease of ``lease_s`` seconds)
+    before it runs and recorded with the attempt the claim issued; jobs another live run holds,
+    or that were done meanwhile, are counted in ``summary.claimed_elsewhere`` (part of
+    ``not_run``) and not run.
 
     ``tools`` is the run's tool registry (default: the built-in one) and ``similarity`` its
     tool matcher, made once per run (``clients.embeddings.tool_similarity``); ``classifier``
@@ -101,22 +119,26 @@ async def run_jobs(
         run_id,
         summary,
         asyncio.Queue(maxsize=max(1, workers) * QUEUE_SLOTS_PER_WORKER),
+        Claims(store, run_id, lease_s),
         tools,
         similarity,
         classifier,
     )
     try:
         async with asyncio.TaskGroup() as group:
-            writer = group.create_task(_write(store, run.finished))
+            writer = group.create_task(_write(store, run.finished, run.claims))
             reporter = group.create_task(_report(summary, lanes, on_progress))
+            renewer = group.create_task(run.claims.keep_alive())
             try:
                 await _schedule(lanes, run, stop)
             finally:
                 reporter.cancel()
+                renewer.cancel()
                 if not writer.done():  # a failed writer takes nothing more
                     await run.finished.put(None)
                     await writer
     finally:
+        await _release_all(run.claims)
         _gauge(summary, lanes)
         summary.close()
         summary.final = True
@@ -181,14 +203,27 @@ async def _run_lane(lane: _Lane, run: _Run) -> None:
     workers = _workers(lane, run.options)
     queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=workers * QUEUE_SLOTS_PER_WORKER)
     async with asyncio.TaskGroup() as group:
-        group.create_task(_produce(lane.jobs, queue, workers))
+        group.create_task(_produce(lane, queue, workers, run))
         for _ in range(workers):
             group.create_task(_work(lane, queue, run))
 
 
-async def _produce(jobs: list[Job], queue: asyncio.Queue[Job | None], workers: int) -> None:
-    for job in jobs:
-        await queue.put(job)
+async def _produce(lane: _Lane, queue: asyncio.Queue[Job | None], workers: int, run: _Run) -> None:
+    """Claim the lane's jobs a batch at a time and queue those granted, as the queue drains.
+
+    A batch is claimed only when the previous one is queued, so a run holds little more than
+    what it is about to start; once the lane's provider is stopped nothing more is claimed.
+    """
+    size = claim_batch_size(workers, QUEUE_SLOTS_PER_WORKER)
+    provider = lane.jobs[0].deployment.provider if lane.jobs else ""
+    for start in range(0, len(lane.jobs), size):
+        if provider in run.summary.stopped:
+            break  # the rest is counted as not run
+        granted = await run.claims.claim(lane.jobs[start : start + size])
+        for job in granted.refused:
+            run.summary.claimed_by_another(job)
+        for job in granted.jobs:
+            await queue.put(job)
     for _ in range(workers):
         await queue.put(None)
 
@@ -217,8 +252,12 @@ async def _work(lane: _Lane, queue: asyncio.Queue[Job | None], run: _Run) -> Non
         await run.finished.put(record)
 
 
-async def _write(store: Store, finished: asyncio.Queue[Record | None]) -> None:
-    """Append records as they come, each batch durable before the next is taken."""
+async def _write(store: Store, finished: asyncio.Queue[Record | None], claims: Claims) -> None:
+    """Append records as they come, each batch durable before the next is taken.
+
+    The batch's tests are released only after its append returned: released earlier, a test
+    not yet stored could be granted to another run and run twice.
+    """
     while True:
         batch = [await finished.get()]
         while not finished.empty():
@@ -226,6 +265,7 @@ async def _write(store: Store, finished: asyncio.Queue[Record | None]) -> None:
         records = [record for record in batch if record is not None]
         if records:
             await asyncio.to_thread(store.append, records)
+            await claims.release([record.test_id for record in records])
         if None in batch:
             return
 
@@ -237,6 +277,18 @@ async def _report(
         _gauge(summary, lanes)
         on_progress(summary)
         await asyncio.sleep(PROGRESS_INTERVAL_S)
+
+
+async def _release_all(claims: Claims) -> None:
+    """Free what the run still holds; a store that refuses is left to the lease's expiry.
+
+    The lease names this process, so it dies with it anyway: failing here must not hide the
+    error that ended the run.
+    """
+    try:
+        await claims.release_all()
+    except StoreError as error:
+        log.warning("could not release the claims of run %s: %s", claims.owner, error)
 
 
 def _gauge(summary: RunSummary, lanes: list[_Lane]) -> None:

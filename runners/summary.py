@@ -3,6 +3,10 @@
 The console and ``--json`` read everything they show from here (done, errors, in flight, the
 current limit, 429s, retries, ETA), never from a limiter. Counts are honest: every planned job
 ends in exactly one of finished, errors or not run, and the three add up to ``planned``.
+``claimed_elsewhere`` is the part of ``not_run`` this process skipped because its claim was
+refused (another live run holds the test, or it was done meanwhile): not an error, and not
+counted twice; it still makes the run incomplete, since this process did not see those tests
+done (running the same command again is a cheap no-op once they are).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class EndpointProgress:
     rate_limited: int = 0
     retries: int = 0
     attempts: int = 0
+    claimed_elsewhere: int = 0  # part of not_run: another run holds or finished these
 
     @property
     def not_run(self) -> int:
@@ -47,6 +52,7 @@ class EndpointProgress:
             "full_success": self.full,
             "errors": self.errors,
             "not_run": self.not_run,
+            "claimed_elsewhere": self.claimed_elsewhere,
             "limit": self.limit,
             "maximum": self.maximum,
             "mean_limit": round(self.mean_limit, 2),
@@ -72,6 +78,7 @@ class RunSummary:
     failure: int = 0
     errors: int = 0
     not_run: int = 0
+    claimed_elsewhere: int = 0
     stopped: dict[str, str] = field(default_factory=dict)
     stopped_exit_code: int = 0
     interrupted: bool = False
@@ -110,6 +117,11 @@ class RunSummary:
         self.partial += record.status == "partial_success"
         self.failure += record.status == "failure"
 
+    def claimed_by_another(self, job: Job) -> None:
+        """Count a job skipped because its claim was refused (it stays in ``not_run``)."""
+        self.claimed_elsewhere += 1
+        self.endpoints[job.endpoint].claimed_elsewhere += 1
+
     def stop_provider(self, provider: str, message: str, exit_code: int) -> None:
         """Remember why a provider was stopped (the first reason wins)."""
         if provider not in self.stopped:
@@ -124,10 +136,11 @@ class RunSummary:
     def eta_s(self, progress: EndpointProgress | None = None) -> float | None:
         """Seconds left at the pace so far (None before the first finished test)."""
         done = progress.done + progress.errors if progress else self.finished + self.errors
+        skipped = progress.claimed_elsewhere if progress else self.claimed_elsewhere
         total = progress.total if progress else self.planned
         if not done:
             return None
-        return (time.monotonic() - self.started) / done * max(0, total - done)
+        return (time.monotonic() - self.started) / done * max(0, total - done - skipped)
 
     def to_dict(self) -> dict[str, object]:
         """The machine-readable summary (``--json``): the run's counts and each endpoint's."""
@@ -140,6 +153,7 @@ class RunSummary:
             "failure": self.failure,
             "errors": self.errors,
             "not_run": self.not_run,
+            "claimed_elsewhere": self.claimed_elsewhere,
             "stopped": dict(self.stopped),
             "interrupted": self.interrupted,
             "timed_out": self.timed_out,

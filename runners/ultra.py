@@ -41,7 +41,15 @@ from runbench.storage import open_store
 _SEVERITY = (0, 1, 3, 2, 130)
 _POLL_S = 0.2
 PROGRESS_INTERVAL_S = 0.5
-SUMMARY_COUNTS = ("finished", "full_success", "partial_success", "failure", "errors", "not_run")
+SUMMARY_COUNTS = (
+    "finished",
+    "full_success",
+    "partial_success",
+    "failure",
+    "errors",
+    "not_run",
+    "claimed_elsewhere",
+)
 
 
 @dataclass(frozen=True, slots=True)
