@@ -140,3 +140,26 @@ def test_debug_shows_each_request_and_retry_and_quiet_shows_no_progress(tmp_path
     assert "[DEBUG] retry 1 in " in debug.stderr, "sim-flaky answers 429/503 now and then"
     quiet = run_cli("smart-batch", *plan, "--store", str(tmp_path / "b"), "--quiet")
     assert "[progress]" not in quiet.stderr and "[DEBUG]" not in quiet.stderr
+
+
+def test_the_resume_line_carries_the_settings_that_came_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import run_cli
+
+    store = tmp_path / "from-env"
+    result = run_cli(
+        "smart-batch",
+        *PLAN,
+        "--num-instances",
+        "200",
+        "--max-runtime",
+        "0.05",
+        "--quiet",
+        env={"STORAGE_FORMAT": "parquet", "RUNBENCH_STORE": str(store)},
+    )
+    assert result.returncode == 1, result.stderr  # stopped at the run limit: resumable
+    (resume,) = [line for line in result.stderr.splitlines() if line.startswith("Resume with:")]
+    assert resume.endswith(f"--storage parquet --store {store}")
+    again = run_cli(*resume.removeprefix("Resume with: runbench ").split(), "--dry-run")
+    assert again.returncode == 0 and f"storage: parquet ({store / 'parquet'})" in again.stderr
