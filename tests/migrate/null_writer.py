@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import time
 import uuid
 from pathlib import Path
 
@@ -21,12 +22,16 @@ def main() -> None:
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--format", required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=20_000, help="records, then idle")
     args = parser.parse_args()
     store = open_store(args.store, args.format)
     source = synthetic_records(
         10**9, seed=args.seed, run_id=str(uuid.uuid4()), start_instance=args.seed * 10**6
     )
+    written = 0
     for index in itertools.count():
+        if written >= args.limit:  # bounded: a fast disk must not fill up before the kill
+            time.sleep(3600)
         batch = list(itertools.islice(source, 1 + index % 7))
         batch = [
             dataclasses.replace(record, prompt_tokens=None, completion_tokens=None)
@@ -35,8 +40,10 @@ def main() -> None:
             for position, record in enumerate(batch)
         ]
         store.append(batch)
+        written += len(batch)
         if index == 0:
             print("writing", flush=True)
+        time.sleep(0.002)  # a steady writer, not a flood: migrate runs beside it
 
 
 if __name__ == "__main__":
