@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--format", required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=20_000, help="records, then idle")
+    parser.add_argument("--limit", type=int, default=200_000, help="records, then idle")
     args = parser.parse_args()
     store = open_store(args.store, args.format)
     source = synthetic_records(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -106,7 +107,10 @@ def test_migrate_beside_live_writer_processes_verifies_clean(
         for writer in writers:
             assert writer.stdout is not None
             assert writer.stdout.readline() == "writing\n"
-        reports = [migrate_store(source, destination) for _ in range(3)]
+        reports = []
+        for _ in range(3):  # each migrate sees more rows: the writers write while it runs
+            reports.append(migrate_store(source, destination))
+            _wait_for_more_rows(source, reports[-1].source_rows)
     finally:
         for writer in writers:
             writer.kill()
@@ -118,6 +122,13 @@ def test_migrate_beside_live_writer_processes_verifies_clean(
     rows = {(r.test_id, r.attempt, r.run_id): r for r in table_to_records(destination.scan())}
     assert len(rows) == final.source_rows
     assert {(r.test_id, r.attempt, r.run_id): r for r in table_to_records(source.scan())} == rows
+
+
+def _wait_for_more_rows(store, rows: int) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 30
+    while store.scan(["test_id"]).num_rows <= rows:
+        assert time.monotonic() < deadline, "the writers stopped writing"
+        time.sleep(0.05)
 
 
 def test_round_trip_after_a_legacy_import_verifies_clean(tmp_path: Path) -> None:

@@ -107,7 +107,8 @@ def test_the_real_client_path_reads_the_headers_too(
     from runbench.storage import open_store
 
     monkeypatch.setenv("FAKE_KEY", "sk-fake")
-    fake = start_fake_openai(FakeOptions(requests_per_minute=120))
+    # the issue's own scenario: 240 requests/min, bucket full at the start, 300 calls
+    fake = start_fake_openai(FakeOptions(requests_per_minute=RPM))
     config = tmp_path / "runbench.toml"
     config.write_text(
         f'[providers.fake]\nkind = "openai"\nbase_url = "{fake.base_url}"\n'
@@ -118,7 +119,7 @@ def test_the_real_client_path_reads_the_headers_too(
         difficulties="easy",
         task_types="simple_task",
         rates="0.8",
-        num_instances=43,  # 129 requests: the minute's 120, then 9 at 2 per second
+        num_instances=100,  # 300 requests: the minute's 240, then 60 at 4 per second
     )
     store = open_store(tmp_path / "store", "json")
     try:
@@ -128,5 +129,5 @@ def test_the_real_client_path_reads_the_headers_too(
     finally:
         store.close()
         fake.close()
-    assert summary.finished == 43
+    assert summary.finished == 100
     assert _refused(fake) <= 0.02, f"{_refused(fake):.1%} refused"
