@@ -40,7 +40,7 @@ TYPECHECK := build/typecheck
 typecheck: $(STAMP)
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/runbench
 	for f in runbench/*; do ln -s "$$PWD/$$f" $(TYPECHECK)/runbench/; done
-	for p in storage migrate analysis workload clients runners viewer; do ln -s "$$PWD/$$p" $(TYPECHECK)/runbench/$$p; done
+	for p in storage migrate analysis workload clients runners viewer cli; do ln -s "$$PWD/$$p" $(TYPECHECK)/runbench/$$p; done
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p runbench
 
 lint: $(STAMP)

@@ -19,7 +19,7 @@ from tests.conftest import REPO
 # package → the folder its modules live in
 FOLDERS = {
     "core": REPO / "runbench",
-    "cli": REPO / "runbench" / "cli",
+    "cli": REPO / "cli",
     "storage": REPO / "storage",
     "migrate": REPO / "migrate",
     "analysis": REPO / "analysis",

@@ -11,7 +11,7 @@ import typer.main
 
 from runbench.cli import app
 
-CLI = Path(__file__).resolve().parents[2] / "runbench" / "cli"
+CLI = Path(__file__).resolve().parents[2] / "cli"
 MAX_BODY_LINES = 25
 
 
