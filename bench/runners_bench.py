@@ -174,8 +174,11 @@ def http_path(work: Path) -> list[Row]:
         work / "http", ("bench-model",), matrix, RunOptions(max_workers=64), config
     )
     elapsed, used = time.perf_counter() - started, _cpu_s() - cpu
-    server.stop()
-    made = summary.finished + summary.errors
+    # a test is several turns, each one request: count the requests the server answered, so
+    # requests/s here is the same unit as the bare loop's
+    counters = server.stop()
+    made = int(counters["accepted"] + counters["refused"])
+    tests = summary.finished + summary.errors
     rate = made / elapsed
     return [
         (
@@ -185,7 +188,8 @@ def http_path(work: Path) -> list[Row]:
         ),
         (
             "(b) 100 ms loopback server, 64 workers: runbench (whole test: prompt, request, score, store)",
-            f"{rate:,.0f} requests/s (ratio {rate / bare_rate:.2f}), {used / made * 1000:.2f} ms CPU/request",
+            f"{rate:,.0f} requests/s (ratio {rate / bare_rate:.2f}; {tests:,} tests, {made:,} requests), "
+            f"{used / made * 1000:.2f} ms CPU/request",
             "ratio ≥ 0.8",
         ),
     ]
@@ -223,7 +227,7 @@ def shards(work: Path) -> list[Row]:
         started = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True, check=True)
         elapsed = time.perf_counter() - started
-        done = json.loads(result.stdout)["done"]
+        done = json.loads(result.stdout)["finished"]
         rows.append(
             (
                 f"(d) ultra-parallel, sim at 50 ms, {count} shard(s), 64 workers split",
