@@ -144,7 +144,12 @@ def test_pre_flight_is_cancelled_at_once_by_its_caller(hostile: HostileServer) -
 
     async def run() -> float:
         task = asyncio.ensure_future(preflight(dict(clients), timeout_s=60.0))
-        await asyncio.sleep(0.5)
+        # cancel only once both requests are in flight at the server (a hang and a drip)
+        deadline = time.monotonic() + 30
+        while len(hostile.requests) < 2:
+            assert time.monotonic() < deadline, "pre-flight never reached the server"
+            await asyncio.sleep(0.02)
+        assert not task.done()
         cancelled_at = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

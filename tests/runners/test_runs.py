@@ -150,6 +150,35 @@ def test_a_test_over_its_wall_clock_is_cancelled_and_recorded_as_error(
     assert attempts[0] == (1, "error") and attempts[1][0] == 2 and attempts[1][1] != "error"
 
 
+def _stored_rows(store: Path) -> int:
+    if not (store / "parquet").exists():
+        return 0
+    reader = open_store(store, "parquet", create=False)
+    try:
+        return reader.scan(["test_id"]).num_rows
+    finally:
+        reader.close()
+
+
+def _wait_until(condition, process: subprocess.Popen, timeout_s: float = 60.0) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """Poll ``condition`` while ``process`` runs; fail if it never holds or the process ends."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert process.poll() is None, "the process ended before the awaited moment"
+        assert time.monotonic() < deadline, "the awaited moment never came"
+        time.sleep(0.05)
+
+
+def _run_ids(store: Path) -> int:
+    if not (store / "parquet").exists():
+        return 0
+    reader = open_store(store, "parquet", create=False)
+    try:
+        return len(set(reader.scan(["run_id"]).column("run_id").to_pylist()))
+    finally:
+        reader.close()
+
+
 def test_kill_9_then_rerun_leaves_exactly_the_plan(tmp_path: Path, fake_openai) -> None:  # type: ignore[no-untyped-def]
     config = _config(tmp_path, fake_openai, sim_latency_ms=15)
     args = [
@@ -175,8 +204,12 @@ def test_kill_9_then_rerun_leaves_exactly_the_plan(tmp_path: Path, fake_openai) 
     ]
     rng = random.Random(5)
     for _ in range(4):
+        before = _stored_rows(tmp_path / "store")
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.8, 2.0))
+        # the kill must land while the run writes: after it stored something, before it ends
+        _wait_until(lambda b=before: _stored_rows(tmp_path / "store") > b, process)
+        time.sleep(rng.uniform(0.0, 0.2))
+        assert process.poll() is None, "the run ended before the kill: nothing was tested"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     final = subprocess.run(args, capture_output=True, text=True, timeout=300)
@@ -393,7 +426,8 @@ def test_ultra_parallel_runs_each_test_once_and_restarts_a_killed_shard(
         victim = int(found[0]) if found else None
         time.sleep(0.1)
     assert victim is not None, "shard 1/3 never started"
-    time.sleep(0.5)
+    # kill it mid-run: once every shard has stored a row (three run ids in the store)
+    _wait_until(lambda: _run_ids(store) >= 3, parent)
     subprocess.run(["kill", "-9", str(victim)], check=True)
     out, err = parent.communicate(timeout=300)
     assert parent.returncode == 0, err
@@ -405,6 +439,7 @@ def test_ultra_parallel_runs_each_test_once_and_restarts_a_killed_shard(
     done = table.filter(pc.not_equal(table.column("status"), "error")).column("test_id").to_pylist()
     assert len(done) == len(set(done)) == 60, "every test exactly once"
     assert set(table.column("model").to_pylist()) == {"slow-sim"}
+    assert _run_ids(store) == 4, "the killed shard stored rows before dying, its restart after"
 
 
 def test_systematic_script_runs_phases_resumes_and_fails_loudly(tmp_path: Path) -> None:

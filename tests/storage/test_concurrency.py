@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -120,6 +121,23 @@ def test_kill_9_never_loses_an_acknowledged_append(tmp_path: Path, storage_forma
     assert open_store(tmp_path, storage_format).verify().is_clean
 
 
+def _compactor(root: Path) -> subprocess.Popen[bytes]:
+    """A process compacting ``root``; returns once it is about to start (imports done)."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from runbench.storage import open_store; store = open_store(sys.argv[1], "
+            "'parquet'); print('go', flush=True); store.compact()",
+            str(root),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None and process.stdout.readline() == b"go\n"
+    return process
+
+
 def test_compact_killed_at_random_moments_loses_and_doubles_nothing(tmp_path: Path) -> None:
     rng = random.Random(7)
     for seed in range(40):  # forty small parts: compaction then takes long enough to be hit
@@ -127,19 +145,16 @@ def test_compact_killed_at_random_moments_loses_and_doubles_nothing(tmp_path: Pa
         store.append(list(synthetic_records(300, seed=seed, start_instance=seed * 10**6)))
         store.close()
     expected = sorted(_stored_keys(tmp_path, "parquet"))
+    # how long one compaction of this store takes here, on a copy: the kills land inside it
+    shutil.copytree(tmp_path, tmp_path.parent / f"{tmp_path.name}-probe")
+    probe = _compactor(tmp_path.parent / f"{tmp_path.name}-probe")
+    started = time.monotonic()
+    assert probe.wait(timeout=120) == 0
+    took = time.monotonic() - started
     for _ in range(8):
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from runbench.storage import open_store; "
-                "open_store(sys.argv[1], 'parquet').compact()",
-                str(tmp_path),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.3, 0.9))
+        process = _compactor(tmp_path)
+        time.sleep(rng.uniform(0.05, 0.8) * took)
+        assert process.poll() is None, "the compaction ended before the kill"
         process.kill()
         process.wait(timeout=60)
         assert sorted(_stored_keys(tmp_path, "parquet")) == expected
