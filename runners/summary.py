@@ -88,6 +88,11 @@ class RunSummary:
     started: float = field(default_factory=time.monotonic)
     endpoints: dict[str, EndpointProgress] = field(default_factory=dict)
     by_cell: dict[Cell, dict[str, int]] = field(default_factory=dict)
+    # a run on a Ray cluster: the nodes that ran it, each actor's rows, and records dropped
+    # because their test was already stored (``runners/ray_cluster.py``)
+    nodes: list[str] = field(default_factory=list)
+    workers: dict[str, dict[str, EndpointProgress]] = field(default_factory=dict)
+    late_copies: int = 0
 
     @classmethod
     def for_jobs(cls, run_id: str, jobs: Iterable[Job]) -> RunSummary:
@@ -160,6 +165,7 @@ class RunSummary:
             "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code,
             "endpoints": {name: progress.to_dict() for name, progress in self.endpoints.items()},
+            **({"nodes": list(self.nodes), "late_copies": self.late_copies} if self.nodes else {}),
         }
 
     @property
