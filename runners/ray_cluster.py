@@ -263,7 +263,7 @@ class ShardActor:
 
     async def run(self, jobs: list[Job]) -> AsyncIterator[Shipment]:
         """Run ``jobs``; yield what finished every ``SHIPMENT_INTERVAL_S`` until all are done."""
-        pending = {asyncio.ensure_future(self._one(job)) for job in jobs}
+        pending = {asyncio.create_task(self._one(job)) for job in jobs}
         try:
             while pending:
                 done, pending = await asyncio.wait(pending, timeout=SHIPMENT_INTERVAL_S)
@@ -274,7 +274,7 @@ class ShardActor:
                 task.cancel()
         yield self._shipment(set())  # the last one carries the final gauges
 
-    def _shipment(self, done: set[asyncio.Future[Record | tuple[str, str, int]]]) -> Shipment:
+    def _shipment(self, done: set[asyncio.Task[Record | tuple[str, str, int]]]) -> Shipment:
         shipment = Shipment(gauges=self._gauges())
         for task in done:
             outcome = task.result()
