@@ -35,6 +35,7 @@ import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib.metadata import version
 from itertools import islice
 from typing import Any
@@ -57,6 +58,7 @@ from runbench.workload.tools import Tool
 SHIPMENT_INTERVAL_S = 0.05  # an actor ships what finished at least this often (≤ 100 ms)
 BATCHES_PER_ACTOR = 2  # batches out per actor at once, so its workers never wait for the next
 CONNECT_TIMEOUT_S = 5.0
+MAX_DELAY_SAMPLES = 100_000  # records whose shipment delay a run keeps (for --json)
 VERSION_CHECK_TIMEOUT_S = 60.0
 RAY_HINT = "pip install 'runbench[ray]'"
 # Ray rewrites 127.0.0.1 to the host's outward address; another loopback address stays loopback
@@ -661,6 +663,11 @@ async def _write(
                 records.append((actor, job, record))
         if records:
             await asyncio.to_thread(store.append, [record for _, _, record in records])
+            stored_at = datetime.now(UTC)
+            if len(summary.shipment_delays) < MAX_DELAY_SAMPLES:
+                summary.shipment_delays += [
+                    (stored_at - record.recorded_at).total_seconds() for _, _, record in records
+                ]
             await claims.release([record.test_id for _, _, record in records])
             for actor, job, record in records:
                 dispatch.handed.pop(record.test_id, None)
