@@ -177,6 +177,10 @@ def size_mib(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
+# each writes bench/results/<name>.md, which RESULTS.md includes as a section of its own
+SECTION_BENCHES = ("ray_bench.py",)
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -282,6 +286,9 @@ def main() -> None:
         engine = engine_rows()
         # bench (b): the HTTP path against a bare aiohttp loop, in its own process
         subprocess.run([sys.executable, str(HERE / "http_client_bench.py")], check=True)
+        # benches that write their own section into bench/results/
+        for script in SECTION_BENCHES:
+            subprocess.run([sys.executable, str(HERE / script), "--write"], check=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     write_results(rows, runners, engine)
@@ -322,6 +329,8 @@ def write_results(
         "",
         *engine_section(engine),
     ]
+    for section in sorted((HERE / "results").glob("*.md")):
+        lines += ["", section.read_text()]
     http = HERE / "HTTP_RESULTS.md"
     if http.exists():
         lines += ["", "#" + http.read_text()]  # its heading one level down

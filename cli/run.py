@@ -295,6 +295,16 @@ def ultra_parallel(
     restarts: Annotated[
         int, typer.Option("--restarts", min=0, help="Restarts of a shard that crashes.")
     ] = 1,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run the shards as actors on a Ray cluster: host:port, auto, or local (a "
+            "cluster on this machine). Needs pip install 'runbench[ray]'.",
+            show_default=False,
+        ),
+    ] = None,
     *,
     plan: PlanArgs,
     run: RunArgs,
@@ -308,12 +318,21 @@ def ultra_parallel(
     crashed shard is restarted (--restarts); shards stop if this process dies; the exit code is
     the worst shard's.
 
+    With --ray the shards are Ray actors spread over the cluster's nodes; this process alone
+    claims and writes, a lost actor's unfinished tests go to the others (--num-shards: actors,
+    default one per node, at least 2).
+
     Example: runbench ultra-parallel --model DeepSeek-V3-0324 --phase 5.2
+
+    Example: runbench ultra-parallel --model qwen2.5-72b-instruct --ray 10.0.0.5:6379
     """
-    from runbench.runners.ultra import plan_ultra, shard_specs_text
+    from runbench.runners.ultra import on_cluster, plan_ultra, shard_specs_text
 
     plan, run = _with_old_flags(old, plan, run, where)
     request = _request(plan, run, mode="smart", default_workers=DEFAULT_WORKERS)
+    if ray is not None:
+        run_and_report(on_cluster(request, ray, num_shards), where, run, per_provider=True)
+        return
     ultra = plan_ultra(request, num_shards, run.max_workers)
     store = open_store(where.storage, where.store)
     if run.dry_run:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from runbench.runners.summary import RunSummary
+from runbench.runners.summary import EndpointProgress, RunSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,23 +62,15 @@ class ProgressSnapshot:
 
 
 def snapshot_of(summary: RunSummary) -> ProgressSnapshot:
-    """The picture of a running (or finished) run."""
+    """The picture of a running (or finished) run; on a Ray cluster, one row per actor."""
     rows = []
-    for name, progress in summary.endpoints.items():
-        rows.append(
-            EndpointRow(
-                name=name,
-                total=progress.total,
-                done=progress.done,
-                full=progress.full,
-                errors=progress.errors,
-                in_flight=progress.in_flight,
-                limit=progress.limit,
-                rate_limited=progress.rate_limited,
-                retries=progress.retries,
-                eta_s=summary.eta_s(progress),
-            )
-        )
+    if summary.workers:
+        for label, endpoints in summary.workers.items():
+            for name, progress in endpoints.items():
+                rows.append(_row(name, progress, None, shard=label))
+    else:
+        for name, progress in summary.endpoints.items():
+            rows.append(_row(name, progress, summary.eta_s(progress)))
     return ProgressSnapshot(
         planned=summary.planned,
         finished=summary.finished,
@@ -86,6 +78,24 @@ def snapshot_of(summary: RunSummary) -> ProgressSnapshot:
         errors=summary.errors,
         eta_s=summary.eta_s(),
         endpoints=tuple(rows),
+    )
+
+
+def _row(
+    name: str, progress: EndpointProgress, eta_s: float | None, shard: str | None = None
+) -> EndpointRow:
+    return EndpointRow(
+        name=name,
+        total=progress.total,
+        done=progress.done,
+        full=progress.full,
+        errors=progress.errors,
+        in_flight=progress.in_flight,
+        limit=progress.limit,
+        rate_limited=progress.rate_limited,
+        retries=progress.retries,
+        eta_s=eta_s,
+        shard=shard,
     )
 
 

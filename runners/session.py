@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from runbench.chat import ModelClient
 from runbench.clients.embeddings import tool_similarity
@@ -40,6 +40,9 @@ from runbench.runners.settled import parse_retry_errors, settled_ids
 from runbench.storage import Store
 from runbench.workload.suite import Workload, load_workload
 from runbench.workload.tasks import MissingCell, TaskLibrary
+
+if TYPE_CHECKING:
+    from runbench.runners.ray_cluster import ClusterRun
 
 ASSUMED_TURNS_PER_TEST = 5
 ASSUMED_API_LATENCY_S = 2.0
@@ -67,6 +70,9 @@ class RunRequest:
     retry_errors: tuple[str, ...] = ()
     # the model that classifies non-full tests (``classifying.py``); None: the rule-based one
     classifier: str | None = None
+    # a Ray cluster's address to run on (``ray_cluster.py``) and how many actors to start there
+    cluster: str | None = None
+    actors: int | None = None
 
     def to_json(self) -> str:
         """The request as JSON, for a shard process (paths absolute, so any cwd works)."""
@@ -106,6 +112,8 @@ class RunRequest:
                 tools_path=Path(payload["tools_path"]) if payload.get("tools_path") else None,
                 retry_errors=tuple(payload.get("retry_errors", ())),
                 classifier=payload.get("classifier"),
+                cluster=payload.get("cluster"),
+                actors=payload.get("actors"),
             )
         except (ValueError, KeyError, TypeError) as error:
             raise UsageError(f"not a run request: {error}") from None
@@ -406,8 +414,12 @@ async def execute(
     on_progress: Callable[[RunSummary], None] | None = None,
     check_credentials: bool = True,
     run_id: str | None = None,
+    cluster: ClusterRun | None = None,
 ) -> RunSummary:
     """Run the prepared jobs; clients are closed after, whatever happens.
+
+    With ``cluster`` the tests run on a Ray cluster's actors (``ray_cluster.py``); pre-flight,
+    claims and the store stay here.
 
     Pre-flight runs under the request timeout, the stop event and the run limit: time it takes
     is taken from ``--max-runtime``, and a run limit reached during it runs no test.
@@ -436,6 +448,23 @@ async def execute(
         else:
             workload = prepared.fitted.workload
             similarity = await tool_similarity(prepared.config, workload.tools)
+            if cluster is not None:
+                from runbench.runners.ray_cluster import run_on_ray
+
+                summary = await run_on_ray(
+                    jobs,
+                    cluster=cluster,
+                    store=store,
+                    library=prepared.library,
+                    options=options,
+                    run_id=run_id,
+                    on_progress=on_progress,
+                    stop=stop,
+                    tools=workload.tools,
+                    similarity=similarity,
+                    classifier=prepared.classifier,
+                )
+                return _with_skipped(summary, prepared, jobs, checked)
             summary = await run_jobs(
                 jobs,
                 store=store,
@@ -454,6 +483,13 @@ async def execute(
             await classifier.aclose()
         for client in clients.values():
             await client.aclose()
+    return _with_skipped(summary, prepared, jobs, checked)
+
+
+def _with_skipped(
+    summary: RunSummary, prepared: Prepared, jobs: list[Job], checked: _Checked
+) -> RunSummary:
+    """The summary with the endpoints pre-flight found unusable: stopped, their tests not run."""
     for provider, reason in checked.report.by_provider().items():
         summary.stopped[provider] = reason
         summary.stopped_exit_code = checked.report.exit_code
@@ -558,6 +594,7 @@ def run_request(
     if not prepared.jobs:
         return RunOutcome(prepared.planned, None, notes)
 
+    cluster = _join_cluster(request, on_note)
     run_id = str(uuid.uuid4())
     manifest = start_manifest(run_id, request.to_json(), request.config_path, store.path, command)
     store.write_manifest(manifest)
@@ -579,6 +616,7 @@ def run_request(
                 on_progress=on_progress,
                 check_credentials=preflight_check,
                 run_id=run_id,
+                cluster=cluster,
             )
         finally:
             for signum in previous:
@@ -589,11 +627,38 @@ def run_request(
     finally:  # asyncio leaves the defaults behind; give back what the caller had
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if cluster is not None:
+            from runbench.runners.ray_cluster import leave_cluster
+
+            leave_cluster()
     counts = {
         "planned": prepared.planned,
         "finished": summary.finished,
         "errors": summary.errors,
         "not_run": summary.not_run,
     }
-    store.write_manifest(finish_manifest(manifest, counts, summary.exit_code))
+    finished = finish_manifest(manifest, counts, summary.exit_code)
+    if summary.nodes:
+        finished["nodes"] = list(summary.nodes)
+    store.write_manifest(finished)
     return RunOutcome(prepared.planned, summary, notes)
+
+
+def _join_cluster(request: RunRequest, on_note: Callable[[str], None] | None) -> ClusterRun | None:
+    """Join the request's Ray cluster, if it names one (before the run's event loop starts).
+
+    Raises:
+        UsageError: Ray is missing, no cluster answers, or the request keeps transcripts (not
+            available on a cluster yet).
+    """
+    if request.cluster is None:
+        return None
+    from runbench.runners.ray_cluster import ClusterRun, connect
+
+    if request.options.save_logs:
+        raise UsageError(
+            "--save-logs and --debug are not available with --ray yet",
+            hint="run without them, or run the tests you want to read with smart-batch",
+        )
+    connect(request.cluster)
+    return ClusterRun(request.cluster, request.actors, on_event=on_note)

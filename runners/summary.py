@@ -88,6 +88,13 @@ class RunSummary:
     started: float = field(default_factory=time.monotonic)
     endpoints: dict[str, EndpointProgress] = field(default_factory=dict)
     by_cell: dict[Cell, dict[str, int]] = field(default_factory=dict)
+    # a run on a Ray cluster: the nodes that ran it, each actor's rows, and records dropped
+    # because their test was already stored (``runners/ray_cluster.py``)
+    nodes: list[str] = field(default_factory=list)
+    workers: dict[str, dict[str, EndpointProgress]] = field(default_factory=dict)
+    late_copies: int = 0
+    # seconds from a record's making on an actor to its append on the driver (a sample)
+    shipment_delays: list[float] = field(default_factory=list)
 
     @classmethod
     def for_jobs(cls, run_id: str, jobs: Iterable[Job]) -> RunSummary:
@@ -160,6 +167,16 @@ class RunSummary:
             "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code,
             "endpoints": {name: progress.to_dict() for name, progress in self.endpoints.items()},
+            **(self._cluster_dict() if self.nodes else {}),
+        }
+
+    def _cluster_dict(self) -> dict[str, object]:
+        delays = sorted(self.shipment_delays)
+        pick = (lambda q: round(delays[int(q * (len(delays) - 1))] * 1000, 1)) if delays else None
+        return {
+            "nodes": list(self.nodes),
+            "late_copies": self.late_copies,
+            "driver_latency_ms": {"median": pick(0.5), "p95": pick(0.95)} if pick else None,
         }
 
     @property

@@ -111,6 +111,16 @@ def plan_ultra(request: RunRequest, num_shards: int | None, max_workers: int | N
     return UltraPlan(model.name, len(model.deployments), resolved, tuple(shards))
 
 
+def on_cluster(request: RunRequest, address: str, actors: int | None) -> RunRequest:
+    """The request of one model, to run on the Ray cluster at ``address`` with ``actors``.
+
+    Raises:
+        UsageError: not exactly one model, or an unknown model.
+    """
+    plan = plan_ultra(request, actors, None)
+    return dataclasses.replace(plan.request, cluster=address, actors=actors)
+
+
 def plan_shards(
     model: ModelConfig, count: int | None, max_workers: int | None, qps: float | None = None
 ) -> list[ShardSpec]:
