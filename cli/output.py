@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from runbench.config import StoreLocation, resolve_store_location
+from runbench.config import RunbenchConfig, StoreLocation, resolve_store_location
 from runbench.errors import StoreError, UsageError
 from runbench.redact import escape_control
 
@@ -29,6 +29,13 @@ stderr = Console(stderr=True, soft_wrap=True)
 def info(text: str) -> None:
     """One ``[INFO]`` line on stderr (control characters escaped)."""
     stderr.print(f"[INFO] {escape_control(text)}", highlight=False, markup=False)
+
+
+def error_lines(message: str, hint: str | None) -> None:
+    """``Error: <message>`` and, when there is one, ``Hint: <hint>`` on stderr (escaped)."""
+    stderr.print(f"Error: {escape_control(message)}", highlight=False, markup=False)
+    if hint:
+        stderr.print(f"Hint: {escape_control(hint)}", highlight=False, markup=False)
 
 
 def line(text: str) -> None:
@@ -120,7 +127,7 @@ def resume_line(location: StoreLocation, config: Path | None) -> str:
     return f"Resume with: {shlex.join(argv + extra)}"
 
 
-def redact_logs(config: Any) -> None:
+def redact_logs(config: RunbenchConfig) -> None:
     """Every log line on stderr passes through the redactor of the run's configured keys."""
     import logging
 

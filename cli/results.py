@@ -193,20 +193,24 @@ def status(plan: PlanArgs, where: StoreArgs, as_json: Json = False) -> None:
     """
     from runbench.analysis.status import plan_progress
     from runbench.config import load_config
+    from runbench.matrix import configured_settings
     from runbench.runners.session import plan_matrix
+    from runbench.workload.suite import load_workload
 
     inputs = plan.inputs()
     config = load_config(plan.config_path())
     models, from_config = inputs.models_to_run(config)
     if from_config:
         info(f"no --model: the models of {plan.config_path()}: {', '.join(models)}")
-    fitted = plan_matrix(inputs, plan.config_path(), plan.tasks_file, plan.tools_file)
+    workload = load_workload(plan.tasks_file, plan.tools_file or config.tools)
+    fitted = plan_matrix(inputs, workload)
     for note in fitted.notes():
         info(note)
     store = open_store(where.storage, where.store, must_exist=True)
     models = [config.canonical_name(name) for name in models]
     _require_names(store, {"model": models}, None)
-    progress = plan_progress(store, models, fitted.matrix)
+    settings = configured_settings(config, models, fitted.matrix.protocol)
+    progress = plan_progress(store, models, fitted.matrix, settings)
     if as_json:
         print_json(progress.to_dict())
     else:
