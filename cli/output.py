@@ -11,13 +11,16 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from runbench.config import RunbenchConfig, StoreLocation, resolve_store_location
 from runbench.errors import StoreError, UsageError
 from runbench.redact import escape_control
+
+if TYPE_CHECKING:
+    from runbench.storage import Store
 
 # a console that is not a terminal gets room enough that no column has to be cut
 PIPE_WIDTH = 400
@@ -81,7 +84,7 @@ def store_location(storage: str | None, store: Path | None) -> StoreLocation:
     return resolve_store_location(storage, store)
 
 
-def open_store(storage: str | None, store: Path | None, *, must_exist: bool = False) -> Any:
+def open_store(storage: str | None, store: Path | None, *, must_exist: bool = False) -> Store:
     """Open the store the flags and environment name, and say which on stderr.
 
     ``must_exist`` is for commands that only read: they never create a store.

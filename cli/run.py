@@ -55,9 +55,7 @@ def _config(plan: PlanArgs) -> RunbenchConfig:
     Raises:
         ConfigError: the file is missing or a key holds a value of the wrong type or range.
     """
-    from runbench.config import load_config
-
-    config = load_config(plan.config_path())
+    config = plan.configuration()
     redact_logs(config)
     return config
 

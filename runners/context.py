@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbench.clients.factory import ClientFactory, make_client
-from runbench.config import RunbenchConfig
+from runbench.config import RunbenchConfig, load_config
 from runbench.storage import Store
 from runbench.workload.suite import Workload, load_workload
 
@@ -46,3 +46,29 @@ def build_context(
     """
     workload = load_workload(tasks_path, tools_path or config.tools)
     return RunContext(config, workload, store, clients)
+
+
+def context_of_request(
+    config_path: Path | None,
+    store: Store,
+    *,
+    tasks_path: Path | None = None,
+    tools_path: Path | None = None,
+    clients: ClientFactory = make_client,
+) -> RunContext:
+    """The context a process that did not parse a command line builds, once, from a request.
+
+    A shard of ultra-parallel gets the configuration file, task library and tool registry its
+    parent resolved as paths in its request; it reads them here, the only read of its run.
+
+    Raises:
+        ConfigError: the configuration file is not valid (any more).
+        UsageError: the task library or tool registry cannot be read or does not fit.
+    """
+    return build_context(
+        load_config(config_path),
+        store,
+        tasks_path=tasks_path,
+        tools_path=tools_path,
+        clients=clients,
+    )

@@ -45,7 +45,7 @@ from runbench.runners.retry import RetryPolicy
 from runbench.runners.settled import parse_retry_errors, settled_ids
 from runbench.storage import Store
 from runbench.storage.durable import store_error
-from runbench.workload.suite import Workload
+from runbench.workload.suite import Workload, load_workload
 from runbench.workload.tasks import MissingCell, TaskLibrary
 
 _E = TypeVar("_E", bound=BaseException)
@@ -176,9 +176,18 @@ def fit_matrix(matrix: Matrix, workload: Workload) -> PlannedMatrix:
     return PlannedMatrix(fitted, workload, missing)
 
 
-def plan_matrix(inputs: PlanInputs, workload: Workload) -> PlannedMatrix:
-    """The matrix of the plan inputs, fitted to the task library and tools it runs on."""
-    return fit_matrix(inputs.matrix(), workload)
+def plan_matrix(
+    inputs: PlanInputs,
+    config: RunbenchConfig,
+    tasks_path: Path | None,
+    tools_path: Path | None = None,
+) -> PlannedMatrix:
+    """The matrix of the plan inputs, fitted to the task library and tools it runs on.
+
+    Raises:
+        UsageError: the task library or tool registry cannot be read or does not fit.
+    """
+    return fit_matrix(inputs.matrix(), load_workload(tasks_path, tools_path or config.tools))
 
 
 def build_request(

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from runbench.config import ModelConfig, RunbenchConfig, load_config
+from runbench.config import ModelConfig, RunbenchConfig
 from runbench.errors import UsageError
-from runbench.runners.context import build_context
+from runbench.runners.context import context_of_request
 from runbench.runners.engine import RunSummary
 from runbench.runners.planning import Shard
 from runbench.runners.progress import ProgressSnapshot, combine, snapshot_of
@@ -187,11 +187,8 @@ def run_shard(path: Path, out: IO[str], watch: IO[bytes] | None) -> int:
         store = open_store(Path(payload["store"]), payload["storage"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"not a shard file: {path}: {error}") from None
-    context = build_context(
-        load_config(request.config_path),
-        store,
-        tasks_path=request.tasks_path,
-        tools_path=request.tools_path,
+    context = context_of_request(
+        request.config_path, store, tasks_path=request.tasks_path, tools_path=request.tools_path
     )
     last = [0.0]
 
