@@ -181,9 +181,14 @@ def _close(store: Store, outcome: RunOutcome) -> None:
     try:
         store.close()
         refresh_summary(store)
-    except StoreError:
-        if outcome.failure is None:
-            raise
+    except (StoreError, OSError) as error:
+        if outcome.failure is not None:
+            return  # a full disk that ended the run refuses the summary too: one line says it
+        if isinstance(error, OSError):
+            from runbench.storage.durable import store_error
+
+            raise store_error(error, "write the summary of", store.path) from None
+        raise
 
 
 def _report(outcome: RunOutcome, store: Store, run: RunArgs, *, per_provider: bool) -> None:
@@ -212,6 +217,8 @@ def _report(outcome: RunOutcome, store: Store, run: RunArgs, *, per_provider: bo
         error_lines(outcome.failure.message, outcome.failure.hint)
         if outcome.stored is not None:
             info(f"{outcome.stored} results of this run are stored and kept")
+        if outcome.manifest_error is not None:
+            info(f"the run could not be marked ended: {outcome.manifest_error}")
 
 
 def show_dry_run(request: RunRequest, context: RunContext, run: RunArgs, heading: str = "") -> None:

@@ -533,6 +533,8 @@ class RunOutcome:
     notes: tuple[str, ...] = ()
     failure: RunbenchError | None = None
     stored: int | None = None
+    # why the manifest could not be marked ended (a disk with no byte left), when it could not
+    manifest_error: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -649,9 +651,11 @@ def run_request(
         seen[0].close()
         outcome = RunOutcome(prepared.planned, seen[0], notes, failure, _stored(store, run_id))
     ended = _end_manifest(store, manifest, seen[0], prepared.planned, outcome.outcome, outcome)
-    if ended is not None and outcome.failure is None:
+    if ended is None:
+        return outcome
+    if outcome.failure is None:
         return dataclasses.replace(outcome, failure=ended)
-    return outcome
+    return dataclasses.replace(outcome, manifest_error=ended.message)
 
 
 def _run_in_one_loop(
