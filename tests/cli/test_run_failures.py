@@ -11,8 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -152,24 +151,6 @@ def test_a_bad_config_value_is_one_line_naming_the_file_and_the_key(
     assert _only_error_line(result) == f"Error: {config}: models.slow-sim.{key} {wording}"
     assert json.loads(result.stdout)["exit_code"] == 2
     assert not store.exists(), "nothing opened, nothing written"
-
-
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 512 KiB tmpfs (root only): a real disk that fills up. Skipped where mount is refused."""
-    mountpoint = tmp_path / "tmpfs"
-    mountpoint.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mountpoint)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip("mounting a tmpfs is not permitted here")
-    try:
-        yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 def test_a_real_disk_filling_up_mid_run_ends_the_run_in_one_line(
