@@ -14,8 +14,13 @@ from runbench.cli.output import emit, info, open_store, print_json, stdout, writ
 from runbench.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from runbench.analysis.cost import Prices
+    from runbench.analysis.report import Report
     from runbench.config import RunbenchConfig
     from runbench.storage import Store
+    from runbench.storage.base import Filters
 
 # the legacy leaf table's columns a terminal has room for (legacy-json carries them all)
 LEAF_SHOWN = (
@@ -138,7 +143,7 @@ def _legacy_leaves(store: Store, suite: str | None, filters: dict[str, Any]) -> 
 
 
 def _html(
-    store: Any, group_by: Any, filters: dict[str, Any], suite: str | None, prices: Any
+    store: Store, group_by: Sequence[str], filters: Filters, suite: str | None, prices: Prices
 ) -> str:
     from importlib.metadata import version
 
@@ -149,7 +154,7 @@ def _html(
     )
 
 
-def _plot(result: Any, path: Path) -> None:
+def _plot(result: Report, path: Path) -> None:
     from runbench.analysis.plots import plot_bytes, plot_format
 
     if not any(group.tests for group in result.groups):
@@ -157,7 +162,7 @@ def _plot(result: Any, path: Path) -> None:
     write_file(path, plot_bytes(result, plot_format(path)))
 
 
-def _emit_report(result: Any, output_format: ReportFormat, output: Path | None) -> None:
+def _emit_report(result: Report, output_format: ReportFormat, output: Path | None) -> None:
     from runbench.analysis import render
 
     if output_format is ReportFormat.table and output is None:
