@@ -422,7 +422,11 @@ def _supervise(ultra: UltraPlan, where: StoreArgs, run: RunArgs, restarts: int) 
             f"{len(ultra.shards)} shards; shard exit codes {result.exit_codes}; "
             f"restarts {sum(result.restarts.values())}"
         )
-    finish(result.exit_code, where, ultra.request.config_path)
+    for index, final in sorted(result.finals.items()):
+        if final.get("error"):  # a shard that ended on a store error says which, once each
+            error_lines(f"shard {index}: {final['error']}", final.get("hint"))
+    failed = any(final.get("error") for final in result.finals.values())
+    finish(result.exit_code, where, ultra.request.config_path, resumable=failed)
 
 
 def shard_worker(

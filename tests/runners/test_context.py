@@ -21,7 +21,7 @@ from runbench.matrix import build_matrix
 from runbench.planspec import PlanInputs
 from runbench.runners.context import RunContext, build_context
 from runbench.runners.engine import RunOptions
-from runbench.runners.session import RunRequest, build_request, run_request
+from runbench.runners.session import RunRequest, build_request, prepare, run_request
 from runbench.storage import open_store
 from tests.fakes.scripted_client import ScriptedClient
 
@@ -73,6 +73,7 @@ def test_a_run_takes_its_clients_from_the_factory_and_never_rereads_the_config(
     context = _context(tmp_path, factory)
     request = _request(context)
     assert request.models == ("scripted",), "the alias was resolved once, at the request"
+    assert prepare(request, context).fitted.workload is context.workload, "one workload"
 
     def no_second_read(_: object) -> None:
         raise AssertionError("the configuration was read again below the context")
