@@ -43,6 +43,10 @@ class RunInfo:
     ended_at: str | None = None
     exit_code: int | None = None
     counts: RunCounts = field(default_factory=RunCounts)
+    # how it ended: finished, interrupted, timed_out, failed (a store error; ``error`` says
+    # which) or crashed; None for a run still going, or written before outcomes were kept
+    outcome: str | None = None
+    error: str | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -95,6 +99,8 @@ def run_info(manifest: Manifest) -> RunInfo:
         ended_at=_text(manifest.get("ended_at")),
         exit_code=manifest.get("exit_code"),
         counts=RunCounts(**{k: int(counts.get(k) or 0) for k in RunCounts.__dataclass_fields__}),
+        outcome=_text(manifest.get("outcome")),
+        error=_text(manifest.get("error")),
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from runbench.matrix import Matrix, configured_settings
+from runbench.matrix import Matrix
 from runbench.plan import SETTINGS_COLUMNS, Cell, GenerationSettings, settings_mask
 from runbench.storage import Store
 from runbench.storage.stored import is_judged
@@ -77,17 +77,13 @@ def plan_progress(
     its cell columns, instance and settings (DESIGN.md §4), so a cell's done tests are the
     distinct test_ids of its non-error rows with an instance below ``num_instances`` and the
     plan's settings. A 10-million-test plan then costs one read of the store. ``settings`` are
-    each model's generation settings (``matrix.model_settings``); without them they are read
-    from the runbench.toml a run would use (``matrix.configured_settings``).
-
-    Raises:
-        ConfigError: settings were not given and the configuration file is invalid.
+    each model's generation settings from the configuration the caller read
+    (``matrix.configured_settings``); a model without an entry counts its default-id tests.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if settings is None:
-        settings = configured_settings(models, matrix.protocol)
+    settings = settings or {}
     cells = matrix.cells(models, settings)
     table = store.scan(
         ["test_id", "status", "instance", *_CELL_KEY, *SETTINGS_COLUMNS],

@@ -81,6 +81,7 @@ def _config(directory: Path, models: dict[str, dict[str, Any]], base_url: str) -
 def _run(directory: Path, models: dict[str, dict[str, Any]], base_url: str, tests: int, options):  # type: ignore[no-untyped-def]
     """Run ``tests`` tests of each model; (summary, seconds, finish time of each model)."""
     from runbench.matrix import build_matrix
+    from runbench.runners.context import context_of_request
     from runbench.runners.session import RunRequest, execute, prepare
     from runbench.storage import open_store
 
@@ -94,12 +95,13 @@ def _run(directory: Path, models: dict[str, dict[str, Any]], base_url: str, test
         num_instances=tests,
     )
     store = open_store(directory / "store", "parquet")
-    prepared = prepare(RunRequest(tuple(models), matrix, config_path=config), store)
+    context = context_of_request(config, store)
+    prepared = prepare(RunRequest(tuple(models), matrix, config_path=config), context)
     began = datetime.now(UTC)
     started = time.perf_counter()
     # three turns a test, so a plan of N tests is 3N requests whatever the workload's rules
     options = dataclasses.replace(options, max_turns=REQUESTS_PER_TEST)
-    summary = asyncio.run(execute(prepared, store, options, check_credentials=False))
+    summary = asyncio.run(execute(prepared, context, options, check_credentials=False))
     seconds = time.perf_counter() - started
     rows = store.scan(["deployment", "provider", "recorded_at"]).to_pylist()
     store.close()

@@ -77,12 +77,14 @@ def _config(
 def _run_in_process(
     store_root: Path, models: tuple[str, ...], matrix, options, config: Path | None
 ):  # type: ignore[no-untyped-def]
+    from runbench.runners.context import context_of_request
     from runbench.runners.session import RunRequest, execute, prepare
     from runbench.storage import open_store
 
     store = open_store(store_root, "parquet")
-    prepared = prepare(RunRequest(models, matrix, config_path=config), store)
-    summary = asyncio.run(execute(prepared, store, options, check_credentials=False))
+    context = context_of_request(config, store)
+    prepared = prepare(RunRequest(models, matrix, config_path=config), context)
+    summary = asyncio.run(execute(prepared, context, options, check_credentials=False))
     store.close()
     return prepared, summary
 

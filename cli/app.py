@@ -17,9 +17,8 @@ import typer
 import typer.main
 
 from runbench.cli import browse, catalog, results, run, store
-from runbench.cli.output import print_json, stderr, stdout
+from runbench.cli.output import error_lines, print_json, stdout
 from runbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, RunbenchError, StoreError
-from runbench.redact import escape_control
 
 app = typer.Typer(
     name="runbench",
@@ -124,9 +123,7 @@ def root(
 
 
 def _fail(message: str, hint: str | None, code: int, *, as_json: bool = False) -> None:
-    stderr.print(f"Error: {escape_control(message)}", highlight=False, markup=False)
-    if hint:
-        stderr.print(f"Hint: {escape_control(hint)}", highlight=False, markup=False)
+    error_lines(message, hint)
     if as_json:  # a CI script reading stdout still gets one JSON object
         print_json({"error": message, "hint": hint, "exit_code": code})
     sys.exit(code)

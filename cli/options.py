@@ -15,9 +15,13 @@ import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from runbench.config import RunbenchConfig
+    from runbench.planspec import PlanInputs
 
 PLAN = "Plan"
 LIMITS = "Limits"
@@ -218,7 +222,7 @@ class PlanArgs:
     tools_file: ToolsFile = None
     config: Config = None
 
-    def inputs(self) -> Any:
+    def inputs(self) -> "PlanInputs":
         """The plan inputs the library resolves (``runbench.planspec.PlanInputs``)."""
         from runbench.planspec import PlanInputs
 
@@ -237,6 +241,16 @@ class PlanArgs:
         from runbench.config import resolve_config_path
 
         return resolve_config_path(self.config)
+
+    def configuration(self) -> "RunbenchConfig":
+        """The command's configuration, read and checked once (a command calls this once).
+
+        Raises:
+            ConfigError: the file is missing or a key holds a value of the wrong type or range.
+        """
+        from runbench.config import load_config
+
+        return load_config(self.config_path())
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -11,13 +11,16 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from runbench.config import StoreLocation, resolve_store_location
+from runbench.config import RunbenchConfig, StoreLocation, resolve_store_location
 from runbench.errors import StoreError, UsageError
 from runbench.redact import escape_control
+
+if TYPE_CHECKING:
+    from runbench.storage import Store
 
 # a console that is not a terminal gets room enough that no column has to be cut
 PIPE_WIDTH = 400
@@ -29,6 +32,13 @@ stderr = Console(stderr=True, soft_wrap=True)
 def info(text: str) -> None:
     """One ``[INFO]`` line on stderr (control characters escaped)."""
     stderr.print(f"[INFO] {escape_control(text)}", highlight=False, markup=False)
+
+
+def error_lines(message: str, hint: str | None) -> None:
+    """``Error: <message>`` and, when there is one, ``Hint: <hint>`` on stderr (escaped)."""
+    stderr.print(f"Error: {escape_control(message)}", highlight=False, markup=False)
+    if hint:
+        stderr.print(f"Hint: {escape_control(hint)}", highlight=False, markup=False)
 
 
 def line(text: str) -> None:
@@ -74,7 +84,7 @@ def store_location(storage: str | None, store: Path | None) -> StoreLocation:
     return resolve_store_location(storage, store)
 
 
-def open_store(storage: str | None, store: Path | None, *, must_exist: bool = False) -> Any:
+def open_store(storage: str | None, store: Path | None, *, must_exist: bool = False) -> Store:
     """Open the store the flags and environment name, and say which on stderr.
 
     ``must_exist`` is for commands that only read: they never create a store.
@@ -120,7 +130,7 @@ def resume_line(location: StoreLocation, config: Path | None) -> str:
     return f"Resume with: {shlex.join(argv + extra)}"
 
 
-def redact_logs(config: Any) -> None:
+def redact_logs(config: RunbenchConfig) -> None:
     """Every log line on stderr passes through the redactor of the run's configured keys."""
     import logging
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runbench.cli.output import stderr
 
 if TYPE_CHECKING:
     from runbench.runners.progress import ProgressSnapshot
+    from runbench.runners.session import RunSummary
 
 PLAIN_INTERVAL_S = 5.0
 
@@ -62,7 +63,7 @@ class ProgressView:
             self.last_line = now
             self._print_line(snapshot)
 
-    def of_summary(self, summary: Any) -> None:
+    def of_summary(self, summary: RunSummary) -> None:
         """The engine's progress callback: a snapshot of its summary."""
         from runbench.runners.progress import snapshot_of
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from runbench.cli.options import Json, Output, PlanArgs, StoreArgs, Suite, bundled
 from runbench.cli.output import emit, info, open_store, print_json, stdout, write_file
 from runbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from runbench.analysis.cost import Prices
+    from runbench.analysis.report import Report
+    from runbench.config import RunbenchConfig
+    from runbench.storage import Store
+    from runbench.storage.base import Filters
 
 # the legacy leaf table's columns a terminal has room for (legacy-json carries them all)
 LEAF_SHOWN = (
@@ -29,18 +38,15 @@ class ReportFormat(StrEnum):
     legacy_json = "legacy-json"
 
 
-def _filters(plan: PlanArgs) -> dict[str, Any]:
+def _filters(plan: PlanArgs, config: RunbenchConfig) -> dict[str, Any]:
     """Store filters from the plan flags, model names made canonical through the config."""
-    from runbench.config import load_config
-
     filters = plan.inputs().filters()
     if "model" in filters:
-        config = load_config(plan.config_path())
         filters["model"] = [config.canonical_name(name) for name in filters["model"]]
     return filters
 
 
-def _require_names(store: Any, filters: dict[str, Any], suite: str | None) -> None:
+def _require_names(store: Store, filters: dict[str, Any], suite: str | None) -> None:
     """A model or suite the store has never seen is a typo until shown otherwise: say so."""
     from runbench.analysis.matching import require_stored, require_suite
 
@@ -91,8 +97,10 @@ def report(
       runbench report --format html --output report.html --plot rates.svg
     """
     from runbench.analysis import report as reporting
+    from runbench.analysis.cost import prices_of_config
 
-    filters, prices = _filters(plan), _prices(plan)
+    config = plan.configuration()
+    filters, prices = _filters(plan, config), prices_of_config(config)
     opened = open_store(where.storage, where.store, must_exist=True)
     _require_names(opened, filters, suite)
     if output_format is ReportFormat.legacy_json:
@@ -111,20 +119,13 @@ def report(
         _legacy_leaves(opened, suite, filters)
 
 
-def _prices(plan: PlanArgs) -> Any:
-    from runbench.analysis.cost import prices_of_config
-    from runbench.config import load_config
-
-    return prices_of_config(load_config(plan.config_path()))
-
-
-def _legacy_json(store: Any, filters: dict[str, Any], suite: str | None) -> str:
+def _legacy_json(store: Store, filters: dict[str, Any], suite: str | None) -> str:
     from runbench.analysis.summary import legacy_json
 
     return json.dumps(legacy_json(store, filters, suite), indent=2) + "\n"
 
 
-def _legacy_leaves(store: Any, suite: str | None, filters: dict[str, Any]) -> None:
+def _legacy_leaves(store: Store, suite: str | None, filters: dict[str, Any]) -> None:
     """Under a report that selects legacy imports: their leaves with the averages V3 kept."""
     from runbench.analysis.report import legacy_leaves_for
     from runbench.cli.tables import frame_table
@@ -142,7 +143,7 @@ def _legacy_leaves(store: Any, suite: str | None, filters: dict[str, Any]) -> No
 
 
 def _html(
-    store: Any, group_by: Any, filters: dict[str, Any], suite: str | None, prices: Any
+    store: Store, group_by: Sequence[str], filters: Filters, suite: str | None, prices: Prices
 ) -> str:
     from importlib.metadata import version
 
@@ -153,7 +154,7 @@ def _html(
     )
 
 
-def _plot(result: Any, path: Path) -> None:
+def _plot(result: Report, path: Path) -> None:
     from runbench.analysis.plots import plot_bytes, plot_format
 
     if not any(group.tests for group in result.groups):
@@ -161,7 +162,7 @@ def _plot(result: Any, path: Path) -> None:
     write_file(path, plot_bytes(result, plot_format(path)))
 
 
-def _emit_report(result: Any, output_format: ReportFormat, output: Path | None) -> None:
+def _emit_report(result: Report, output_format: ReportFormat, output: Path | None) -> None:
     from runbench.analysis import render
 
     if output_format is ReportFormat.table and output is None:
@@ -192,21 +193,22 @@ def status(plan: PlanArgs, where: StoreArgs, as_json: Json = False) -> None:
       runbench status --model a,b --prompt-types all --difficulty easy,medium --num-instances 50
     """
     from runbench.analysis.status import plan_progress
-    from runbench.config import load_config
+    from runbench.matrix import configured_settings
     from runbench.runners.session import plan_matrix
 
     inputs = plan.inputs()
-    config = load_config(plan.config_path())
+    config = plan.configuration()
     models, from_config = inputs.models_to_run(config)
     if from_config:
         info(f"no --model: the models of {plan.config_path()}: {', '.join(models)}")
-    fitted = plan_matrix(inputs, plan.config_path(), plan.tasks_file, plan.tools_file)
+    fitted = plan_matrix(inputs, config, plan.tasks_file, plan.tools_file)
     for note in fitted.notes():
         info(note)
     store = open_store(where.storage, where.store, must_exist=True)
-    models = [config.canonical_name(name) for name in models]
-    _require_names(store, {"model": models}, None)
-    progress = plan_progress(store, models, fitted.matrix)
+    names = [config.canonical_name(name) for name in models]
+    _require_names(store, {"model": names}, None)
+    settings = configured_settings(config, names, fitted.matrix.protocol)
+    progress = plan_progress(store, names, fitted.matrix, settings)
     if as_json:
         print_json(progress.to_dict())
     else:
@@ -234,13 +236,12 @@ def compare(
     Example: runbench compare gpt-4o-mini qwen2.5-72b-instruct --phase 5.1
     """
     from runbench.analysis.compare import compare_models
-    from runbench.config import load_config
 
     if plan.model:
         raise UsageError("compare takes its two models as arguments, not --model")
-    filters = _filters(plan)
+    config = plan.configuration()
+    filters = _filters(plan, config)
     opened = open_store(where.storage, where.store, must_exist=True)
-    config = load_config(plan.config_path())
     first, second = (config.canonical_name(name) for name in (model_a, model_b))
     _require_names(opened, {"model": [first, second]}, suite)
     comparison = compare_models(opened, first, second, filters=filters, suite=suite)

@@ -1,8 +1,9 @@
 """The runner commands: smart-batch, batch, provider-parallel, ultra-parallel (and shard-worker).
 
-Each command turns its bundles into a ``RunRequest`` and hands it to ``run_and_report``, the one
-implementation they share: open the store, dry-run or run through ``runners.session``, show
-progress, print the summary, say how to resume, exit with the run's code.
+Each command reads the configuration once (``_config``), turns its bundles into a
+``RunRequest`` and hands both to ``run_and_report``, the one implementation they share: open the
+store, build the run's one context, dry-run or run through ``runners.session``, show progress,
+print the summary, say how to resume, exit with the run's code.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -24,6 +25,7 @@ from runbench.cli.options import (
     bundled,
 )
 from runbench.cli.output import (
+    error_lines,
     info,
     line,
     open_store,
@@ -34,14 +36,32 @@ from runbench.cli.output import (
     stdout,
     store_location,
 )
-from runbench.errors import UsageError
+from runbench.errors import StoreError, UsageError
+
+if TYPE_CHECKING:
+    from runbench.config import RunbenchConfig
+    from runbench.runners.context import RunContext
+    from runbench.runners.session import RunOutcome, RunRequest
+    from runbench.runners.ultra import UltraPlan
+    from runbench.storage import Store
 
 DEFAULT_WORKERS = 16
 DEFAULT_PROVIDER_WORKERS = 64
 
 
+def _config(plan: PlanArgs) -> RunbenchConfig:
+    """The command's configuration, read and checked once; log lines redact its keys from here on.
+
+    Raises:
+        ConfigError: the file is missing or a key holds a value of the wrong type or range.
+    """
+    config = plan.configuration()
+    redact_logs(config)
+    return config
+
+
 def _with_old_flags(
-    legacy: LegacyArgs, plan: PlanArgs, run: RunArgs, where: StoreArgs
+    legacy: LegacyArgs, plan: PlanArgs, run: RunArgs, where: StoreArgs, config: RunbenchConfig
 ) -> tuple[PlanArgs, RunArgs]:
     """Apply the old PILOT-Bench flags: one [INFO] line each; ``--progress`` shows status and exits.
 
@@ -51,10 +71,9 @@ def _with_old_flags(
     """
     from runbench.cli.legacy_flags import resolve_legacy
     from runbench.cli.results import status
-    from runbench.config import load_config
 
     # a bare --ai-classification turns on the config's classifier model, when it names one
-    configured = load_config(plan.config_path()).classifier if legacy.ai_classification else None
+    configured = config.classifier if legacy.ai_classification else None
     resolved = resolve_legacy(legacy, plan, run, configured_classifier=configured)
     for note in resolved.notes:
         info(note)
@@ -66,14 +85,14 @@ def _with_old_flags(
 def _request(
     plan: PlanArgs,
     run: RunArgs,
+    config: RunbenchConfig,
     *,
     mode: Literal["smart", "batch"],
     default_workers: int,
     pin: PinArgs | None = None,
     count: int | None = None,
     models: tuple[str, ...] | None = None,
-) -> Any:
-    from runbench.config import load_config
+) -> RunRequest:
     from runbench.runners.session import build_request, run_options
 
     if run.debug:
@@ -97,7 +116,7 @@ def _request(
         inputs = dataclasses.replace(inputs, models=",".join(models))
     request, from_config = build_request(
         inputs,
-        plan.config_path(),
+        config,
         mode=mode,
         options=options,
         tasks_path=plan.tasks_file,
@@ -108,36 +127,75 @@ def _request(
         retry_errors=run.retry_errors,
         classifier=run.classifier,
     )
-    redact_logs(load_config(request.config_path))
     if from_config:
         info(f"no --model: running the models of {plan.config_path()}: {', '.join(request.models)}")
     return request
 
 
+def _context(request: RunRequest, config: RunbenchConfig, where: StoreArgs) -> RunContext:
+    """The run's one context: this configuration, the request's workload, the opened store."""
+    from runbench.runners.context import build_context
+
+    store = open_store(where.storage, where.store)
+    return build_context(
+        config, store, tasks_path=request.tasks_path, tools_path=request.tools_path
+    )
+
+
 def run_and_report(
-    request: Any, where: StoreArgs, run: RunArgs, *, per_provider: bool = False
+    request: RunRequest,
+    config: RunbenchConfig,
+    where: StoreArgs,
+    run: RunArgs,
+    *,
+    per_provider: bool = False,
 ) -> None:
     """Dry-run or run a request, print what happened, and exit with the run's code."""
     from runbench.cli.progress import ProgressView
-    from runbench.cli.tables import provider_table, run_table
     from runbench.runners import session
-    from runbench.runners.progress import snapshot_of
 
-    store = open_store(where.storage, where.store)
+    context = _context(request, config, where)
     if run.dry_run:
-        show_dry_run(request, store, run)
+        show_dry_run(request, context, run)
         return
     with ProgressView(run.quiet or run.as_json) as view:
         outcome = session.run_request(
             request,
-            store,
+            context,
             preflight_check=run.preflight,
             on_progress=view.of_summary,
             on_note=info,
             command=["runbench", *sys.argv[1:]],
         )
-    store.close()
-    refresh_summary(store)
+    _close(context.store, outcome)
+    _report(outcome, context.store, run, per_provider=per_provider)
+    finish(outcome.exit_code, where, request.config_path, resumable=outcome.failure is not None)
+
+
+def _close(store: Store, outcome: RunOutcome) -> None:
+    """Close the store and refresh its summary; after a failed run, its error is the report.
+
+    Raises:
+        StoreError: the store could not seal or summarise a run that did not fail.
+    """
+    try:
+        store.close()
+        refresh_summary(store)
+    except (StoreError, OSError) as error:
+        if outcome.failure is not None:
+            return  # a full disk that ended the run refuses the summary too: one line says it
+        if isinstance(error, OSError):
+            from runbench.storage.durable import store_error
+
+            raise store_error(error, "write the summary of", store.path) from None
+        raise
+
+
+def _report(outcome: RunOutcome, store: Store, run: RunArgs, *, per_provider: bool) -> None:
+    """The summary (JSON or a table), the run's top error reasons and why it ended early."""
+    from runbench.cli.tables import provider_table, run_table
+    from runbench.runners.progress import snapshot_of
+
     summary = outcome.summary
     if run.as_json:
         print_json(outcome.to_dict())
@@ -155,20 +213,25 @@ def run_and_report(
             stderr.print(
                 f"Error: provider '{provider}' stopped: {reason}", highlight=False, markup=False
             )
-    finish(outcome.exit_code, where, request.config_path)
+    if outcome.failure is not None:
+        error_lines(outcome.failure.message, outcome.failure.hint)
+        if outcome.stored is not None:
+            info(f"{outcome.stored} results of this run are stored and kept")
+        if outcome.manifest_error is not None:
+            info(f"the run could not be marked ended: {outcome.manifest_error}")
 
 
-def show_dry_run(request: Any, store: Any, run: RunArgs, heading: str = "") -> None:
+def show_dry_run(request: RunRequest, context: RunContext, run: RunArgs, heading: str = "") -> None:
     """What a run would do: tests, and requests, tokens and cost from stored runs of its cells."""
     from runbench.analysis.cost import estimate_counts, prices_of_config
     from runbench.analysis.terminal import estimate_table
-    from runbench.config import load_config
     from runbench.runners import session
 
-    planned = session.dry_run(request, store)
+    planned = session.dry_run(request, context)
     for note in planned.notes:
         info(note)
-    prices = prices_of_config(load_config(request.config_path))
+    prices = prices_of_config(context.config)
+    store = context.store
     spend = estimate_counts(store, planned.remaining_per_model, planned.cell_filters, prices)
     if run.as_json:
         print_json({**planned.to_dict(), "estimate": spend.to_dict()})
@@ -178,7 +241,7 @@ def show_dry_run(request: Any, store: Any, run: RunArgs, heading: str = "") -> N
         stdout.print(estimate_table(spend))
 
 
-def _print_error_reasons(store: Any, run_id: str) -> None:
+def _print_error_reasons(store: Store, run_id: str) -> None:
     """Why tests of this run ended in error: the top reasons per endpoint, one line each."""
     from runbench.analysis.error_groups import error_groups, top_reasons
 
@@ -188,15 +251,19 @@ def _print_error_reasons(store: Any, run_id: str) -> None:
             stderr.print(f"  {group.describe()}", highlight=False, markup=False)
 
 
-def finish(code: int, where: StoreArgs, config: Path | None) -> None:
-    """Say how to resume when there is something to resume, and exit with the run's code."""
-    if code in (1, 130):
+def finish(code: int, where: StoreArgs, config: Path | None, *, resumable: bool = False) -> None:
+    """Say how to resume when there is something to resume, and exit with the run's code.
+
+    ``resumable`` marks a run that ended on an error (a full disk): once it is fixed, the same
+    command goes on where the run stopped.
+    """
+    if resumable or code in (1, 130):
         location = store_location(where.storage, where.store)
         stderr.print(resume_line(location, config), highlight=False, markup=False)
     raise typer.Exit(code)
 
 
-def refresh_summary(store: Any) -> None:
+def refresh_summary(store: Store) -> None:
     """Bring a JSON store's summary.json up to date after rows were added (once, here)."""
     from runbench.analysis.summary import refresh_summary as refresh
 
@@ -221,9 +288,10 @@ def smart_batch(
 
       STORAGE_FORMAT=parquet runbench smart-batch --model gpt-4o-mini --num-instances 50
     """
-    plan, run = _with_old_flags(old, plan, run, where)
-    request = _request(plan, run, mode="smart", default_workers=DEFAULT_WORKERS, pin=pin)
-    run_and_report(request, where, run)
+    config = _config(plan)
+    plan, run = _with_old_flags(old, plan, run, where, config)
+    request = _request(plan, run, config, mode="smart", default_workers=DEFAULT_WORKERS, pin=pin)
+    run_and_report(request, config, where, run)
 
 
 @bundled
@@ -243,11 +311,12 @@ def batch(
 
       STORAGE_FORMAT=json runbench batch --model sim-weak --debug
     """
-    plan, run = _with_old_flags(old, plan, run, where)
+    config = _config(plan)
+    plan, run = _with_old_flags(old, plan, run, where, config)
     request = _request(
-        plan, run, mode="batch", default_workers=DEFAULT_WORKERS, pin=pin, count=count
+        plan, run, config, mode="batch", default_workers=DEFAULT_WORKERS, pin=pin, count=count
     )
-    run_and_report(request, where, run)
+    run_and_report(request, config, where, run)
 
 
 @bundled
@@ -264,21 +333,20 @@ def provider_parallel(
 
       runbench provider-parallel --models sim-strong,sim-weak,gpt-4o-mini --prompt-types all
     """
-    from runbench.config import load_config
-
+    config = _config(plan)
     models = None
     if provider:
         if plan.model:
             raise UsageError("give one of --models and --provider, not both")
-        models = load_config(plan.config_path()).models_of_provider(provider)
+        models = config.models_of_provider(provider)
     elif not plan.model and plan.plan is None:
         raise UsageError(
             "no models to run", hint="pass --models a,b, --provider NAME or --plan FILE"
         )
     request = _request(
-        plan, run, mode="smart", default_workers=DEFAULT_PROVIDER_WORKERS, models=models
+        plan, run, config, mode="smart", default_workers=DEFAULT_PROVIDER_WORKERS, models=models
     )
-    run_and_report(request, where, run, per_provider=True)
+    run_and_report(request, config, where, run, per_provider=True)
 
 
 @bundled
@@ -328,25 +396,27 @@ def ultra_parallel(
     """
     from runbench.runners.ultra import on_cluster, plan_ultra, shard_specs_text
 
-    plan, run = _with_old_flags(old, plan, run, where)
-    request = _request(plan, run, mode="smart", default_workers=DEFAULT_WORKERS)
+    config = _config(plan)
+    plan, run = _with_old_flags(old, plan, run, where, config)
+    request = _request(plan, run, config, mode="smart", default_workers=DEFAULT_WORKERS)
     if ray is not None:
-        run_and_report(on_cluster(request, ray, num_shards), where, run, per_provider=True)
+        cluster_request = on_cluster(request, config, ray, num_shards)
+        run_and_report(cluster_request, config, where, run, per_provider=True)
         return
-    ultra = plan_ultra(request, num_shards, run.max_workers)
-    store = open_store(where.storage, where.store)
+    ultra = plan_ultra(request, config, num_shards, run.max_workers)
+    context = _context(ultra.request, config, where)
     if run.dry_run:
         heading = f"{len(ultra.shards)} shards over {ultra.deployments} deployment(s); "
-        show_dry_run(ultra.request, store, run, heading)
+        show_dry_run(ultra.request, context, run, heading)
         if not run.as_json:
             for text in shard_specs_text(ultra):
                 line(text)
         return
-    store.close()
+    context.store.close()
     _supervise(ultra, where, run, restarts)
 
 
-def _supervise(ultra: Any, where: StoreArgs, run: RunArgs, restarts: int) -> None:
+def _supervise(ultra: UltraPlan, where: StoreArgs, run: RunArgs, restarts: int) -> None:
     from runbench.cli.progress import ProgressView
     from runbench.runners.ultra import ShardSupervisor, install_forwarding
 
@@ -372,7 +442,11 @@ def _supervise(ultra: Any, where: StoreArgs, run: RunArgs, restarts: int) -> Non
             f"{len(ultra.shards)} shards; shard exit codes {result.exit_codes}; "
             f"restarts {sum(result.restarts.values())}"
         )
-    finish(result.exit_code, where, ultra.request.config_path)
+    for index, final in sorted(result.finals.items()):
+        if final.get("error"):  # a shard that ended on a store error says which, once each
+            error_lines(f"shard {index}: {final['error']}", final.get("hint"))
+    failed = any(final.get("error") for final in result.finals.values())
+    finish(result.exit_code, where, ultra.request.config_path, resumable=failed)
 
 
 def shard_worker(

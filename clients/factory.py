@@ -1,12 +1,25 @@
-"""Building the client of one deployment from the configuration."""
+"""Building the client of one deployment from the configuration.
+
+``ClientFactory`` is the one seam through which a run gets its model clients; ``make_client``
+is the factory a user's run uses, and a test passes its own (a scripted client) in its place.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 from runbench.chat import ModelClient
 from runbench.clients.sim import SimClient
 from runbench.config import DeploymentConfig, ModelConfig, api_key
+
+
+class ClientFactory(Protocol):
+    """Makes the client a run sends ``deployment`` of ``model``'s requests through."""
+
+    def __call__(
+        self, model: ModelConfig, deployment: DeploymentConfig, *, protocol: str
+    ) -> ModelClient: ...
 
 
 def make_client(

@@ -83,40 +83,76 @@ ENV_CONFIG = "RUNBENCH_CONFIG"
 DEFAULT_CONFIG_FILE = Path("runbench.toml")
 ProviderKind = Literal["sim", "openai", "azure"]
 PROVIDER_KINDS: tuple[str, ...] = get_args(ProviderKind)
+SIM_PROFILES = ("oracle", "strong", "average", "weak", "flaky")
 _KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{12,}|[A-Fa-f0-9]{32,})")
-_PROVIDER_FIELDS = {
-    "kind",
-    "base_url",
-    "endpoint",
-    "api_key_env",
-    "api_version",
-    "max_concurrency",
-    "rpm",
-    "tpm",
-    "request_timeout_s",
-    "connect_timeout_s",
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """One declared key of runbench.toml: the value it accepts, said the way the error says it.
+
+    The schema below is the one place a key's type and range are written; ``load_config``
+    checks every table against it before building anything, so a wrong value is one message
+    naming the file and the key instead of a crash deep inside a run.
+    """
+
+    kind: Literal["number", "integer", "text", "names", "any"]
+    minimum: float | None = None
+    maximum: float | None = None
+    above_minimum: bool = False  # the minimum itself is refused (a positive number)
+    wording: str = ""
+
+    def accepts(self, value: object) -> bool:
+        if self.kind == "any":
+            return True
+        if self.kind == "text":
+            return isinstance(value, str)
+        if self.kind == "names":
+            return isinstance(value, list) and all(isinstance(item, str) for item in value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.kind == "integer" and not isinstance(value, int):
+            return False
+        if self.minimum is not None and (
+            value < self.minimum or (self.above_minimum and value == self.minimum)
+        ):
+            return False
+        return self.maximum is None or value <= self.maximum
+
+
+_TEXT = _Field("text", wording="must be text")
+_POSITIVE_INTEGER = _Field("integer", 1, wording="must be a positive integer")
+_SECONDS = _Field("number", 0, above_minimum=True, wording="must be a positive number of seconds")
+_USD = _Field("number", 0, wording="must be a number of USD, 0 or more")
+_PROVIDER_FIELDS: dict[str, _Field] = {
+    "kind": _TEXT,
+    "base_url": _TEXT,
+    "endpoint": _TEXT,
+    "api_key_env": _TEXT,
+    "api_version": _TEXT,
+    "max_concurrency": _POSITIVE_INTEGER,
+    "rpm": _POSITIVE_INTEGER,
+    "tpm": _POSITIVE_INTEGER,
+    "request_timeout_s": _SECONDS,
+    "connect_timeout_s": _SECONDS,
 }
-_MODEL_FIELDS = {
-    "price_prompt_per_mtok",
-    "price_completion_per_mtok",
-    "provider",
-    "deployments",
-    "aliases",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "seed",
-    "profile",
-    "latency_ms",
+_MODEL_FIELDS: dict[str, _Field] = {
+    "price_prompt_per_mtok": _USD,
+    "price_completion_per_mtok": _USD,
+    "provider": _TEXT,
+    "deployments": _Field("any"),  # names or tables, checked entry by entry
+    "aliases": _Field("names", wording="must be a list of names"),
+    "temperature": _Field("number", 0, 2, wording="must be a number from 0 to 2"),
+    "top_p": _Field("number", 0, 1, wording="must be a number from 0 to 1"),
+    "max_tokens": _POSITIVE_INTEGER,
+    "seed": _Field("integer", wording="must be a whole number"),
+    "profile": _TEXT,
+    "latency_ms": _Field("number", 0, wording="must be a number of milliseconds, 0 or more"),
 }
-_DEPLOYMENT_FIELDS = {
-    "name",
-    "base_url",
-    "endpoint",
-    "api_key_env",
-    "max_concurrency",
-    "rpm",
-    "tpm",
+_DEPLOYMENT_FIELDS: dict[str, _Field] = {
+    "name": _TEXT,
+    **{key: _PROVIDER_FIELDS[key] for key in ("base_url", "endpoint", "api_key_env")},
+    **{key: _PROVIDER_FIELDS[key] for key in ("max_concurrency", "rpm", "tpm")},
 }
 
 
@@ -275,7 +311,7 @@ def builtin_config() -> RunbenchConfig:
     """The defaults: the sim provider and its simulated models; no file, no key, no network."""
     sim = ProviderConfig("sim", "sim", limits=EndpointLimits(max_concurrency=64))
     models = {}
-    for profile in ("oracle", "strong", "average", "weak", "flaky"):
+    for profile in SIM_PROFILES:
         name = f"sim-{profile}"
         models[name] = ModelConfig(name, "sim", (_deployment(name, sim, {}),), profile=profile)
     return RunbenchConfig({"sim": sim}, models)
@@ -445,13 +481,33 @@ def _refuse_url_credentials(url: Any, path: Path, place: str) -> None:
         )
 
 
-def _check_fields(table: dict[str, Any], allowed: set[str], path: Path, place: str) -> None:
-    unknown = set(table) - allowed
+def _check_fields(table: dict[str, Any], schema: dict[str, _Field], path: Path, place: str) -> None:
+    """Check a table against its declared schema: no unknown key, every value of its type.
+
+    Raises:
+        ConfigError: one message naming the file, the key and what it must be.
+    """
+    unknown = set(table) - set(schema)
     if unknown:
-        fields = ", ".join(sorted(allowed))
+        fields = ", ".join(sorted(schema))
         raise ConfigError(
             f"{path}: {place}: unknown field '{sorted(unknown)[0]}'; fields are {fields}"
         )
+    for key, value in table.items():
+        declared = schema[key]
+        if not declared.accepts(value):
+            raise ConfigError(
+                f"{path}: {place}.{key} {declared.wording} (got {_shown(value)})",
+                hint=f"fix {key} under [{place}] in {path}",
+            )
+
+
+def _shown(value: object) -> str:
+    """A config value as TOML would write it, cut short: what the user typed, not Python's repr."""
+    import json
+
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _limits(
@@ -463,13 +519,8 @@ def _limits(
         ("rpm", "requests_per_minute"),
         ("tpm", "tokens_per_minute"),
     ):
-        value = table.get(field_name, getattr(default, attribute))
-        if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or value < 1
-        ):
-            raise ConfigError(f"{path}: {place}.{field_name} must be a positive integer")
-        values[attribute] = value
-    return EndpointLimits(**values)  # type: ignore[arg-type]  # checked ints, built by name
+        values[attribute] = table.get(field_name, getattr(default, attribute))
+    return EndpointLimits(**values)  # checked against the schema
 
 
 def _provider(name: str, table: dict[str, Any], path: Path) -> ProviderConfig:
@@ -488,15 +539,11 @@ def _provider(name: str, table: dict[str, Any], path: Path) -> ProviderConfig:
         )
     for field_name in ("base_url", "endpoint"):
         _refuse_url_credentials(table.get(field_name), path, f"{place}.{field_name}")
-    timeouts = {}
-    for field_name in ("request_timeout_s", "connect_timeout_s"):
-        if field_name in table:
-            value = table[field_name]
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(
-                    f"{path}: {place}.{field_name} must be a positive number of seconds"
-                )
-            timeouts[field_name] = float(value)
+    timeouts = {
+        field_name: float(table[field_name])
+        for field_name in ("request_timeout_s", "connect_timeout_s")
+        if field_name in table
+    }
     return ProviderConfig(
         name=name,
         kind=kind,
@@ -560,63 +607,26 @@ def _model(
             deployments.append(_deployment(entry["name"], provider, entry, path=path, place=where))
         else:
             raise ConfigError(f"{path}: {where} must be a name or a table with a name")
-    aliases = table.get("aliases", [])
-    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-        raise ConfigError(f"{path}: {place}.aliases must be a list of names")
     profile = table.get("profile")
-    if provider.kind == "sim" and profile is None:
-        profiles = "oracle, strong, average, weak, flaky"
+    if provider.kind == "sim" and profile not in SIM_PROFILES:
+        profiles = ", ".join(SIM_PROFILES)
         raise ConfigError(f"{path}: {place}.profile is required for a sim model ({profiles})")
     return ModelConfig(
         name=name,
         provider=provider_name,
         deployments=tuple(deployments),
-        aliases=tuple(aliases),
-        temperature=table.get("temperature"),
+        aliases=tuple(table.get("aliases", [])),
+        temperature=_float_or_none(table.get("temperature")),
         max_tokens=table.get("max_tokens"),
-        top_p=_optional_number(table, "top_p", path, place, maximum=1.0),
-        seed=_optional_integer(table, "seed", path, place),
+        top_p=_float_or_none(table.get("top_p")),
+        seed=table.get("seed"),
         profile=profile,
         latency_ms=float(table.get("latency_ms", 0.0)),
-        price_prompt_per_mtok=_price(table, "price_prompt_per_mtok", path, place),
-        price_completion_per_mtok=_price(table, "price_completion_per_mtok", path, place),
+        price_prompt_per_mtok=_float_or_none(table.get("price_prompt_per_mtok")),
+        price_completion_per_mtok=_float_or_none(table.get("price_completion_per_mtok")),
     )
 
 
-def _price(table: dict[str, Any], field_name: str, path: Path, place: str) -> float | None:
-    value = table.get(field_name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"{path}: {place}.{field_name} must be a number of USD, 0 or more")
-    return float(value)
-
-
-def _optional_number(
-    table: dict[str, Any], key: str, path: Path, place: str, *, maximum: float
-) -> float | None:
-    """A sampling setting that must be a number in [0, maximum] when given.
-
-    Raises:
-        ConfigError: it is not.
-    """
-    value = table.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= maximum:
-        raise ConfigError(f"{path}: {place}.{key} must be a number from 0 to {maximum:g}")
-    return float(value)
-
-
-def _optional_integer(table: dict[str, Any], key: str, path: Path, place: str) -> int | None:
-    """A setting that must be a whole number when given.
-
-    Raises:
-        ConfigError: it is not.
-    """
-    value = table.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{path}: {place}.{key} must be a whole number")
-    return value
+def _float_or_none(value: int | float | None) -> float | None:
+    """A checked number as a float (TOML's ``1`` and ``1.0`` mean the same setting)."""
+    return None if value is None else float(value)

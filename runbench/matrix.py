@@ -12,10 +12,9 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
-from runbench.config import ModelConfig
+from runbench.config import ModelConfig, RunbenchConfig
 from runbench.errors import UsageError
 from runbench.plan import DEFAULT_PROTOCOL, Cell, GenerationSettings
 from runbench.records import (
@@ -143,20 +142,13 @@ def model_settings(model: ModelConfig, protocol: str = DEFAULT_PROTOCOL) -> Gene
 
 
 def configured_settings(
-    models: Sequence[str], protocol: str = DEFAULT_PROTOCOL, config_path: Path | None = None
+    config: RunbenchConfig, models: Sequence[str], protocol: str = DEFAULT_PROTOCOL
 ) -> dict[str, GenerationSettings]:
-    """Each model's settings from the runbench.toml a run would use.
+    """Each model's settings from the configuration a run would use (read once by the caller).
 
-    The file is found as runners find it (``--config``, ``RUNBENCH_CONFIG``, ``./runbench.toml``,
-    else the built-in models), so ``status`` sees the test ids ``smart-batch`` planned. A name
-    the configuration does not know gets no entry (its tests are the protocol's alone).
-
-    Raises:
-        ConfigError: the configuration file is invalid.
+    So ``status`` sees the test ids ``smart-batch`` planned. A name the configuration does not
+    know gets no entry (its tests are the protocol's alone).
     """
-    from runbench.config import load_config, resolve_config_path
-
-    config = load_config(resolve_config_path(config_path))
     settings: dict[str, GenerationSettings] = {}
     for name in models:
         try:

@@ -46,12 +46,31 @@ def start_manifest(
         "ended_at": None,
         "counts": None,
         "exit_code": None,
+        "outcome": None,
+        "error": None,
     }
 
 
-def finish_manifest(manifest: dict[str, Any], counts: dict[str, int], code: int) -> dict[str, Any]:
-    """The same manifest, complete: end time, counts and exit code."""
-    return {**manifest, "ended_at": _now(), "counts": counts, "exit_code": code}
+def finish_manifest(
+    manifest: dict[str, Any],
+    counts: dict[str, int],
+    code: int,
+    outcome: str = "finished",
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The same manifest, complete: end time, counts, exit code and how the run ended.
+
+    ``outcome`` is ``finished``, ``interrupted``, ``timed_out``, ``failed`` (a store error or a
+    full disk ended it; ``error`` says which) or ``crashed`` (a bug).
+    """
+    return {
+        **manifest,
+        "ended_at": _now(),
+        "counts": counts,
+        "exit_code": code,
+        "outcome": outcome,
+        "error": error,
+    }
 
 
 def _now() -> str:

@@ -1,8 +1,14 @@
 """One run from start to end: resolve models, plan, build clients, run, close.
 
-The CLI's runner commands parse their flags into a ``RunRequest`` and call ``run_request`` (or
-``dry_run``); everything else (signals, the event loop, planning, limits, retries, the store)
-happens here and below, so a run works the same from Python and returns a value.
+The CLI's runner commands parse their flags into a ``RunRequest``, build one ``RunContext``
+(config, workload, store, client factory) and call ``run_request`` (or ``dry_run``); everything
+else (signals, the event loop, planning, limits, retries) happens here and below, so a run works
+the same from Python and returns a value.
+
+Errors leave a run at one boundary, ``run_request``: whatever the engine's task groups raise
+(a store error, a full disk inside an exception group) is translated there, with ``except*``,
+into runbench's error tree; the rows already stored stay, the manifest is marked ended with the
+outcome, and the outcome carries the error for the CLI to print as one line.
 """
 
 from __future__ import annotations
@@ -12,19 +18,19 @@ import dataclasses
 import json
 import signal
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from runbench.chat import ModelClient
 from runbench.clients.embeddings import tool_similarity
-from runbench.clients.factory import make_client
-from runbench.config import ModelConfig, RunbenchConfig, load_config
-from runbench.errors import UsageError
+from runbench.config import ModelConfig, RunbenchConfig
+from runbench.errors import EXIT_INCOMPLETE, RunbenchError, StoreError, UsageError
 from runbench.matrix import MAX_NUM_INSTANCES, Matrix, model_settings
 from runbench.planspec import PlanInputs
 from runbench.runners.classifying import ModelClassifier
+from runbench.runners.context import RunContext
 from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
 from runbench.runners.manifest import finish_manifest, start_manifest
 from runbench.runners.planning import (
@@ -38,9 +44,11 @@ from runbench.runners.preflight import PreflightReport, preflight
 from runbench.runners.retry import RetryPolicy
 from runbench.runners.settled import parse_retry_errors, settled_ids
 from runbench.storage import Store
+from runbench.storage.durable import store_error
 from runbench.workload.suite import Workload, load_workload
 from runbench.workload.tasks import MissingCell, TaskLibrary
 
+_E = TypeVar("_E", bound=BaseException)
 if TYPE_CHECKING:
     from runbench.runners.ray_cluster import ClusterRun
 
@@ -165,15 +173,8 @@ class PlannedMatrix:
         return [cell.line() for cell in self.missing]
 
 
-def fit_matrix(
-    matrix: Matrix, tasks_path: Path | None, tools_path: Path | None, config: RunbenchConfig
-) -> PlannedMatrix:
-    """Load the run's tasks and tools, name its suite version, and drop cells with no task.
-
-    Raises:
-        UsageError: a task library or tool registry that cannot be read or does not fit.
-    """
-    workload = load_workload(tasks_path, tools_path or config.tools)
+def fit_matrix(matrix: Matrix, workload: Workload) -> PlannedMatrix:
+    """Name the matrix's suite version from the run's tasks and tools; drop cells with no task."""
     missing = workload.missing_cells(matrix.task_types, matrix.difficulties)
     fitted = dataclasses.replace(
         matrix,
@@ -185,17 +186,21 @@ def fit_matrix(
 
 def plan_matrix(
     inputs: PlanInputs,
-    config_path: Path | None,
+    config: RunbenchConfig,
     tasks_path: Path | None,
     tools_path: Path | None = None,
 ) -> PlannedMatrix:
-    """The matrix of the plan inputs, fitted to the task library and tools it runs on."""
-    return fit_matrix(inputs.matrix(), tasks_path, tools_path, load_config(config_path))
+    """The matrix of the plan inputs, fitted to the task library and tools it runs on.
+
+    Raises:
+        UsageError: the task library or tool registry cannot be read or does not fit.
+    """
+    return fit_matrix(inputs.matrix(), load_workload(tasks_path, tools_path or config.tools))
 
 
 def build_request(
     inputs: PlanInputs,
-    config_path: Path | None,
+    config: RunbenchConfig,
     *,
     mode: Literal["smart", "batch"],
     options: RunOptions,
@@ -210,13 +215,15 @@ def build_request(
     """A run request from the plan inputs; also whether the models came from the config file.
 
     ``classifier`` names the model that classifies non-full tests (any name or alias of a model
-    of the config); None keeps the rule-based classifier.
+    of the config); None keeps the rule-based classifier. Model names are resolved here, once,
+    to their canonical names: everything below looks them up by that name.
 
     Raises:
-        UsageError: conflicting or bad plan inputs, no model to run, or an unknown classifier.
+        UsageError: conflicting or bad plan inputs, no model to run, an unknown model or an
+            unknown classifier.
     """
-    config = load_config(config_path)
-    models, from_config = inputs.models_to_run(config)
+    named, from_config = inputs.models_to_run(config)
+    models = tuple(dict.fromkeys(config.resolve_model(name).name for name in named))
     request = RunRequest(
         models,
         inputs.matrix(),
@@ -225,7 +232,7 @@ def build_request(
         deployment=deployment,
         shard=parse_shard(shard) if shard else None,
         options=options,
-        config_path=config_path,
+        config_path=config.source,
         tasks_path=tasks_path,
         tools_path=tools_path,
         retry_errors=tuple(sorted(parse_retry_errors(retry_errors))),
@@ -266,7 +273,6 @@ class Prepared:
     planned: int
     cells: int
     fitted: PlannedMatrix
-    config: RunbenchConfig
     classifier: ModelConfig | None = None  # the model that classifies non-full tests, if any
 
     @property
@@ -274,15 +280,15 @@ class Prepared:
         return self.fitted.workload.library
 
 
-def prepare(request: RunRequest, store: Store) -> Prepared:
-    """Resolve the models, fit the matrix to the workload and plan the jobs.
+def prepare(request: RunRequest, context: RunContext) -> Prepared:
+    """Resolve the models, fit the matrix to the context's workload and plan the jobs.
 
     Raises:
-        UsageError: an unknown model or deployment, a bad task file, a bad count, or a plan
-            above the size limit.
+        UsageError: an unknown model or deployment, a bad count, or a plan above the size limit.
     """
-    config, models, fitted = _resolve(request)
-    classifier = config.resolve_model(request.classifier) if request.classifier else None
+    models, fitted = _resolve(request, context)
+    store = context.store
+    classifier = _model(context.config, request.classifier) if request.classifier else None
     matrix = fitted.matrix
     cells = matrix.cells_per_model * len(models)
     if request.mode == "batch":
@@ -298,7 +304,7 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
             deployment=request.deployment,
             shard=request.shard,
         )
-        return Prepared(jobs, len(jobs), cells, fitted, config, classifier)
+        return Prepared(jobs, len(jobs), cells, fitted, classifier)
     settled = settled_ids(store, [model.name for model in models], request.retry_errors)
     jobs, planned = plan_remaining(
         store,
@@ -308,23 +314,33 @@ def prepare(request: RunRequest, store: Store) -> Prepared:
         shard=request.shard,
         skip=settled,
     )
-    return Prepared(jobs, planned, cells, fitted, config, classifier)
+    return Prepared(jobs, planned, cells, fitted, classifier)
 
 
-def _resolve(request: RunRequest) -> tuple[RunbenchConfig, list[ModelConfig], PlannedMatrix]:
-    """The config, the models and the matrix fitted to the workload, sizes checked first.
+def _resolve(request: RunRequest, context: RunContext) -> tuple[list[ModelConfig], PlannedMatrix]:
+    """The models and the matrix fitted to the workload, sizes checked first.
 
     Raises:
-        UsageError: an unknown model, a bad task file, or a plan above the size limit.
+        UsageError: a model the context's configuration does not define, or a plan above the
+            size limit.
     """
-    config = load_config(request.config_path)
-    models = [config.resolve_model(name) for name in request.models]
+    models = [_model(context.config, name) for name in request.models]
     request.matrix.check_size(len(models))
     if request.mode == "batch" and (request.count or 1) > MAX_NUM_INSTANCES:
         raise UsageError(f"--count is above the limit of {MAX_NUM_INSTANCES:,} new instances")
     # the run's protocol is part of its tests' identity (with each model's sampling settings)
     matrix = dataclasses.replace(request.matrix, protocol=request.options.protocol)
-    return config, models, fit_matrix(matrix, request.tasks_path, request.tools_path, config)
+    return models, fit_matrix(matrix, context.workload)
+
+
+def _model(config: RunbenchConfig, name: str) -> ModelConfig:
+    """The model of a canonical name (``build_request`` resolved every name a user typed).
+
+    Raises:
+        UsageError: the configuration has no model of that name (a request built elsewhere).
+    """
+    found = config.models.get(name)
+    return found if found is not None else config.resolve_model(name)
 
 
 def _seconds_per_test(model: ModelConfig) -> float:
@@ -333,7 +349,7 @@ def _seconds_per_test(model: ModelConfig) -> float:
     return ASSUMED_API_LATENCY_S * ASSUMED_TURNS_PER_TEST
 
 
-def dry_run(request: RunRequest, store: Store) -> DryRun:
+def dry_run(request: RunRequest, context: RunContext) -> DryRun:
     """What a run would do, counted arithmetically: no test is planned, nothing materialised.
 
     Planned = cells × instances; done comes from the store's rows (``count_done``), so a
@@ -343,10 +359,11 @@ def dry_run(request: RunRequest, store: Store) -> DryRun:
     Raises:
         UsageError: an unknown model, a bad task file, or a plan above the size limit.
     """
-    _, models, fitted = _resolve(request)
+    models, fitted = _resolve(request, context)
     matrix = fitted.matrix
+    store = context.store
     if request.shard is not None:
-        return planned_dry_run(prepare(request, store), request.options)
+        return planned_dry_run(prepare(request, context), request.options)
     if request.mode == "batch":
         count = request.count or 1
         remaining = {model.name: matrix.cells_per_model * count for model in models}
@@ -407,7 +424,7 @@ def _cell_filters(matrix: Matrix, models: list[str]) -> dict[str, Any]:
 
 async def execute(
     prepared: Prepared,
-    store: Store,
+    context: RunContext,
     options: RunOptions,
     *,
     stop: asyncio.Event | None = None,
@@ -422,7 +439,8 @@ async def execute(
     claims and the store stay here.
 
     Pre-flight runs under the request timeout, the stop event and the run limit: time it takes
-    is taken from ``--max-runtime``, and a run limit reached during it runs no test.
+    is taken from ``--max-runtime``, and a run limit reached during it runs no test. Every
+    client comes from the context's factory, the classifier's too.
     """
     run_id = run_id or str(uuid.uuid4())
     clients: dict[str, ModelClient] = {}
@@ -430,11 +448,11 @@ async def execute(
     try:
         if prepared.classifier is not None:
             model = prepared.classifier
-            client = make_client(model, model.deployments[0], protocol=options.protocol)
+            client = context.clients(model, model.deployments[0], protocol=options.protocol)
             classifier = ModelClassifier(model, client, options)
         for job in prepared.jobs:
             if job.endpoint not in clients:
-                clients[job.endpoint] = make_client(
+                clients[job.endpoint] = context.clients(
                     job.model, job.deployment, protocol=options.protocol
                 )
         checked, options = await _preflight_within_run_limit(
@@ -447,14 +465,14 @@ async def execute(
             summary.close()
         else:
             workload = prepared.fitted.workload
-            similarity = await tool_similarity(prepared.config, workload.tools)
+            similarity = await tool_similarity(context.config, workload.tools)
             if cluster is not None:
                 from runbench.runners.ray_cluster import run_on_ray
 
                 summary = await run_on_ray(
                     jobs,
                     cluster=cluster,
-                    store=store,
+                    store=context.store,
                     library=prepared.library,
                     options=options,
                     run_id=run_id,
@@ -467,7 +485,7 @@ async def execute(
                 return _with_skipped(summary, prepared, jobs, checked)
             summary = await run_jobs(
                 jobs,
-                store=store,
+                store=context.store,
                 clients=clients,
                 library=prepared.library,
                 options=options,
@@ -539,15 +557,37 @@ async def _preflight_within_run_limit(
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """A finished ``run_request``: the summary, or only the plan size when nothing was left."""
+    """A finished ``run_request``: the summary, or only the plan size when nothing was left.
+
+    ``failure`` is the error that ended the run early (a full disk, a store that refused an
+    append), already translated into runbench's error tree: the summary still says what the
+    run did, ``stored`` how many of its rows the store holds, and the exit code is the error's.
+    """
 
     planned: int
     summary: RunSummary | None
     notes: tuple[str, ...] = ()
+    failure: RunbenchError | None = None
+    stored: int | None = None
+    # why the manifest could not be marked ended (a disk with no byte left), when it could not
+    manifest_error: str | None = None
 
     @property
     def exit_code(self) -> int:
+        if self.failure is not None:
+            return self.failure.exit_code
         return 0 if self.summary is None else self.summary.exit_code
+
+    @property
+    def outcome(self) -> str:
+        """How the run ended, in one word: what its manifest records."""
+        if self.failure is not None:
+            return "failed"
+        if self.summary is None:
+            return "finished"
+        if self.summary.interrupted:
+            return "interrupted"
+        return "timed_out" if self.summary.timed_out else "finished"
 
     def to_dict(self) -> dict[str, Any]:
         if self.summary is None:
@@ -560,12 +600,21 @@ class RunOutcome:
                 "message": "plan already done",
             }
         # the plan's size, and how many of its tests this run set out to run
-        return {**self.summary.to_dict(), "planned": self.planned, "to_run": self.summary.planned}
+        shown = {**self.summary.to_dict(), "planned": self.planned, "to_run": self.summary.planned}
+        if self.failure is not None:
+            shown.update(
+                exit_code=self.exit_code,
+                outcome=self.outcome,
+                error=self.failure.message,
+                hint=self.failure.hint,
+                stored=self.stored,
+            )
+        return shown
 
 
 def run_request(
     request: RunRequest,
-    store: Store,
+    context: RunContext,
     *,
     preflight_check: bool = True,
     on_progress: Callable[[RunSummary], None] | None = None,
@@ -578,15 +627,20 @@ def run_request(
     The signal handlers set a stop event: scheduling stops, in-flight tests are cancelled and
     every finished record is flushed before this returns (the summary says ``interrupted``).
     ``stop_when`` may arm other stop sources on the same event (a shard watching its parent).
-    The run's manifest (``manifest.py``) is written through the store at the start and the end;
-    ``command`` is the command line it records.
+    The run's manifest (``manifest.py``) is written through the store at the start and the end,
+    with the outcome; ``command`` is the command line it records.
+
+    A store error or a full disk during the run does not escape as an exception group: it is
+    returned as ``RunOutcome.failure`` (rows already stored are kept). Any other exception is a
+    bug: it propagates, after the manifest is marked ``crashed``.
 
     Raises:
         UsageError: an unknown model, deployment or task file.
         StoreError: the store cannot be written (found before any test runs).
     """
+    store = context.store
     store.check_writable()
-    prepared = prepare(request, store)
+    prepared = prepare(request, context)
     notes = tuple(prepared.fitted.notes())
     if on_note is not None:
         for note in notes:
@@ -598,6 +652,59 @@ def run_request(
     run_id = str(uuid.uuid4())
     manifest = start_manifest(run_id, request.to_json(), request.config_path, store.path, command)
     store.write_manifest(manifest)
+    seen: list[RunSummary] = [RunSummary.for_jobs(run_id, prepared.jobs)]
+
+    def progress(summary: RunSummary) -> None:
+        seen[0] = summary  # the last picture survives a run that ends in an exception group
+        if on_progress is not None:
+            on_progress(summary)
+
+    def run(stop: asyncio.Event) -> Awaitable[RunSummary]:
+        return execute(
+            prepared,
+            context,
+            request.options,
+            stop=stop,
+            on_progress=progress,
+            check_credentials=preflight_check,
+            run_id=run_id,
+            cluster=cluster,
+        )
+
+    failure: RunbenchError | None = None
+    try:
+        summary = _run_in_one_loop(run, stop_when, cluster is not None)
+    except* RunbenchError as group:
+        failure = _first(group, RunbenchError)
+    except* OSError as group:  # a full disk met outside the store's own translation
+        failure = store_error(
+            _first(group, OSError), "write the results of this run to", store.path
+        )
+    except* BaseException:  # a bug: its traceback is the report, but the run has ended
+        _end_manifest(store, manifest, seen[0], prepared.planned, "crashed")
+        raise
+    if failure is None:
+        outcome = RunOutcome(prepared.planned, summary, notes)
+    else:
+        seen[0].close()
+        outcome = RunOutcome(prepared.planned, seen[0], notes, failure, _stored(store, run_id))
+    ended = _end_manifest(store, manifest, seen[0], prepared.planned, outcome.outcome, outcome)
+    if ended is None:
+        return outcome
+    if outcome.failure is None:
+        return dataclasses.replace(outcome, failure=ended)
+    return dataclasses.replace(outcome, manifest_error=ended.message)
+
+
+def _run_in_one_loop(
+    run: Callable[[asyncio.Event], Awaitable[RunSummary]],
+    stop_when: Callable[[asyncio.Event], None] | None,
+    on_cluster: bool = False,
+) -> RunSummary:
+    """Run in a new event loop whose SIGINT/SIGTERM set the run's stop event.
+
+    ``on_cluster``: the process joined a Ray cluster for this run and leaves it at the end.
+    """
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
 
     async def main() -> RunSummary:
@@ -608,40 +715,20 @@ def run_request(
         if stop_when is not None:
             stop_when(stop)
         try:
-            return await execute(
-                prepared,
-                store,
-                request.options,
-                stop=stop,
-                on_progress=on_progress,
-                check_credentials=preflight_check,
-                run_id=run_id,
-                cluster=cluster,
-            )
+            return await run(stop)
         finally:
             for signum in previous:
                 loop.remove_signal_handler(signum)
 
     try:
-        summary = asyncio.run(main())
+        return asyncio.run(main())
     finally:  # asyncio leaves the defaults behind; give back what the caller had
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        if cluster is not None:
+        if on_cluster:
             from runbench.runners.ray_cluster import leave_cluster
 
             leave_cluster()
-    counts = {
-        "planned": prepared.planned,
-        "finished": summary.finished,
-        "errors": summary.errors,
-        "not_run": summary.not_run,
-    }
-    finished = finish_manifest(manifest, counts, summary.exit_code)
-    if summary.nodes:
-        finished["nodes"] = list(summary.nodes)
-    store.write_manifest(finished)
-    return RunOutcome(prepared.planned, summary, notes)
 
 
 def _join_cluster(request: RunRequest, on_note: Callable[[str], None] | None) -> ClusterRun | None:
@@ -662,3 +749,56 @@ def _join_cluster(request: RunRequest, on_note: Callable[[str], None] | None) ->
         )
     connect(request.cluster)
     return ClusterRun(request.cluster, request.actors, on_event=on_note)
+
+
+def _first(group: BaseExceptionGroup[_E], kind: type[_E]) -> _E:
+    """The first leaf of ``kind`` in a (possibly nested) exception group: the one reported.
+
+    Task groups nest, so the error that ended a run may sit several groups deep; the others in
+    the group are the cancellations it caused or the same failure met by another task.
+    """
+    for member in group.exceptions:
+        if isinstance(member, BaseExceptionGroup):
+            return _first(member, kind)
+        if isinstance(member, kind):
+            return member
+    raise AssertionError("except* gives a group holding its kind")  # never reached
+
+
+def _stored(store: Store, run_id: str) -> int | None:
+    """How many rows of this run the store holds (after a failure: what was kept)."""
+    try:
+        return store.scan(["run_id"], filters={"run_id": run_id}).num_rows
+    except RunbenchError:
+        return None
+
+
+def _end_manifest(
+    store: Store,
+    manifest: dict[str, Any],
+    summary: RunSummary,
+    planned: int,
+    outcome: str,
+    result: RunOutcome | None = None,
+) -> StoreError | None:
+    """Mark the run's manifest ended with its outcome; a store that refuses is returned, not raised.
+
+    A run that ended on a full disk may find no room for its manifest either: the run's own
+    error is the one to report, so this one is handed back for the caller to keep or drop.
+    """
+    counts = {
+        "planned": planned,
+        "finished": summary.finished,
+        "errors": summary.errors,
+        "not_run": summary.not_run,
+    }
+    code = result.exit_code if result is not None else EXIT_INCOMPLETE
+    error = result.failure.message if result is not None and result.failure else None
+    try:
+        ended = finish_manifest(manifest, counts, code, outcome, error)
+        if summary.nodes:
+            ended["nodes"] = list(summary.nodes)
+        store.write_manifest(ended)
+    except StoreError as refused:
+        return refused
+    return None

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from runbench.config import ModelConfig, load_config
+from runbench.config import ModelConfig, RunbenchConfig
 from runbench.errors import UsageError
+from runbench.runners.context import context_of_request
 from runbench.runners.engine import RunSummary
 from runbench.runners.planning import Shard
 from runbench.runners.progress import ProgressSnapshot, combine, snapshot_of
@@ -91,7 +92,9 @@ class UltraPlan:
     shards: tuple[ShardSpec, ...]
 
 
-def plan_ultra(request: RunRequest, num_shards: int | None, max_workers: int | None) -> UltraPlan:
+def plan_ultra(
+    request: RunRequest, config: RunbenchConfig, num_shards: int | None, max_workers: int | None
+) -> UltraPlan:
     """Resolve the one model of the request and split it into shards.
 
     ``max_workers`` and the request's requests per second are per endpoint, split over the
@@ -105,19 +108,21 @@ def plan_ultra(request: RunRequest, num_shards: int | None, max_workers: int | N
             "ultra-parallel runs one model",
             hint="pass --model NAME (or a plan file with one model)",
         )
-    model = load_config(request.config_path).resolve_model(request.models[0])
+    model = config.resolve_model(request.models[0])
     resolved = dataclasses.replace(request, models=(model.name,))
     shards = plan_shards(model, num_shards, max_workers, request.options.requests_per_second)
     return UltraPlan(model.name, len(model.deployments), resolved, tuple(shards))
 
 
-def on_cluster(request: RunRequest, address: str, actors: int | None) -> RunRequest:
+def on_cluster(
+    request: RunRequest, config: RunbenchConfig, address: str, actors: int | None
+) -> RunRequest:
     """The request of one model, to run on the Ray cluster at ``address`` with ``actors``.
 
     Raises:
         UsageError: not exactly one model, or an unknown model.
     """
-    plan = plan_ultra(request, actors, None)
+    plan = plan_ultra(request, config, actors, None)
     return dataclasses.replace(plan.request, cluster=address, actors=actors)
 
 
@@ -181,8 +186,12 @@ def run_shard(path: Path, out: IO[str], watch: IO[bytes] | None) -> int:
     ``watch`` is the pipe from the parent: when it reaches end of file the parent is gone, and
     the shard stops as on SIGTERM (finished records are kept). Returns the exit code.
 
+    A shard is its own process: it builds its run context once, here, from its request (the
+    configuration file, task library and tool registry the parent resolved).
+
     Raises:
         UsageError: the file is not a shard file.
+        ConfigError: the configuration file changed into one that is not valid.
     """
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
@@ -190,6 +199,9 @@ def run_shard(path: Path, out: IO[str], watch: IO[bytes] | None) -> int:
         store = open_store(Path(payload["store"]), payload["storage"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"not a shard file: {path}: {error}") from None
+    context = context_of_request(
+        request.config_path, store, tasks_path=request.tasks_path, tools_path=request.tools_path
+    )
     last = [0.0]
 
     def report(summary: RunSummary) -> None:
@@ -214,7 +226,7 @@ def run_shard(path: Path, out: IO[str], watch: IO[bytes] | None) -> int:
     try:
         outcome = run_request(
             request,
-            store,
+            context,
             preflight_check=bool(payload.get("preflight", True)),
             on_progress=report,
             stop_when=watch_parent,

@@ -46,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 # the runner modules the CLI may use: the request/outcome API, not the engine's insides
 CLI_MAY_USE_FROM_RUNNERS = {
+    "runbench.runners.context",
     "runbench.runners.session",
     "runbench.runners.ultra",
     "runbench.runners.progress",

@@ -180,7 +180,9 @@ def _capture_run(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, RunArgs]]:
     """Record what smart-batch and batch hand to ``run_and_report``, instead of running."""
     seen: list[tuple[Any, RunArgs]] = []
     monkeypatch.setattr(
-        run_commands, "run_and_report", lambda request, where, run, **_: seen.append((request, run))
+        run_commands,
+        "run_and_report",
+        lambda request, config, where, run, **_: seen.append((request, run)),
     )
     return seen
 

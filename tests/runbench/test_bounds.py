@@ -15,6 +15,7 @@ import pytest
 from runbench.errors import UsageError
 from runbench.matrix import MAX_PLANNED_TESTS, build_matrix
 from runbench.planfile import load_plan_file
+from runbench.runners.context import context_of_request
 from runbench.runners.session import RunRequest, dry_run, planned_dry_run, prepare
 from runbench.storage import open_store
 from tests.conftest import REPO, run_cli
@@ -45,9 +46,9 @@ def test_a_plan_above_the_limit_is_refused_before_planning(tmp_path: Path) -> No
     assert matrix.planned_tests(3) > MAX_PLANNED_TESTS
     request = RunRequest(models=("sim-average", "sim-weak", "sim-oracle"), matrix=matrix)
     with pytest.raises(UsageError, match="above the limit of 100,000,000"):
-        dry_run(request, open_store(tmp_path, "json"))
+        dry_run(request, context_of_request(None, open_store(tmp_path, "json")))
     with pytest.raises(UsageError, match="above the limit of 100,000,000"):
-        prepare(request, open_store(tmp_path, "json"))
+        prepare(request, context_of_request(None, open_store(tmp_path, "json")))
 
 
 def test_the_counted_dry_run_equals_the_planned_one(tmp_path: Path) -> None:
@@ -58,8 +59,9 @@ def test_the_counted_dry_run_equals_the_planned_one(tmp_path: Path) -> None:
         "--num-instances", "3", "--store", str(tmp_path), "--storage", "json", "--quiet",
     ).returncode in (0, 1)  # fmt: skip
     request = RunRequest(models=("sim-average", "sim-weak"), matrix=small)
-    counted = dry_run(request, store)
-    planned = planned_dry_run(prepare(request, store), request.options)
+    context = context_of_request(None, store)
+    counted = dry_run(request, context)
+    planned = planned_dry_run(prepare(request, context), request.options)
     assert counted.estimated_seconds == pytest.approx(planned.estimated_seconds)
     assert dataclasses.replace(counted, estimated_seconds=0) == dataclasses.replace(
         planned, estimated_seconds=0
@@ -74,13 +76,15 @@ def test_a_ten_million_test_dry_run_is_counted_in_bounded_memory(tmp_path: Path)
         f"""
         from pathlib import Path
         from runbench.matrix import build_matrix
+        from runbench.runners.context import context_of_request
         from runbench.runners.session import RunRequest, dry_run
         from runbench.storage import open_store
 
         matrix = build_matrix(prompt_types="all_with_flawed", difficulties="all",
                               task_types="all", rates="0.6,0.7,0.8,0.9", num_instances=10_000)
         request = RunRequest(models=("sim-average",), matrix=matrix)
-        result = dry_run(request, open_store(Path({str(tmp_path)!r}), "parquet"))
+        store = open_store(Path({str(tmp_path)!r}), "parquet")
+        result = dry_run(request, context_of_request(None, store))
         # VmHWM is this process's own peak; ru_maxrss would inherit the forking parent's
         status = Path("/proc/self/status").read_text()
         peak_kib = next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM"))
@@ -171,7 +175,7 @@ def test_a_good_plan_file_still_loads(tmp_path: Path) -> None:
 def test_a_batch_dry_run_counts_new_instances_arithmetically(tmp_path: Path) -> None:
     matrix = build_matrix(prompt_types="all", difficulties="easy,hard", num_instances=5)
     request = RunRequest(models=("sim-average",), matrix=matrix, mode="batch", count=1000)
-    counted = dry_run(request, open_store(tmp_path, "json"))
+    counted = dry_run(request, context_of_request(None, open_store(tmp_path, "json")))
     assert (counted.cells, counted.planned, counted.done, counted.remaining) == (
         30,
         30_000,
@@ -181,4 +185,4 @@ def test_a_batch_dry_run_counts_new_instances_arithmetically(tmp_path: Path) -> 
     too_many = dataclasses.replace(request, count=10**7)
     for step in (dry_run, prepare):
         with pytest.raises(UsageError, match="--count is above the limit of 1,000,000"):
-            step(too_many, open_store(tmp_path, "json"))
+            step(too_many, context_of_request(None, open_store(tmp_path, "json")))

@@ -87,6 +87,24 @@ _PROVIDER = '[providers.x]\nkind = "openai"\nbase_url = "http://h/v1"\n'
             "rpm must be a positive integer",
         ),
         ('[models.m]\nprovider = "sim"\n', "profile is required for a sim model"),
+        ('[models.m]\nprovider = "sim"\nprofile = "legendary"\n', "profile is required"),
+        (
+            _PROVIDER + 'api_key_env = "K"\nrequest_timeout_s = "slow"\n',
+            'providers.x.request_timeout_s must be a positive number of seconds (got "slow")',
+        ),
+        (
+            '[models.m]\nprovider = "sim"\nprofile = "weak"\naliases = "m2"\n',
+            'models.m.aliases must be a list of names (got "m2")',
+        ),
+        (
+            '[models.m]\nprovider = "sim"\nprofile = "weak"\ntemperature = true\n',
+            "models.m.temperature must be a number from 0 to 2 (got true)",
+        ),
+        (
+            '[models.m]\nprovider = "sim"\nprofile = "weak"\n'
+            'deployments = [{name = "d", rpm = 0}]\n',
+            "models.m.deployments[0].rpm must be a positive integer (got 0)",
+        ),
     ],
 )
 def test_bad_config_files_give_clear_errors(tmp_path: Path, text: str, message: str) -> None:

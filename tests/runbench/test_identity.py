@@ -17,6 +17,7 @@ from runbench.matrix import WORKFLOW_SUITE_VERSION, build_matrix, model_settings
 from runbench.migrate import migrate_store
 from runbench.plan import Cell, GenerationSettings
 from runbench.records import ADDED_FIELDS, records_to_table, table_to_records
+from runbench.runners.context import context_of_request
 from runbench.runners.session import RunRequest, dry_run, prepare
 from runbench.storage import open_store
 from runbench.synthetic import synthetic_records
@@ -103,10 +104,11 @@ def test_status_and_the_dry_run_count_only_tests_of_the_same_settings(tmp_path: 
     matrix = build_matrix(task_types="simple_task", num_instances=3)
     tags = RunRequest(models=("sim-average",), matrix=matrix)
     native = dataclasses.replace(tags, options=dataclasses.replace(tags.options, protocol="native"))
-    assert dry_run(tags, store).remaining == len(prepare(tags, store).jobs)
-    assert dry_run(native, store).done == 0
-    assert len(prepare(native, store).jobs) == 3
-    assert plan_progress(store, ["sim-average"], matrix).done == dry_run(tags, store).done
+    context = context_of_request(None, store)
+    assert dry_run(tags, context).remaining == len(prepare(tags, context).jobs)
+    assert dry_run(native, context).done == 0
+    assert len(prepare(native, context).jobs) == 3
+    assert plan_progress(store, ["sim-average"], matrix).done == dry_run(tags, context).done
     native_matrix = dataclasses.replace(matrix, protocol="native")
     assert plan_progress(store, ["sim-average"], native_matrix).done == 0
 

@@ -20,6 +20,7 @@ from runbench.errors import ConfigError, UsageError
 from runbench.matrix import Matrix, build_matrix
 from runbench.records import MODEL_ERROR_CATEGORIES
 from runbench.runners import session
+from runbench.runners.context import context_of_request
 from runbench.runners.engine import RunOptions, RunSummary
 from runbench.runners.retry import RetryPolicy
 from runbench.storage import open_store
@@ -77,8 +78,9 @@ def _run(config: Path, store_path: Path, classifier: str | None) -> _Run:
     request = session.RunRequest((TESTED,), _matrix(), config_path=config, classifier=classifier)
     store = open_store(store_path, "json")
     options = RunOptions(max_workers=WORKERS, retry=RetryPolicy(max_retries=1, base_delay_s=0.0))
-    prepared = session.prepare(request, store)
-    summary = asyncio.run(session.execute(prepared, store, options))
+    context = context_of_request(config, store)
+    prepared = session.prepare(request, context)
+    summary = asyncio.run(session.execute(prepared, context, options))
     rows = store.scan().to_pylist()
     store.close()
     return _Run(rows, summary, store_path)
@@ -176,7 +178,7 @@ def test_an_unknown_classifier_option_is_a_usage_error(fake: FakeOpenAI, tmp_pat
     with pytest.raises(UsageError, match="unknown model 'nobody'"):
         session.build_request(
             inputs,
-            _config(tmp_path, fake),
+            load_config(_config(tmp_path, fake)),
             mode="smart",
             options=RunOptions(),
             classifier="nobody",

@@ -103,6 +103,7 @@ def test_the_real_client_path_reads_the_headers_too(
 ) -> None:
     """Through session.execute and the OpenAI client, as the CLI runs it: headers pace it."""
     from runbench.matrix import build_matrix
+    from runbench.runners.context import context_of_request
     from runbench.runners.session import RunRequest, execute, prepare
     from runbench.storage import open_store
 
@@ -123,9 +124,10 @@ def test_the_real_client_path_reads_the_headers_too(
     )
     store = open_store(tmp_path / "store", "json")
     try:
-        prepared = prepare(RunRequest(("metered",), matrix, config_path=config), store)
+        context = context_of_request(config, store)
+        prepared = prepare(RunRequest(("metered",), matrix, config_path=config), context)
         options = dataclasses.replace(OPTIONS, max_turns=REQUESTS_PER_TEST)  # 3 requests a test
-        summary = asyncio.run(execute(prepared, store, options, check_credentials=False))
+        summary = asyncio.run(execute(prepared, context, options, check_credentials=False))
     finally:
         store.close()
         fake.close()

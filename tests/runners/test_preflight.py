@@ -20,6 +20,7 @@ from runbench.config import DeploymentConfig, EndpointLimits, ModelConfig
 from runbench.errors import EXIT_CREDENTIALS, EndpointUnusableError
 from runbench.matrix import build_matrix
 from runbench.runners import session
+from runbench.runners.context import context_of_request
 from runbench.runners.engine import RunOptions
 from runbench.runners.preflight import PreflightReport, preflight
 from runbench.storage import open_store
@@ -188,8 +189,9 @@ def test_a_run_skips_the_unusable_endpoint_and_finishes_the_others(
     )
     store = open_store(tmp_path / "store", "json")
     options = RunOptions(max_workers=4, max_turns=2, request_timeout_s=5.0)
-    prepared = session.prepare(request, store)
-    summary = asyncio.run(session.execute(prepared, store, options))
+    context = context_of_request(config, store)
+    prepared = session.prepare(request, context)
+    summary = asyncio.run(session.execute(prepared, context, options))
     rows = store.scan(["model", "status"]).to_pylist()
     store.close()
     assert sorted({row["model"] for row in rows}) == ["good", "sim-average"]
