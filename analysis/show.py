@@ -2,7 +2,7 @@
 
 ``runbench show TEST_ID`` answers "what did the model actually do here?". The test is named by
 its id or any unique prefix of it, as git names commits. The attempt that counts (latest
-non-error, DESIGN.md §4) is marked, so a reader never mistakes a superseded attempt for the result.
+non-error, results.py) is marked, so a reader never mistakes a superseded attempt for the result.
 """
 
 from __future__ import annotations
