@@ -31,6 +31,11 @@ def info(text: str) -> None:
     stderr.print(f"[INFO] {escape_control(text)}", highlight=False, markup=False)
 
 
+def stderr_line(text: str) -> None:
+    """One plain line on stderr (an error reason, a resume hint), control characters escaped."""
+    stderr.print(escape_control(text), highlight=False, markup=False)
+
+
 def line(text: str) -> None:
     """One plain result line on stdout (control characters escaped)."""
     stdout.print(escape_control(text), highlight=False, markup=False)

@@ -30,7 +30,7 @@ from runbench.cli.output import (
     print_json,
     redact_logs,
     resume_line,
-    stderr,
+    stderr_line,
     stdout,
     store_location,
 )
@@ -152,16 +152,14 @@ def run_and_report(
         if summary.errors:
             _print_error_reasons(store, summary.run_id)
         for provider, reason in summary.stopped.items():
-            stderr.print(
-                f"Error: provider '{provider}' stopped: {reason}", highlight=False, markup=False
-            )
+            stderr_line(f"Error: provider '{provider}' stopped: {reason}")
     finish(outcome.exit_code, where, request.config_path)
 
 
 def show_dry_run(request: Any, store: Any, run: RunArgs, heading: str = "") -> None:
     """What a run would do: tests, and requests, tokens and cost from stored runs of its cells."""
     from runbench.analysis.cost import estimate_counts, prices_of_config
-    from runbench.analysis.terminal import estimate_table
+    from runbench.cli.listings import estimate_table
     from runbench.config import load_config
     from runbench.runners import session
 
@@ -182,17 +180,17 @@ def _print_error_reasons(store: Any, run_id: str) -> None:
     """Why tests of this run ended in error: the top reasons per endpoint, one line each."""
     from runbench.analysis.error_groups import error_groups, top_reasons
 
-    stderr.print("Errors of this run (runbench errors --run shows all):", highlight=False)
+    stderr_line("Errors of this run (runbench errors --run shows all):")
     for groups in top_reasons(error_groups(store, run_id=run_id)).values():
         for group in groups:
-            stderr.print(f"  {group.describe()}", highlight=False, markup=False)
+            stderr_line(f"  {group.describe()}")
 
 
 def finish(code: int, where: StoreArgs, config: Path | None) -> None:
     """Say how to resume when there is something to resume, and exit with the run's code."""
     if code in (1, 130):
         location = store_location(where.storage, where.store)
-        stderr.print(resume_line(location, config), highlight=False, markup=False)
+        stderr_line(resume_line(location, config))
     raise typer.Exit(code)
 
 
@@ -338,7 +336,7 @@ def _supervise(ultra: Any, where: StoreArgs, run: RunArgs, restarts: int) -> Non
         location.format,
         restarts=restarts,
         preflight=run.preflight,
-        on_event=lambda text: stderr.print(f"[ultra] {text}", highlight=False, markup=False),
+        on_event=lambda text: stderr_line(f"[ultra] {text}"),
     )
     install_forwarding(supervisor)
     with ProgressView(run.quiet or run.as_json) as view:
