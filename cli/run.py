@@ -141,6 +141,8 @@ def run_and_report(
     summary = outcome.summary
     if run.as_json:
         print_json(outcome.to_dict())
+    elif run.quiet:
+        pass  # --quiet: no table; the error reasons and the resume line still go to stderr
     elif summary is None:
         line(f"All {outcome.planned} planned tests are done; nothing to run.")
     else:
@@ -153,7 +155,8 @@ def run_and_report(
             _print_error_reasons(store, summary.run_id)
         for provider, reason in summary.stopped.items():
             stderr_line(f"Error: provider '{provider}' stopped: {reason}")
-    finish(outcome.exit_code, where, request.config_path)
+    batch = outcome.instances_planned if request.mode == "batch" else None
+    finish(outcome.exit_code, where, request.config_path, batch_instances=batch)
 
 
 def show_dry_run(request: Any, store: Any, run: RunArgs, heading: str = "") -> None:
@@ -186,11 +189,13 @@ def _print_error_reasons(store: Any, run_id: str) -> None:
             stderr_line(f"  {group.describe()}")
 
 
-def finish(code: int, where: StoreArgs, config: Path | None) -> None:
+def finish(
+    code: int, where: StoreArgs, config: Path | None, *, batch_instances: int | None = None
+) -> None:
     """Say how to resume when there is something to resume, and exit with the run's code."""
     if code in (1, 130):
         location = store_location(where.storage, where.store)
-        stderr_line(resume_line(location, config))
+        stderr_line(resume_line(location, config, batch_instances=batch_instances))
     raise typer.Exit(code)
 
 
@@ -344,7 +349,7 @@ def _supervise(ultra: Any, where: StoreArgs, run: RunArgs, restarts: int) -> Non
     summary = result.to_dict()
     if run.as_json:
         print_json(summary)
-    else:
+    elif not run.quiet:
         line(
             f"{ultra.model}: {summary['finished']} tests finished ({summary['full_success']} "
             f"full), {summary['errors']} errors, {summary['not_run']} not run over "

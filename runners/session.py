@@ -508,6 +508,9 @@ class RunOutcome:
     planned: int
     summary: RunSummary | None
     notes: tuple[str, ...] = ()
+    # one more than the highest instance this run planned: what a smart-batch resume needs to
+    # finish exactly a ``batch``'s tests (re-running the batch would add new instances)
+    instances_planned: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -596,4 +599,5 @@ def run_request(
         "not_run": summary.not_run,
     }
     store.write_manifest(finish_manifest(manifest, counts, summary.exit_code))
-    return RunOutcome(prepared.planned, summary, notes)
+    instances = max((job.test.instance for job in prepared.jobs), default=-1) + 1
+    return RunOutcome(prepared.planned, summary, notes, instances_planned=instances)
