@@ -63,10 +63,15 @@ def table(title: str | None = None, caption: str | None = None, **options: Any) 
     settings: dict[str, Any] = {"box": box.SIMPLE_HEAD, "pad_edge": False, "padding": (0, 0, 0, 1)}
     settings.update(options)
     return SafeTable(
-        title=None if title is None else text(title),
-        caption=None if caption is None else text(caption),
+        title=None if title is None else _annotation(title),
+        caption=None if caption is None else _annotation(caption),
         **settings,
     )
+
+
+def _annotation(value: str) -> Text:
+    """A title or caption: literal and escaped, laid out as the console lays out plain text."""
+    return Text(plain(value))
 
 
 def grid(label_style: str = "bold") -> SafeTable:
