@@ -7,7 +7,7 @@ so it works the same from Python, in CI and in a notebook. A group without judge
 Names are data, never markup or formulas: a CSV text cell that a spreadsheet would run as a
 formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, as in
 ``=HYPERLINK(…)``) gets OWASP's leading single quote; Markdown cells escape ``|`` (which would
-split the cell) and show control characters as escapes. Numbers stay numbers.
+split the cell); both show control characters as escapes. Numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -96,10 +96,14 @@ def report_csv(report: Report) -> str:
 
 
 def csv_cell(value: Any) -> Any:
-    """A text cell a spreadsheet will show, not run: formula leads get a leading ``'``."""
-    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
-        return "'" + value
-    return value
+    """A text cell a spreadsheet shows, not runs: formula leads get a leading ``'``.
+
+    Control characters are escaped too: the CSV often goes to a terminal before a spreadsheet.
+    """
+    if not isinstance(value, str):
+        return value
+    lead = "'" if value.startswith(FORMULA_LEADS) else ""
+    return lead + escape_control(value)
 
 
 def markdown_cell(text: str) -> str:

@@ -171,7 +171,7 @@ def test_the_end_of_run_error_reasons_print_a_servers_message_escaped(
 @pytest.fixture
 def named_store(tmp_path: Path) -> Path:
     """A store whose model names are formulas, markup, mathtext, a pipe and CJK."""
-    names = [*FORMULAS, MARKUP, MATH, "a|b", "模型"]
+    names = [*FORMULAS, MARKUP, MATH, "a|b", "模型", f"e{HOSTILE}z", "\ttab"]
     rows = [
         make_record(name, status, instance=instance)
         for name in names
@@ -190,6 +190,8 @@ def test_csv_neutralises_formula_cells_and_keeps_numbers(
     for formula in FORMULAS:
         assert f"'{formula}" in rows, sorted(rows)
     assert rows[MARKUP]["tests"] == "2" and rows[MARKUP]["full_rate"] == "0.5"
+    assert f"e{ESCAPED}z" in rows and "'\\ttab" in rows
+    _assert_clean(out)
     assert all(not name.startswith(("=", "+", "-", "@")) for name in rows)
 
 
@@ -199,6 +201,8 @@ def test_markdown_escapes_the_pipe(named_store: Path, invoke: Callable[..., Outc
     (row,) = [line for line in rows if line.startswith("| a")]
     assert row.startswith("| a\\|b | optimal | 2 | 50.0% |")
     assert row.replace("\\|", "").count("|") == header.count("|")
+    assert f"| e{ESCAPED}z | optimal | 2 |" in out.stdout
+    _assert_clean(out)
 
 
 def test_plots_and_html_draw_names_as_literal_text(
