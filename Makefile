@@ -35,7 +35,7 @@ test: $(STAMP) browser typecheck
 	$(BIN)/python -m pytest -q
 
 # mypy reads packages from folders; runbench.X lives in top-level X/, so a tree of links lays
-# the package out as Python sees it once installed (DESIGN.md §2), and mypy checks that.
+# the package out as Python sees it once installed, and mypy checks that.
 TYPECHECK := build/typecheck
 typecheck: $(STAMP)
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/runbench

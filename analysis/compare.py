@@ -1,7 +1,7 @@
 """Two models compared on identical tests, so the difference is the models' and not the tasks'.
 
 Tests pair when they share suite, suite version, prompt type, difficulty, task type, tool success
-rate, instance and protocol: the same task under the same conditions (DESIGN.md §4). Each
+rate, instance and protocol: the same task under the same conditions. Each
 model's sampling settings (temperature, …) are its own and do not pair; filter on them instead.
 Tests without a partner are counted and left out, never mixed into the comparison.
 """

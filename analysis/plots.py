@@ -1,19 +1,29 @@
-"""Pictures of a report, following its grouping, in the format the file name asks for.
+r"""Pictures of a report, following its grouping, in the format the file name asks for.
 
 One grouping field gives bars with 95 % Wilson intervals; two give a heatmap (first field as
 rows, second as columns) above grouped bars. Each cell is labelled with its interval's two ends,
 never a symmetric ±, which misstates skewed intervals near 0 or 1. A group without judged tests
 is drawn as "no data", never as 0 %. matplotlib runs with the Agg backend: no display is needed.
+
+Every label is literal text: names come from stores and configs anyone may have written, and
+matplotlib would read ``cost$\frac{$x`` as mathtext (and fail) or ``$x$`` as a formula. So figures
+are built and drawn with mathtext and TeX off, control characters are shown as escapes, and
+matplotlib's warnings about glyphs its font lacks (a CJK model name) stay off stderr: the label
+is drawn with a placeholder box, which is all a warning could say.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from runbench.analysis.report import GroupResult, Report
 from runbench.errors import UsageError
+from runbench.redact import escape_control
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -26,7 +36,27 @@ _NO_DATA_COLOUR = "#d9d9d9"
 
 
 def _short(label: str) -> str:
+    label = escape_control(label)
     return label if len(label) <= _MAX_LABEL else label[: _MAX_LABEL - 1] + "…"
+
+
+@contextlib.contextmanager
+def literal_text() -> Iterator[None]:
+    """Within it, matplotlib draws every string as it is and keeps missing-glyph warnings quiet.
+
+    Text objects read ``text.parse_math`` when created, and tick labels are created while
+    drawing, so both building and saving a figure run inside.
+    """
+    import matplotlib
+
+    with (
+        matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}),
+        warnings.catch_warnings(),
+    ):
+        warnings.filterwarnings(
+            "ignore", message=r"Glyph \d+ .* missing from", category=UserWarning
+        )
+        yield
 
 
 def plot_format(path: Path | str) -> PlotFormat:
@@ -50,12 +80,15 @@ def plot_bytes(report: Report, fmt: PlotFormat = "png") -> bytes:
     Raises:
         ValueError: the report is grouped by more than two fields, or has no judged test.
     """
-    figure = report_figure(report)
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=110, metadata=_metadata(fmt))
-    plt.close(figure)
+    with literal_text():
+        figure = report_figure(report)
+        try:
+            figure.savefig(buffer, format=fmt, dpi=110, metadata=_metadata(fmt))
+        finally:
+            plt.close(figure)
     return buffer.getvalue()
 
 
@@ -95,6 +128,11 @@ def report_figure(report: Report) -> Figure:
     Raises:
         ValueError: the report is grouped by more than two fields, or has no judged test.
     """
+    with literal_text():
+        return _figure(report)
+
+
+def _figure(report: Report) -> Figure:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,7 +148,7 @@ def report_figure(report: Report) -> Figure:
             figsize=(max(6.0, 0.7 * len(labels) + 2), 5), layout="constrained"
         )
         _bars(bars, report.groups, labels, None)
-        bars.set_xlabel(report.by[0])
+        bars.set_xlabel(escape_control(report.by[0]))
         return figure
     rows = sorted({group.group[0] for group in report.groups})
     columns = sorted({group.group[1] for group in report.groups})

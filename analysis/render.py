@@ -3,6 +3,11 @@
 The terminal table is the CLI's (it needs rich); everything here returns strings or plain data,
 so it works the same from Python, in CI and in a notebook. A group without judged tests shows
 "no data" (``null`` in JSON, empty in CSV), never 0 %: nothing was measured there.
+
+Names are data, never markup or formulas: a CSV text cell that a spreadsheet would run as a
+formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, as in
+``=HYPERLINK(…)``) gets OWASP's leading single quote; Markdown cells escape ``|`` (which would
+split the cell); both show control characters as escapes. Numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from typing import Any
 from runbench.analysis.report import GroupResult, Report
 from runbench.analysis.stats import Interval
 from runbench.records import MODEL_ERROR_CATEGORIES
+from runbench.redact import escape_control
 
 NO_DATA = "no data"
 RATE_DIGITS = 4  # 0.7915: a hundredth of a percent, finer than any interval we can measure
 MEAN_DIGITS = 3
 COST_DIGITS = 4
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as a formula start
 
 
 def report_rows(report: Report, *, rounded: bool = False) -> list[dict[str, Any]]:
@@ -77,12 +84,31 @@ def report_rows(report: Report, *, rounded: bool = False) -> list[dict[str, Any]
 
 def report_csv(report: Report) -> str:
     """CSV of ``report_rows``, rounded; "no data" cells are empty."""
-    rows = report_rows(report, rounded=True)
+    rows = [
+        {name: csv_cell(value) for name, value in row.items()}
+        for row in report_rows(report, rounded=True)
+    ]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [*report.by, "tests"])
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet shows, not runs: formula leads get a leading ``'``.
+
+    Control characters are escaped too: the CSV often goes to a terminal before a spreadsheet.
+    """
+    if not isinstance(value, str):
+        return value
+    lead = "'" if value.startswith(FORMULA_LEADS) else ""
+    return lead + escape_control(value)
+
+
+def markdown_cell(text: str) -> str:
+    """A Markdown table cell: ``|`` escaped, control characters (newlines too) as escapes."""
+    return escape_control(text).replace("|", "\\|")
 
 
 def _percent(rate: float | None) -> str:
@@ -214,7 +240,8 @@ def report_markdown(report: Report) -> str:
     headers = [*report.by, *SUMMARY_HEADERS]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for group in report.groups:
-        lines.append("| " + " | ".join([*group.group, *summary_cells(group)]) + " |")
+        cells = [markdown_cell(cell) for cell in [*group.group, *summary_cells(group)]]
+        lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
         "Each test counted once (latest non-error attempt); 95 % Wilson intervals; "

@@ -1,6 +1,6 @@
 """Result tables computed from rows: each test counted once, infrastructure errors kept apart.
 
-A test's result is its latest non-error attempt (DESIGN.md §4). Attempts it supersedes and rows
+A test's result is its latest non-error attempt (results.py). Attempts it supersedes and rows
 whose status is ``error`` (the infrastructure failed; the model was never judged) are counted in
 their own columns and never enter a rate's numerator or denominator.
 """

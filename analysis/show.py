@@ -2,23 +2,20 @@
 
 ``runbench show TEST_ID`` answers "what did the model actually do here?". The test is named by
 its id or any unique prefix of it, as git names commits. The attempt that counts (latest
-non-error, DESIGN.md §4) is marked, so a reader never mistakes a superseded attempt for the result.
+non-error, results.py) is marked, so a reader never mistakes a superseded attempt for the result.
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runbench.analysis.runs import RunInfo, list_runs
 from runbench.analysis.transcripts import read_transcript, transcript_messages
 from runbench.errors import StoreError, UsageError
 from runbench.records import ERROR_STATUS
 from runbench.storage import Store
-
-if TYPE_CHECKING:
-    from rich.console import RenderableType
 
 MIN_PREFIX = 4
 IDENTITY = (
@@ -201,85 +198,14 @@ def _attempt(row: dict[str, Any], counts: bool, run: RunInfo | None) -> AttemptV
     )
 
 
-def render_test_view(view: TestView) -> RenderableType:
-    """A rich renderable of the view: identity, each attempt, then the conversation.
-
-    Names are never cut: each value has a line of its own (a table of attempts side by side
-    would fold deployment names at 80 columns), and the transcript is printed in full.
-    """
-    from rich.console import Group
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
-
-    identity = Table.grid(padding=(0, 2))
-    identity.add_column(style="bold")
-    identity.add_column(overflow="fold")
-    identity.add_row("test", view.test_id)
-    for name, value in view.identity.items():
-        if value is not None:
-            identity.add_row(name.replace("_", " "), str(value))
-    parts: list[RenderableType] = [identity]
-    parts.extend(_attempt_grid(attempt) for attempt in view.attempts)
-    if view.transcript is not None:
-        parts.append(Text(f"transcript of attempt {view.transcript_attempt}", style="bold"))
-        for message in view.transcript:
-            role = str(message.get("role", "?"))
-            body = message.get("content")
-            extra = {k: v for k, v in message.items() if k not in ("role", "content")}
-            text = body if isinstance(body, str) else _json(body)
-            if extra:
-                text = f"{text}\n{_json(extra)}" if text else _json(extra)
-            parts.append(Panel(Text(text or ""), title=role, title_align="left"))
-    elif view.transcript_problem:
-        parts.append(Text(f"transcript: {view.transcript_problem}", style="yellow"))
-    else:
-        parts.append(Text("no transcript saved (run with --save-logs or --debug to keep one)"))
-    return Group(*parts)
-
-
-def _attempt_grid(attempt: AttemptView) -> RenderableType:
-    """One attempt as label/value lines: a value gets the whole width, so no name is folded."""
-    from rich.table import Table
-
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column(overflow="fold")
-    marker = "  ✓ the attempt every statistic counts" if attempt.counts else ""
-    grid.add_row(f"attempt {attempt.attempt}", f"{attempt.status}{marker}")
-    grid.add_row("endpoint", f"{attempt.provider}/{attempt.deployment}")
-    grid.add_row("run", f"{attempt.run_id}  {attempt.recorded_at}")
-    if attempt.run is not None:
-        grid.add_row("command", attempt.run.command_line or "-")
-    grid.add_row(
-        "scores",
-        "  ".join(f"{n.removesuffix('_score')} {_score(v)}" for n, v in attempt.scores.items()),
-    )
-    details = attempt.details
-    grid.add_row(
-        "work",
-        f"turns {_plain(details.get('turns'))}  tool calls {_plain(details.get('tool_calls'))}  "
-        f"format errors {_plain(details.get('format_error_count'))}  "
-        f"retries {_plain(details.get('api_retries'))}",
-    )
-    grid.add_row(
-        "tokens",
-        f"{_plain(details.get('prompt_tokens'))} in, "
-        f"{_plain(details.get('completion_tokens'))} out",
-    )
-    if attempt.error_category or attempt.error_message:
-        grid.add_row(
-            "error", " ".join(p for p in (attempt.error_category, attempt.error_message) if p)
-        )
-    return grid
-
-
-def _score(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _plain(value: object) -> str:
-    return "-" if value is None else str(value)
+def message_text(message: dict[str, Any]) -> str:
+    """A transcript message as plain text: its content, then any other fields as JSON."""
+    body = message.get("content")
+    extra = {key: value for key, value in message.items() if key not in ("role", "content")}
+    text = body if isinstance(body, str) else _json(body)
+    if extra:
+        text = f"{text}\n{_json(extra)}" if text else _json(extra)
+    return text or ""
 
 
 def _json(value: object) -> str:

@@ -74,7 +74,7 @@ def plan_progress(
     """Per cell of the plan: its target, the tests done (a non-error row) and those only errored.
 
     Counted from the store's rows, never by planning test ids: a row's test_id is a function of
-    its cell columns, instance and settings (DESIGN.md §4), so a cell's done tests are the
+    its cell columns, instance and settings (``runbench/plan.py``), so a cell's done tests are the
     distinct test_ids of its non-error rows with an instance below ``num_instances`` and the
     plan's settings. A 10-million-test plan then costs one read of the store. ``settings`` are
     each model's generation settings from the configuration the caller read

@@ -17,7 +17,7 @@ import typer
 import typer.main
 
 from runbench.cli import browse, catalog, results, run, store
-from runbench.cli.output import error_lines, print_json, stdout
+from runbench.cli.output import error_lines, log_to_terminal, print_json, stdout
 from runbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, RunbenchError, StoreError
 
 app = typer.Typer(
@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.WARNING, format="[%(levelname)s] %(message)s", stream=sys.stderr
     )
+    log_to_terminal()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     arguments = sys.argv[1:] if argv is None else list(argv)

@@ -25,7 +25,7 @@ def runs(where: StoreArgs, as_json: Json = False) -> None:
     Example: runbench runs --json | jq '.[0].command'
     """
     from runbench.analysis.runs import list_runs
-    from runbench.analysis.terminal import runs_table
+    from runbench.cli.listings import runs_table
 
     found = list_runs(open_store(where.storage, where.store, must_exist=True))
     if as_json:
@@ -55,7 +55,7 @@ def errors(
     """
     from runbench.analysis.error_groups import error_groups
     from runbench.analysis.runs import find_run
-    from runbench.analysis.terminal import error_groups_table
+    from runbench.cli.listings import error_groups_table
     from runbench.config import load_config, resolve_config_path
     from runbench.matrix import parse_models
 
@@ -81,7 +81,8 @@ def show(
 
     Example: runbench show 3f2a8c
     """
-    from runbench.analysis.show import render_test_view, show_test
+    from runbench.analysis.show import show_test
+    from runbench.cli.show_view import render_test_view
 
     view = show_test(open_store(where.storage, where.store, must_exist=True), test_id)
     if as_json:

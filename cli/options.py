@@ -374,7 +374,9 @@ class RunArgs:
             panel=OUTPUT,
         ),
     ] = False
-    quiet: Annotated[bool, _option("--quiet", help="No progress lines.", panel=OUTPUT)] = False
+    quiet: Annotated[
+        bool, _option("--quiet", help="No progress and no summary table.", panel=OUTPUT)
+    ] = False
     dry_run: DryRun = False
     as_json: Json = False
 

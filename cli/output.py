@@ -8,6 +8,8 @@ so a log file or a pipe never loses a model or category name.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -39,6 +41,11 @@ def error_lines(message: str, hint: str | None) -> None:
     stderr.print(f"Error: {escape_control(message)}", highlight=False, markup=False)
     if hint:
         stderr.print(f"Hint: {escape_control(hint)}", highlight=False, markup=False)
+
+
+def stderr_line(text: str) -> None:
+    """One plain line on stderr (an error reason, a resume hint), control characters escaped."""
+    stderr.print(escape_control(text), highlight=False, markup=False)
 
 
 def line(text: str) -> None:
@@ -112,28 +119,103 @@ def open_store(storage: str | None, store: Path | None, *, must_exist: bool = Fa
     return opened
 
 
-def resume_line(location: StoreLocation, config: Path | None) -> str:
+# the options whose value is a path: the resume line makes them absolute
+PATH_OPTIONS = ("--store", "--config", "--plan", "--test-config", "--tasks", "--tools")
+
+
+def resume_line(
+    location: StoreLocation, config: Path | None, *, batch_instances: int | None = None
+) -> str:
     """The command that resumes this run, with the settings that came from the environment.
 
-    ``STORAGE_FORMAT``, ``RUNBENCH_STORE`` and ``RUNBENCH_CONFIG`` become flags, so the line
-    works as it is in a new shell.
+    ``STORAGE_FORMAT``, ``RUNBENCH_STORE`` and ``RUNBENCH_CONFIG`` become flags and every path
+    is absolute, so the line works as it is in a new shell and another folder. A ``batch`` run
+    is resumed by a smart-batch over the instances it planned (``batch_instances``): running the
+    batch again would add ``--count`` new instances instead of finishing the missing ones.
     """
-    argv = ["runbench", *sys.argv[1:]]
-    given = set(argv)
+    argv = _absolute_paths(sys.argv[1:])
+    if batch_instances is not None:
+        argv = _as_smart_batch(argv, batch_instances)
+    argv = ["runbench", *argv]
+    given = {argument.split("=", 1)[0] for argument in argv}
     extra: list[str] = []
     if "--storage" not in given:
         extra += ["--storage", location.format]
     if "--store" not in given:
-        extra += ["--store", str(location.root)]
+        extra += ["--store", _absolute(str(location.root))]
     if config is not None and "--config" not in given:
-        extra += ["--config", str(config)]
+        extra += ["--config", _absolute(str(config))]
     return f"Resume with: {shlex.join(argv + extra)}"
+
+
+def _absolute(value: str) -> str:
+    return value if "://" in value else os.path.abspath(os.path.expanduser(value))
+
+
+def _absolute_paths(arguments: list[str]) -> list[str]:
+    """The arguments with the value of every path option made absolute (both spellings)."""
+    result: list[str] = []
+    after_path_option = False
+    for argument in arguments:
+        name, equals, value = argument.partition("=")
+        if after_path_option:
+            result.append(_absolute(argument))
+        elif equals and name in PATH_OPTIONS:
+            result.append(f"{name}={_absolute(value)}")
+        else:
+            result.append(argument)
+        after_path_option = not after_path_option and argument in PATH_OPTIONS
+    return result
+
+
+def _as_smart_batch(arguments: list[str], instances: int) -> list[str]:
+    """A batch's arguments as the smart-batch that finishes exactly the instances it planned."""
+    result: list[str] = []
+    skip_value = False
+    for argument in arguments:
+        if skip_value:
+            skip_value = False
+        elif argument in ("--count", "--num-instances"):
+            skip_value = True
+        elif argument.startswith(("--count=", "--num-instances=")):
+            continue
+        elif argument == "batch" and "smart-batch" not in result:
+            result.append("smart-batch")
+        else:
+            result.append(argument)
+    return [*result, "--num-instances", str(instances)]
+
+
+class TerminalLogFilter(logging.Filter):
+    """Log lines as a terminal should get them: control characters escaped, each line once.
+
+    The store warns on every read that skips a damaged piece, and one command reads several
+    times (plan, run, summary); the reader needs the warning once per command, not per read.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[tuple[int, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = escape_control(record.getMessage())
+        if record.levelno >= logging.WARNING:
+            if (record.levelno, text) in self._seen:
+                return False
+            self._seen.add((record.levelno, text))
+        record.msg, record.args = text, None
+        return True
+
+
+def log_to_terminal() -> None:
+    """Give every log handler a fresh ``TerminalLogFilter`` (one per command)."""
+    for handler in logging.getLogger().handlers:
+        handler.filters = [f for f in handler.filters if not isinstance(f, TerminalLogFilter)]
+        handler.addFilter(TerminalLogFilter())
 
 
 def redact_logs(config: RunbenchConfig) -> None:
     """Every log line on stderr passes through the redactor of the run's configured keys."""
-    import logging
-
     from runbench.config import configured_secrets
     from runbench.redact import RedactingFilter, Redactor
 

@@ -11,7 +11,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from runbench.cli.output import stderr
+from runbench.cli.output import stderr, stderr_line
 
 if TYPE_CHECKING:
     from runbench.runners.progress import ProgressSnapshot
@@ -72,4 +72,4 @@ class ProgressView:
     def _print_line(self, snapshot: ProgressSnapshot) -> None:
         from runbench.cli.tables import progress_line
 
-        stderr.print(progress_line(snapshot), highlight=False, markup=False)
+        stderr_line(progress_line(snapshot))

@@ -32,7 +32,7 @@ from runbench.cli.output import (
     print_json,
     redact_logs,
     resume_line,
-    stderr,
+    stderr_line,
     stdout,
     store_location,
 )
@@ -169,7 +169,13 @@ def run_and_report(
         )
     _close(context.store, outcome)
     _report(outcome, context.store, run, per_provider=per_provider)
-    finish(outcome.exit_code, where, request.config_path, resumable=outcome.failure is not None)
+    finish(
+        outcome.exit_code,
+        where,
+        request.config_path,
+        resumable=outcome.failure is not None,
+        batch_instances=outcome.instances_planned if request.mode == "batch" else None,
+    )
 
 
 def _close(store: Store, outcome: RunOutcome) -> None:
@@ -199,6 +205,8 @@ def _report(outcome: RunOutcome, store: Store, run: RunArgs, *, per_provider: bo
     summary = outcome.summary
     if run.as_json:
         print_json(outcome.to_dict())
+    elif run.quiet:
+        pass  # --quiet: no table; the error reasons and the resume line still go to stderr
     elif summary is None:
         line(f"All {outcome.planned} planned tests are done; nothing to run.")
     else:
@@ -210,9 +218,7 @@ def _report(outcome: RunOutcome, store: Store, run: RunArgs, *, per_provider: bo
         if summary.errors:
             _print_error_reasons(store, summary.run_id)
         for provider, reason in summary.stopped.items():
-            stderr.print(
-                f"Error: provider '{provider}' stopped: {reason}", highlight=False, markup=False
-            )
+            stderr_line(f"Error: provider '{provider}' stopped: {reason}")
     if outcome.failure is not None:
         error_lines(outcome.failure.message, outcome.failure.hint)
         if outcome.stored is not None:
@@ -224,7 +230,7 @@ def _report(outcome: RunOutcome, store: Store, run: RunArgs, *, per_provider: bo
 def show_dry_run(request: RunRequest, context: RunContext, run: RunArgs, heading: str = "") -> None:
     """What a run would do: tests, and requests, tokens and cost from stored runs of its cells."""
     from runbench.analysis.cost import estimate_counts, prices_of_config
-    from runbench.analysis.terminal import estimate_table
+    from runbench.cli.listings import estimate_table
     from runbench.runners import session
 
     planned = session.dry_run(request, context)
@@ -245,21 +251,29 @@ def _print_error_reasons(store: Store, run_id: str) -> None:
     """Why tests of this run ended in error: the top reasons per endpoint, one line each."""
     from runbench.analysis.error_groups import error_groups, top_reasons
 
-    stderr.print("Errors of this run (runbench errors --run shows all):", highlight=False)
+    stderr_line("Errors of this run (runbench errors --run shows all):")
     for groups in top_reasons(error_groups(store, run_id=run_id)).values():
         for group in groups:
-            stderr.print(f"  {group.describe()}", highlight=False, markup=False)
+            stderr_line(f"  {group.describe()}")
 
 
-def finish(code: int, where: StoreArgs, config: Path | None, *, resumable: bool = False) -> None:
+def finish(
+    code: int,
+    where: StoreArgs,
+    config: Path | None,
+    *,
+    resumable: bool = False,
+    batch_instances: int | None = None,
+) -> None:
     """Say how to resume when there is something to resume, and exit with the run's code.
 
     ``resumable`` marks a run that ended on an error (a full disk): once it is fixed, the same
-    command goes on where the run stopped.
+    command goes on where the run stopped. ``batch_instances``: a batch's resume is the
+    smart-batch that finishes exactly the instances it planned.
     """
     if resumable or code in (1, 130):
         location = store_location(where.storage, where.store)
-        stderr.print(resume_line(location, config), highlight=False, markup=False)
+        stderr_line(resume_line(location, config, batch_instances=batch_instances))
     raise typer.Exit(code)
 
 
@@ -427,7 +441,7 @@ def _supervise(ultra: UltraPlan, where: StoreArgs, run: RunArgs, restarts: int) 
         location.format,
         restarts=restarts,
         preflight=run.preflight,
-        on_event=lambda text: stderr.print(f"[ultra] {text}", highlight=False, markup=False),
+        on_event=lambda text: stderr_line(f"[ultra] {text}"),
     )
     install_forwarding(supervisor)
     with ProgressView(run.quiet or run.as_json) as view:
@@ -435,7 +449,7 @@ def _supervise(ultra: UltraPlan, where: StoreArgs, run: RunArgs, restarts: int) 
     summary = result.to_dict()
     if run.as_json:
         print_json(summary)
-    else:
+    elif not run.quiet:
         line(
             f"{ultra.model}: {summary['finished']} tests finished ({summary['full_success']} "
             f"full), {summary['errors']} errors, {summary['not_run']} not run over "

@@ -7,43 +7,25 @@ stdout is not a terminal the console is wide (see ``output.py``), so nothing wra
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich import box
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.compare import Comparison, PairedResult
 from runbench.analysis.report import Report
 from runbench.analysis.status import PlanProgress
+from runbench.cli import safe
 from runbench.migrate.legacy import LegacyImportReport
 from runbench.plan import Cell
-from runbench.redact import escape_control
 from runbench.runners.progress import EndpointRow, ProgressSnapshot
 from runbench.runners.session import RunSummary
 from runbench.workload.tasks import LibrarySummary, Task
 from runbench.workload.tools import ToolRegistry
 
-
-class _SafeTable(Table):
-    """A table whose text cells print control and bidi characters as escapes.
-
-    Model names, task ids and messages come from stores and legacy files anyone may have
-    written; a NUL or U+202E in one must show as what it is, not rewrite the terminal.
-    """
-
-    def add_row(self, *renderables: Any, **options: Any) -> None:
-        safe = (escape_control(cell) if isinstance(cell, str) else cell for cell in renderables)
-        super().add_row(*safe, **options)
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def _table(title: str, caption: str | None = None) -> Table:
-    return _SafeTable(
-        title=escape_control(title),
-        caption=caption,
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        padding=(0, 0, 0, 1),
-    )
+    return safe.table(title, caption)
 
 
 def _fitted(

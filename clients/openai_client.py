@@ -5,7 +5,7 @@ Why this split. The ``openai`` SDK knows how to reach a provider: the base URL, 
 header, and the exception class for each status. That is read from it once, when the client is
 built. Its request path, though, is too slow for a benchmark runner: ``chat.completions.create``
 walks every message of the conversation through its parameter transform on every turn (45 % of
-runbench's CPU, DESIGN.md §10) and even its low-level ``post`` with a pre-encoded body spends
+runbench's CPU, bench/RESULTS.md) and even its low-level ``post`` with a pre-encoded body spends
 ~1 ms per request copying options and building headers. Measured on this machine kind (64 in
 flight, 100 ms replies, multi-turn bodies): ``create`` 3.1 ms CPU per request, ``post`` 1.0–1.2 ms,
 a bare httpx2 loop 0.6 ms, a bare aiohttp loop 0.16–0.25 ms. So each request is one

@@ -5,7 +5,7 @@ requests into provider calls. Keeping them in the core (which imports nothing ab
 lets data flow one way, clients → workload, with no cycle between the two packages (issue 8).
 
 A client turns a ``ChatRequest`` into a ``ChatResponse`` or raises a ``ProviderError``
-subclass. It never sleeps or retries: the runners' retry layer is the only one (STYLE.md §13).
+subclass. It never sleeps or retries: the runners' retry layer is the only one (retry.py).
 An ``Embedder`` turns texts into vectors; the workflow scorer uses one, when configured, to
 match a required tool with a similar tool the model called (docs/SCORING.md).
 """

@@ -77,7 +77,7 @@ def resolve_store_location(
 
 
 # ---------------------------------------------------------------------------------------------
-# runbench.toml: providers, models, deployments (DESIGN.md §7)
+# runbench.toml: providers, models, deployments (README.md, "Configuration")
 
 ENV_CONFIG = "RUNBENCH_CONFIG"
 DEFAULT_CONFIG_FILE = Path("runbench.toml")

@@ -1,6 +1,6 @@
 """Test identity: cells, planned tests, the exact ``test_id`` formula, and what remains to run.
 
-Resume is exact because identity is content-addressed (DESIGN.md §4): a test is the same test in
+Resume is exact because identity is content-addressed (``test_id``): a test is the same test in
 every process, on every machine, in every phase that plans it, so "what remains" is a set
 difference — never a comparison of counts.
 """
@@ -127,7 +127,7 @@ class Cell:
         }
 
     def test_id(self, instance: int) -> str:
-        """The test_id of one instance: the reference implementation of DESIGN.md §4."""
+        """The test_id of one instance: the reference implementation of the id formula."""
         digest = hashlib.sha256(canonical_json(self.identity(instance)).encode("utf-8"))
         return digest.hexdigest()[:TEST_ID_HEX_DIGITS]
 

@@ -1,6 +1,6 @@
 """The result record: one row per test attempt, defined once.
 
-The ``Record`` dataclass below is the single definition of DESIGN.md §3. Each field carries its
+The ``Record`` dataclass below is the single definition of a row. Each field carries its
 storage kind, its meaning and its allowed values in ``metadata``; the Arrow schema, the JSON codec
 and validation are all derived from it, so the JSONL and Parquet stores cannot drift apart.
 

@@ -1,6 +1,6 @@
 """The engine every runner drives: jobs in, records in the store out, each endpoint on its own.
 
-Scheduling (STYLE.md §12). Jobs are grouped by endpoint (provider × deployment) into *lanes*.
+One task group, bounded queues. Jobs are grouped by endpoint (provider × deployment) into *lanes*.
 Each lane has its own bounded queue, its own producer and its own ``max_workers`` workers, and its
 own limiter, so every endpoint keeps up to its own limit in flight whatever the others do: a
 slow, throttled or paused endpoint never holds back another. Tasks are per lane and per worker,

@@ -64,7 +64,7 @@ def count_done(
 ) -> dict[str, int]:
     """Per model: how many of the plan's tests are done, without planning one test id.
 
-    A row's test_id is a function of its cell columns and instance (DESIGN.md §4), so the plan's
+    A row's test_id is a function of its cell columns and instance (plan.py), so the plan's
     done tests are the distinct test_ids of non-error rows whose cell is one of the matrix's and
     whose instance is below ``num_instances`` and whose generation settings are the plan's
     (``settings`` per model, else the matrix's protocol alone). This is what lets a dry run of a

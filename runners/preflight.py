@@ -46,7 +46,7 @@ class PreflightReport:
 
     @property
     def exit_code(self) -> int:
-        """3 when any endpoint is unusable (DESIGN.md §6), else 0."""
+        """3 when any endpoint is unusable (credentials or quota), else 0."""
         return EXIT_CREDENTIALS if self.unusable else EXIT_OK
 
     def lines(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""Turning a finished (or failed) test into its record: one row per test attempt (DESIGN.md §3).
+"""Turning a finished (or failed) test into its record: one row per test attempt (records.py).
 
 A test the model was fairly judged on gets its scores; a test the infrastructure failed gets
 status ``error`` with a category (``api_error``, ``rate_limited``, ``test_timeout``, ``crash``) and

@@ -571,6 +571,9 @@ class RunOutcome:
     stored: int | None = None
     # why the manifest could not be marked ended (a disk with no byte left), when it could not
     manifest_error: str | None = None
+    # one more than the highest instance this run planned: what a smart-batch resume needs to
+    # finish exactly a ``batch``'s tests (re-running the batch would add new instances)
+    instances_planned: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -683,11 +686,19 @@ def run_request(
     except* BaseException:  # a bug: its traceback is the report, but the run has ended
         _end_manifest(store, manifest, seen[0], prepared.planned, "crashed")
         raise
+    instances = max((job.test.instance for job in prepared.jobs), default=-1) + 1
     if failure is None:
-        outcome = RunOutcome(prepared.planned, summary, notes)
+        outcome = RunOutcome(prepared.planned, summary, notes, instances_planned=instances)
     else:
         seen[0].close()
-        outcome = RunOutcome(prepared.planned, seen[0], notes, failure, _stored(store, run_id))
+        outcome = RunOutcome(
+            prepared.planned,
+            seen[0],
+            notes,
+            failure,
+            _stored(store, run_id),
+            instances_planned=instances,
+        )
     ended = _end_manifest(store, manifest, seen[0], prepared.planned, outcome.outcome, outcome)
     if ended is None:
         return outcome

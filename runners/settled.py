@@ -1,6 +1,6 @@
 """Which stored errors a resume leaves alone until the user asks: settled infrastructure errors.
 
-A test whose latest attempt ended in ``error`` is "not done" (DESIGN.md §4), so a resume runs
+A test whose latest attempt ended in ``error`` is "not done" (stored.py), so a resume runs
 it again. That is right for an outage, a 429 storm or a crash, and wrong for a deterministic
 refusal: a request over the model's context length, or with a parameter the model does not take,
 gets the same 400 every time, and re-running it on every resume only pays for the refusal again.

@@ -1,6 +1,6 @@
 """The result stores: one protocol, a JSON-lines store and a Parquet store.
 
-``open_store(root, format)`` is the front door; both stores keep the guarantees of DESIGN.md §5.
+``open_store(root, format)`` is the front door; both stores keep the guarantees of ``base.Store``.
 ``stored_tests(store, …)`` is the one definition of done / errored / latest attempt.
 
 Layout under the store root (``--store``), one folder per format::

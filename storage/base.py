@@ -1,6 +1,6 @@
 """The ``Store`` protocol both stores implement, and the reports they return.
 
-Stores know records and files, nothing of clients or runners (DESIGN.md §2). Every read returns
+Stores know records and files, nothing of clients or runners (test_layout.py). Every read returns
 Arrow tables with the record schema, so analysis code never knows which store it reads.
 """
 
@@ -81,7 +81,7 @@ class CompactReport:
 class Store(Protocol):
     """A cumulative, append-only result store that many processes may write at once.
 
-    Guarantees (DESIGN.md §5): durable on return from ``append``; no loss or duplication under
+    Guarantees (ARCHITECTURE.md): durable on return from ``append``; no loss or duplication under
     concurrent writers; no in-place rewrite; damage reported by ``verify`` and skipped by readers.
 
     Beside rows, a store keeps what belongs to its runs (``storage/services.py``): test claims

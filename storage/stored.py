@@ -1,6 +1,6 @@
 """What the store knows about tests: done, only errored, and the latest attempt of each.
 
-This is the one definition of "done" (DESIGN.md §4): a test is done when the store holds a row
+This is the one definition of "done": a test is done when the store holds a row
 with its test id whose status is not ``error``. Planning (what is left to run), ``status`` (how
 far a plan has got), the stores' ``done_ids`` and claims all ask this function, so the
 ``status != "error"`` rule for store rows lives here (``is_judged``); data frames in analysis use

@@ -1,4 +1,4 @@
-"""Architecture rules that a reviewer would otherwise check by hand (STYLE.md, DESIGN.md §2).
+"""Architecture rules that a reviewer would otherwise check by hand (docs/ARCHITECTURE.md).
 
 The allowed arrows between packages are one table, ``ALLOWED``, and ``docs/ARCHITECTURE.md``
 shows the same table; a test keeps the two equal. Every import counts, also one inside a

@@ -1,6 +1,6 @@
 """The suite version of a run: the one function that names which tasks and tools a test ran.
 
-The suite version is part of every test id (DESIGN.md §4), so it decides which results may be
+The suite version is part of every test id (plan.py), so it decides which results may be
 counted together. It is:
 
 - ``<base>`` (``1``) for the built-in library with the built-in tools: the ids of every store

@@ -7,7 +7,7 @@ workflow its description spells out. A task's required tools are built forward f
 each next tool has a dependency among the tools before it, so the order is always executable.
 
 Instance ``i`` of a cell is task ``i mod n`` of its task type and difficulty, for every model and
-prompt type, so models are compared on identical tasks (DESIGN.md §4).
+prompt type, so models are compared on identical tasks.
 
 A library of one's own (``--tasks``) is read by ``load_tasks``: JSON lines in runbench's schema,
 or WorkflowBench's formats (``wb_library``). Where each task's difficulty comes from depends on
@@ -269,7 +269,7 @@ class MissingCell:
 
 
 class TaskLibrary:
-    """Tasks by (task type, difficulty), with the instance → task mapping of DESIGN.md §4."""
+    """Tasks by (task type, difficulty), with the instance → task mapping above."""
 
     def __init__(
         self,

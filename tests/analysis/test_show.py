@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runbench.analysis.show import render_test_view, resolve_test_id, show_test
+from runbench.analysis.show import resolve_test_id, show_test
+from runbench.cli.show_view import render_test_view
 from runbench.errors import StoreError, UsageError
 from runbench.storage import open_store
 from tests.analysis.conftest import make_record

@@ -72,7 +72,6 @@ def test_tables_in_a_pipe_keep_every_name_whole(tmp_path) -> None:  # type: igno
             "1",
             "--store",
             str(tmp_path),
-            "--quiet",
         ],
         capture_output=True,
         text=True,

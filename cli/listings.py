@@ -1,6 +1,6 @@
 """Rich renderables for ``runbench runs``, ``runbench errors`` and the ``--dry-run`` estimate.
 
-Built here, next to the values they show, so the CLI only prints them. Long names (model,
+Built from the values analysis returns, through the escaping factory ``safe``. Long names (model,
 deployment, category, command line) wrap inside their column and are never cut with "…": a
 user must be able to copy the exact name into the next command.
 """
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from runbench.analysis.cost import Estimate
 from runbench.analysis.error_groups import ErrorGroup
 from runbench.analysis.runs import RunInfo
+from runbench.cli import safe
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -19,13 +20,11 @@ if TYPE_CHECKING:
 
 
 def _table(title: str, caption: str | None = None) -> Table:
-    from rich import box
-    from rich.table import Table
-
-    return Table(
-        title=title,
-        caption=caption,
-        box=box.SIMPLE_HEAD,
+    return safe.table(
+        title,
+        caption,
+        pad_edge=True,
+        padding=(0, 1),
         title_justify="left",
         caption_justify="left",
     )
@@ -37,12 +36,9 @@ def runs_table(runs: list[RunInfo]) -> RenderableType:
     The command gets a line of its own because it is long and must stay copyable: squeezed
     into a table column it would be folded mid-word at 80 columns.
     """
-    from rich.console import Group
-    from rich.text import Text
-
     lines: list[RenderableType] = [
-        Text("runs (newest first)", style="bold"),
-        Text(
+        safe.text("runs (newest first)", style="bold"),
+        safe.text(
             _run_line("run", "started (UTC)", "took", "exit", "done/planned", "errors"), style="dim"
         ),
     ]
@@ -50,7 +46,7 @@ def runs_table(runs: list[RunInfo]) -> RenderableType:
         took = run.duration_s
         exit_code = "running" if run.ended_at is None else str(run.exit_code)
         lines.append(
-            Text(
+            safe.text(
                 _run_line(
                     run.run_id[:8],
                     (run.started_at or "?")[:19].replace("T", " "),
@@ -61,10 +57,10 @@ def runs_table(runs: list[RunInfo]) -> RenderableType:
                 )
             )
         )
-        lines.append(Text("  " + (run.command_line or "-"), style="cyan"))
+        lines.append(safe.text("  " + (run.command_line or "-"), style="cyan"))
     if not runs:
-        lines.append(Text("no runs recorded in this store yet"))
-    return Group(*lines)
+        lines.append(safe.text("no runs recorded in this store yet"))
+    return safe.group(*lines)
 
 
 def error_groups_table(groups: list[ErrorGroup]) -> RenderableType:
@@ -72,27 +68,25 @@ def error_groups_table(groups: list[ErrorGroup]) -> RenderableType:
 
     Each name has a line of its own, so a long deployment name is never folded or cut.
     """
-    from rich.console import Group
-    from rich.text import Text
-
-    lines: list[RenderableType] = [Text("errors by endpoint, category and message", style="bold")]
+    heading = safe.text("errors by endpoint, category and message", style="bold")
+    lines: list[RenderableType] = [heading]
     for group in groups:
         first, last = group.first_seen[:19].replace("T", " "), group.last_seen[:19]
         seen = f"at {first}" if group.count == 1 else f"{first} – {last[11:]}"
-        lines.append(Text(f"{group.count:>6}× {group.category}  {seen}", style="bold"))
-        lines.append(Text(f"        {group.endpoint}  ({', '.join(group.models)})"))
-        lines.append(Text(f"        {group.message}", style="yellow"))
-        lines.append(Text(f"        e.g. {' '.join(group.example_test_ids)}", style="dim"))
+        lines.append(safe.text(f"{group.count:>6}× {group.category}  {seen}", style="bold"))
+        lines.append(safe.text(f"        {group.endpoint}  ({', '.join(group.models)})"))
+        lines.append(safe.text(f"        {group.message}", style="yellow"))
+        lines.append(safe.text(f"        e.g. {' '.join(group.example_test_ids)}", style="dim"))
     if not groups:
-        lines.append(Text("no infrastructure errors"))
+        lines.append(safe.text("no infrastructure errors"))
     else:
         lines.append(
-            Text(
+            safe.text(
                 "infrastructure errors only: these tests were not judged; resume runs them again",
                 style="dim",
             )
         )
-    return Group(*lines)
+    return safe.group(*lines)
 
 
 def estimate_table(result: Estimate) -> Table:

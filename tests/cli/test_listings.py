@@ -5,7 +5,7 @@ import io
 from runbench.analysis.cost import ModelPrice, estimate
 from runbench.analysis.error_groups import ErrorGroup
 from runbench.analysis.runs import run_info
-from runbench.analysis.terminal import error_groups_table, estimate_table, runs_table
+from runbench.cli.listings import error_groups_table, estimate_table, runs_table
 from tests.analysis.test_runs import manifest
 
 DEPLOYMENT = "DeepSeek-V3-0324-2"
