@@ -28,9 +28,9 @@ from runbench.workload.classifier import CallOutcome, classify
 from runbench.workload.prompts import build_prompt, correct_plan
 from runbench.workload.scorer import Scores, score, signals_completion
 from runbench.workload.similarity import ToolSimilarity, default_similarity
-from runbench.workload.simulator import ToolResult, ToolSimulator, dependency_rule_of
+from runbench.workload.simulator import ToolResult, ToolSimulator
 from runbench.workload.tasks import Task
-from runbench.workload.tools import Tool, registry, search_tools
+from runbench.workload.tools import Tool, ToolRegistry, builtin_registry, search_tools
 
 ToolProtocol = Literal["tags", "native"]
 COMPLETION_WORD = "TASK_COMPLETED"
@@ -108,7 +108,7 @@ async def run_test(
     tool_success_rate: float,
     protocol: ToolProtocol = "tags",
     max_turns: int = DEFAULT_MAX_TURNS,
-    tools: Mapping[str, Tool] | None = None,
+    tools: ToolRegistry | None = None,
     similarity: ToolSimilarity | None = None,
 ) -> TestOutcome:
     """Run one test to its end and score it. Raises what the client raises (ProviderError).
@@ -117,7 +117,7 @@ async def run_test(
     tools with similar called ones, built once per run from an embeddings endpoint; without
     one, the deterministic fallback is used and recorded as such.
     """
-    registry_ = registry() if tools is None else tools
+    registry_ = builtin_registry() if tools is None else tools
     prompt = build_prompt(task, prompt_type, test_id, protocol, registry_)
     messages = [ChatMessage("system", prompt.system), ChatMessage("user", prompt.user)]
     correct = tuple(step.tool for step in correct_plan(task))
@@ -132,7 +132,7 @@ async def run_test(
     offered = (
         tuple(tool.openai_function() for tool in registry_.values()) if protocol == "native" else ()
     )
-    simulator = ToolSimulator(test_id, tool_success_rate, registry_, dependency_rule_of(registry_))
+    simulator = ToolSimulator(test_id, tool_success_rate, registry_)
     execution = Execution()
     while execution.turns < max_turns:
         response = await client.complete(ChatRequest(tuple(messages), test_id, offered, oracle))

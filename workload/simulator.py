@@ -11,7 +11,8 @@ call failed; ``recent`` counts failed calls among the last three, and applies on
 calls have been made. The clamp means even a perfect rate fails one call in twenty: an agent
 must retry, and the executor lets it (docs/SCORING.md).
 
-Dependencies are read the way the registry means them. A WorkflowBench ``tool_registry.json``
+Dependencies are read the way the registry says (``ToolRegistry.dependency_rule``, data carried
+by the one registry object a run and its tests share). A WorkflowBench ``tool_registry.json``
 lists every tool a tool needs (rule ``all``: each one is a dependency). The built-in registry
 lists alternatives (rule ``any``: "needs one of these"), so there the whole list is one
 dependency, unmet while none has succeeded and failed when every succeeded alternative's latest
@@ -28,13 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from runbench.workload.tools import Tool, registry
+from runbench.workload.tools import DependencyRule, Tool, ToolRegistry, builtin_registry
 
-DependencyRule = Literal["all", "any"]
 UNMET_DEPENDENCY_FACTOR = 0.5
 FAILED_DEPENDENCY_FACTOR = 0.7
 RECENT_FAILURE_FACTOR = 0.9
@@ -61,20 +60,19 @@ class ToolResult:
         return f"[{self.tool}] ERROR {self.error_code}: {self.error_message}"
 
 
-def dependency_rule_of(tools: Mapping[str, Tool]) -> DependencyRule:
-    """``any`` for the built-in registry (its lists are alternatives), else ``all``."""
-    return "any" if tools is registry() else "all"
-
-
 @dataclass(slots=True)
 class ToolSimulator:
     """Tool outcomes for one test; remembers every call, for dependencies and recent failures."""
 
     test_id: str
     tool_success_rate: float
-    tools: Mapping[str, Tool] = field(default_factory=registry)
-    dependency_rule: DependencyRule = "any"
+    tools: ToolRegistry = field(default_factory=builtin_registry)
     calls: list[ToolResult] = field(default_factory=list)
+
+    @property
+    def dependency_rule(self) -> DependencyRule:
+        """The registry's own rule (data on the registry, never inferred from which one it is)."""
+        return self.tools.dependency_rule
 
     def _dependency_groups(self, tool: Tool) -> list[tuple[str, ...]]:
         if not tool.dependencies:

@@ -50,12 +50,12 @@ def _results(key: Key, instances: int = 24) -> tuple[bool, ...]:
     return asyncio.run(_cell(key, instances))
 
 
-def _pooled(keys: Iterable[Key]) -> list[bool]:
-    return [full for key in keys for full in _results(key)]
+def _pooled(keys: Iterable[Key], instances: int = 24) -> list[bool]:
+    return [full for key in keys for full in _results(key, instances)]
 
 
-def _rate(keys: Iterable[Key]) -> float:
-    pooled = _pooled(keys)
+def _rate(keys: Iterable[Key], instances: int = 24) -> float:
+    pooled = _pooled(keys, instances)
     return sum(pooled) / len(pooled)
 
 
@@ -157,5 +157,6 @@ def test_harder_difficulty_and_lower_tool_success_lower_success(model: str) -> N
 
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_models_are_ordered_in_every_prompt_type(prompt: str) -> None:
-    rates = [_rate(_demo(model, prompt)) for model in MODELS]
+    # 48 instances a cell: with a plan shown, oracle and strong differ by a few tests in 120
+    rates = [_rate(_demo(model, prompt), instances=48) for model in MODELS]
     assert rates[0] > rates[1] > rates[2] > rates[3], dict(zip(MODELS, rates, strict=True))
