@@ -186,10 +186,31 @@ def execution_feedback(lines: Sequence[str], succeeded_calls: int, task_type: st
     )
 
 
-_INTENT_WORDS = ("will", "need to", "should", "let me", "going to", "next", "now", "first", "then")
-_INTENT_WORDS += ("start",)
-_TOOL_WORDS = ("tool", "execute", "call", "use", "fetch", "validate", "post", "network", "data")
-_TOOL_WORDS += ("api", "process")
+_INTENT_WORDS: tuple[str, ...] = (
+    "will",
+    "need to",
+    "should",
+    "let me",
+    "going to",
+    "next",
+    "now",
+    "first",
+    "then",
+    "start",
+)
+_TOOL_WORDS: tuple[str, ...] = (
+    "tool",
+    "execute",
+    "call",
+    "use",
+    "fetch",
+    "validate",
+    "post",
+    "network",
+    "data",
+    "api",
+    "process",
+)
 _EXACT_FORMAT = (
     "\n\n[IMPORTANT: You must use the EXACT XML-style format shown above with angle brackets]"
 )

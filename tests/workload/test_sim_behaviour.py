@@ -18,9 +18,10 @@ from runbench.clients.sim import SimClient
 from runbench.matrix import WORKFLOW_SUITE_VERSION
 from runbench.plan import Cell
 from runbench.records import DIFFICULTIES, FLAWS, PLAIN_PROMPT_TYPES, TASK_TYPES
-from runbench.workload.executor import DEFAULT_MAX_TURNS, FAILURE_STREAK, run_test
+from runbench.workload.executor import DEFAULT_MAX_TURNS, run_test
 from runbench.workload.simulator import PROBABILITY_CEILING, PROBABILITY_FLOOR
 from runbench.workload.tasks import builtin_library
+from runbench.workload.turns import FAILURE_STREAK
 
 MODELS = ("oracle", "strong", "average", "weak")
 PROMPTS = PLAIN_PROMPT_TYPES + tuple(f"flawed_{flaw}" for flaw in FLAWS)
