@@ -20,6 +20,7 @@ from runbench.plan import Cell
 from runbench.records import TASK_TYPES
 from runbench.workload.executor import TestOutcome as Outcome
 from runbench.workload.executor import run_test
+from runbench.workload.scorer import workflow_adherence
 from runbench.workload.simulator import ToolSimulator
 from runbench.workload.tasks import Task, TaskLibrary, load_tasks
 from runbench.workload.wb_prompts import SYSTEM_PROMPT
@@ -199,3 +200,54 @@ def test_skill_orders_the_sims_on_optimal_prompts(tmp_path: Path) -> None:
         for p in ("strong", "average", "weak")
     ]
     assert rates[0] > rates[1] > rates[2], rates
+
+
+THREE = Task(
+    "t-3",
+    "data_pipeline",
+    "easy",
+    "Load, split, summarise.",
+    ("storage_loader", "text_tokenizer", "text_summarizer"),
+)
+
+
+def _flawed(prompt_type: str, replies: list[str]) -> tuple[Outcome, ScriptedClient]:
+    client = ScriptedClient(replies)
+    outcome = asyncio.run(
+        run_test(
+            client,
+            THREE,
+            prompt_type=prompt_type,
+            test_id=TEST_ID,
+            tool_success_rate=1.0,
+            tools=TOOLS,
+            max_turns=3,
+        )
+    )
+    return outcome, client
+
+
+def test_adherence_is_measured_against_the_shown_flawed_plan_as_workflowbench_does() -> None:
+    outcome, client = _flawed(
+        "flawed_missing_step",
+        ["<tool_call>storage_loader</tool_call>", "<tool_call>text_summarizer</tool_call>", "ok"],
+    )
+    prompt = client.requests[0].messages[1].content
+    assert "1. Execute storage_loader\n2. Execute text_summarizer\n\n" in prompt
+    calls = outcome.execution.results
+    succeeded = [r.tool for r in calls if r.success]
+    shown = ("storage_loader", "text_summarizer")
+    assert outcome.scores.workflow_score == round(
+        workflow_adherence(shown, succeeded, len(calls)), 6
+    )
+    assert outcome.scores.workflow_score != round(
+        workflow_adherence(THREE.required_tools, succeeded, 2), 6
+    )
+
+
+def test_semantic_drift_shows_the_correct_plan_as_workflowbenchs_runner_does() -> None:
+    _, client = _flawed("flawed_semantic_drift", ["ok"])
+    prompt = client.requests[0].messages[1].content
+    assert (
+        "1. Execute storage_loader\n2. Execute text_tokenizer\n3. Execute text_summarizer\n\n"
+    ) in prompt
