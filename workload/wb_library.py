@@ -38,6 +38,7 @@ from runbench.workload.tasks import LibrarySource, Task, TaskLibrary, load_jsonl
 from runbench.workload.tools import JsonValue, ToolRegistry
 
 DIFFICULTY_FIELD = "{difficulty}"
+_LFS_HEADER = b"version https://git-lfs.github.com/spec/"
 _HINT = "--tasks takes JSON lines, a WorkflowBench task library, or a pattern with {difficulty}"
 
 
@@ -64,14 +65,25 @@ def difficulty_file(main: Path, difficulty: str) -> Path | None:
 
     ``_load_task_library`` looks for ``difficulty_versions/<main>_<difficulty>_with_workflows.json``
     first, then ``difficulty_versions/<main>_<difficulty>.json`` (``<main>`` is the main file's
-    name without ``.json``, e.g. ``task_library_enhanced_v3``).
+    name without ``.json``, e.g. ``task_library_enhanced_v3``). A Git LFS pointer (what a clone
+    without LFS holds: WorkflowBench's repository keeps these files in LFS) is not a library and
+    counts as absent.
     """
     folder = main.parent / "difficulty_versions"
     for suffix in ("_with_workflows", ""):
         candidate = folder / f"{main.stem}_{difficulty}{suffix}.json"
-        if candidate.is_file():
+        if candidate.is_file() and not is_lfs_pointer(candidate):
             return candidate
     return None
+
+
+def is_lfs_pointer(path: Path) -> bool:
+    """Whether ``path`` holds a Git LFS pointer instead of its content."""
+    try:
+        with path.open("rb") as file:
+            return file.read(len(_LFS_HEADER)) == _LFS_HEADER
+    except OSError:
+        return False
 
 
 def _with_difficulty_files(
@@ -105,8 +117,9 @@ def _with_difficulty_files(
     notes: tuple[str, ...] = ()
     if fallback:
         notes = (
-            f"{path}: no per-difficulty file for {', '.join(fallback)}; the main library "
-            "serves every such difficulty, as WorkflowBench does",
+            f"{path}: no per-difficulty file (or only a Git LFS pointer) for "
+            f"{', '.join(fallback)}; the main library serves every such difficulty, as "
+            "WorkflowBench does",
         )
     return TaskLibrary(tasks, sources=sources, rule="file", notes=notes)
 

@@ -55,8 +55,9 @@ def test_one_file_serves_every_difficulty_keeping_complexity_as_an_attribute() -
     assert task.optimal_workflow is None
     assert library.rule == "file" and not library.is_builtin
     assert library.notes == (
-        f"{LIBRARY}: no per-difficulty file for {', '.join(DIFFICULTIES)}; the main library "
-        "serves every such difficulty, as WorkflowBench does",
+        f"{LIBRARY}: no per-difficulty file (or only a Git LFS pointer) for "
+        f"{', '.join(DIFFICULTIES)}; the main library serves every such difficulty, as "
+        "WorkflowBench does",
     )
 
 
@@ -80,6 +81,10 @@ def test_per_difficulty_files_beside_the_main_library_are_used_where_they_exist(
     )
     _write(folder, with_workflows, "task_library_enhanced_v3_easy_with_workflows.json")
     _write(folder, _document(), "task_library_enhanced_v3_easy.json")  # the plain one loses
+    # a clone without Git LFS holds pointers: not a library, so the main library serves medium
+    (folder / "task_library_enhanced_v3_medium_with_workflows.json").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 62395184\n"
+    )
     library = load_tasks(main, TOOLS)
     assert [s.path for s in library.sources] == [
         str(main),
@@ -95,8 +100,8 @@ def test_per_difficulty_files_beside_the_main_library_are_used_where_they_exist(
         f"{folder / 'task_library_enhanced_v3_hard.json'} holds no simple_task task"
     )
     assert library.notes == (
-        f"{main}: no per-difficulty file for very_easy, medium, very_hard; the main library "
-        "serves every such difficulty, as WorkflowBench does",
+        f"{main}: no per-difficulty file (or only a Git LFS pointer) for very_easy, medium, "
+        "very_hard; the main library serves every such difficulty, as WorkflowBench does",
     )
 
 
