@@ -1,5 +1,9 @@
 """The multi-turn loop of one test: model replies, tools answer, until done or stopped.
 
+A loaded WorkflowBench registry with protocol ``tags`` is the WorkflowBench suite: its test runs
+WorkflowBench's own prompts and turn rules (``wb_executor``). Everything below describes the
+built-in suite's loop (the built-in tools, or protocol ``native``).
+
 Protocol ``tags``: the model acts with ``<tool_search>``, ``<tool_info>`` and ``<tool_call>`` tags
 (several per reply are allowed, a call may carry JSON parameters) and signals completion.
 Protocol ``native``: tools are offered as OpenAI functions and calls come back as ``tool_calls``.
