@@ -33,7 +33,7 @@ import logging
 import platform
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -53,7 +53,7 @@ from runbench.runners.summary import EndpointProgress, RunSummary
 from runbench.storage import Store
 from runbench.workload.similarity import ToolSimilarity
 from runbench.workload.tasks import TaskLibrary
-from runbench.workload.tools import Tool
+from runbench.workload.tools import ToolRegistry
 
 SHIPMENT_INTERVAL_S = 0.05  # an actor ships what finished at least this often (≤ 100 ms)
 BATCHES_PER_ACTOR = 2  # batches out per actor at once, so its workers never wait for the next
@@ -217,7 +217,7 @@ class ActorSetup:
     library: TaskLibrary
     options: RunOptions
     run_id: str
-    tools: Mapping[str, Tool] | None = None
+    tools: ToolRegistry | None = None
     similarity: ToolSimilarity | None = None
     classifier: ModelConfig | None = None
 
@@ -449,7 +449,7 @@ async def run_on_ray(
     run_id: str,
     on_progress: Callable[[RunSummary], None] | None = None,
     stop: asyncio.Event | None = None,
-    tools: Mapping[str, Tool] | None = None,
+    tools: ToolRegistry | None = None,
     similarity: ToolSimilarity | None = None,
     classifier: ModelConfig | None = None,
     lease_s: float = LEASE_S,
