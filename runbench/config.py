@@ -82,6 +82,7 @@ def resolve_store_location(
 ENV_CONFIG = "RUNBENCH_CONFIG"
 DEFAULT_CONFIG_FILE = Path("runbench.toml")
 ProviderKind = Literal["sim", "openai", "azure"]
+DEFAULT_MAX_REPLY_BYTES = 1 << 20  # 1 MiB: far above any chat reply, far below a runaway one
 PROVIDER_KINDS: tuple[str, ...] = get_args(ProviderKind)
 _KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{12,}|[A-Fa-f0-9]{32,})")
 _PROVIDER_FIELDS = {
@@ -95,6 +96,7 @@ _PROVIDER_FIELDS = {
     "tpm",
     "request_timeout_s",
     "connect_timeout_s",
+    "max_reply_bytes",
 }
 _MODEL_FIELDS = {
     "price_prompt_per_mtok",
@@ -140,6 +142,7 @@ class ProviderConfig:
     limits: EndpointLimits = EndpointLimits()
     request_timeout_s: float = 120.0
     connect_timeout_s: float = 10.0
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,7 @@ class DeploymentConfig:
     limits: EndpointLimits
     request_timeout_s: float
     connect_timeout_s: float
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # a larger reply is an error row
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,6 +501,9 @@ def _provider(name: str, table: dict[str, Any], path: Path) -> ProviderConfig:
                     f"{path}: {place}.{field_name} must be a positive number of seconds"
                 )
             timeouts[field_name] = float(value)
+    cap = table.get("max_reply_bytes", DEFAULT_MAX_REPLY_BYTES)
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0:
+        raise ConfigError(f"{path}: {place}.max_reply_bytes must be a positive integer")
     return ProviderConfig(
         name=name,
         kind=kind,
@@ -505,6 +512,7 @@ def _provider(name: str, table: dict[str, Any], path: Path) -> ProviderConfig:
         api_key_env=table.get("api_key_env"),
         api_version=table.get("api_version"),
         limits=_limits(table, EndpointLimits(), path, place),
+        max_reply_bytes=cap,
         **timeouts,
     )
 
@@ -533,6 +541,7 @@ def _deployment(
         limits=limits,
         request_timeout_s=provider.request_timeout_s,
         connect_timeout_s=provider.connect_timeout_s,
+        max_reply_bytes=provider.max_reply_bytes,
     )
 
 

@@ -1,7 +1,8 @@
 """Pre-flight: one tiny request per API endpoint, before any test is spent.
 
 A wrong base URL, a host that does not resolve, a TLS mismatch, a deployment name that does not
-exist, a rejected key or an exhausted quota makes every test of that endpoint fail; without a
+exist, a rejected key, an exhausted quota or a 200 that holds no answer (no choices, an error
+body, unreadable or too deeply nested JSON) makes every test of that endpoint fail; without a
 check the run would retry each of them for minutes and store rows of errors that say little.
 So each endpoint gets one "Reply with OK." first; the endpoints that cannot serve are named,
 one line each, and left out of the run while the others go on.
@@ -30,6 +31,7 @@ from runbench.errors import (
     ProviderError,
     QuotaExhaustedError,
     RequestTimeoutError,
+    UnusableReplyError,
 )
 
 PREFLIGHT_TEST_ID = "preflight"
@@ -123,6 +125,7 @@ async def check_endpoint(
         QuotaExhaustedError,
         ConnectionFailedError,
         RequestTimeoutError,
+        UnusableReplyError,  # a 200 without an answer: every test would be an api_error
     ) as error:
         return _unusable(client, error.message, error)
     except BadRequestError as error:
