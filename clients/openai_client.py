@@ -102,6 +102,7 @@ class OpenAIChatClient:
         self._connect_timeout_s = deployment.connect_timeout_s
         self._connections = deployment.limits.max_concurrency
         self.max_reply_bytes = deployment.max_reply_bytes
+        self._warned: set[tuple[str, str]] = set()  # (test, field): one warning per test
         self._redactor = Redactor([key])
         self._sdk: openai.AsyncOpenAI
         if deployment.kind == "azure":
@@ -242,10 +243,25 @@ class OpenAIChatClient:
         return ChatResponse(
             text=redact(text) if isinstance(text, str) else "",
             tool_calls=calls,
-            prompt_tokens=_count(usage, "prompt_tokens", test_id),
-            completion_tokens=_count(usage, "completion_tokens", test_id),
+            prompt_tokens=self._count(usage, "prompt_tokens", test_id),
+            completion_tokens=self._count(usage, "completion_tokens", test_id),
             rate_limit_headers=rate_limit_headers(headers),
         )
+
+    def _count(self, usage: Mapping[str, object], name: str, test_id: str) -> int | None:
+        """A token count the store can hold; any other number is dropped, warned once a test."""
+        value = usage.get(name)
+        count = storable_count(value)
+        bad = count is None and isinstance(value, int | float) and not isinstance(value, bool)
+        if bad and (test_id, name) not in self._warned:
+            self._warned.add((test_id, name))
+            log.warning(
+                "test %s: usage.%s = %s is not a count the store can hold: stored as null",
+                test_id[:12],
+                name,
+                str(value)[:24],
+            )
+        return count
 
     def _answer(self, document: object) -> dict[str, Any]:
         """The reply's message, or why this 200 holds no answer (an outage, not the model's)."""
@@ -337,20 +353,6 @@ def _arguments(text: str | None) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return {}  # unreadable arguments: the simulator answers INVALID_INPUT
     return value if isinstance(value, dict) else {}
-
-
-def _count(usage: Mapping[str, object], name: str, test_id: str) -> int | None:
-    """A token count the store can hold; any other number is dropped with a warning."""
-    value = usage.get(name)
-    count = storable_count(value)
-    if count is None and isinstance(value, int | float) and not isinstance(value, bool):
-        log.warning(
-            "test %s: usage.%s = %s is not a count the store can hold: stored as null",
-            test_id[:12],
-            name,
-            str(value)[:24],
-        )
-    return count
 
 
 def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
