@@ -297,11 +297,11 @@ class RunArgs:
         _option(
             "--max-retries",
             min=0,
-            help="Retries of a failing request. [default: 5]",
+            help="Retries of a failing request. [default: 8]",
             panel=LIMITS,
             metavar="N",
         ),
-    ] = 5
+    ] = 8
     max_runtime: Annotated[
         float | None,
         _option(
