@@ -18,7 +18,7 @@ CLOCK_SLACK_S = 0.005  # the server stamps wall time; the client waits on the mo
 IN_FLIGHT_S = 0.05  # requests sent before the refusal reached the client
 
 
-@pytest.mark.parametrize("status", [429, 503, 408])
+@pytest.mark.parametrize("status", [429, 500, 503, 408])
 @pytest.mark.parametrize("form", ["seconds", "date", "ms"])
 def test_a_retry_never_comes_sooner_than_the_server_asked(
     status: int, form: str, fake_openai: FakeOpenAI, tmp_path: Path
