@@ -265,13 +265,13 @@ class RunArgs:
         ),
     ] = None
     adaptive: Annotated[
-        bool,
+        bool | None,  # None: not given (adaptive), so an old --rate-mode can be told apart
         _option(
             "--adaptive/--no-adaptive",
             help="Cut concurrency on 429s, grow it back on success. [default: adaptive]",
             panel=LIMITS,
         ),
-    ] = True
+    ] = None
     timeout: Annotated[
         float,
         _option(
