@@ -91,3 +91,34 @@ def test_bad_replies_are_their_tests_rows_and_every_reader_reads_every_row(
     assert len(open_store(Path(store), "parquet").scan().to_pylist()) == len(rows)
     verified = run_cli("verify", "--store", store, "--storage", "parquet")
     assert verified.returncode == 0 and "clean" in verified.stdout, verified.stderr
+
+
+def test_preflight_names_each_endpoint_that_answers_without_an_answer_in_one_line(
+    tmp_path: Path, fake_openai
+) -> None:  # type: ignore[no-untyped-def]
+    store = str(tmp_path / "store")
+    result = run_cli(
+        "provider-parallel",
+        "--models",
+        "sim-strong,bad-no-choices,bad-error-body,bad-nested",
+        "--task-types",
+        "simple_task",
+        "--num-instances",
+        "1",
+        "--config",
+        str(_config(tmp_path, fake_openai)),
+        "--store",
+        store,
+        "--quiet",
+        env={"FAKE_KEY": "sk-test-key-0123456789"},
+    )
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
+    for said in (
+        "fake/bad-no-choices: HTTP 200 without an answer (no choices)",
+        "fake/bad-error-body: HTTP 200 with an error body: upstream overloaded",
+        "fake/bad-nested: unreadable reply (JSON nested too deeply)",
+    ):
+        assert sum(said in line for line in result.stderr.splitlines()) == 1, said
+    rows = open_store(Path(store), "json").scan().to_pylist()
+    assert [row["model"] for row in rows] == ["sim-strong"], "the healthy model ran"
