@@ -21,8 +21,26 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
-def test_retries_wait_longer_each_time_and_at_least_retry_after() -> None:
+def _waits(
+    failures: list[RetryableProviderError], policy: RetryPolicy, seed: int = 1
+) -> list[float]:
+    """The waits ``call_with_retries`` chose for a call failing with ``failures``, then "ok"."""
     waits: list[float] = []
+    queue = list(failures)
+
+    async def call() -> str:
+        if queue:
+            raise queue.pop(0)
+        return "ok"
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    assert _run(call_with_retries(call, policy, sleep=sleep, rng=random.Random(seed))) == "ok"
+    return waits
+
+
+def test_retries_wait_longer_each_time_and_at_least_retry_after() -> None:
     failures = [
         RetryableProviderError("503"),
         RetryableProviderError("503"),
@@ -30,16 +48,7 @@ def test_retries_wait_longer_each_time_and_at_least_retry_after() -> None:
         RetryableProviderError("500"),
     ]
 
-    async def call() -> str:
-        if failures:
-            raise failures.pop(0)
-        return "ok"
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    policy = RetryPolicy(max_retries=5, base_delay_s=1.0, max_delay_s=30.0)
-    assert _run(call_with_retries(call, policy, sleep=sleep, rng=random.Random(1))) == "ok"
+    waits = _waits(failures, RetryPolicy(max_retries=5, base_delay_s=1.0, max_delay_s=30.0))
     assert len(waits) == 4
     assert 1.0 <= waits[0] <= 1.5 and 2.0 <= waits[1] <= 3.0, "base·2^n plus up to 50 %"
     assert 9.0 <= waits[2] <= 9.0 * 1.05, "the server's Retry-After, spread by 5 % at most"
@@ -48,20 +57,8 @@ def test_retries_wait_longer_each_time_and_at_least_retry_after() -> None:
 
 @pytest.mark.parametrize("status", ["408", "409", "500", "503"])
 def test_retry_after_is_honoured_on_every_retryable_status(status: str) -> None:
-    waits: list[float] = []
     failures = [RetryableProviderError(status, retry_after_s=4.0)]
-
-    async def call() -> str:
-        if failures:
-            raise failures.pop(0)
-        return "ok"
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    policy = RetryPolicy(base_delay_s=0.0)
-    assert _run(call_with_retries(call, policy, sleep=sleep)) == "ok"
-    (wait,) = waits
+    (wait,) = _waits(failures, RetryPolicy(base_delay_s=0.0))
     assert 4.0 <= wait <= 4.2, "what the server asked, never less, at most 5 % more"
 
 
@@ -121,17 +118,7 @@ def test_a_retry_after_of_zero_still_waits_the_base_so_no_retry_storm() -> None:
 
 
 def test_a_plain_5xx_after_a_retry_after_is_retried_soon_not_from_the_top_of_the_ladder() -> None:
-    waits: list[float] = []
     failures = [RateLimitedError("429", retry_after_s=1.0)] * 3 + [RetryableProviderError("500")]
-
-    async def call() -> str:
-        if failures:
-            raise failures.pop(0)
-        return "ok"
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    assert _run(call_with_retries(call, RetryPolicy(), sleep=sleep, rng=random.Random(2))) == "ok"
+    waits = _waits(failures, RetryPolicy(), seed=2)
     assert all(1.0 <= wait <= 1.05 for wait in waits[:3])
     assert 0.25 <= waits[3] <= 0.375, "the first wait without Retry-After: the base"
