@@ -23,7 +23,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from tests.fakes.llmock_server import LLMock, start_llmock  # noqa: E402  (after the path)
+from runbench.storage import open_store  # noqa: E402  (after the path)
+from tests.fakes.llmock_server import LLMock, start_llmock  # noqa: E402
 
 GOAL_S = 24.0
 TESTS, CONCURRENCY = 40, 8
@@ -51,6 +52,9 @@ def one_run(server: LLMock, root: Path) -> dict[str, object]:
     wall = time.monotonic() - started
     summary = json.loads(result.stdout)
     verdict = server.verdict()
+    for row in open_store(root / "store", "json").scan().to_pylist():
+        if row["status"] == "error":  # what an unfinished test says, to stderr
+            print(f"error row: {row['error_category']}: {row['error_message']}", file=sys.stderr)
     return {
         "run_s": summary["seconds"],
         "wall_s": wall,
