@@ -125,7 +125,7 @@ def _mapped(name: str, value: Any, run: RunArgs, configured_classifier: str | No
         "silent": lambda: ("mapped to --quiet (no progress lines)", {"quiet": True}),
         "no_save_logs": lambda: _no_save_logs(run),
         "workers": lambda: _workers(value, run),
-        "rate_mode": lambda: _rate_mode(value),
+        "rate_mode": lambda: _rate_mode(value, run),
         "ai_classification": lambda: _ai_classification(run, configured_classifier),
         "progress": lambda: (
             "showing the plan's progress (as runbench status does); running nothing",
@@ -150,9 +150,12 @@ def _workers(value: Any, run: RunArgs) -> Change:
     return f"mapped to --max-workers {value}", {"max_workers": value}
 
 
-def _rate_mode(value: Any) -> Change:
+def _rate_mode(value: Any, run: RunArgs) -> Change:
     if value not in RATE_MODES:
         raise UsageError(f"--rate-mode must be adaptive or fixed, not '{value}'")
+    if run.adaptive is not None and run.adaptive != (value == "adaptive"):
+        given = "--adaptive" if run.adaptive else "--no-adaptive"
+        raise UsageError(f"give --rate-mode {value} or {given}, not both")
     if value == "adaptive":
         return "mapped to --adaptive (runbench's default)", {"adaptive": True}
     return "mapped to --no-adaptive (concurrency is not cut on 429s)", {"adaptive": False}

@@ -279,13 +279,13 @@ class RunArgs:
         ),
     ] = None
     adaptive: Annotated[
-        bool,
+        bool | None,  # None: not given (adaptive), so an old --rate-mode can be told apart
         _option(
             "--adaptive/--no-adaptive",
             help="Cut concurrency on 429s, grow it back on success. [default: adaptive]",
             panel=LIMITS,
         ),
-    ] = True
+    ] = None
     timeout: Annotated[
         float,
         _option(
@@ -311,11 +311,11 @@ class RunArgs:
         _option(
             "--max-retries",
             min=0,
-            help="Retries of a failing request. [default: 5]",
+            help="Retries of a failing request. [default: 8]",
             panel=LIMITS,
             metavar="N",
         ),
-    ] = 5
+    ] = 8
     max_runtime: Annotated[
         float | None,
         _option(

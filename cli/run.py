@@ -104,7 +104,7 @@ def _request(
         request_timeout_s=run.request_timeout,
         max_runtime_s=run.max_runtime,
         max_retries=run.max_retries,
-        adaptive=run.adaptive,
+        adaptive=run.adaptive is not False,  # adaptive unless --no-adaptive
         requests_per_second=run.qps,
         save_logs=run.save_logs,
         debug=run.debug,

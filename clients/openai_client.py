@@ -20,6 +20,13 @@ deployment's ``request_timeout_s``, so a server that drips a byte at a time is c
 Every text that leaves the client (reply, tool-call arguments, error) is redacted for the key
 in each form it may take on the wire. The SDK's retries never run: runbench's retry layer is
 the only one.
+
+Values are checked here, where a reply enters: a reply above ``max_reply_bytes`` is not read
+past the cap (``ReplyTooLargeError``, so a runaway reply is never re-sent on every later turn);
+a 200 without an answer — unreadable JSON (the real exception named), JSON nested too deep, no
+choices, no message, an error body — is an ``UnusableReplyError``, retried and never judged;
+a token count the store cannot hold is dropped with a warning; text UTF-8 cannot store (a lone
+surrogate from a JSON escape) is escaped (``runbench.records.storable_text``).
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -41,9 +50,12 @@ from runbench.errors import (
     ProviderError,
     QuotaExhaustedError,
     RateLimitedError,
+    ReplyTooLargeError,
     RequestTimeoutError,
     RetryableProviderError,
+    UnusableReplyError,
 )
+from runbench.records import storable_count, storable_text
 from runbench.redact import Redactor
 
 if TYPE_CHECKING:
@@ -69,6 +81,12 @@ INVALID_REQUEST_PHRASES = (
     "unrecognized request argument",
 )
 CHAT_PATH = "chat/completions"
+READ_CHUNK = 1 << 16
+MESSAGE_CHARS = 500  # an error's text kept in a message: a record's error_message is short
+# a JSON escape of a UTF-16 surrogate: the only way a decoded reply can hold text UTF-8 cannot
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+log = logging.getLogger(__name__)
 
 
 class OpenAIChatClient:
@@ -83,6 +101,8 @@ class OpenAIChatClient:
         self.request_timeout_s = deployment.request_timeout_s
         self._connect_timeout_s = deployment.connect_timeout_s
         self._connections = deployment.limits.max_concurrency
+        self.max_reply_bytes = deployment.max_reply_bytes
+        self._warned: set[tuple[str, str]] = set()  # (test, field): one warning per test
         self._redactor = Redactor([key])
         self._sdk: openai.AsyncOpenAI
         if deployment.kind == "azure":
@@ -127,7 +147,7 @@ class OpenAIChatClient:
                 asyncio.timeout(self.request_timeout_s),
                 session.post(self.url, data=body, headers=self._headers) as response,
             ):
-                content = await response.read()
+                content = await _read_capped(response, self.max_reply_bytes)
                 status, headers = response.status, response.headers
         except TimeoutError:
             raise RequestTimeoutError(
@@ -149,9 +169,17 @@ class OpenAIChatClient:
                 provider=self.provider,
                 deployment=self.deployment,
             ) from None
+        if content is None:
+            raise ReplyTooLargeError(
+                f"{self.provider}/{self.deployment}: reply larger than max_reply_bytes "
+                f"({self.max_reply_bytes} bytes); not read further",
+                provider=self.provider,
+                deployment=self.deployment,
+                status_code=status,
+            )
         if status >= 400:
             raise self._status_error(status, headers, content) from None
-        return self._response(content, headers)
+        return self._response(content, headers, request.test_id)
 
     async def aclose(self) -> None:
         """Close the connection pool and the SDK's own client; safe to call twice."""
@@ -187,37 +215,107 @@ class OpenAIChatClient:
         sdk_error = self._sdk._make_status_error_from_response(response)
         return translate_error(sdk_error, self.provider, self.deployment, redactor=self._redactor)
 
-    def _response(self, content: bytes, headers: Mapping[str, str]) -> ChatResponse:
+    def _response(self, content: bytes, headers: Mapping[str, str], test_id: str) -> ChatResponse:
         redact = self._redactor.text
         try:
             document = json.loads(content)
-            choices = document.get("choices") or [{}]
-            message = choices[0].get("message") or {}
+            if SURROGATE_ESCAPE.search(content):
+                document = _storable_json(document)
+            message = self._answer(document)
             calls = tuple(
                 ToolCall(
-                    call.get("id") or "",
-                    redact(call["function"].get("name") or ""),
-                    _arguments(redact(call["function"].get("arguments") or "")),
+                    storable_text(str(call.get("id") or "")),
+                    redact(str(call["function"].get("name") or "")),
+                    _arguments(redact(str(call["function"].get("arguments") or ""))),
                 )
                 for call in (message.get("tool_calls") or [])
                 if isinstance(call, dict) and isinstance(call.get("function"), dict)
             )
-            usage = document.get("usage") or {}
+            usage = document.get("usage")
+            usage = usage if isinstance(usage, dict) else {}
             text = message.get("content") or ""
-        except (ValueError, AttributeError, TypeError, IndexError) as error:
-            raise translate_error(
-                ValueError(f"unreadable response ({type(error).__name__})"),
-                self.provider,
-                self.deployment,
-                redactor=self._redactor,
-            ) from None
+        except UnusableReplyError:
+            raise
+        except RecursionError:
+            raise self._unusable("unreadable reply (JSON nested too deeply)") from None
+        except Exception as error:  # JSONDecodeError, UnicodeDecodeError, a wrong shape
+            raise self._unusable(f"unreadable reply ({type(error).__name__}: {error})") from None
         return ChatResponse(
             text=redact(text) if isinstance(text, str) else "",
             tool_calls=calls,
-            prompt_tokens=_count(usage.get("prompt_tokens")),
-            completion_tokens=_count(usage.get("completion_tokens")),
+            prompt_tokens=self._count(usage, "prompt_tokens", test_id),
+            completion_tokens=self._count(usage, "completion_tokens", test_id),
             rate_limit_headers=rate_limit_headers(headers),
         )
+
+    def _count(self, usage: Mapping[str, object], name: str, test_id: str) -> int | None:
+        """A token count the store can hold; any other number is dropped, warned once a test."""
+        value = usage.get(name)
+        count = storable_count(value)
+        bad = count is None and isinstance(value, int | float) and not isinstance(value, bool)
+        if bad and (test_id, name) not in self._warned:
+            self._warned.add((test_id, name))
+            log.warning(
+                "test %s: usage.%s = %s is not a count the store can hold: stored as null",
+                test_id[:12],
+                name,
+                str(value)[:24],
+            )
+        return count
+
+    def _answer(self, document: object) -> dict[str, Any]:
+        """The reply's message, or why this 200 holds no answer (an outage, not the model's)."""
+        if not isinstance(document, dict):
+            raise self._unusable(f"HTTP 200 without an answer (a JSON {type(document).__name__})")
+        error = document.get("error")
+        if error:
+            said = error.get("message") if isinstance(error, dict) else error
+            raise self._unusable(f"HTTP 200 with an error body: {said}")
+        choices = document.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise self._unusable("HTTP 200 without an answer (no choices)")
+        first = choices[0]
+        message = first.get("message") if isinstance(first, dict) else None
+        if not isinstance(message, dict):
+            raise self._unusable("HTTP 200 without an answer (no message)")
+        return message
+
+    def _unusable(self, text: str) -> UnusableReplyError:
+        return UnusableReplyError(
+            _short(self._redactor.message(f"{self.provider}/{self.deployment}: {text}")),
+            provider=self.provider,
+            deployment=self.deployment,
+            status_code=200,
+        )
+
+
+async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes | None:
+    """The whole body, or None as soon as it is known to exceed ``cap`` bytes (not read on)."""
+    if response.content_length is not None and response.content_length > cap:
+        return None
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(READ_CHUNK):
+        body += chunk
+        if len(body) > cap:
+            return None
+    return bytes(body)
+
+
+def _storable_json(value: Any) -> Any:
+    """``value`` with every string made storable (only walked when the bytes hold an escape)."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, list):
+        return [_storable_json(item) for item in value]
+    if isinstance(value, dict):
+        return {storable_text(key): _storable_json(item) for key, item in value.items()}
+    return value
+
+
+def _short(text: str) -> str:
+    """A message's text, cut to ``MESSAGE_CHARS`` with a mark, and storable as UTF-8."""
+    text = storable_text(text)
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
 
 
 def _endpoint_url(sdk: openai.AsyncOpenAI) -> str:
@@ -250,13 +348,11 @@ def _arguments(text: str | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(text)
-    except json.JSONDecodeError:
+        if "\\u" in text:
+            value = _storable_json(value)
+    except (ValueError, RecursionError):
         return {}  # unreadable arguments: the simulator answers INVALID_INPUT
     return value if isinstance(value, dict) else {}
-
-
-def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -309,7 +405,7 @@ def translate_error(
     scrub = redactor or Redactor([key])
 
     def message(text: str) -> str:
-        return scrub.message(f"{where}: {text}")
+        return _short(scrub.message(f"{where}: {text}"))
 
     context: dict[str, Any] = {"provider": provider, "deployment": deployment}
     if isinstance(error, openai.APITimeoutError):
@@ -356,8 +452,8 @@ def translate_error(
             return InvalidRequestError(detail, status_code=status, **context)
         return BadRequestError(detail, status_code=status, **context)
     if isinstance(error, openai.APIResponseValidationError | openai.APIError | ValueError):
-        return RetryableProviderError(
-            message(f"unreadable response ({type(error).__name__})"), **context
+        return UnusableReplyError(
+            message(f"unreadable reply ({type(error).__name__}: {_reason(error)})"), **context
         )
     return BadRequestError(message(f"{type(error).__name__}: {error}"), **context)
 

@@ -82,6 +82,7 @@ def resolve_store_location(
 ENV_CONFIG = "RUNBENCH_CONFIG"
 DEFAULT_CONFIG_FILE = Path("runbench.toml")
 ProviderKind = Literal["sim", "openai", "azure"]
+DEFAULT_MAX_REPLY_BYTES = 1 << 20  # 1 MiB: far above any chat reply, far below a runaway one
 PROVIDER_KINDS: tuple[str, ...] = get_args(ProviderKind)
 SIM_PROFILES = ("oracle", "strong", "average", "weak", "flaky")
 _KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{12,}|[A-Fa-f0-9]{32,})")
@@ -135,6 +136,7 @@ _PROVIDER_FIELDS: dict[str, _Field] = {
     "tpm": _POSITIVE_INTEGER,
     "request_timeout_s": _SECONDS,
     "connect_timeout_s": _SECONDS,
+    "max_reply_bytes": _POSITIVE_INTEGER,
 }
 _MODEL_FIELDS: dict[str, _Field] = {
     "price_prompt_per_mtok": _USD,
@@ -176,6 +178,7 @@ class ProviderConfig:
     limits: EndpointLimits = EndpointLimits()
     request_timeout_s: float = 120.0
     connect_timeout_s: float = 10.0
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +195,7 @@ class DeploymentConfig:
     limits: EndpointLimits
     request_timeout_s: float
     connect_timeout_s: float
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # a larger reply is an error row
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,6 +548,7 @@ def _provider(name: str, table: dict[str, Any], path: Path) -> ProviderConfig:
         for field_name in ("request_timeout_s", "connect_timeout_s")
         if field_name in table
     }
+    cap = int(table.get("max_reply_bytes", DEFAULT_MAX_REPLY_BYTES))
     return ProviderConfig(
         name=name,
         kind=kind,
@@ -552,6 +557,7 @@ def _provider(name: str, table: dict[str, Any], path: Path) -> ProviderConfig:
         api_key_env=table.get("api_key_env"),
         api_version=table.get("api_version"),
         limits=_limits(table, EndpointLimits(), path, place),
+        max_reply_bytes=cap,
         **timeouts,
     )
 
@@ -580,6 +586,7 @@ def _deployment(
         limits=limits,
         request_timeout_s=provider.request_timeout_s,
         connect_timeout_s=provider.connect_timeout_s,
+        max_reply_bytes=provider.max_reply_bytes,
     )
 
 

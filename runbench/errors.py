@@ -187,6 +187,23 @@ class RequestTimeoutError(RetryableProviderError):
     """Raised when the whole request (connect, send, read to the last byte) ran out of time."""
 
 
+class UnusableReplyError(RetryableProviderError):
+    """Raised for a 200 that holds no answer: an outage dressed as a success.
+
+    Unreadable, nested too deep, no choices, no message, or an error body
+    (``{"error": {"message": "upstream overloaded"}}``). Retried, stored as ``api_error`` when
+    it persists, never judged as the model's answer; pre-flight calls the endpoint unusable.
+    """
+
+
+class ReplyTooLargeError(ProviderError):
+    """Raised when a reply is larger than the deployment's ``max_reply_bytes``.
+
+    Not retried (the same request would fetch the same megabytes again) and never put into the
+    conversation, which would re-send it on every later turn; stored as ``api_error``.
+    """
+
+
 class BadRequestError(ProviderError):
     """Raised for 400, 404 and 422: the request itself is wrong; retrying cannot help."""
 

@@ -267,6 +267,11 @@ def _read_specs() -> tuple[FieldSpec, ...]:
 FIELDS: tuple[FieldSpec, ...] = _read_specs()
 FIELD_NAMES: tuple[str, ...] = tuple(spec.name for spec in FIELDS)
 _SPEC_BY_NAME = {spec.name: spec for spec in FIELDS}
+# what an integer column holds: Arrow refuses a Python int outside it, so the writer must too
+INTEGER_RANGES: dict[str, tuple[int, int]] = {
+    "int32": (-(2**31), 2**31 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+}
 
 
 def _arrow_type(kind: Kind) -> pa.DataType:
@@ -405,6 +410,8 @@ def _python_type_problem(spec: FieldSpec, value: Any) -> str | None:
     kind = spec.kind
     if kind in ("int32", "int64") and (isinstance(value, bool) or not isinstance(value, int)):
         return f"must be an integer, got {type(value).__name__}"
+    if kind in INTEGER_RANGES and not _in_range(kind, value):
+        return f"is outside what {kind} holds"
     if kind == "float64" and (isinstance(value, bool) or not isinstance(value, int | float)):
         return f"must be a number, got {type(value).__name__}"
     if kind == "bool" and not isinstance(value, bool):
@@ -482,6 +489,8 @@ def validate_record(record: Record, *, where: str | None = None) -> None:
         problem = None
         if type(value) not in exact_types or spec.kind in ("list<string>", "timestamp"):
             problem = _python_type_problem(spec, value)  # the slow, exact check, rarely needed
+        if problem is None and spec.kind in INTEGER_RANGES and not _in_range(spec.kind, value):
+            problem = f"is outside what {spec.kind} holds"
         if problem is None and choices is not None and value not in choices:
             problem = f"must be one of {', '.join(spec.choices or ())}"
         if problem is None and spec.minimum is not None and value < spec.minimum:
@@ -594,6 +603,70 @@ def _fail(name: str, problem: str, bad: Any, column: Any = None) -> None:
         value = column[row].as_py()
         shown = f", got {str(value)[:60]!r}"
     raise RecordError(name, problem + shown, where=f"row {row}")
+
+
+def _in_range(kind: str, value: int) -> bool:
+    low, high = INTEGER_RANGES[kind]
+    return low <= value <= high
+
+
+# ---------------------------------------------------------------------------------------------
+# Values where they enter: a reply becomes a record
+
+
+def storable_text(text: str) -> str:
+    """``text`` as UTF-8 can store it: a lone surrogate (from a JSON escape) shown escaped.
+
+    Every store writes UTF-8 and every reader decodes it, so text that cannot be encoded is
+    escaped once, where it enters, instead of failing the append of a whole batch.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def storable_count(value: object) -> int | None:
+    """A token count the store can hold (an int from 0 to the int64 maximum), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT64_MAX:
+        return value
+    return None
+
+
+INT64_MAX = INTEGER_RANGES["int64"][1]
+
+
+def storable_record(record: Record) -> tuple[Record, tuple[str, ...]]:
+    """The record as every reader can read it, and a warning for each value it had to change.
+
+    The one place where values from outside (a provider's reply, an exception's message) are
+    made storable, with the same rules ``validate_record`` enforces at append and the readers
+    enforce on decode: a nullable integer outside its column's range or under its minimum
+    (a negative or astronomically large token count) becomes null, with a warning naming it;
+    text UTF-8 cannot store is escaped. What remains wrong is a bug, refused by the writer.
+    """
+    changes: dict[str, Any] = {}
+    warnings: list[str] = []
+    for spec in FIELDS:
+        value = getattr(record, spec.name)
+        if value is None:
+            continue
+        if spec.kind in INTEGER_RANGES and spec.nullable and isinstance(value, int):
+            below = spec.minimum is not None and value < spec.minimum
+            if below or not _in_range(spec.kind, value):
+                changes[spec.name] = None
+                reason = f"below {spec.minimum:g}" if below else f"outside {spec.kind}"
+                warnings.append(f"{spec.name} {str(value)[:24]} is {reason}: stored as null")
+        elif spec.kind == "string" and isinstance(value, str):
+            text = storable_text(value)
+            if text is not value:
+                changes[spec.name] = text
+        elif spec.kind == "list<string>" and isinstance(value, tuple | list):
+            items = tuple(storable_text(item) if isinstance(item, str) else item for item in value)
+            if any(new is not old for new, old in zip(items, value, strict=True)):
+                changes[spec.name] = items
+    return (dataclasses.replace(record, **changes) if changes else record), tuple(warnings)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Pre-flight: one tiny request per API endpoint, before any test is spent.
 
 A wrong base URL, a host that does not resolve, a TLS mismatch, a deployment name that does not
-exist, a rejected key or an exhausted quota makes every test of that endpoint fail; without a
+exist, a rejected key, an exhausted quota or a 200 that holds no answer (no choices, an error
+body, unreadable or too deeply nested JSON) makes every test of that endpoint fail; without a
 check the run would retry each of them for minutes and store rows of errors that say little.
 So each endpoint gets one "Reply with OK." first; the endpoints that cannot serve are named,
 one line each, and left out of the run while the others go on.
@@ -15,6 +16,7 @@ its run limit — cancels every request in flight at once.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +32,14 @@ from runbench.errors import (
     ProviderError,
     QuotaExhaustedError,
     RequestTimeoutError,
+    RetryableProviderError,
+    UnusableReplyError,
 )
+from runbench.runners.retry import RetryPolicy
 
 PREFLIGHT_TEST_ID = "preflight"
+PREFLIGHT_RETRIES = 2
+PREFLIGHT_RETRY = RetryPolicy(max_retries=PREFLIGHT_RETRIES)
 PREFLIGHT_REQUEST = ChatRequest((ChatMessage("user", "Reply with OK."),), test_id=PREFLIGHT_TEST_ID)
 
 
@@ -110,30 +117,59 @@ async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) 
 async def check_endpoint(
     endpoint: str, client: ModelClient, timeout_s: float | None
 ) -> EndpointUnusableError | None:
-    """None when ``client`` answered (or failed in a way a retry may fix); else why not."""
+    """None when ``client`` answered (or failed in a way a retry may fix); else why not.
+
+    A refusal (429, 5xx, a dropped connection) is retried like any request, waiting as the
+    retry policy says, at most ``PREFLIGHT_RETRIES`` times: asking once and never again is what
+    LLMock's verdict calls ``gave_up``. A refused endpoint is not unusable: the run's retries
+    take it from there, also when the refusals outlast the timeout.
+    """
+    refusals: list[ProviderError] = []
     try:
         async with asyncio.timeout(timeout_s):
-            await client.complete(PREFLIGHT_REQUEST)
+            return await _ask(client, refusals, random.Random(endpoint))
     except TimeoutError:
+        if refusals:
+            return None
         return _unusable(
             client, f"{endpoint}: no reply within {timeout_s or 0:g} s (request timeout)"
         )
-    except (
-        AuthenticationError,
-        QuotaExhaustedError,
-        ConnectionFailedError,
-        RequestTimeoutError,
-    ) as error:
-        return _unusable(client, error.message, error)
-    except BadRequestError as error:
-        if error.status_code == 404:
-            return _unusable(
-                client, f"{error.message} (model or deployment not found at this endpoint)", error
-            )
-        return None  # a bad request is the tests' to record; the endpoint itself answers
-    except ProviderError:
-        return None  # 429, 5xx, a dropped connection: the run's retries handle these
-    return None
+
+
+async def _ask(
+    client: ModelClient, refusals: list[ProviderError], rng: random.Random
+) -> EndpointUnusableError | None:
+    backoffs, previous = 0, 0.0
+    while True:
+        try:
+            await client.complete(PREFLIGHT_REQUEST)
+            return None
+        except (
+            AuthenticationError,
+            QuotaExhaustedError,
+            ConnectionFailedError,
+            RequestTimeoutError,
+            UnusableReplyError,  # a 200 without an answer: every test would be an api_error
+        ) as error:
+            return _unusable(client, error.message, error)
+        except BadRequestError as error:
+            if error.status_code == 404:
+                return _unusable(
+                    client,
+                    f"{error.message} (model or deployment not found at this endpoint)",
+                    error,
+                )
+            return None  # a bad request is the tests' to record; the endpoint itself answers
+        except RetryableProviderError as error:  # 429, 5xx, a dropped connection
+            refusals.append(error)
+            if len(refusals) > PREFLIGHT_RETRIES:
+                return None  # the run's retries handle these
+            delay = PREFLIGHT_RETRY.delay_s(backoffs, error.retry_after_s, rng, previous)
+            if error.retry_after_s is None:
+                backoffs, previous = backoffs + 1, delay
+            await asyncio.sleep(delay)
+        except ProviderError:
+            return None
 
 
 def _unusable(

@@ -286,6 +286,11 @@ def test_progress_shows_the_plans_status_and_runs_nothing(
         (("--workers", "3", "--max-workers", "4"), "give --workers or --max-workers, not both"),
         (("--save-logs", "--no-save-logs"), "give --save-logs or --no-save-logs, not both"),
         (("--rate-mode", "slow"), "--rate-mode must be adaptive or fixed, not 'slow'"),
+        (
+            ("--rate-mode", "adaptive", "--no-adaptive"),
+            "give --rate-mode adaptive or --no-adaptive, not both",
+        ),
+        (("--rate-mode", "fixed", "--adaptive"), "give --rate-mode fixed or --adaptive, not both"),
     ],
 )
 def test_an_old_flag_that_contradicts_a_new_one_is_one_error_line(
@@ -299,6 +304,8 @@ def test_an_old_flag_that_contradicts_a_new_one_is_one_error_line(
 def test_the_same_count_in_both_names_is_no_contradiction() -> None:
     resolved = resolve_legacy(LegacyArgs(workers=4), PlanArgs(), RunArgs(max_workers=4))
     assert resolved.run.max_workers == 4
+    same = resolve_legacy(LegacyArgs(rate_mode="fixed"), PlanArgs(), RunArgs(adaptive=False))
+    assert same.run.adaptive is False, "--rate-mode fixed with --no-adaptive says one thing"
 
 
 def test_ai_classification_is_kept_for_the_classifier() -> None:

@@ -81,7 +81,7 @@ def test_azure_routes_through_the_deployment_path(fake_openai) -> None:  # type:
         ("http-503", errors.RetryableProviderError),
         ("rate-limited", errors.RateLimitedError),
         ("quota", errors.QuotaExhaustedError),
-        ("bad-json", errors.RetryableProviderError),
+        ("bad-json", errors.UnusableReplyError),
     ],
 )
 def test_every_error_class_is_mapped_and_not_retried_by_the_sdk(
@@ -160,7 +160,7 @@ def test_every_sdk_exception_class_maps_to_a_runbench_class() -> None:
         is errors.RetryableProviderError
     )
     validation = openai.APIResponseValidationError(httpx2.Response(200, request=request), body=None)
-    assert type(translate_error(validation, "p", "d")) is errors.RetryableProviderError
+    assert type(translate_error(validation, "p", "d")) is errors.UnusableReplyError
     covered = {c.__name__ for c in _SDK_CASES} | {
         "APITimeoutError",
         "APIConnectionError",

@@ -9,7 +9,10 @@ Two ways to script it, combinable:
   ``fail-500-N-<tag>`` (the first N requests get 500, then ``ok``), ``fail-429-N-<tag>`` (the
   first N get 429 with Retry-After: 1), and ``retry-<status>-<form>-<tag>`` (the first request gets
   ``<status>`` with a wait of about a second in the ``<form>`` ``seconds``, ``date`` or ``ms``; the
-  request log entry's ``retry_at`` holds the wall-clock time it asked for).
+  request log entry's ``retry_at`` holds the wall-clock time it asked for), and the bad values
+  of ``BAD_REPLIES`` (``bad-negative-tokens``, ``bad-huge-tokens``, ``bad-overflow-tokens``,
+  ``bad-no-choices``, ``bad-error-body``, ``bad-no-message``, ``bad-surrogate-400``,
+  ``bad-nested``, ``bad-huge-reply``).
 * **A ``FakeOptions``** for the whole server: replies slowed per model, random faults at a rate
   (429 and 503 with Retry-After, 500 without), a real token bucket of requests and tokens per
   minute that starts full and refuses with 429 when empty (its ``x-ratelimit-*`` headers on every
@@ -155,6 +158,28 @@ def _completion(model: str, body: dict[str, Any]) -> dict[str, Any]:
         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
     }
+
+
+def _with_usage(**usage: int) -> bytes:
+    reply = _completion("ok", {})
+    reply["usage"] = {**reply["usage"], **usage}
+    return json.dumps(reply).encode()
+
+
+NESTING = 100_000  # far deeper than any JSON parser's recursion limit
+# model name → (status, body as sent): each a value a real provider has been seen to send
+BAD_REPLIES: dict[str, tuple[int, bytes]] = {
+    "bad-negative-tokens": (200, _with_usage(prompt_tokens=-10_000_000)),
+    "bad-huge-tokens": (200, _with_usage(completion_tokens=2**62)),  # a few turns overflow int64
+    "bad-overflow-tokens": (200, _with_usage(completion_tokens=2**64)),
+    "bad-no-choices": (200, b'{"id": "x", "choices": []}'),
+    "bad-error-body": (200, b'{"error": {"message": "upstream overloaded"}}'),
+    "bad-no-message": (200, b'{"choices": [{"index": 0, "finish_reason": "stop"}]}'),
+    # json.dumps writes a lone surrogate as the escape \ud800, which every JSON parser accepts
+    "bad-surrogate-400": (400, json.dumps({"error": {"message": "bad \ud800 input"}}).encode()),
+    "bad-nested": (200, b"[" * NESTING + b"]" * NESTING),
+    "bad-huge-reply": (200, json.dumps({"pad": "x" * (2 << 20)}).encode()),
+}
 
 
 def _error(status: int, message: str, code: str | None = None) -> dict[str, Any]:
@@ -361,4 +386,7 @@ def _scripted(
         return 429, payload, {}
     if model == "bad-json":
         return 200, b"{not json", {}
+    if model in BAD_REPLIES:
+        status, payload = BAD_REPLIES[model]
+        return status, payload, {}
     return None

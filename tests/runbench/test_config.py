@@ -152,3 +152,16 @@ def test_models_command_shows_variables_never_values(tmp_path: Path) -> None:
     assert secret not in as_json.stdout and '"key_set": true' in as_json.stdout
     bad = run_cli("models", "--config", str(tmp_path / "missing.toml"))
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_the_reply_size_cap_is_a_positive_integer_per_provider(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, GOOD))
+    (deployment, *_) = config.resolve_model("big-model").deployments
+    assert deployment.max_reply_bytes == 1 << 20, "1 MiB unless told"
+    capped = GOOD.replace("rpm = 60", "rpm = 60\nmax_reply_bytes = 4096")
+    (deployment, *_) = load_config(_write(tmp_path, capped)).resolve_model("big-model").deployments
+    assert deployment.max_reply_bytes == 4096
+    for bad in ('"many"', "0", "true", "1.5"):
+        text = GOOD.replace("rpm = 60", f"rpm = 60\nmax_reply_bytes = {bad}")
+        with pytest.raises(ConfigError, match=r"providers\.gw\.max_reply_bytes must be"):
+            load_config(_write(tmp_path, text))

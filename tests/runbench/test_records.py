@@ -18,6 +18,7 @@ from runbench.records import (
     encode_records,
     records_to_table,
     rows_to_table,
+    storable_record,
     table_to_records,
     validate_record,
     validate_table,
@@ -92,6 +93,8 @@ mutations = st.fixed_dictionaries(
         "turns": st.one_of(st.none(), st.integers(-1, 3)),
         "execution_time": st.one_of(st.none(), st.floats(-1.0, 5.0, allow_nan=False)),
         "test_id": st.sampled_from([GOOD.test_id, "A" * 32, "0" * 31]),
+        "completion_tokens": st.one_of(st.none(), st.integers(-1, 2**64)),
+        "api_retries": st.integers(-1, 2**40),
     },
 )
 
@@ -111,3 +114,41 @@ def test_row_and_table_validators_agree(change: dict[str, object]) -> None:
     except RecordError as error:
         table_verdict = error.field
     assert (row_verdict is None) == (table_verdict is None), (row_verdict, table_verdict)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("completion_tokens", 2**63),
+        ("completion_tokens", 2**64 + 5),
+        ("prompt_tokens", -10_000_000),
+        ("turns", 2**31),
+        ("seed", -(2**63) - 1),
+    ],
+)
+def test_the_writer_refuses_exactly_the_integers_the_readers_refuse(field: str, value: int) -> None:
+    record = dataclasses.replace(GOOD, **{field: value})
+    with pytest.raises(RecordError) as refused:
+        validate_record(record)
+    assert refused.value.field == field
+    row = json.loads(encode_records([GOOD]))
+    row[field] = value
+    with pytest.raises(RecordError):  # what the JSON store's readers do with the line
+        validate_table(rows_to_table([row]))
+
+
+def test_storable_record_nulls_counts_the_store_cannot_hold_and_escapes_lone_surrogates() -> None:
+    record = dataclasses.replace(
+        GOOD,
+        completion_tokens=2**63,
+        prompt_tokens=-10_000_000,
+        error_message=None,
+        executed_tools=("file_" + chr(0xD800) + "reader",),
+    )
+    stored, warnings = storable_record(record)
+    assert (stored.prompt_tokens, stored.completion_tokens) == (None, None)
+    assert len(warnings) == 2 and all("stored as null" in w for w in warnings)
+    assert stored.executed_tools == ("file_" + chr(92) + "ud800reader",), "shown escaped"
+    validate_record(stored)
+    assert table_to_records(rows_to_table([json.loads(encode_records([stored]))])) == [stored]
+    assert storable_record(GOOD) == (GOOD, ()), "a good record passes untouched"

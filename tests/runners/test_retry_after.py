@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from runbench.config import EndpointLimits
 from runbench.runners.engine import RunOptions
 from runbench.runners.retry import RetryPolicy
+from tests.conftest import run_cli
 from tests.fakes.openai_server import FakeOpenAI, FakeOptions, start_fake_openai
 from tests.runners.harness import Endpoint, run_endpoints
 
@@ -18,7 +20,7 @@ CLOCK_SLACK_S = 0.005  # the server stamps wall time; the client waits on the mo
 IN_FLIGHT_S = 0.05  # requests sent before the refusal reached the client
 
 
-@pytest.mark.parametrize("status", [429, 503, 408])
+@pytest.mark.parametrize("status", [429, 500, 503, 408])
 @pytest.mark.parametrize("form", ["seconds", "date", "ms"])
 def test_a_retry_never_comes_sooner_than_the_server_asked(
     status: int, form: str, fake_openai: FakeOpenAI, tmp_path: Path
@@ -68,3 +70,42 @@ def test_a_429_saying_the_quota_is_exhausted_pauses_the_whole_endpoint(tmp_path:
         quiet_from, quiet_until = refusal["wall"] + IN_FLIGHT_S, refusal["retry_at"] - CLOCK_SLACK_S
         sent = [r for r in fake.requests if quiet_from < r["wall"] < quiet_until]
         assert not sent, "a request reached the endpoint while it was paused"
+
+
+def test_every_form_on_every_retryable_status_through_the_real_client_and_cli(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    """The production path: the CLI's aiohttp client, its limiter and the retry loop."""
+    tag = uuid.uuid4().hex[:8]
+    names = [
+        f"retry-{status}-{form}-{tag}"
+        for status in (408, 409, 429, 500, 502, 503)
+        for form in ("seconds", "date", "ms")
+    ]
+    lines = ["[providers.fake]", 'kind = "openai"', f'base_url = "{fake_openai.base_url}"']
+    lines += ['api_key_env = "FAKE_KEY"', ""]
+    for name in names:
+        lines += [f'[models."{name}"]', 'provider = "fake"', f'deployments = ["{name}"]', ""]
+    (tmp_path / "runbench.toml").write_text("\n".join(lines))
+    result = run_cli(
+        "provider-parallel",
+        "--models",
+        ",".join(names),
+        "--task-types",
+        "simple_task",
+        "--num-instances",
+        "1",
+        "--no-preflight",
+        "--config",
+        str(tmp_path / "runbench.toml"),
+        "--store",
+        str(tmp_path / "store"),
+        "--json",
+        env={"FAKE_KEY": "sk-test-key-0123456789"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["finished"] == len(names)
+    for name in names:
+        first, second = [r for r in fake_openai.requests if r["model"] == name][:2]
+        assert first["status"] == int(name.split("-")[1])
+        assert second["wall"] >= first["retry_at"] - CLOCK_SLACK_S, f"{name}: sooner than asked"
