@@ -334,7 +334,7 @@ def _supervise(ultra: Any, where: StoreArgs, run: RunArgs, restarts: int) -> Non
     location = store_location(where.storage, where.store)
     supervisor = ShardSupervisor(
         ultra,
-        location.root,
+        location.remote.url if location.remote is not None else location.root,
         location.format,
         restarts=restarts,
         preflight=run.preflight,
