@@ -34,6 +34,10 @@ ENV_S3_SECRET = "AWS_SECRET_ACCESS_KEY"
 ENV_S3_SESSION_TOKEN = "AWS_SESSION_TOKEN"
 ENV_S3_REGIONS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 ENV_S3_ALLOW_HTTP = "AWS_ALLOW_HTTP"
+ENV_UPLOAD_ROWS = "RUNBENCH_UPLOAD_ROWS"
+ENV_UPLOAD_SECONDS = "RUNBENCH_UPLOAD_SECONDS"
+DEFAULT_UPLOAD_ROWS = 20_000
+DEFAULT_UPLOAD_SECONDS = 60.0
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -46,7 +50,8 @@ class ObjectStoreSettings:
     environment serves runbench, the AWS CLI, DuckDB and Polars alike.
 
     ``cache`` is this machine's folder for the store's write-ahead segments: rows are durable
-    there before they are uploaded. The secret never appears in ``repr``.
+    there before they are uploaded, every ``upload_rows`` rows or ``upload_every_s`` seconds
+    and at exit. The secret never appears in ``repr``.
     """
 
     url: str
@@ -59,6 +64,8 @@ class ObjectStoreSettings:
     secret_access_key: str | None = dataclasses.field(default=None, repr=False)
     session_token: str | None = dataclasses.field(default=None, repr=False)
     allow_http: bool = False
+    upload_rows: int = DEFAULT_UPLOAD_ROWS
+    upload_every_s: float = DEFAULT_UPLOAD_SECONDS
 
     def key(self, relative: str) -> str:
         """The object key of ``relative`` (a path inside the store, ``/``-separated)."""
@@ -214,7 +221,22 @@ def object_store_settings(
         secret_access_key=env.get(ENV_S3_SECRET) or None,
         session_token=env.get(ENV_S3_SESSION_TOKEN) or None,
         allow_http=allow_http in ("1", "true", "yes"),
+        upload_rows=int(_positive(env, ENV_UPLOAD_ROWS, DEFAULT_UPLOAD_ROWS)),
+        upload_every_s=_positive(env, ENV_UPLOAD_SECONDS, DEFAULT_UPLOAD_SECONDS),
     )
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise UsageError(f"{name} must be a positive number, got {text!r}")
+    return value
 
 
 def _cache_root(env: Mapping[str, str]) -> Path:

@@ -19,7 +19,7 @@ Why nothing is lost or doubled:
 * **Durable on return.** ``append`` writes to this process's local segment, exactly as the
   local Parquet store does (``ParquetStore``, which this class extends): durable against
   ``kill -9`` when it returns.
-* **Sealed locally, then uploaded once.** Every ``segment_rows`` rows or ``upload_every_s``
+* **Sealed locally, then uploaded once.** Every ``upload_rows`` rows or ``upload_every_s``
   seconds (checked at each append) and at ``close``, the segment is sealed into a local part
   (tmp → fsync → rename, naming the segment as its source) and the part is uploaded under its
   own name with ``If-None-Match: *``; the local copy is deleted only after the upload. A
@@ -64,7 +64,6 @@ from runbench.storage.parquet_store import (
     AUTO_COMPACT_PARTS,
     COMPACT_LOCK_TIMEOUT_S,
     PART_TARGET_ROWS,
-    SEGMENT_ROWS,
     ParquetStore,
 )
 from runbench.storage.parts import (
@@ -84,7 +83,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("runbench.storage")
 
 PARTS = "parquet/parts"
-UPLOAD_EVERY_S = 60.0
 COMPACT_LEASE_S = 120.0
 JsonObject = dict[str, Any]
 
@@ -95,19 +93,16 @@ class ObjectParquetStore(ParquetStore):
     def __init__(
         self,
         settings: ObjectStoreSettings,
-        *,
-        segment_rows: int = SEGMENT_ROWS,
-        upload_every_s: float = UPLOAD_EVERY_S,
     ) -> None:
         self.settings = settings
         self.url = settings.url
         self.bucket = Bucket(settings)
         self.bucket.check_bucket()  # a missing bucket or refused credentials: one line, now
         with disk_errors("create the cache folder", settings.cache):
-            super().__init__(settings.cache, segment_rows=segment_rows)
+            super().__init__(settings.cache, segment_rows=settings.upload_rows)
         self.remote_dir = self.path / "remote"
         self.remote_dir.mkdir(exist_ok=True)
-        self.upload_every_s = upload_every_s
+        self.upload_every_s = settings.upload_every_s
         self._upload_lock = FileLock(self.path / "upload.lock", timeout_s=COMPACT_LOCK_TIMEOUT_S)
         self._object_claims = ObjectClaimBook(self.bucket, self._stored_among)
         self._object_files = ObjectRunFiles(self.bucket)
