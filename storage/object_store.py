@@ -33,9 +33,11 @@ Why nothing is lost or doubled:
   it descends from (its sources' sources too), so a part uploaded again after it was compacted
   away is still superseded.
 * **Compaction** holds the compaction lease object (``If-None-Match`` / ``If-Match``): of two
-  compactions exactly one proceeds. It uploads the merged part before anything is deleted, and
-  deletes superseded parts only at the next compaction, so a reader listing while it runs sees
-  the merged part or all its sources, never neither.
+  compactions exactly one proceeds. It uploads the merged part (named to list after its
+  sources) before it deletes them, so a reader listing while it runs sees the merged part, or
+  its sources, or both (and drops the superseded ones); a part that vanishes between the
+  listing and the read makes the reader list again. After it, the bucket holds no superseded
+  part, so outside readers (DuckDB, Polars) count each row once.
 * **Fencing.** ``append`` stores a result of a run that holds claims only while the run still
   holds that test with that attempt; a result of a lost claim is dropped with a warning.
 """
@@ -451,12 +453,15 @@ class ObjectParquetStore(ParquetStore):
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
+        name = _sorting_last(final.name, [part.path.name for part in group])
         try:
-            if self.bucket.create(f"{PARTS}/{final.name}", final.read_bytes()) is None:
-                raise StoreError(f"a compacted part {final.name} already exists in {self.url}")
-            os.replace(final, self.remote_dir / final.name)  # the cached copy of what it wrote
+            if self.bucket.create(f"{PARTS}/{name}", final.read_bytes()) is None:
+                raise StoreError(f"a compacted part {name} already exists in {self.url}")
+            os.replace(final, self.remote_dir / name)  # the cached copy of what it wrote
         finally:
             final.unlink(missing_ok=True)
+        for part in group:  # superseded now; readers that listed them read the new part instead
+            self.bucket.delete(f"{PARTS}/{part.path.name}")
         return sum(part.rows for part in group)
 
 
@@ -467,6 +472,21 @@ def _groups(small: list[Part], target_rows: int) -> list[list[Part]]:
             groups.append([])
         groups[-1].append(part)
     return [group for group in groups if len(group) > 1]
+
+
+def _sorting_last(name: str, sources: list[str]) -> str:
+    """``name`` with a time no earlier than its sources', so it lists after every one of them.
+
+    A reader lists keys in order: a merged part that sorts after its sources is either seen
+    with them or, when they were deleted before the reader got to them, seen alone. Parts from
+    a host whose clock runs ahead would otherwise sort after the merged part.
+    """
+    prefix, stamp, rest = name[:5], name[5:26], name[26:]
+    latest = max(source[5:26] for source in sources) if sources else ""
+    if stamp > latest or not latest[9:].isdigit():
+        return name
+    later = int(latest[9:]) + 1  # one microsecond later (as digits: the name only sorts)
+    return f"{prefix}{latest[:9]}{min(later, 10**12 - 1):012d}{rest}"
 
 
 def _named_crc(name: str) -> int | None:
