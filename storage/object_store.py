@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbench.config import ObjectStoreSettings
 from runbench.errors import StoreError, StoreLockTimeout
-from runbench.records import Record, upgrade_table
+from runbench.records import Record
 from runbench.storage.base import CompactReport, Damage
 from runbench.storage.bucket import Bucket, Listed
 from runbench.storage.conformance import require_conditional_writes
@@ -67,16 +67,15 @@ from runbench.storage.parquet_store import (
     COMPACT_LOCK_TIMEOUT_S,
     PART_TARGET_ROWS,
     ParquetStore,
+    merge_groups,
 )
 from runbench.storage.parts import (
-    ROW_GROUP_ROWS,
     SOURCES_KEY,
     Part,
     file_checksum,
     open_part,
-    part_schema,
-    seal,
     temporary_part,
+    write_merged,
 )
 
 if TYPE_CHECKING:
@@ -406,7 +405,7 @@ class ObjectParquetStore(ParquetStore):
                     removed += 1
             live = [part for part in parts if part.path.name not in superseded]
             merged_rows = 0
-            for group in _groups([p for p in live if p.rows < target_rows], target_rows):
+            for group in merge_groups([p for p in live if p.rows < target_rows], target_rows):
                 if not lease.renew():
                     raise StoreError(
                         f"lost the compaction lease of {self.url} (another compaction took it "
@@ -430,29 +429,12 @@ class ObjectParquetStore(ParquetStore):
 
     def _merge_remote(self, group: list[Part]) -> int:
         """Upload one part made of ``group``; it names every file the group descends from."""
-        import pyarrow.parquet as pq
-
         lineage: list[str] = []
         for part in group:
             lineage += [part.path.name, *part.sources]
-        schema = part_schema(sorted(set(lineage)))
         folder = self.path / "merging"  # not remote/: readers there drop what is not listed
         folder.mkdir(exist_ok=True)
-        temporary = temporary_part(folder)
-        try:
-            with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
-                for part in group:
-                    source = pq.ParquetFile(part.path)
-                    try:
-                        for index in range(source.num_row_groups):
-                            row_group = upgrade_table(source.read_row_group(index)).cast(schema)
-                            writer.write_table(row_group, row_group_size=ROW_GROUP_ROWS)
-                    finally:
-                        source.close()
-            final = seal(folder, temporary)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        final = write_merged(folder, [part.path for part in group], sorted(set(lineage)))
         name = _sorting_last(final.name, [part.path.name for part in group])
         try:
             if self.bucket.create(f"{PARTS}/{name}", final.read_bytes()) is None:
@@ -463,15 +445,6 @@ class ObjectParquetStore(ParquetStore):
         for part in group:  # superseded now; readers that listed them read the new part instead
             self.bucket.delete(f"{PARTS}/{part.path.name}")
         return sum(part.rows for part in group)
-
-
-def _groups(small: list[Part], target_rows: int) -> list[list[Part]]:
-    groups: list[list[Part]] = [[]]
-    for part in small:
-        if groups[-1] and sum(p.rows for p in groups[-1]) + part.rows > target_rows:
-            groups.append([])
-        groups[-1].append(part)
-    return [group for group in groups if len(group) > 1]
 
 
 def _sorting_last(name: str, sources: list[str]) -> str:
