@@ -108,7 +108,7 @@ class ObjectParquetStore(ParquetStore):
         self._object_claims = ObjectClaimBook(self.bucket, self._stored_among)
         self._object_files = ObjectRunFiles(self.bucket)
         self._conformant = False
-        self._last_upload = time.monotonic()
+        self._segment_started = time.monotonic()
         self.recover()
 
     def __repr__(self) -> str:
@@ -125,9 +125,12 @@ class ObjectParquetStore(ParquetStore):
         """
         kept = self._fenced(records)
         if kept:
+            fresh = self._segment is None
             super().append(kept)
+            if fresh:  # T counts from the segment's first row
+                self._segment_started = time.monotonic()
         if self._segment is not None and (
-            time.monotonic() - self._last_upload >= self.upload_every_s
+            time.monotonic() - self._segment_started >= self.upload_every_s
         ):
             self._committer.exclusive(self._seal_own)
         if self._has_pending():
@@ -184,7 +187,6 @@ class ObjectParquetStore(ParquetStore):
                     uploaded += 1
                 path.unlink(missing_ok=True)
             fsync_dir(self.parts_dir)
-        self._last_upload = time.monotonic()
         return uploaded
 
     def _has_pending(self) -> bool:

@@ -259,3 +259,22 @@ def test_pyarrow_reads_the_parts_straight_from_the_bucket(s3: S3, tmp_path: Path
     )
     table = ds.dataset(f"{s3.bucket}/team/parquet/parts", filesystem=s3fs, format="parquet")
     assert table.to_table(columns=["test_id"]).num_rows == 240
+
+
+def test_segments_are_uploaded_every_n_rows_and_every_t_seconds(s3: S3) -> None:
+    import dataclasses
+
+    records = list(synthetic_records(60, seed=8))
+    by_rows = open_store("", "parquet", remote=dataclasses.replace(s3.settings(), upload_rows=25))
+    for record in records[:50]:
+        by_rows.append([record])
+    assert len(s3.keys("parquet/parts")) == 2  # after rows 25 and 50, before any close
+    timed = dataclasses.replace(s3.settings(), upload_every_s=1.0)
+    by_time = open_store("", "parquet", remote=timed)
+    by_time.append(records[50:55])
+    assert len(s3.keys("parquet/parts")) == 2
+    time.sleep(1.1)
+    by_time.append(records[55:60])  # the segment is older than T: sealed and uploaded now
+    assert len(s3.keys("parquet/parts")) == 3
+    keys = _keys(open_store("", "parquet", remote=s3.settings(s3.cache.parent / "other")))
+    assert len(keys) == 60 and len(set(keys)) == 60
