@@ -206,7 +206,8 @@ def object_store_settings(
         )
     ):
         raise UsageError(
-            f"{ENV_S3_ENDPOINT} is plain HTTP ({endpoint}) but {ENV_S3_ALLOW_HTTP} is not true",
+            f"{ENV_S3_ENDPOINT} is plain HTTP ({re.sub(r'//[^/@]*@', '//***@', endpoint)}) but "
+            f"{ENV_S3_ALLOW_HTTP} is not true",
             hint=f"set {ENV_S3_ALLOW_HTTP}=true to allow an unencrypted endpoint",
         )
     region = next((env[name] for name in ENV_S3_REGIONS if env.get(name)), None)
