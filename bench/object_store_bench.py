@@ -4,13 +4,13 @@ Starts moto's S3 server on 127.0.0.1 at a free port (an in-memory S3 over loopba
 runbench's own cost and the protocol's round trips, not a real bucket's latency), then measures:
 
 * durable appends/s, single records, 1 and 4 writer processes: local Parquet store vs s3://
-  (an s3:// append is durable in the local write-ahead segment; uploads every 20,000 rows and
-  at exit, so the figure includes the fencing read of the claim book on each append);
+  (an s3:// append is durable in the local write-ahead segment; parts are uploaded every
+  20,000 rows and at exit, inside the timed appends);
 * the whole `runbench report` command over BENCH_ROWS rows (default 1,000,000), compacted:
   local, s3:// with a cold cache (every part downloaded) and with a warm one.
 
 Run: `.venv/bin/python bench/object_store_bench.py` (prints a Markdown section for
-bench/RESULTS.md).
+bench/RESULTS.md); `BENCH_APPENDS_ONLY=1` skips the report part, `BENCH_ROWS` sets its size.
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ def main() -> None:
                     f"{remote:,.0f} records/s",
                 )
             )
+        if os.environ.get("BENCH_APPENDS_ONLY"):
+            _print(rows, server.url)
+            return
         fill(str(work / "report-local"))
         fill("s3://bench/report")
         env = dict(os.environ)
@@ -103,15 +106,19 @@ def main() -> None:
         warm_s = report_seconds("s3://bench/report", env)
         label = f"`runbench report` over {MILLION:,} rows, whole command"
         rows.append((label, f"{local_s:.2f} s", f"{cold_s:.2f} s cold cache, {warm_s:.2f} s warm"))
-        print(f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
-              f"`.venv/bin/python bench/object_store_bench.py` (moto {server.url}).\n")  # fmt: skip
-        print("| measure | local Parquet store | s3:// (moto on 127.0.0.1) |")
-        print("|---|---|---|")
-        for name, local_text, remote_text in rows:
-            print(f"| {name} | {local_text} | {remote_text} |")
+        _print(rows, server.url)
     finally:
         server.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _print(rows: list[tuple[str, str, str]], url: str) -> None:
+    print(f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
+          f"`.venv/bin/python bench/object_store_bench.py` (moto {url}).\n")  # fmt: skip
+    print("| measure | local Parquet store | s3:// (moto on 127.0.0.1) |")
+    print("|---|---|---|")
+    for name, local_text, remote_text in rows:
+        print(f"| {name} | {local_text} | {remote_text} |")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ log = logging.getLogger("runbench.storage")
 
 BOOK = "parquet/claims/book.json"
 COMPACT_LEASE = "parquet/compact.lease"
+FENCE_MARGIN_S = 1.0  # a lease this close to its expiry is checked in the bucket
 MAX_SWAPS = 200  # lost races in a row before giving up: 200 claimers overtaking one
 JsonObject = dict[str, Any]
 
@@ -60,6 +61,9 @@ class ObjectClaimBook:
         self.bucket = bucket
         self._stored = stored
         self._host = socket.gethostname()
+        # What this process last wrote for each owner it claims for: (expires_at, tests). While
+        # that lease has not expired nobody can have taken it over, so fencing needs no read.
+        self._mine: dict[str, tuple[float, dict[str, int]]] = {}
 
     def claim(self, test_ids: Sequence[str], owner: str, lease_s: float) -> dict[str, int]:
         """Claim the free tests of ``test_ids`` for ``owner``; ``{test_id: attempt}`` held now.
@@ -91,6 +95,7 @@ class ObjectClaimBook:
             leases = {name: lease for name, lease in others.items() if not self._dead(lease)}
             leases[owner] = self._lease(held, lease_s, now)
             if self._swap(book, leases):
+                self._mine[owner] = (now + lease_s, dict(held))
                 return {test_id: held[test_id] for test_id in wanted if test_id in held}
         raise StoreLockTimeout(f"could not update the claims of {self.bucket.url}: too busy")
 
@@ -106,8 +111,10 @@ class ObjectClaimBook:
             taken = self._taken(others, now)
             tests = {k: v for k, v in _tests(mine).items() if k not in taken}
             leases = dict(book.leases)
-            leases[owner] = self._lease(tests, float(mine.get("lease_s", 30.0)), now)
+            lease_s = float(mine.get("lease_s", 30.0))
+            leases[owner] = self._lease(tests, lease_s, now)
             if self._swap(book, leases):
+                self._mine[owner] = (now + lease_s, dict(tests))
                 return set(tests)
         raise StoreLockTimeout(f"could not renew the claims on {self.bucket.url}: too busy")
 
@@ -127,6 +134,8 @@ class ObjectClaimBook:
             else:
                 del leases[owner]
             if self._swap(book, leases):
+                if owner in self._mine:
+                    self._mine[owner] = (self._mine[owner][0], dict(tests))
                 return
         raise StoreLockTimeout(f"could not release claims on {self.bucket.url}: too busy")
 
@@ -141,16 +150,25 @@ class ObjectClaimBook:
         }
 
     def held_attempts(self, owner: str) -> dict[str, int] | None:
-        """What ``owner`` holds now (``{test_id: attempt}``), or None when it has no lease.
+        """What ``owner`` holds now (``{test_id: attempt}``), or None when it claims nothing here.
 
-        The fencing check of ``append``: a live lease of ``owner`` that no longer lists a test
-        (or lists another attempt) means the claim was lost. An expired lease holds nothing.
+        The fencing check of ``append``: a lease that no longer lists a test (or lists another
+        attempt) means the claim was lost; an expired lease holds nothing. Owners this process
+        never claimed for are not fenced (imports, migrations). While the lease this process
+        last wrote for ``owner`` has not expired, no other claimer can have taken it over, so
+        the answer comes without a request; after that (a paused or slow holder) the book is
+        read.
         """
-        lease = self._read().leases.get(owner)
-        if lease is None:
+        known = self._mine.get(owner)
+        if known is None:
             return None
-        if not self._live(lease, time.time()):
-            return {}
+        now = time.time()
+        if now < known[0] - FENCE_MARGIN_S:
+            return dict(known[1])
+        lease = self._read().leases.get(owner)
+        if lease is None or not self._live(lease, time.time()):
+            return {}  # released, or expired: whatever it held may be another run's now
+        self._mine[owner] = (float(lease.get("expires_at", 0)), _tests(lease))
         return _tests(lease)
 
     # -- the book ----------------------------------------------------------------------------
