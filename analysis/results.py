@@ -81,12 +81,12 @@ def load_attempts(
     """
     from runbench.storage import open_store
 
-    location = resolve_store_location(storage, Path(path) if path is not None else None)
-    if not (location.root / location.format).is_dir():
+    location = resolve_store_location(storage, path)
+    if location.remote is None and not (location.root / location.format).is_dir():
         raise UsageError(
             f"no {location.format} store at {(location.root / location.format).resolve()}"
         )
-    store = open_store(location.root, location.format)
+    store = open_store(location.root, location.format, remote=location.remote)
     filters = None if suite in (None, ALL_SUITES) else {"suite": suite}
     frame = to_frame(store.scan(None, filters))
     if frame.empty and filters is not None:

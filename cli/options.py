@@ -52,12 +52,13 @@ Storage = Annotated[
     ),
 ]
 Store = Annotated[
-    Path | None,
+    str | None,
     _option(
         "--store",
-        help="Store root folder. [default: $RUNBENCH_STORE, else ./runbench_results]",
+        help="Store root folder, or s3://bucket/prefix for the Parquet store in a bucket. "
+        "[default: $RUNBENCH_STORE, else ./runbench_results]",
         panel=STORAGE,
-        metavar="PATH",
+        metavar="PATH|URL",
     ),
 ]
 Config = Annotated[

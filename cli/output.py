@@ -87,11 +87,11 @@ def write_file(path: Path, data: bytes) -> None:
     info(f"wrote {path}")
 
 
-def store_location(storage: str | None, store: Path | None) -> StoreLocation:
+def store_location(storage: str | None, store: Path | str | None) -> StoreLocation:
     return resolve_store_location(storage, store)
 
 
-def open_store(storage: str | None, store: Path | None, *, must_exist: bool = False) -> Store:
+def open_store(storage: str | None, store: Path | str | None, *, must_exist: bool = False) -> Store:
     """Open the store the flags and environment name, and say which on stderr.
 
     ``must_exist`` is for commands that only read: they never create a store.
@@ -103,6 +103,21 @@ def open_store(storage: str | None, store: Path | None, *, must_exist: bool = Fa
     from runbench.storage import open_store as open_location
 
     location = resolve_store_location(storage, store)
+    if location.remote is not None:
+        opened = open_location(location.root, location.format, remote=location.remote)
+        from runbench.storage.object_store import ObjectParquetStore
+
+        if (
+            must_exist
+            and isinstance(opened, ObjectParquetStore)
+            and not opened.bucket.has_objects("parquet")
+        ):
+            raise UsageError(
+                f"no parquet store at {location.remote.url}",
+                hint="check --store / RUNBENCH_STORE (the bucket exists, the prefix is empty)",
+            )
+        info(f"storage: {location.format} ({location.remote.url}, cache {location.root})")
+        return opened
     path = location.root / location.format
     if must_exist and not path.is_dir():
         if location.root.exists() and not location.root.is_dir():
@@ -142,7 +157,7 @@ def resume_line(
     if "--storage" not in given:
         extra += ["--storage", location.format]
     if "--store" not in given:
-        extra += ["--store", _absolute(str(location.root))]
+        extra += ["--store", _absolute(location.describe())]
     if config is not None and "--config" not in given:
         extra += ["--config", _absolute(str(config))]
     return f"Resume with: {shlex.join(argv + extra)}"

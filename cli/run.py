@@ -437,7 +437,7 @@ def _supervise(ultra: UltraPlan, where: StoreArgs, run: RunArgs, restarts: int) 
     location = store_location(where.storage, where.store)
     supervisor = ShardSupervisor(
         ultra,
-        location.root,
+        location.remote.url if location.remote is not None else location.root,
         location.format,
         restarts=restarts,
         preflight=run.preflight,

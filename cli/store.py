@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -62,8 +62,11 @@ def migrate(
     from_format: Annotated[str, typer.Option("--from", help="Source store format.")] = "json",
     to_format: Annotated[str, typer.Option("--to", help="Destination store format.")] = "parquet",
     to_store: Annotated[
-        Path | None,
-        typer.Option("--to-store", help="Destination root if not the source's. [default: --store]"),
+        str | None,
+        typer.Option(
+            "--to-store",
+            help="Destination root folder or s3:// URL if not the source's. [default: --store]",
+        ),
     ] = None,
     legacy: Annotated[
         Path | None,
@@ -101,7 +104,7 @@ def migrate(
     destination_format = parse_storage_format(to_format, source="--to")
     source = open_store(source_format, where.store, must_exist=True)
     destination = open_store(destination_format, to_store or where.store)
-    if source.path.resolve() == destination.path.resolve():
+    if _identity(source) == _identity(destination):
         raise UsageError(
             "source and destination are the same store", hint="change --to or --to-store"
         )
@@ -135,3 +138,9 @@ def _import_legacy(path: Path, where: StoreArgs, *, dry_run: bool, as_json: bool
         line(f"skipped {skipped.path}: {skipped.reason}")
     for ignored in report.ignored:
         line(f"ignored top-level entry '{ignored.name}': {ignored.reason}")
+
+
+def _identity(store: Any) -> str:
+    """What makes two opened stores the same store: the bucket URL, or the resolved folder."""
+    url = getattr(store, "url", None)
+    return str(url) if url else str(store.path.resolve())

@@ -26,12 +26,67 @@ ENV_STORAGE_FORMAT = "STORAGE_FORMAT"
 ENV_STORE = "RUNBENCH_STORE"
 
 
+OBJECT_STORE_SCHEMES = ("s3",)
+ENV_CACHE = "RUNBENCH_CACHE"
+ENV_S3_ENDPOINT = "AWS_ENDPOINT_URL"
+ENV_S3_KEY_ID = "AWS_ACCESS_KEY_ID"
+ENV_S3_SECRET = "AWS_SECRET_ACCESS_KEY"
+ENV_S3_SESSION_TOKEN = "AWS_SESSION_TOKEN"
+ENV_S3_REGIONS = ("AWS_REGION", "AWS_DEFAULT_REGION")
+ENV_S3_ALLOW_HTTP = "AWS_ALLOW_HTTP"
+ENV_UPLOAD_ROWS = "RUNBENCH_UPLOAD_ROWS"
+ENV_UPLOAD_SECONDS = "RUNBENCH_UPLOAD_SECONDS"
+DEFAULT_UPLOAD_ROWS = 20_000
+DEFAULT_UPLOAD_SECONDS = 60.0
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectStoreSettings:
+    """Where an object store is and how to reach it.
+
+    From ``s3://bucket/prefix`` and the standard variables every S3 client reads, so one
+    environment serves runbench, the AWS CLI, DuckDB and Polars alike.
+
+    ``cache`` is this machine's folder for the store's write-ahead segments: rows are durable
+    there before they are uploaded, every ``upload_rows`` rows or ``upload_every_s`` seconds
+    and at exit. The secret never appears in ``repr``.
+    """
+
+    url: str
+    bucket: str
+    prefix: str
+    cache: Path
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = dataclasses.field(default=None, repr=False)
+    secret_access_key: str | None = dataclasses.field(default=None, repr=False)
+    session_token: str | None = dataclasses.field(default=None, repr=False)
+    allow_http: bool = False
+    upload_rows: int = DEFAULT_UPLOAD_ROWS
+    upload_every_s: float = DEFAULT_UPLOAD_SECONDS
+
+    def key(self, relative: str) -> str:
+        """The object key of ``relative`` (a path inside the store, ``/``-separated)."""
+        return f"{self.prefix}/{relative}" if self.prefix else relative
+
+
 @dataclass(frozen=True, slots=True)
 class StoreLocation:
-    """Which store a command opens: its format and its root folder."""
+    """Which store a command opens: its format and its root folder (or its object store).
+
+    For an object store ``root`` is the local cache folder of its write-ahead segments and
+    ``remote`` says where the bucket is.
+    """
 
     format: StorageFormat
     root: Path
+    remote: ObjectStoreSettings | None = None
+
+    def describe(self) -> str:
+        """What a user typed to name this store: the URL, or the folder."""
+        return self.remote.url if self.remote is not None else str(self.root)
 
 
 def parse_storage_format(value: str, *, source: str) -> StorageFormat:
@@ -52,28 +107,147 @@ def parse_storage_format(value: str, *, source: str) -> StorageFormat:
 
 def resolve_store_location(
     storage: str | None,
-    store: Path | None,
+    store: Path | str | None,
     environ: Mapping[str, str] | None = None,
 ) -> StoreLocation:
     """Pick the store: ``--storage`` > ``STORAGE_FORMAT`` > json; ``--store`` > ``RUNBENCH_STORE``.
 
+    A store given as ``s3://bucket/prefix`` is the Parquet store in that bucket: ``--storage``
+    may be omitted (parquet is the only format there) but not be json.
+
     Raises:
-        UsageError: the format named by the flag or the variable is unknown.
+        UsageError: the format named by the flag or the variable is unknown; the store is a URL
+            of a scheme runbench does not speak, names no bucket, or asks for a JSON store on an
+            object store.
     """
     env = os.environ if environ is None else environ
+    if store is not None:
+        given, source = str(store), "--store"
+    elif env.get(ENV_STORE):
+        given, source = env[ENV_STORE], ENV_STORE
+    else:
+        given, source = str(DEFAULT_STORE_ROOT), ""
     if storage is not None:
-        fmt = parse_storage_format(storage, source="--storage")
+        fmt: StorageFormat | None = parse_storage_format(storage, source="--storage")
+        format_source = "--storage"
     elif env.get(ENV_STORAGE_FORMAT):
         fmt = parse_storage_format(env[ENV_STORAGE_FORMAT], source=ENV_STORAGE_FORMAT)
+        format_source = ENV_STORAGE_FORMAT
     else:
-        fmt = "json"
-    if store is not None:
-        root = store
-    elif env.get(ENV_STORE):
-        root = Path(env[ENV_STORE])
-    else:
-        root = DEFAULT_STORE_ROOT
-    return StoreLocation(format=fmt, root=root)
+        fmt, format_source = None, ""
+    remote = object_store_settings(given, source, env) if _is_url(given, store) else None
+    if remote is None:
+        return StoreLocation(
+            format=fmt or "json", root=store if isinstance(store, Path) else Path(given)
+        )
+    if fmt == "json":
+        raise UsageError(
+            f"a JSON store cannot live on an object store ({remote.url}, json from "
+            f"{format_source}); only the Parquet store can",
+            hint="use --storage parquet with an s3:// store, or a local folder for JSON",
+        )
+    return StoreLocation(format="parquet", root=remote.cache, remote=remote)
+
+
+def _is_url(given: str, store: Path | str | None) -> bool:
+    """A ``scheme://`` store, also when it arrived as a Path (which folds ``//`` into ``/``)."""
+    if _URL_SCHEME.match(given):
+        return True
+    return (
+        isinstance(store, Path) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/[^/]", given) is not None
+    )
+
+
+def object_store_settings(
+    url: str, source: str, environ: Mapping[str, str] | None = None
+) -> ObjectStoreSettings:
+    """Parse ``s3://bucket/prefix`` and read the S3 variables and the cache folder.
+
+    Raises:
+        UsageError: a scheme other than s3, no bucket, a bucket name S3 refuses, or
+            ``AWS_ALLOW_HTTP`` that is not a boolean.
+    """
+    env = os.environ if environ is None else environ
+    match = _URL_SCHEME.match(url) or re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):/(.*)$", url)
+    assert match is not None  # _is_url said so
+    scheme, rest = match.group(1).lower(), match.group(2)
+    named = f" from {source}" if source else ""
+    if scheme not in OBJECT_STORE_SCHEMES:
+        raise UsageError(
+            f"unsupported store URL scheme '{scheme}://'{named}; runbench stores results in a "
+            "local folder or in s3:// (S3 and S3-compatible object stores)",
+            hint="pass --store a folder or s3://bucket/prefix",
+        )
+    bucket, _, prefix = rest.partition("/")
+    prefix = prefix.strip("/")
+    if not bucket:
+        raise UsageError(
+            f"the store URL {url!r}{named} names no bucket",
+            hint="write it as s3://bucket/prefix (the prefix is optional)",
+        )
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise UsageError(
+            f"'{bucket}' in {url!r}{named} is not a valid S3 bucket name (3 to 63 lowercase "
+            "letters, digits, '.' or '-')"
+        )
+    canonical = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+    allow_http = env.get(ENV_S3_ALLOW_HTTP, "").strip().lower()
+    if allow_http not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise UsageError(f"{ENV_S3_ALLOW_HTTP} must be true or false, got {allow_http!r}")
+    endpoint = env.get(ENV_S3_ENDPOINT) or None
+    if (
+        endpoint is not None
+        and endpoint.lower().startswith("http://")
+        and allow_http
+        not in (
+            "1",
+            "true",
+            "yes",
+        )
+    ):
+        raise UsageError(
+            f"{ENV_S3_ENDPOINT} is plain HTTP ({re.sub(r'//[^/@]*@', '//***@', endpoint)}) but "
+            f"{ENV_S3_ALLOW_HTTP} is not true",
+            hint=f"set {ENV_S3_ALLOW_HTTP}=true to allow an unencrypted endpoint",
+        )
+    region = next((env[name] for name in ENV_S3_REGIONS if env.get(name)), None)
+    return ObjectStoreSettings(
+        url=canonical,
+        bucket=bucket,
+        prefix=prefix,
+        cache=_cache_root(env) / "s3" / bucket / (prefix or "_"),
+        endpoint_url=endpoint,
+        region=region,
+        access_key_id=env.get(ENV_S3_KEY_ID) or None,
+        secret_access_key=env.get(ENV_S3_SECRET) or None,
+        session_token=env.get(ENV_S3_SESSION_TOKEN) or None,
+        allow_http=allow_http in ("1", "true", "yes"),
+        upload_rows=int(_positive(env, ENV_UPLOAD_ROWS, DEFAULT_UPLOAD_ROWS)),
+        upload_every_s=_positive(env, ENV_UPLOAD_SECONDS, DEFAULT_UPLOAD_SECONDS),
+    )
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise UsageError(f"{name} must be a positive number, got {text!r}")
+    return value
+
+
+def _cache_root(env: Mapping[str, str]) -> Path:
+    """``RUNBENCH_CACHE``, else ``$XDG_CACHE_HOME/runbench``, else ``~/.cache/runbench``."""
+    if env.get(ENV_CACHE):
+        return Path(env[ENV_CACHE])
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "runbench"
+    home = env.get("HOME")
+    return (Path(home) if home else Path.home()) / ".cache" / "runbench"
 
 
 # ---------------------------------------------------------------------------------------------

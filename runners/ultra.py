@@ -165,13 +165,13 @@ def plan_shards(
 
 
 def write_shard_file(
-    folder: Path, spec: ShardSpec, plan: UltraPlan, store: Path, storage: str, preflight: bool
+    folder: Path, spec: ShardSpec, plan: UltraPlan, store: Path | str, storage: str, preflight: bool
 ) -> Path:
-    """The file a shard process reads: its request and where the store is."""
+    """The file a shard process reads: its request and where the store is (a folder or URL)."""
     path = folder / f"shard-{spec.index}.json"
     payload = {
         "request": json.loads(spec.request(plan.request).to_json()),
-        "store": str(store.resolve()),
+        "store": store if isinstance(store, str) else str(store.resolve()),
         "storage": storage,
         "preflight": preflight,
         "command": ["runbench", *sys.argv[1:], f"(shard {spec.label})"],
@@ -196,7 +196,7 @@ def run_shard(path: Path, out: IO[str], watch: IO[bytes] | None) -> int:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
         request = RunRequest.from_json(json.dumps(payload["request"]))
-        store = open_store(Path(payload["store"]), payload["storage"])
+        store = open_store(str(payload["store"]), payload["storage"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"not a shard file: {path}: {error}") from None
     context = context_of_request(
@@ -315,7 +315,7 @@ class ShardSupervisor:
     def __init__(
         self,
         plan: UltraPlan,
-        store: Path,
+        store: Path | str,
         storage: str,
         *,
         restarts: int,

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runbench.config import parse_storage_format
-from runbench.errors import StoreError
+from runbench.config import ObjectStoreSettings, parse_storage_format, resolve_store_location
+from runbench.errors import StoreError, UsageError
 from runbench.storage.base import CompactReport, Damage, Filters, Store, VerifyReport
 from runbench.storage.durable import store_error
 from runbench.storage.stored import StoredTests, stored_tests
@@ -34,19 +34,35 @@ __all__ = [
 ]
 
 
-def open_store(root: Path | str, format: str = "json", *, create: bool = True) -> Store:
+def open_store(
+    root: Path | str,
+    format: str = "json",
+    *,
+    create: bool = True,
+    remote: ObjectStoreSettings | None = None,
+) -> Store:
     """Open (creating if needed, unless ``create`` is False) the store of ``format`` at ``root``.
 
     Opening does not prove the store can take writes: a writer calls ``check_writable()``
     before any test runs. Read-only commands pass ``create=False`` so that a mistyped path is
     reported instead of becoming a new, empty store.
 
+    ``remote`` (or ``root`` given as an ``s3://bucket/prefix`` string) opens the Parquet store
+    on an object store instead (``storage/object_store.py``); ``root`` is then unused.
+
     Raises:
-        UsageError: ``format`` is not json or parquet.
-        StoreError: ``root`` is a file, or the folders cannot be created (one line: missing or
+        UsageError: ``format`` is not json or parquet; json on an object store; a store URL of
+            another scheme or without a bucket.
+        StoreError: the bucket does not exist or refuses the credentials; ``root`` is a file,
+            or the folders cannot be created (one line: missing or
             read-only parent, a path under /proc, no permission, disk full), or ``create`` is
             False and there is no store of ``format`` at ``root``.
     """
+    if remote is None and isinstance(root, str) and "://" in root:
+        location = resolve_store_location(format, root)
+        remote = location.remote
+    if remote is not None:
+        return _open_object_store(remote, format)
     fmt = parse_storage_format(format, source="the storage format")
     root = Path(root)
     if root.exists() and not root.is_dir():
@@ -75,3 +91,14 @@ def open_store(root: Path | str, format: str = "json", *, create: bool = True) -
         ) from None
     except OSError as error:
         raise store_error(error, "create the store under", root) from None
+
+
+def _open_object_store(remote: ObjectStoreSettings, format: str) -> Store:
+    if parse_storage_format(format, source="the storage format") != "parquet":
+        raise UsageError(
+            f"a JSON store cannot live on an object store ({remote.url}); only Parquet can",
+            hint="use --storage parquet with an s3:// store",
+        )
+    from runbench.storage.object_store import ObjectParquetStore
+
+    return ObjectParquetStore(remote)

@@ -80,11 +80,9 @@ from runbench.storage.parts import (
     Part,
     PartChecker,
     open_part,
-    part_schema,
-    seal,
     short,
-    temporary_part,
     timestamp,
+    write_merged,
     write_part,
 )
 from runbench.storage.run_files import RunFiles
@@ -565,40 +563,30 @@ class ParquetStore(StoreServices):
         small = [part for part in parts if part.rows < target_rows]
         for part in parts:
             part.file.close()
-        groups: list[list[Part]] = [[]]
-        for part in small:
-            if groups[-1] and sum(p.rows for p in groups[-1]) + part.rows > target_rows:
-                groups.append([])
-            groups[-1].append(part)
         merged_rows = 0
-        for group in (g for g in groups if len(g) > 1):
+        for group in merge_groups(small, target_rows):
             merged_rows += self._merge(group)
         return merged_rows
 
     def _merge(self, group: list[Part]) -> int:
         """Write one part from ``group`` (row group by row group), then delete the sources."""
-        import pyarrow.parquet as pq
-
-        schema = part_schema([part.path.name for part in group])
-        temporary = temporary_part(self.parts_dir)
-        try:
-            with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
-                for part in group:  # one row group at a time: memory stays bounded
-                    source = pq.ParquetFile(part.path)
-                    try:
-                        for index in range(source.num_row_groups):
-                            row_group = upgrade_table(source.read_row_group(index)).cast(schema)
-                            writer.write_table(row_group, row_group_size=ROW_GROUP_ROWS)
-                    finally:
-                        source.close()
-            seal(self.parts_dir, temporary)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        write_merged(
+            self.parts_dir, [part.path for part in group], [part.path.name for part in group]
+        )
         for part in group:
             part.path.unlink()
         fsync_dir(self.parts_dir)
         return sum(part.rows for part in group)
+
+
+def merge_groups(small: list[Part], target_rows: int) -> list[list[Part]]:
+    """Consecutive runs of small parts of up to ``target_rows`` rows, each worth merging (2+)."""
+    groups: list[list[Part]] = [[]]
+    for part in small:
+        if groups[-1] and sum(p.rows for p in groups[-1]) + part.rows > target_rows:
+            groups.append([])
+        groups[-1].append(part)
+    return [group for group in groups if len(group) > 1]
 
 
 def _open_existing(path: Path) -> int | None:

@@ -119,6 +119,32 @@ def write_part(
         raise
 
 
+def write_merged(folder: Path, paths: Sequence[Path], sources: Sequence[str]) -> Path:
+    """Merge the parts at ``paths`` into one sealed part in ``folder`` naming ``sources``.
+
+    One row group at a time, so memory stays bounded whatever the parts' sizes; on any failure
+    no temporary is left.
+    """
+    import pyarrow.parquet as pq
+
+    schema = part_schema(sources)
+    temporary = temporary_part(folder)
+    try:
+        with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+            for path in paths:
+                source = pq.ParquetFile(path)
+                try:
+                    for index in range(source.num_row_groups):
+                        row_group = upgrade_table(source.read_row_group(index)).cast(schema)
+                        writer.write_table(row_group, row_group_size=ROW_GROUP_ROWS)
+                finally:
+                    source.close()
+        return seal(folder, temporary)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 class PartChecker:
     """Checks parts (checksum, or a full read for unchecksummed ones), remembering good files."""
 

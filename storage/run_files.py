@@ -29,7 +29,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,159}$")
 JsonObject = dict[str, Any]
 
 
-def _checked_name(value: object, what: str) -> str:
+def checked_name(value: object, what: str) -> str:
     """A run id or file name that is one plain path component (no slash, no '..')."""
     if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
         raise ValueError(
@@ -57,9 +57,9 @@ class RunFiles:
             ValueError: ``run_id`` or ``name`` is not one plain path component.
             StoreError: the disk refused the write (nothing is left half-written).
         """
-        folder = self.transcripts_dir / _checked_name(run_id, "run_id")
-        path = folder / f"{_checked_name(name, 'transcript name')}.json"
-        data = payload if isinstance(payload, bytes) else _encode(payload)
+        folder = self.transcripts_dir / checked_name(run_id, "run_id")
+        path = folder / f"{checked_name(name, 'transcript name')}.json"
+        data = payload if isinstance(payload, bytes) else encode_json(payload)
         with disk_errors("save the transcript", path):
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write(path, data)
@@ -95,16 +95,16 @@ class RunFiles:
             TypeError: a value is not JSON-serialisable.
             StoreError: the disk refused the write (the previous manifest, if any, is kept).
         """
-        run_id = _checked_name(manifest.get("run_id"), "the manifest's run_id")
+        run_id = checked_name(manifest.get("run_id"), "the manifest's run_id")
         path = self.runs_dir / f"{run_id}.json"
-        data = _encode(manifest)
+        data = encode_json(manifest)
         with disk_errors("write the run manifest", path):
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             atomic_write(path, data)
 
     def manifest(self, run_id: str) -> JsonObject | None:
         """The manifest of one run, or None when there is none (or it is damaged)."""
-        return self._read_manifest(self.runs_dir / f"{_checked_name(run_id, 'run_id')}.json")
+        return self._read_manifest(self.runs_dir / f"{checked_name(run_id, 'run_id')}.json")
 
     def manifests(self) -> list[JsonObject]:
         """Every readable manifest, newest first (by ``started_at``, then by file time)."""
@@ -136,5 +136,5 @@ class RunFiles:
         return value
 
 
-def _encode(value: JsonObject) -> bytes:
+def encode_json(value: JsonObject) -> bytes:
     return json.dumps(value, ensure_ascii=False, indent=1, allow_nan=False).encode("utf-8")

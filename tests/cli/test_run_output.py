@@ -81,7 +81,11 @@ def test_the_resume_line_uses_absolute_paths(tmp_path: Path) -> None:
 def test_a_stopped_batch_resumes_with_exactly_its_missing_instances(
     tmp_path: Path, invoke: Callable[..., Outcome]
 ) -> None:
-    store = ("--store", str(tmp_path))
+    config = tmp_path / "runbench.toml"  # a sim that answers after 20 ms: 40 tests outlast 0.05 s
+    config.write_text(
+        '[models.sim-strong]\nprovider = "sim"\nprofile = "strong"\nlatency_ms = 20\n'
+    )
+    store = ("--store", str(tmp_path), "--config", str(config))
     assert invoke("batch", *ONE_CELL, "--count", "3", *store).code == 0  # instances 0..2
     stopped = invoke("batch", *ONE_CELL, "--count", "40", "--max-runtime", "0.05", *store)
     assert stopped.code == 1, stopped.stderr

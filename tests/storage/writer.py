@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 from runbench.records import Record
 from runbench.storage import open_store
@@ -23,7 +22,7 @@ from runbench.synthetic import synthetic_records
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--store", required=True, help="a folder or an s3:// URL")
     parser.add_argument("--format", required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--count", type=int, default=500, help="appends per thread; 0 = forever")

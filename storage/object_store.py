@@ -1,0 +1,482 @@
+"""The Parquet store on an S3-compatible object store: one store for a team of machines.
+
+Layout in the bucket, under the store's prefix (the local layout, so pyarrow, DuckDB and Polars
+read ``parquet/parts/`` straight from the bucket)::
+
+    parquet/parts/part-<time>-<uuid>-<crc32>.parquet   sealed, immutable, checksummed parts
+    parquet/claims/book.json                           claims (storage/object_claims.py)
+    parquet/compact.lease                              the one running compaction
+    parquet/runs/, parquet/transcripts/                manifests, transcripts (object_files.py)
+
+And on each machine, in the store's cache folder (``RUNBENCH_CACHE``, by default
+``~/.cache/runbench/s3/<bucket>/<prefix>``): ``parquet/wal/`` (the write-ahead segments of
+this machine's writers), ``parquet/parts/`` (sealed parts waiting for upload) and
+``remote/`` (copies of remote parts, immutable and checked by their CRC, so a second read of
+the store downloads only what is new).
+
+Why nothing is lost or doubled:
+
+* **Durable on return.** ``append`` writes to this process's local segment, exactly as the
+  local Parquet store does (``ParquetStore``, which this class extends): durable against
+  ``kill -9`` when it returns.
+* **Sealed locally, then uploaded once.** Every ``upload_rows`` rows or ``upload_every_s``
+  seconds (checked at each append) and at ``close``, the segment is sealed into a local part
+  (tmp → fsync → rename, naming the segment as its source) and the part is uploaded under its
+  own name with ``If-None-Match: *``; the local copy is deleted only after the upload. A
+  repeated upload (a crash between the upload and the delete) is refused by the bucket, never
+  doubled. Uploads on one machine are serialised by a lock in the cache folder.
+* **Dead writers on this machine** leave a segment or a sealed part behind: the next runbench
+  command opening the store here seals and uploads them before it plans. What a lost machine
+  had not uploaded is lost with it; its claims expire and those tests are run again.
+* **Readers** list local segments, then local parts, then remote parts, and drop every file
+  that a part names as a source, as the local store does. A compacted part names every file
+  it descends from (its sources' sources too), so a part uploaded again after it was compacted
+  away is still superseded.
+* **Compaction** holds the compaction lease object (``If-None-Match`` / ``If-Match``): of two
+  compactions exactly one proceeds. It uploads the merged part (named to list after its
+  sources) before it deletes them, so a reader listing while it runs sees the merged part, or
+  its sources, or both (and drops the superseded ones); a part that vanishes between the
+  listing and the read makes the reader list again. After it, the bucket holds no superseded
+  part, so outside readers (DuckDB, Polars) count each row once.
+* **Fencing.** ``append`` stores a result of a run that holds claims only while the run still
+  holds that test with that attempt; a result of a lost claim is dropped with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runbench.config import ObjectStoreSettings
+from runbench.errors import StoreError, StoreLockTimeout
+from runbench.records import Record
+from runbench.storage.base import CompactReport, Damage
+from runbench.storage.bucket import Bucket, Listed
+from runbench.storage.conformance import require_conditional_writes
+from runbench.storage.durable import check_writable, disk_errors, remove_dead_temporaries
+from runbench.storage.locking import FileLock, fsync_dir
+from runbench.storage.object_claims import CompactionLease, ObjectClaimBook
+from runbench.storage.object_files import ObjectRunFiles
+from runbench.storage.parquet_store import (
+    AUTO_COMPACT_PARTS,
+    COMPACT_LOCK_TIMEOUT_S,
+    PART_TARGET_ROWS,
+    ParquetStore,
+    merge_groups,
+)
+from runbench.storage.parts import (
+    SOURCES_KEY,
+    Part,
+    file_checksum,
+    open_part,
+    temporary_part,
+    write_merged,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+log = logging.getLogger("runbench.storage")
+
+PARTS = "parquet/parts"
+COMPACT_LEASE_S = 120.0
+JsonObject = dict[str, Any]
+
+
+class ObjectParquetStore(ParquetStore):
+    """Records as Parquet parts in a bucket, written through this machine's local segments."""
+
+    def __init__(
+        self,
+        settings: ObjectStoreSettings,
+    ) -> None:
+        self.settings = settings
+        self.url = settings.url
+        self.bucket = Bucket(settings)
+        self.bucket.check_bucket()  # a missing bucket or refused credentials: one line, now
+        with disk_errors("create the cache folder", settings.cache):
+            super().__init__(settings.cache, segment_rows=settings.upload_rows)
+        self.remote_dir = self.path / "remote"
+        self.remote_dir.mkdir(exist_ok=True)
+        self.upload_every_s = settings.upload_every_s
+        self._upload_lock = FileLock(self.path / "upload.lock", timeout_s=COMPACT_LOCK_TIMEOUT_S)
+        self._object_claims = ObjectClaimBook(self.bucket, self._stored_among)
+        self._object_files = ObjectRunFiles(self.bucket)
+        self._conformant = False
+        self._segment_started = time.monotonic()
+        self.recover()
+
+    def __repr__(self) -> str:
+        return f"ObjectParquetStore({self.url})"
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(self, records: Sequence[Record]) -> None:
+        """Validate, fence and durably append records (in the local segment); upload when due.
+
+        Raises:
+            RecordError: a record violates the schema; nothing of the call is written.
+            StoreError: the cache folder or the bucket refused a write.
+        """
+        kept = self._fenced(records)
+        if kept:
+            fresh = self._segment is None
+            super().append(kept)
+            if fresh:  # T counts from the segment's first row
+                self._segment_started = time.monotonic()
+        if self._segment is not None and (
+            time.monotonic() - self._segment_started >= self.upload_every_s
+        ):
+            self._committer.exclusive(self._seal_own)
+        if self._has_pending():
+            self.upload_pending()
+
+    def append_table(self, table: pa.Table) -> None:
+        """Write a table with the record schema straight into parts and upload them."""
+        super().append_table(table)
+        self.upload_pending()
+
+    def close(self) -> None:
+        """Seal this writer's segment, upload every pending part, compact when parts piled up.
+
+        Raises:
+            StoreError: sealing or uploading failed; the rows stay durable in the cache folder,
+                and the next runbench command on this machine uploads them.
+        """
+        self._committer.exclusive(self._seal_own)
+        self.upload_pending()
+        if len(self.bucket.list(PARTS)) > AUTO_COMPACT_PARTS:
+            self.compact(blocking=False)
+        self._compact_lock.close()
+        self._upload_lock.close()
+
+    def recover(self) -> int:
+        """Seal dead writers' segments on this machine and upload every pending part.
+
+        Every command that opens the store calls it, so what a killed writer left here is in
+        the bucket before anything plans from it. Returns the parts uploaded.
+        """
+        if self._has_orphan_candidates():
+            self._seal_orphans(blocking=True)
+        return self.upload_pending()
+
+    def upload_pending(self) -> int:
+        """Upload this machine's sealed parts (create-if-absent), deleting each after upload.
+
+        Returns how many were uploaded by this call (an already present part counts as done).
+        """
+        if not self._has_pending():
+            return 0
+        self.require_conformant()
+        uploaded = 0
+        with self._upload_lock:
+            for path in self._part_paths():
+                try:
+                    data = path.read_bytes()
+                except FileNotFoundError:
+                    continue
+                if file_checksum(path) != _named_crc(path.name):
+                    log.warning("left the damaged local part %s un-uploaded", path)
+                    continue
+                if self.bucket.create(f"{PARTS}/{path.name}", data) is not None:
+                    uploaded += 1
+                path.unlink(missing_ok=True)
+            fsync_dir(self.parts_dir)
+        return uploaded
+
+    def _has_pending(self) -> bool:
+        return any(self.parts_dir.glob("part-*.parquet"))
+
+    def require_conformant(self) -> None:
+        """Probe the store's conditional writes once (cached); refuse it when they fail."""
+        if not self._conformant:
+            require_conditional_writes(self.bucket, self.root)
+            self._conformant = True
+
+    def check_writable(self) -> None:
+        """Prove the cache folder takes files and the bucket keeps its conditional writes."""
+        for folder in (self.path, self.parts_dir, self.wal_dir):
+            check_writable(folder)
+        self.require_conformant()
+
+    # -- fencing ---------------------------------------------------------------------------
+
+    def _fenced(self, records: Sequence[Record]) -> list[Record]:
+        """Drop results of claims their run no longer holds (runs without claims pass)."""
+        holdings: dict[str, dict[str, int] | None] = {}
+        kept: list[Record] = []
+        dropped = 0
+        for record in records:
+            run_id = str(record.run_id)
+            if run_id not in holdings:
+                holdings[run_id] = self._object_claims.held_attempts(run_id)
+            held = holdings[run_id]
+            if held is None or held.get(str(record.test_id)) == record.attempt:
+                kept.append(record)
+            else:
+                dropped += 1
+        if dropped:
+            log.warning(
+                "did not store %d result(s) whose claim the run no longer holds (its lease "
+                "expired and another run took the test over)",
+                dropped,
+            )
+        return kept
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _open_parts(self) -> tuple[list[Part], list[Damage]]:
+        """Local pending parts, then the bucket's parts (a name in both is read once).
+
+        Raises:
+            FileNotFoundError: a listed part vanished before it was read (compaction ran).
+        """
+        parts, damage = super()._open_parts()
+        seen = {part.path.name for part in parts}
+        try:
+            listed = [item for item in self.bucket.list(PARTS) if item.name not in seen]
+            remote, remote_damage = self._open_remote(listed)
+        except BaseException:
+            for part in parts:
+                part.file.close()
+            raise
+        self._forget_cached({item.name.rsplit("/", 1)[-1] for item in listed} | seen)
+        return parts + remote, damage + remote_damage
+
+    def _open_remote(self, listed: list[Listed]) -> tuple[list[Part], list[Damage]]:
+        parts: list[Part] = []
+        damage: list[Damage] = []
+        try:
+            for item in listed:
+                name = item.name.rsplit("/", 1)[-1]
+                if not name.startswith("part-") or not name.endswith(".parquet"):
+                    continue
+                cached = self._cached(item, name)
+                if isinstance(cached, Damage):
+                    damage.append(cached)
+                    continue
+                opened = open_part(cached, self._checker)
+                if isinstance(opened, Damage):
+                    damage.append(Damage(Path(item.name), opened.kind, opened.detail))
+                else:
+                    parts.append(opened)
+        except BaseException:
+            for part in parts:
+                part.file.close()
+            raise
+        return parts, damage
+
+    def _cached(self, item: Listed, name: str) -> Path | Damage:
+        """The local copy of a remote part, downloaded once and kept only if its CRC holds.
+
+        Raises:
+            FileNotFoundError: the part was deleted since it was listed.
+        """
+        path = self.remote_dir / name
+        if path.exists():
+            return path
+        found = self.bucket.get(item.name)
+        if found is None:
+            raise FileNotFoundError(item.name)
+        data = found[0]
+        temporary = temporary_part(self.remote_dir)
+        with disk_errors("cache a part in", self.remote_dir):
+            try:
+                temporary.write_bytes(data)
+                if file_checksum(temporary) != _named_crc(name):
+                    return Damage(
+                        Path(item.name),
+                        "unreadable_part",
+                        f"checksum mismatch in {self.url}/{item.name}",
+                    )
+                os.replace(temporary, path)
+            finally:
+                temporary.unlink(missing_ok=True)
+        return path
+
+    def _forget_cached(self, present: set[str]) -> None:
+        """Drop cached copies of parts no longer in the bucket (compacted away)."""
+        for path in self.remote_dir.glob("part-*.parquet"):
+            if path.name not in present:
+                path.unlink(missing_ok=True)
+
+    def content_version(self) -> str:
+        """A fingerprint of the rows: the bucket's part names and this machine's segments.
+
+        Parts are immutable and every append grows a local segment, so an unchanged
+        fingerprint means unchanged rows (the viewer polls it instead of reading rows).
+        """
+        import hashlib
+
+        digest = hashlib.sha256()
+        for item in self.bucket.list(PARTS):
+            digest.update(f"{item.name}|{item.etag}\n".encode())
+        for path in [*self._segment_paths(), *self._part_paths()]:
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            digest.update(f"{path.name}|{size}\n".encode())
+        return digest.hexdigest()[:16]
+
+    # -- claims, run files -------------------------------------------------------------------
+
+    def claim(self, test_ids: Sequence[str], owner: str, lease_s: float) -> dict[str, int]:
+        """Claim tests through the bucket's claim book (compare-and-swap; see object_claims)."""
+        self.require_conformant()
+        return self._object_claims.claim(test_ids, owner, lease_s)
+
+    def renew(self, owner: str) -> set[str]:
+        return self._object_claims.renew(owner)
+
+    def release(self, owner: str, test_ids: Sequence[str] | None = None) -> None:
+        self._object_claims.release(owner, test_ids)
+
+    def claimed(self) -> dict[str, str]:
+        return self._object_claims.held()
+
+    def write_transcript(self, run_id: str, name: str, payload: bytes | JsonObject) -> str:
+        return self._object_files.write_transcript(run_id, name, payload)
+
+    def read_transcript(self, relative_path: str) -> JsonObject:
+        return self._object_files.read_transcript(relative_path)
+
+    def write_manifest(self, manifest: JsonObject) -> None:
+        self._object_files.write_manifest(manifest)
+
+    def manifest(self, run_id: str) -> JsonObject | None:
+        return self._object_files.manifest(run_id)
+
+    def manifests(self) -> list[JsonObject]:
+        return self._object_files.manifests()
+
+    # -- compaction --------------------------------------------------------------------------
+
+    def compact(
+        self, *, target_rows: int = PART_TARGET_ROWS, blocking: bool = True
+    ) -> CompactReport:
+        """Upload what this machine holds, then merge the bucket's small parts under the lease.
+
+        Of two compactions at once exactly one proceeds; with ``blocking`` the other waits for
+        the lease (up to ``COMPACT_LOCK_TIMEOUT_S``), without it returns at once.
+
+        Raises:
+            StoreLockTimeout: blocking, and the lease stayed held for too long.
+            StoreError: the bucket refused a write, or the lease was lost midway.
+        """
+        sealed, quarantined = self._seal_orphans(blocking=blocking)
+        self.upload_pending()
+        lease = CompactionLease(self.bucket, COMPACT_LEASE_S)
+        deadline = time.monotonic() + COMPACT_LOCK_TIMEOUT_S
+        while not lease.acquire():
+            if not blocking:
+                return CompactReport(self.format, notes=("another process is compacting",))
+            if time.monotonic() > deadline:
+                raise StoreLockTimeout(f"another compaction of {self.url} held its lease too long")
+            time.sleep(1.0)
+        try:
+            with disk_errors("compact", self.path):
+                report = self._compact_leased(lease, target_rows)
+        finally:
+            lease.release()
+        return CompactReport(
+            self.format,
+            parts_before=report.parts_before,
+            parts_after=report.parts_after,
+            segments_sealed=sealed,
+            superseded_removed=report.superseded_removed,
+            temporary_removed=report.temporary_removed,
+            quarantined=quarantined,
+            rows=report.rows,
+        )
+
+    def _compact_leased(self, lease: CompactionLease, target_rows: int) -> CompactReport:
+        parts, _ = self._open_parts_stable()
+        try:
+            parts_before = len(parts)
+            superseded = {name for part in parts for name in part.sources}
+            removed = 0
+            for part in parts:
+                if part.path.name in superseded:
+                    self.bucket.delete(f"{PARTS}/{part.path.name}")
+                    removed += 1
+            live = [part for part in parts if part.path.name not in superseded]
+            merged_rows = 0
+            for group in merge_groups([p for p in live if p.rows < target_rows], target_rows):
+                if not lease.renew():
+                    raise StoreError(
+                        f"lost the compaction lease of {self.url} (another compaction took it "
+                        "over); stopped before writing another part",
+                    )
+                merged_rows += self._merge_remote(group)
+        finally:
+            for part in parts:
+                part.file.close()
+        temporary = self._remove_dead_temporaries() + remove_dead_temporaries(self.remote_dir)
+        if (self.path / "merging").is_dir():
+            temporary += remove_dead_temporaries(self.path / "merging")
+        return CompactReport(
+            self.format,
+            parts_before=parts_before,
+            parts_after=len(self.bucket.list(PARTS)),
+            superseded_removed=removed,
+            temporary_removed=temporary,
+            rows=merged_rows,
+        )
+
+    def _merge_remote(self, group: list[Part]) -> int:
+        """Upload one part made of ``group``; it names every file the group descends from."""
+        lineage: list[str] = []
+        for part in group:
+            lineage += [part.path.name, *part.sources]
+        folder = self.path / "merging"  # not remote/: readers there drop what is not listed
+        folder.mkdir(exist_ok=True)
+        final = write_merged(folder, [part.path for part in group], sorted(set(lineage)))
+        name = _sorting_last(final.name, [part.path.name for part in group])
+        try:
+            if self.bucket.create(f"{PARTS}/{name}", final.read_bytes()) is None:
+                raise StoreError(f"a compacted part {name} already exists in {self.url}")
+            os.replace(final, self.remote_dir / name)  # the cached copy of what it wrote
+        finally:
+            final.unlink(missing_ok=True)
+        for part in group:  # superseded now; readers that listed them read the new part instead
+            self.bucket.delete(f"{PARTS}/{part.path.name}")
+        return sum(part.rows for part in group)
+
+
+def _sorting_last(name: str, sources: list[str]) -> str:
+    """``name`` with a time no earlier than its sources', so it lists after every one of them.
+
+    A reader lists keys in order: a merged part that sorts after its sources is either seen
+    with them or, when they were deleted before the reader got to them, seen alone. Parts from
+    a host whose clock runs ahead would otherwise sort after the merged part.
+    """
+    prefix, stamp, rest = name[:5], name[5:26], name[26:]
+    latest = max(source[5:26] for source in sources) if sources else ""
+    if stamp > latest or not latest[9:].isdigit():
+        return name
+    later = int(latest[9:]) + 1  # one microsecond later (as digits: the name only sorts)
+    return f"{prefix}{latest[:9]}{min(later, 10**12 - 1):012d}{rest}"
+
+
+def _named_crc(name: str) -> int | None:
+    """The CRC-32 a part's name carries (``part-<time>-<uuid>-<crc>.parquet``)."""
+    stem = name.removesuffix(".parquet")
+    try:
+        return int(stem.rsplit("-", 1)[1], 16)
+    except (IndexError, ValueError):
+        return None
+
+
+def sources_of(data: bytes) -> list[str]:
+    """The ``runbench.sources`` of a part's bytes (for tests and tools reading the bucket)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(pa.BufferReader(data)).schema_arrow.metadata or {}
+    return [str(name) for name in json.loads(metadata.get(SOURCES_KEY, b"[]"))]

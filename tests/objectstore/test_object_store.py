@@ -1,0 +1,279 @@
+"""The Parquet store on S3, against moto's real S3 server on 127.0.0.1 (issue 17).
+
+Every test opens the store through ``open_store`` as the CLI does, in a fresh bucket; a second
+cache folder stands for a second machine (it shares nothing local with the first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from runbench.errors import StoreError
+from runbench.storage import open_store
+from runbench.storage.base import key_strings
+from runbench.storage.bucket import Bucket
+from runbench.storage.conformance import MARKER, probe
+from runbench.synthetic import synthetic_records
+from tests.objectstore.conftest import S3
+
+HERE = Path(__file__).parent
+WRITER = HERE.parent / "storage" / "writer.py"
+REPO = HERE.parent.parent
+
+
+def _keys(store: object) -> list[str]:
+    return key_strings(store.scan(["test_id", "attempt", "run_id"])).to_pylist()  # type: ignore[attr-defined]
+
+
+def _env(s3: S3, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNBENCH_"))}
+    env.update(s3.env())
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def test_rows_appended_on_one_machine_are_read_on_another_once(s3: S3, tmp_path: Path) -> None:
+    records = list(synthetic_records(300, seed=1))
+    first = open_store("", "parquet", remote=s3.settings())
+    first.append(records[:200])
+    assert len(_keys(first)) == 200  # visible here before upload: the local segment is read
+    first.close()
+    assert len(s3.keys("parquet/parts")) == 1
+    second = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
+    second.append(records[200:])
+    second.close()
+    keys = _keys(second)
+    assert len(keys) == 300 and len(set(keys)) == 300
+    assert sorted(keys) == sorted(_keys(first))
+
+
+def test_a_repeated_upload_is_refused_not_doubled(s3: S3) -> None:
+    store = open_store("", "parquet", remote=s3.settings())
+    store.append(list(synthetic_records(50, seed=2)))
+    store._committer.exclusive(store._seal_own)  # type: ignore[attr-defined]
+    pending = sorted(store.parts_dir.glob("part-*.parquet"))  # type: ignore[attr-defined]
+    assert len(pending) == 1
+    kept = pending[0].read_bytes()
+    assert store.upload_pending() == 1  # type: ignore[attr-defined]
+    pending[0].write_bytes(kept)  # as if killed between the upload and the local delete
+    assert store.upload_pending() == 0  # type: ignore[attr-defined]
+    assert not pending[0].exists()
+    assert len(s3.keys("parquet/parts")) == 1
+    assert len(_keys(store)) == 50
+
+
+def test_a_part_uploaded_again_after_compaction_is_not_counted_twice(s3: S3) -> None:
+    store = open_store("", "parquet", remote=s3.settings())
+    records = list(synthetic_records(90, seed=3))
+    uploaded: list[tuple[str, bytes]] = []
+    for start in range(0, 90, 30):
+        store.append(records[start : start + 30])
+        store._committer.exclusive(store._seal_own)  # type: ignore[attr-defined]
+        pending = next(store.parts_dir.glob("part-*.parquet"))  # type: ignore[attr-defined]
+        uploaded.append((pending.name, pending.read_bytes()))
+        store.upload_pending()  # type: ignore[attr-defined]
+    first_name, kept = uploaded[0]
+    store.compact()
+    store.compact()  # the second removes the parts the first superseded
+    assert len(s3.keys("parquet/parts")) == 1
+    (store.parts_dir / first_name).write_bytes(kept)  # type: ignore[attr-defined]
+    store.upload_pending()  # type: ignore[attr-defined]
+    assert len(s3.keys("parquet/parts")) == 2  # it was gone, so the create succeeded
+    keys = _keys(store)
+    assert len(keys) == 90 and len(set(keys)) == 90
+
+
+def test_writer_processes_killed_with_sigkill_lose_and_double_nothing(s3: S3) -> None:
+    """Writers append and are killed; the next command on the machine uploads what they left."""
+    env = _env(s3, RUNBENCH_UPLOAD_ROWS="40")
+    start_at = time.time() + 3.0
+    writers = [
+        subprocess.Popen(
+            [sys.executable, str(WRITER), "--store", s3.url, "--format", "parquet",
+             "--threads", "2", "--count", "0" if seed < 2 else "150", "--seed", str(seed),
+             "--start-at", str(start_at)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        for seed in range(4)
+    ]  # fmt: skip
+    acknowledged: set[str] = set()
+    readers: list[threading.Thread] = []
+    outputs: dict[int, str] = {}
+
+    def drain(index: int, process: subprocess.Popen[str]) -> None:
+        outputs[index] = process.stdout.read() if process.stdout else ""
+
+    for index, process in enumerate(writers):
+        readers.append(threading.Thread(target=drain, args=(index, process)))
+        readers[-1].start()
+    time.sleep(6.0)
+    for process in writers[:2]:  # the endless writers die mid-append, uploads half done
+        process.send_signal(signal.SIGKILL)
+    for index, process in enumerate(writers):
+        process.wait(timeout=240)
+        readers[index].join()
+        if index >= 2:
+            assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+        acknowledged.update(outputs[index].split())
+    assert len(acknowledged) > 600
+    wal = s3.settings().cache / "parquet" / "wal"
+    left = list(wal.glob("seg-*.jsonl"))
+    assert left, "the killed writers left no segment: the test proves nothing"
+    # the next command on this machine seals and uploads what the killed writers left (the
+    # number of parts may fall meanwhile: a closing writer compacts once many have piled up)
+    open_store("", "parquet", remote=s3.settings()).close()
+    assert not list(wal.glob("seg-*.jsonl"))
+    elsewhere = open_store("", "parquet", remote=s3.settings(s3.cache.parent / "machine-2"))
+    keys = _keys(elsewhere)
+    assert len(keys) == len(set(keys)), "a row was stored twice"
+    assert acknowledged <= set(keys), f"{len(acknowledged - set(keys))} acknowledged rows lost"
+
+
+def test_a_paused_claimer_loses_its_lease_and_its_result_is_not_stored(
+    s3: S3, tmp_path: Path
+) -> None:
+    ids = [f"t{index:02d}" for index in range(5)]
+    go = tmp_path / "go"
+    claimer = subprocess.Popen(
+        [sys.executable, str(HERE / "paused_claimer.py"), "--store", s3.url, "--owner",
+         "run-paused", "--ids", ",".join(ids), "--lease-s", "2", "--go-file", str(go)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(s3),
+    )  # fmt: skip
+    assert claimer.stdout is not None
+    first = json.loads(claimer.stdout.readline())
+    assert first["claimed"] == dict.fromkeys(ids, 1)
+    claimer.send_signal(signal.SIGSTOP)
+    try:
+        store = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
+        assert store.claim(ids, "run-live", 30) == {}  # held while the lease runs
+        time.sleep(2.5)
+        taken = store.claim(ids, "run-live", 30)
+        assert taken == dict.fromkeys(ids, 2)  # the lease expired: taken over, next attempt
+    finally:
+        claimer.send_signal(signal.SIGCONT)
+    go.touch()
+    out, err = claimer.communicate(timeout=60)
+    assert claimer.returncode == 0, err
+    assert json.loads(out)["renewed"] == []  # its renewal says it holds nothing
+    assert "no longer holds" in err
+    assert store.scan(["run_id"]).num_rows == 0  # nothing of the lost claims was stored
+    assert store.claimed() == dict.fromkeys(ids, "run-live")
+
+
+def test_two_compactions_at_once_one_proceeds_and_readers_never_double(s3: S3) -> None:
+    records = list(synthetic_records(400, seed=4))
+    store = open_store("", "parquet", remote=s3.settings())
+    for start in range(0, 400, 20):
+        store.append(records[start : start + 20])
+        store._committer.exclusive(store._seal_own)  # type: ignore[attr-defined]
+        store.upload_pending()  # type: ignore[attr-defined]
+    assert len(s3.keys("parquet/parts")) == 20
+    expected = sorted(_keys(store))
+    start_at = time.time() + 3.0
+    compactors = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "compactor.py"), "--store", s3.url,
+             "--start-at", str(start_at)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(s3),
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    seen: list[int] = []
+    reader = open_store("", "parquet", remote=s3.settings(s3.cache.parent / "reader"))
+    while any(process.poll() is None for process in compactors):
+        keys = _keys(reader)
+        assert sorted(keys) == expected, "a reader saw a row twice or missed one"
+        seen.append(len(keys))
+    reports = []
+    for process in compactors:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        reports.append(json.loads(out))
+    merged = [report for report in reports if report["rows"]]
+    refused = [report for report in reports if "another process is compacting" in report["notes"]]
+    assert len(merged) == 1 and len(refused) == 1
+    assert merged[0]["rows"] == 400
+    assert sorted(_keys(reader)) == expected
+    assert seen  # the reader did read while they ran
+
+
+def test_the_probe_refuses_a_store_that_ignores_conditional_headers(
+    careless_s3: S3, s3: S3
+) -> None:
+    careless = Bucket(careless_s3.settings())
+    assert probe(careless) == "two creates of one key (If-None-Match: *) both succeeded"
+    store = open_store("", "parquet", remote=careless_s3.settings())
+    with pytest.raises(StoreError, match="does not honour conditional writes"):
+        store.check_writable()
+    store.append(list(synthetic_records(5, seed=6)))  # durable locally, never uploaded there
+    with pytest.raises(StoreError, match="does not honour conditional writes"):
+        store.close()
+    assert careless_s3.keys("parquet/parts") == []
+    assert probe(Bucket(s3.settings())) is None
+
+
+def test_the_probe_runs_once_per_store_and_endpoint(s3: S3) -> None:
+    store = open_store("", "parquet", remote=s3.settings())
+    store.check_writable()
+    marker = s3.settings().cache / MARKER
+    assert json.loads(marker.read_text())["endpoint"] == s3.endpoint
+    calls = Counter[str]()
+    other = open_store("", "parquet", remote=s3.settings())
+    original = other.bucket.create  # type: ignore[attr-defined]
+
+    def counted(name: str, data: bytes) -> str | None:
+        calls[name.split("/")[1]] += 1
+        return original(name, data)
+
+    other.bucket.create = counted  # type: ignore[attr-defined]
+    other.check_writable()
+    assert calls["probe"] == 0
+
+
+def test_pyarrow_reads_the_parts_straight_from_the_bucket(s3: S3, tmp_path: Path) -> None:
+    import pyarrow.dataset as ds
+    from pyarrow import fs
+
+    store = open_store("", "parquet", remote=s3.settings())
+    store.append(list(synthetic_records(120, seed=7)))
+    store.close()
+    store.append_table(store.scan())  # a second part with the same rows: 240 rows in parts
+    s3fs = fs.S3FileSystem(
+        endpoint_override=s3.endpoint,
+        access_key="testing",
+        secret_key="testing-secret-value",
+        region="us-east-1",
+        scheme="http",
+    )
+    table = ds.dataset(f"{s3.bucket}/team/parquet/parts", filesystem=s3fs, format="parquet")
+    assert table.to_table(columns=["test_id"]).num_rows == 240
+
+
+def test_segments_are_uploaded_every_n_rows_and_every_t_seconds(s3: S3) -> None:
+    import dataclasses
+
+    records = list(synthetic_records(60, seed=8))
+    by_rows = open_store("", "parquet", remote=dataclasses.replace(s3.settings(), upload_rows=25))
+    for record in records[:50]:
+        by_rows.append([record])
+    assert len(s3.keys("parquet/parts")) == 2  # after rows 25 and 50, before any close
+    timed = dataclasses.replace(s3.settings(), upload_every_s=1.0)
+    by_time = open_store("", "parquet", remote=timed)
+    by_time.append(records[50:55])
+    assert len(s3.keys("parquet/parts")) == 2
+    time.sleep(1.1)
+    by_time.append(records[55:60])  # the segment is older than T: sealed and uploaded now
+    assert len(s3.keys("parquet/parts")) == 3
+    keys = _keys(open_store("", "parquet", remote=s3.settings(s3.cache.parent / "other")))
+    assert len(keys) == 60 and len(set(keys)) == 60
