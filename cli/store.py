@@ -100,11 +100,8 @@ def migrate(
 
       runbench migrate --legacy-logs WorkflowBench/workflow_quality_results/test_logs
     """
-    if legacy_logs is not None:
-        _import_logs(legacy_logs, where, dry_run=dry_run, as_json=as_json)
-        return
-    if legacy is not None:
-        _import_legacy(legacy, where, dry_run=dry_run, as_json=as_json)
+    if legacy is not None or legacy_logs is not None:
+        _import_one(legacy, legacy_logs, where, dry_run=dry_run, as_json=as_json)
         return
     from runbench.cli.run import refresh_summary
     from runbench.config import parse_storage_format
@@ -127,6 +124,17 @@ def migrate(
     else:
         for text in report.describe():
             line(text)
+
+
+def _import_one(
+    legacy: Path | None, legacy_logs: Path | None, where: StoreArgs, *, dry_run: bool, as_json: bool
+) -> None:
+    if legacy is not None and legacy_logs is not None:
+        raise UsageError("--legacy and --legacy-logs import different files: pass one")
+    if legacy is not None:
+        _import_legacy(legacy, where, dry_run=dry_run, as_json=as_json)
+    elif legacy_logs is not None:
+        _import_logs(legacy_logs, where, dry_run=dry_run, as_json=as_json)
 
 
 def _import_legacy(path: Path, where: StoreArgs, *, dry_run: bool, as_json: bool) -> None:

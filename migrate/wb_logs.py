@@ -41,13 +41,14 @@ import math
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runbench.errors import LegacyFormatError
 from runbench.records import KEY_FIELDS, PROMPT_TYPES, TASK_TYPES, Record, flaw_of
 from runbench.storage import Store
 from runbench.storage.base import key_strings
@@ -57,7 +58,9 @@ LOGS_SUITE_VERSION = "1"
 LOGS_RUN_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "runbench:legacy-logs"))
 LOG_SUFFIX = "_log.json"
 TRANSCRIPT_FORMAT = "workflowbench-log"
-ASSUMED = {"difficulty": "easy", "tool_success_rate": 0.8}
+ASSUMED_DIFFICULTY = "easy"
+ASSUMED_RATE = 0.8
+ASSUMED = {"difficulty": ASSUMED_DIFFICULTY, "tool_success_rate": ASSUMED_RATE}
 UNKNOWN_MODEL = "unknown"
 # the models WorkflowBench's logs name with '-' and '.' replaced by '_' (batch_test_runner.py)
 KNOWN_MODELS = (
@@ -78,6 +81,12 @@ _BATCH_ROWS = 500
 _WRITERS = 8  # transcripts saved at once: fsyncs overlap in the file system's journal
 _TASK_ID = re.compile(r"_inst(.+?)_test\d+_")
 _FULL = 0.8
+
+
+def _table(document: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``document[key]`` when it is a JSON object, else an empty one."""
+    value = document.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _safe(name: str) -> str:
@@ -122,10 +131,6 @@ class LogImportReport:
         return lines
 
 
-class LogError(ValueError):
-    """One log file cannot be read as a WorkflowBench log (its reason, for the report)."""
-
-
 def log_files(folder: Path) -> Iterator[Path]:
     """Every ``*_log.json`` under ``folder``, in a stable order (names sorted per folder)."""
     for root, dirs, files in os.walk(folder):
@@ -139,18 +144,18 @@ def read_log(path: Path) -> dict[str, Any]:
     """The JSON object of one log file.
 
     Raises:
-        LogError: unreadable, too large, not JSON, or not an object.
+        LegacyFormatError: unreadable, too large, not JSON, or not an object.
     """
     try:
         if path.stat().st_size > MAX_LOG_BYTES:
-            raise LogError(f"larger than {MAX_LOG_BYTES // 2**20} MiB")
+            raise LegacyFormatError(f"larger than {MAX_LOG_BYTES // 2**20} MiB")
         document = json.loads(path.read_bytes())
     except OSError as error:
-        raise LogError(f"unreadable ({error.strerror or error})") from None
+        raise LegacyFormatError(f"unreadable ({error.strerror or error})") from None
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise LogError(f"not valid JSON ({error})") from None
+        raise LegacyFormatError(f"not valid JSON ({error})") from None
     if not isinstance(document, dict):
-        raise LogError("not a JSON object")
+        raise LegacyFormatError("not a JSON object")
     return document
 
 
@@ -174,7 +179,7 @@ def is_disturbed(log: dict[str, Any]) -> bool:
 
 def infrastructure_category(log: dict[str, Any]) -> str:
     """The error category of a disturbed log, from what WorkflowBench wrote about it."""
-    result = log.get("result") if isinstance(log.get("result"), dict) else {}
+    result = _table(log, "result")
     issues = " ".join(
         str(item.get("issue", "")) if isinstance(item, dict) else str(item)
         for item in log.get("api_issues") or ()
@@ -236,17 +241,17 @@ def log_record(log: dict[str, Any], file_name: str, transcript: str | None) -> R
     """The row of one log (see the module docstring), as the first log of its task.
 
     Raises:
-        LogError: the prompt type or task type is not one runbench knows.
+        LegacyFormatError: the prompt type or task type is not one runbench knows.
     """
     prompt_type = log.get("prompt_type")
-    task = log.get("task_instance") if isinstance(log.get("task_instance"), dict) else {}
+    task = _table(log, "task_instance")
     task_type = log.get("task_type") or task.get("task_type")
     if prompt_type not in PROMPT_TYPES:
-        raise LogError(f"prompt type {prompt_type!r} is not one runbench knows")
+        raise LegacyFormatError(f"prompt type {prompt_type!r} is not one runbench knows")
     if task_type not in TASK_TYPES:
-        raise LogError(f"task type {task_type!r} is not one runbench knows")
+        raise LegacyFormatError(f"task type {task_type!r} is not one runbench knows")
     test_id_text = str(log.get("test_id") or file_name)
-    result = log.get("result") if isinstance(log.get("result"), dict) else {}
+    result = _table(log, "result")
     scores = {
         name: _number(result.get(name))
         for name in ("workflow_score", "phase2_score", "quality_score", "final_score")
@@ -282,11 +287,11 @@ def log_record(log: dict[str, Any], file_name: str, transcript: str | None) -> R
         provider="workflowbench",
         prompt_type=str(prompt_type),
         flaw_type=flaw_of(str(prompt_type)),
-        difficulty=str(ASSUMED["difficulty"]),
+        difficulty=ASSUMED_DIFFICULTY,
         task_type=str(task_type),
         task_id=task_id,
         instance=task_instance_number(task_id, 0),
-        tool_success_rate=float(ASSUMED["tool_success_rate"]),
+        tool_success_rate=ASSUMED_RATE,
         status=status,
         success=status in ("full_success", "partial_success"),
         turns=max((t for t in turns if isinstance(t, int)), default=0),
@@ -300,7 +305,10 @@ def log_record(log: dict[str, Any], file_name: str, transcript: str | None) -> R
         error_message=message,
         execution_time=max(_number(result.get("execution_time")) or 0.0, 0.0),
         transcript=transcript,
-        **scores,
+        workflow_score=scores["workflow_score"],
+        phase2_score=scores["phase2_score"],
+        quality_score=scores["quality_score"],
+        final_score=scores["final_score"],
     )
 
 
@@ -345,7 +353,7 @@ def import_logs(folder: Path, store: Store, *, dry_run: bool = False) -> LogImpo
             try:
                 log = read_log(path)
                 record = log_record(log, path.name, None)  # checked first: a bad log is named
-            except LogError as error:
+            except LegacyFormatError as error:
                 report.damaged.append(DamagedLog(source, str(error)))
                 continue
             group = (record.model, record.prompt_type, record.task_type, record.task_id)

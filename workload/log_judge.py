@@ -64,6 +64,12 @@ class Judgement:
         return getattr(self, field)
 
 
+def _table(document: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``document[key]`` when it is a JSON object, else an empty one."""
+    value = document.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def shown_plan(prompt: str) -> tuple[str, ...]:
     """The tool sequence of the prompt's ``## Workflow Execution Plan`` (empty when none)."""
     start = prompt.find(PLAN_HEADING)
@@ -128,7 +134,7 @@ def judge_log(
     log: Mapping[str, Any], tool_names: Sequence[str], similarity: ToolSimilarity
 ) -> Judgement:
     """Re-judge one WorkflowBench log (see the module docstring)."""
-    task = log.get("task_instance") if isinstance(log.get("task_instance"), dict) else {}
+    task = _table(log, "task_instance")
     required = [str(tool) for tool in task.get("required_tools") or ()]
     task_type = str(log.get("task_type") or task.get("task_type") or "")
     conversation = [
@@ -163,7 +169,7 @@ def judge_log(
 
 def logged_values(log: Mapping[str, Any]) -> dict[str, Any]:
     """What WorkflowBench logged for each of ``FIELDS`` (None where the log has no value)."""
-    result = log.get("result") if isinstance(log.get("result"), dict) else {}
+    result = _table(log, "result")
     values: dict[str, Any] = {}
     calls = result.get("tool_calls", log.get("extracted_tool_calls"))
     values["tool_calls"] = tuple(calls) if isinstance(calls, list) else None

@@ -65,11 +65,17 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+def _table(document: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``document[key]`` when it is a JSON object, else an empty one."""
+    value = document.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def restricted_load(data: bytes) -> Any:
     """Unpickle ``data`` admitting numpy arrays, dtypes and plain containers only.
 
     Raises:
-        pickle.UnpicklingError: the pickle names a global outside ``ALLOWED_GLOBALS``.
+        pickle.UnpicklingError: the pickle names a callable outside ``ALLOWED_GLOBALS``.
         Exception: whatever a malformed pickle raises (callers turn it into one line).
     """
     return _RestrictedUnpickler(io.BytesIO(data)).load()
@@ -175,18 +181,17 @@ def _index_of(path: Path, document: Any) -> ToolIndex:
         raise bad("it does not hold a dict")
     embeddings = document.get("tool_embeddings", document.get("embeddings"))
     names = document.get("tool_names")
-    config = document.get("config") if isinstance(document.get("config"), dict) else {}
+    config = _table(document, "config")
     if not isinstance(embeddings, dict) or not isinstance(names, list) or not names:
         raise bad("no 'tool_names' list and 'tool_embeddings' table")
     rows = []
     descriptions = {}
     for name in names:
         entry = embeddings.get(name) if isinstance(name, str) else None
-        vector = entry.get("combined_embedding") if isinstance(entry, dict) else None
-        if vector is None:
+        if not isinstance(entry, dict) or entry.get("combined_embedding") is None:
             raise bad(f"tool {name!r} has no combined embedding")
         try:
-            rows.append(np.asarray(vector, dtype=np.float32).reshape(-1))
+            rows.append(np.asarray(entry["combined_embedding"], dtype=np.float32).reshape(-1))
         except (TypeError, ValueError):
             raise bad(f"tool {name!r}'s combined embedding is not a vector of numbers") from None
         descriptions[name] = str(entry.get("description") or "")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -13,38 +12,14 @@ import pytest
 
 from runbench.errors import UsageError
 from runbench.workload.tool_index import load_tool_index
+from tests.fakes import wb_logs
 
-NAMES = ("file_reader", "file_writer", "data_parser", "data_validator", "net_fetcher", "net_poster")
-
-
-def _vectors(seed: int = 7, dimension: int = 16) -> np.ndarray:
-    # not unit length on purpose: WorkflowBench queries neighbours with the raw vector
-    return np.random.default_rng(seed).normal(size=(len(NAMES), dimension)).astype(np.float64)
-
-
-def _faiss_flat_ip(vectors: np.ndarray) -> np.ndarray:
-    """The bytes faiss.serialize_index writes for an IndexFlatIP, as WorkflowBench stores them."""
-    count, dimension = vectors.shape
-    normalised = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype("<f4")
-    header = b"IxFI" + struct.pack("<iqqqBiQ", dimension, count, 0, 0, 1, 0, count * dimension * 4)
-    return np.frombuffer(header + normalised.tobytes(), dtype=np.uint8).copy()
+NAMES = wb_logs.TOOLS
+_vectors = wb_logs.tool_vectors
 
 
 def _index_document(vectors: np.ndarray, *, with_faiss: bool = True) -> dict[str, Any]:
-    return {
-        "config": {"model": "text-embedding-3-large", "dimension": vectors.shape[1]},
-        "tool_names": list(NAMES),
-        "tool_embeddings": {
-            name: {
-                "tool_name": name,
-                "description": f"does {name}",
-                "combined_embedding": vectors[row].tolist(),
-                "description_embedding": vectors[row].tolist(),
-            }
-            for row, name in enumerate(NAMES)
-        },
-        "index": _faiss_flat_ip(vectors) if with_faiss else None,
-    }
+    return wb_logs.index_document(vectors, with_faiss=with_faiss)
 
 
 def _write(tmp_path: Path, document: Any, name: str = "tool_index.pkl") -> Path:
