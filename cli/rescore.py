@@ -6,7 +6,16 @@ from typing import Annotated, Any
 
 import typer
 
-from runbench.cli.options import Config, Json, StoreArgs, Suite, ToolIndexFile, ToolsFile, bundled
+from runbench.cli.options import (
+    Config,
+    Json,
+    StoreArgs,
+    Suite,
+    TasksFile,
+    ToolIndexFile,
+    ToolsFile,
+    bundled,
+)
 from runbench.cli.output import line, open_store, print_json
 
 Tolerance = Annotated[
@@ -27,6 +36,7 @@ ShowDifferences = Annotated[
 @bundled
 def rescore(
     suite: Suite = None,
+    tasks_file: TasksFile = None,
     tools_file: ToolsFile = None,
     tool_index: ToolIndexFile = None,
     tolerance: Tolerance = 1e-6,
@@ -40,12 +50,16 @@ def rescore(
 
     Prints, per field (tool_calls, workflow_score, phase2_score, quality_score, final_score,
     success), how many tests agree with what is stored: scores within --tolerance, tool calls
-    and success exactly. Nothing is written.
+    and success exactly. Nothing is written. WorkflowBench logs (suite legacy-logs) need its
+    registry (--tools) and tool index (--tool-index); runbench's own runs are replayed from their
+    saved replies against the run's task library (--tasks, --tools; the built-in ones by default).
 
     Examples:
       runbench rescore --suite legacy-logs --tools tool_registry.json --tool-index tool_index.pkl
 
       runbench rescore --suite legacy-logs --tolerance 1e-4 --show-differences 5 --json
+
+      runbench rescore --suite workflow                   # runs saved with --save-logs
     """
     from runbench.config import load_config, resolve_config_path
     from runbench.runners.rescore import run_rescore
@@ -58,6 +72,7 @@ def rescore(
         tool_index=tool_index or settings.tool_index,
         tolerance=tolerance,
         show_differences=show_differences,
+        tasks=tasks_file,
     )
     if as_json:
         print_json(report.summary())

@@ -12,8 +12,13 @@ Which rules judge a transcript is decided by the transcript itself:
 - ``workflowbench-log`` (written by ``migrate --legacy-logs``): WorkflowBench's rules
   (``workload/log_judge.py``), which need its registry's tool names in file order and, for phase
   2's similarity, its tool index;
-- any other transcript is counted under ``not_judged`` with its reason, as are tests whose
-  transcript was not saved.
+- a transcript a runbench run saved (``{"messages": [...]}``): the test is run again through
+  ``workload/executor.py:run_test`` with a client that answers the saved replies in order
+  (``ReplayClient``); tool outcomes are seeded from the test id, so under unchanged rules the run
+  is the same one and every field agrees, and under changed rules the saved replies are judged
+  by the new ones. It needs the run's task library (``--tasks``, ``--tools``) and the similarity
+  the row was scored with; a row scored with another similarity is counted under
+  ``not_judged``, as are tests whose transcript was not saved.
 
 The store is scanned once for the suite's rows (a few small columns per test, to find each
 test's latest attempt); transcripts are then read one at a time.
@@ -21,17 +26,20 @@ test's latest attempt); transcripts are then read one at a time.
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runbench.errors import StoreError, UsageError
 from runbench.records import ERROR_STATUS
+from runbench.runners.replay import judge_run
 from runbench.storage import Store
 from runbench.workload.log_judge import FIELDS, Judgement, judge_log
-from runbench.workload.similarity import ToolSimilarity
+from runbench.workload.similarity import ToolSimilarity, default_similarity
+from runbench.workload.suite import Workload, load_workload
 from runbench.workload.tool_index import load_tool_index
 from runbench.workload.wb_registry import load_tool_registry
 
@@ -49,6 +57,13 @@ _COLUMNS = (
     "transcript",
     "task_type",
     "required_tools",
+    "prompt_type",
+    "difficulty",
+    "instance",
+    "tool_success_rate",
+    "protocol",
+    "task_id",
+    "similarity_source",
 )
 
 
@@ -120,10 +135,15 @@ class RescoreReport:
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """What judging needs besides the transcript: the registry's names and tool similarity."""
+    """What judging needs besides a transcript.
+
+    ``tool_names`` (registry order) and ``similarity`` judge WorkflowBench logs; ``workload``
+    (tasks and tools) and the same similarity replay runbench's own runs.
+    """
 
     tool_names: tuple[str, ...]
     similarity: ToolSimilarity
+    workload: Workload | None = None
 
 
 def _latest_judged_rows(store: Store, suite: str) -> Iterator[dict[str, Any]]:
@@ -140,10 +160,27 @@ def _latest_judged_rows(store: Store, suite: str) -> Iterator[dict[str, Any]]:
         yield latest[test_id][1]
 
 
-def _log_of(row: Mapping[str, Any], transcript: Mapping[str, Any]) -> dict[str, Any] | None:
+async def _judge(row: Mapping[str, Any], store: Store, rules: Rules) -> Judgement | str:
+    """One row's judgement under its suite's rules, or why it cannot be judged."""
+    if not row.get("transcript"):
+        return "no transcript saved"
+    try:
+        transcript = store.read_transcript(row["transcript"])
+    except StoreError:
+        return "transcript missing or unreadable"
     if transcript.get("format") == TRANSCRIPT_FORMAT and isinstance(transcript.get("log"), dict):
-        return {**transcript["log"], "conversation_history": transcript.get("messages") or []}
-    return None
+        if not rules.tool_names:
+            return "WorkflowBench logs need its registry or index (--tools, --tool-index)"
+        log = {**transcript["log"], "conversation_history": transcript.get("messages") or []}
+        return judge_log(log, rules.tool_names, rules.similarity)
+    messages = transcript.get("messages")
+    if not isinstance(messages, list) or rules.workload is None:
+        return "transcript of an unknown shape"
+    if row.get("similarity_source") != rules.similarity.source:
+        return (
+            f"scored with similarity {row.get('similarity_source')}, not {rules.similarity.source}"
+        )
+    return await judge_run(row, messages, rules.workload, rules.similarity)
 
 
 def _stored(row: Mapping[str, Any], name: str) -> Any:
@@ -173,29 +210,25 @@ def rescore(
     rules: Rules,
     tolerance: float = 1e-6,
     show_differences: int = 0,
-    judge: Callable[[Mapping[str, Any], Sequence[str], ToolSimilarity], Judgement] = judge_log,
 ) -> RescoreReport:
     """Judge every judged test of ``suite`` again and count agreement (module docstring).
 
-    ``show_differences`` keeps up to that many differing tests per field in the report.
+    ``show_differences`` keeps up to that many differing tests per field in the report. One
+    event loop serves the whole pass (replays run the executor, which is async).
     """
+    return asyncio.run(_rescore(store, suite, rules, tolerance, show_differences))
+
+
+async def _rescore(
+    store: Store, suite: str, rules: Rules, tolerance: float, show_differences: int
+) -> RescoreReport:
     report = RescoreReport(suite, tolerance, rules.similarity.source)
     shown: dict[str, int] = {}
     for row in _latest_judged_rows(store, suite):
-        if not row.get("transcript"):
-            report.not_judged["no transcript saved"] = (
-                report.not_judged.get("no transcript saved", 0) + 1
-            )
+        judgement = await _judge(row, store, rules)
+        if isinstance(judgement, str):
+            report.not_judged[judgement] = report.not_judged.get(judgement, 0) + 1
             continue
-        try:
-            log = _log_of(row, store.read_transcript(row["transcript"]))
-        except StoreError:
-            log = None
-        if log is None:
-            reason = "transcript missing or unreadable"
-            report.not_judged[reason] = report.not_judged.get(reason, 0) + 1
-            continue
-        judgement = judge(log, rules.tool_names, rules.similarity)
         report.tests += 1
         for name in FIELDS:
             stored, judged = _stored(row, name), judgement.value(name)
@@ -212,34 +245,32 @@ def rescore(
     return report
 
 
-def load_rules(tools: Path | None, tool_index: Path | None) -> Rules:
-    """The registry names and similarity WorkflowBench's rules need, from the files given.
+def load_rules(tools: Path | None, tool_index: Path | None, tasks: Path | None = None) -> Rules:
+    """The rules' inputs, from the files given.
 
-    Names come from the registry file (its order is the order names match in), else from the
-    index (WorkflowBench writes its tools in the registry's order); similarity from the index,
-    else the registry's trigram fallback (phase 2 then differs where WorkflowBench's embeddings
-    credited a similar tool).
+    Registry names come from the registry file (its order is the order names match in), else
+    from the index (WorkflowBench writes its tools in the registry's order). Similarity comes
+    from the index, else the registry's trigram fallback (phase 2 then differs where
+    WorkflowBench's embeddings credited a similar tool). Runbench's own runs replay against the
+    workload of ``tasks`` and ``tools`` (the built-in ones when neither is given).
 
     Raises:
-        UsageError: neither file is given, or one cannot be read (one line naming it).
+        UsageError: a file cannot be read (one line naming it).
     """
-    if tools is None and tool_index is None:
-        raise UsageError(
-            "rescoring needs WorkflowBench's tool registry or tool index",
-            hint="pass --tools tool_registry.json and --tool-index tool_index.pkl, or set "
-            "tools / tool_index in runbench.toml",
-        )
     index = load_tool_index(tool_index) if tool_index is not None else None
-    registry = load_tool_registry(tools) if tools is not None else None
-    if registry is not None:
+    workload = load_workload(tasks, tools) if tasks is not None or tools is None else None
+    registry = workload.tools if workload is not None else None
+    if registry is None and tools is not None:
+        registry = load_tool_registry(tools)
+    names: tuple[str, ...] = ()
+    if tools is not None and registry is not None:
         names = tuple(registry)
-    else:
-        assert index is not None
+    elif index is not None:
         names = index.tool_names
     if index is not None:
-        return Rules(names, index.similarity())
+        return Rules(names, index.similarity(), workload)
     assert registry is not None
-    return Rules(names, ToolSimilarity.fallback(registry))
+    return Rules(names, default_similarity(registry), workload)
 
 
 def run_rescore(
@@ -250,6 +281,7 @@ def run_rescore(
     tool_index: Path | None,
     tolerance: float,
     show_differences: int,
+    tasks: Path | None = None,
 ) -> RescoreReport:
     """Load the rules (``load_rules``), then ``rescore`` the suite.
 
@@ -258,7 +290,7 @@ def run_rescore(
     """
     if not math.isfinite(tolerance) or tolerance < 0 or show_differences < 0:
         raise UsageError("--tolerance and --show-differences must be non-negative")
-    rules = load_rules(tools, tool_index)
+    rules = load_rules(tools, tool_index, tasks)
     return rescore(
         store, suite=suite, rules=rules, tolerance=tolerance, show_differences=show_differences
     )
