@@ -188,3 +188,25 @@ def test_rescore_without_registry_or_index_says_what_to_pass(
     result = invoke("rescore", "--suite", "legacy-logs", "--store", imported)
     assert result.code == 0 and "rescored 0 test(s)" in result.stdout
     assert "not judged: 2 test(s), WorkflowBench logs need its registry or index" in result.stdout
+
+
+def test_a_missing_folder_or_a_foreign_log_is_one_line(
+    invoke: Callable[..., Outcome], tmp_path: Path
+) -> None:
+    missing = invoke(
+        "migrate", "--legacy-logs", str(tmp_path / "nowhere"), "--store", str(tmp_path)
+    )
+    assert missing.code == 2 and "Traceback" not in missing.stderr
+    assert missing.error_lines[0].startswith("Error: --legacy-logs ")
+    assert missing.error_lines[0].endswith("nowhere is not a folder")
+    foreign = _full("DeepSeek_V3_0324", 9)
+    foreign["prompt_type"] = "flawed_made_up"
+    wb_logs.write_log(tmp_path / "logs", foreign)
+    wb_logs.write_log(tmp_path / "logs", _full("DeepSeek_V3_0324", 10))
+    result = invoke("migrate", "--legacy-logs", str(tmp_path / "logs"), "--store", str(tmp_path))
+    assert result.code == 1
+    assert result.error_lines == [
+        f"damaged log {foreign['test_id']}_log.json: prompt type 'flawed_made_up' is not one "
+        "runbench knows"
+    ]
+    assert len(_rows(tmp_path)) == 1
