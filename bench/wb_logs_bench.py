@@ -200,7 +200,7 @@ def table(figures: dict[str, Any]) -> list[str]:
         "tool calls, adherence, quality, success) agrees in every judged log. "
         f"Of the {differing} logs whose phase 2 differs beyond 1e-4, {explained} agree when no "
         "similar tool is credited at all (WorkflowBench's `find_similar_tools` returns nothing "
-        "when its embedding manager has no index, as it then had); the others credit a similar "
+        "when its manager has no FAISS index); the others credit a similar "
         "tool with another similarity or neighbour set than the repository's index gives. The "
         "differences below 1e-4 are of the same kind, about 5e-5 in a similarity value: the "
         "runs used the runtime `tool_index.pkl`, a Git LFS pointer in the repository, whose "
