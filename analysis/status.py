@@ -29,6 +29,9 @@ class CellProgress:
 @dataclass(frozen=True, slots=True)
 class PlanProgress:
     cells: tuple[CellProgress, ...]
+    # planned (task type, difficulty) cells the task library has no task for: never done, so a
+    # plan with any is never complete
+    missing: tuple[tuple[str, str], ...] = ()
 
     @property
     def target(self) -> int:
@@ -44,7 +47,7 @@ class PlanProgress:
 
     @property
     def is_complete(self) -> bool:
-        return self.done == self.target
+        return self.done == self.target and not self.missing
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +55,10 @@ class PlanProgress:
             "target": self.target,
             "percent": round(self.percent, 2),
             "complete": self.is_complete,
+            "missing_cells": [
+                {"task_type": task_type, "difficulty": difficulty}
+                for task_type, difficulty in self.missing
+            ],
             "cells": [
                 {
                     **asdict(cell.cell),
@@ -119,7 +126,8 @@ def plan_progress(
                 errored=only_errors.get(_key(cell), 0),
             )
             for cell in cells
-        )
+        ),
+        matrix.excluded,
     )
 
 

@@ -94,8 +94,10 @@ def status_table(progress: PlanProgress) -> Table:
         ]
         for cell in progress.cells
     ]
+    missing = ", ".join(f"{d} {t}" for t, d in progress.missing)
     return _fitted(
-        f"plan status: {progress.done}/{progress.target} tests done ({progress.percent:.1f} %)",
+        f"plan status: {progress.done}/{progress.target} tests done ({progress.percent:.1f} %)"
+        + (f"; not complete: no task for {missing}" if missing else ""),
         "errored: tests whose only rows are infrastructure errors (they stay to be run)",
         ["model", "prompt_type", "difficulty", "task_type"],
         ["rate", "done", "target", "errored", "left"],

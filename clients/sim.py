@@ -9,7 +9,8 @@ how often it slips; the slips are what real models do on WorkflowBench:
 - picks a wrong tool or skips ahead a step (less often when a plan is shown, somewhat less with
   chain of thought; more often on harder task types and difficulties, ``HARDNESS``);
 - searches before acting when no plan is shown, slips on the reply format or leaves a required
-  parameter out (each costs a turn);
+  parameter out (each costs a turn); under WorkflowBench's protocol (a registry file) it
+  searches for every tool it has not read the name of, in one reply, and calls by name only;
 - says it is done before it is, and sticks to that (the executor ignores an early "done", so the
   test runs out of turns, as models that declare victory early do);
 - falls for a flawed plan: follows its order, its wrong tools, its missing and drifted steps,
@@ -77,6 +78,8 @@ HARDNESS = {
 }
 STUBBORN_RETRIES = 2  # wrong-parameter calls an agent that fell for parameter_error makes
 _RESULT = re.compile(r"^\[(\w+)\] (OK|ERROR)( INVALID_INPUT)?", re.MULTILINE)
+# WorkflowBench's outcome lines (``wb_feedback.outcome_line``)
+_WB_RESULT = re.compile(r"^(?:✅ (\w+) executed successfully\.|❌ (\w+) failed\.)$", re.MULTILINE)
 
 
 def _rng(test_id: str, turn: int, purpose: str) -> random.Random:
@@ -161,7 +164,18 @@ class SimClient:
                 completion_tokens=8,
             )
         next_tool = plan[next_index]
-        if turn == 0 and not oracle.shown_plan and rng.random() < profile.search_first:
+        if oracle.workflowbench:
+            unknown = _unread_tools(request, plan[next_index:])
+            if next_tool in unknown:
+                queries = "".join(
+                    f"<tool_search>{name.replace('_', ' ')}</tool_search>" for name in unknown
+                )
+                return ChatResponse(
+                    f"I need to find the tools for this task first.\n{queries}",
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=12 * len(unknown),
+                )
+        elif turn == 0 and not oracle.shown_plan and rng.random() < profile.search_first:
             words = next_tool.replace("_", " ")
             return ChatResponse(
                 f"Let me find the right tool.\n<tool_search>{words}</tool_search>",
@@ -170,9 +184,22 @@ class SimClient:
             )
         draw = rng.random()
         if draw < profile.wrong_tool * slip:
-            next_tool = rng.choice([name for name in registry() if name != next_tool])
+            names = oracle.tool_names or tuple(registry())
+            next_tool = rng.choice([name for name in names if name != next_tool])
         elif draw < (profile.wrong_tool + profile.skip_ahead) * slip and next_index + 1 < len(plan):
             next_tool = plan[next_index + 1]
+        if oracle.workflowbench:  # WorkflowBench reads names only: the call is the name
+            if rng.random() < profile.format_slip:
+                return ChatResponse(
+                    f"Next I will run {next_tool} on the data.",
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=10,
+                )
+            return ChatResponse(
+                f"Next step: {next_tool}.\n<tool_call>{next_tool}</tool_call>",
+                prompt_tokens=prompt_tokens,
+                completion_tokens=15,
+            )
         parameters = _parameters(next_tool, rng, profile.parameters_right)
         repeats_flaw = next_index in stubborn and invalid.get(next_tool, 0) < STUBBORN_RETRIES
         if repeats_flaw and next_tool == plan[next_index] and parameters:
@@ -198,6 +225,14 @@ class SimClient:
         then works to the shown plan, minus
         the steps it was told cannot read their input, and keeps the wrong parameters it read.
         """
+        plan, stubborn = self._chosen_plan(test_id, oracle)
+        if oracle.tool_dependencies:
+            return _with_dependencies(plan, dict(oracle.tool_dependencies)), frozenset()
+        return plan, stubborn
+
+    def _chosen_plan(
+        self, test_id: str, oracle: TaskOracle
+    ) -> tuple[tuple[str, ...], frozenset[int]]:
         flawed = oracle.prompt_type.startswith("flawed_") and oracle.shown_plan
         falls_for_it = self.profile.follow_flaw * HARDNESS.get(oracle.task_type, 1.0)
         if not flawed or _rng(test_id, 0, "flaw").random() >= falls_for_it:
@@ -212,6 +247,32 @@ class SimClient:
             return tuple(kept), frozenset()
         stubborn = frozenset(index for index, note in enumerate(notes) if "=null" in note)
         return oracle.shown_plan, stubborn
+
+
+def _with_dependencies(
+    plan: tuple[str, ...], dependencies: dict[str, tuple[str, ...]]
+) -> tuple[str, ...]:
+    """The plan with every step's dependencies (transitively) run before it, once each.
+
+    Under WorkflowBench's rule each unmet dependency halves a call's chance, and the system
+    prompt tells the model to run dependencies first; a skilled agent does.
+    """
+    ordered: list[str] = []
+    planned: set[str] = set()
+
+    def add(name: str, visiting: frozenset[str]) -> None:
+        for dependency in dependencies.get(name, ()):
+            if dependency not in ordered and dependency not in visiting:
+                add(dependency, visiting | {name})
+        ordered.append(name)
+
+    for step in plan:
+        if step in ordered and step not in planned:
+            planned.add(step)  # already run as an earlier step's dependency
+            continue
+        planned.add(step)
+        add(step, frozenset())
+    return tuple(ordered)
 
 
 def _slip_factor(oracle: TaskOracle) -> float:
@@ -235,7 +296,27 @@ def _history(request: ChatRequest) -> tuple[list[str], dict[str, int]]:
                 succeeded.append(tool)
             elif invalid_input:
                 invalid[tool] = invalid.get(tool, 0) + 1
+        succeeded.extend(ok for ok, _ in _WB_RESULT.findall(message.content) if ok)
     return succeeded, invalid
+
+
+def _unread_tools(request: ChatRequest, steps: tuple[str, ...]) -> list[str]:
+    """Plan steps whose name the agent has not read yet and has not searched for.
+
+    Under WorkflowBench's protocol an agent knows a tool once its name was in the prompt (a
+    shown plan) or in a search result or tool details; it searches once for each tool it does
+    not know, and calls a tool it searched for even when the search did not list it.
+    """
+    read = "\n".join(message.content for message in request.messages if message.role != "assistant")
+    asked = "\n".join(m.content for m in request.messages if m.role == "assistant")
+    return list(
+        dict.fromkeys(
+            name
+            for name in steps
+            if name not in read
+            and f"<tool_search>{name.replace('_', ' ')}</tool_search>" not in asked
+        )
+    )
 
 
 def _next_index(plan: tuple[str, ...], succeeded: list[str]) -> int | None:

@@ -52,6 +52,13 @@ class TaskOracle:
     task_type: str = ""
     difficulty: str = ""
     plan_notes: tuple[str, ...] = ()  # the note of each shown step ("" when none)
+    # the run's registry names; a sim picks wrong tools among them
+    tool_names: tuple[str, ...] = ()
+    # WorkflowBench's protocol: a tool is called by name only, once the agent has read its name
+    workflowbench: bool = False
+    # each tool's dependencies as the registry lists them (search results and tool details show
+    # them to a model); a sim runs a step's dependencies first
+    tool_dependencies: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,8 +52,11 @@ FLAWS = (
 PLAIN_PROMPT_TYPES = ("baseline", "optimal", "cot")
 # the workflow suite's rules (tool outcomes, flaws, levels, scores: docs/SCORING.md); part of every
 # test id through the suite version, so rows scored by other rules never count as these tests.
-# 1: runbench's first rules; 2: WorkflowBench's. Defined here so core and workload share it.
-WORKFLOW_RULES_VERSION = "2"
+# 1: runbench's first rules; 2: WorkflowBench's formulas; 3: one registry object carries its
+# dependency rule (built-in runs read dependencies as alternatives, as the tests always did) and
+# WorkflowBench files run WorkflowBench's executor (parser, prompts, search, tool outcomes).
+# Defined here so core and workload share it.
+WORKFLOW_RULES_VERSION = "3"
 PROMPT_TYPES = PLAIN_PROMPT_TYPES + tuple(f"flawed_{flaw}" for flaw in FLAWS)
 MODEL_ERROR_CATEGORIES = (
     "tool_call_format_errors",

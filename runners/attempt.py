@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
 
 from runbench.errors import AuthenticationError, ProviderError, QuotaExhaustedError
 from runbench.records import Record
@@ -23,7 +22,7 @@ from runbench.storage import Store
 from runbench.workload.executor import TestOutcome, run_test
 from runbench.workload.similarity import ToolSimilarity
 from runbench.workload.tasks import TaskLibrary
-from runbench.workload.tools import Tool
+from runbench.workload.tools import ToolRegistry
 
 
 async def run_job(
@@ -34,7 +33,7 @@ async def run_job(
     *,
     run_id: str,
     store: Store,
-    tools: Mapping[str, Tool] | None = None,
+    tools: ToolRegistry | None = None,
     similarity: ToolSimilarity | None = None,
     classifier: ModelClassifier | None = None,
 ) -> Record:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from runbench.chat import ModelClient
@@ -44,7 +44,7 @@ from runbench.runners.summary import EndpointProgress, RunSummary
 from runbench.storage import Store
 from runbench.workload.similarity import ToolSimilarity
 from runbench.workload.tasks import TaskLibrary
-from runbench.workload.tools import Tool
+from runbench.workload.tools import ToolRegistry
 
 __all__ = ["EndpointProgress", "Job", "RunOptions", "RunSummary", "run_jobs"]
 
@@ -75,7 +75,7 @@ class _Run:
     summary: RunSummary
     finished: asyncio.Queue[Record | None]
     claims: Claims
-    tools: Mapping[str, Tool] | None = None
+    tools: ToolRegistry | None = None
     similarity: ToolSimilarity | None = None
     classifier: ModelClassifier | None = None
 
@@ -90,7 +90,7 @@ async def run_jobs(
     run_id: str,
     on_progress: ProgressCallback | None = None,
     stop: asyncio.Event | None = None,
-    tools: Mapping[str, Tool] | None = None,
+    tools: ToolRegistry | None = None,
     similarity: ToolSimilarity | None = None,
     classifier: ModelClassifier | None = None,
     lease_s: float = LEASE_S,

@@ -154,7 +154,7 @@ class PlannedMatrix:
 
     def notes(self) -> list[str]:
         """One line per planned cell that has no task (never a crash, never a silent gap)."""
-        return [cell.line() for cell in self.missing]
+        return [*self.workload.library.notes, *(cell.line() for cell in self.missing)]
 
 
 def fit_matrix(

@@ -1,5 +1,9 @@
 """The multi-turn loop of one test: model replies, tools answer, until done or stopped.
 
+A loaded WorkflowBench registry with protocol ``tags`` is the WorkflowBench suite: its test runs
+WorkflowBench's own prompts and turn rules (``wb_executor``). Everything below describes the
+built-in suite's loop (the built-in tools, or protocol ``native``).
+
 Protocol ``tags``: the model acts with ``<tool_search>``, ``<tool_info>`` and ``<tool_call>`` tags
 (several per reply are allowed, a call may carry JSON parameters) and signals completion.
 Protocol ``native``: tools are offered as OpenAI functions and calls come back as ``tool_calls``.
@@ -19,25 +23,33 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from runbench.chat import ChatMessage, ChatRequest, ModelClient, TaskOracle, ToolCall
 from runbench.workload.classifier import CallOutcome, classify
-from runbench.workload.prompts import build_prompt, correct_plan
+from runbench.workload.prompts import PlanStep, build_prompt, correct_plan
 from runbench.workload.scorer import Scores, score, signals_completion
 from runbench.workload.similarity import ToolSimilarity, default_similarity
-from runbench.workload.simulator import ToolResult, ToolSimulator, dependency_rule_of
+from runbench.workload.simulator import ToolSimulator
 from runbench.workload.tasks import Task
-from runbench.workload.tools import Tool, registry, search_tools
+from runbench.workload.tools import Tool, ToolRegistry, builtin_registry, search_tools
+from runbench.workload.turns import (
+    FAILURE_STREAK,
+    LOOP_LIMIT,
+    MAX_SUCCESSFUL_CALLS,
+    Execution,
+    guard,
+    message_json,
+)
+from runbench.workload.wb_executor import converse
+from runbench.workload.wb_feedback import KeywordRanker, ToolRanker
+from runbench.workload.wb_prompts import SYSTEM_PROMPT, user_prompt
 
 ToolProtocol = Literal["tags", "native"]
 COMPLETION_WORD = "TASK_COMPLETED"
 DEFAULT_MAX_TURNS = 10
-FAILURE_STREAK = 5  # WorkflowBench: five failed calls in a row end the test
-MAX_SUCCESSFUL_CALLS = 15  # WorkflowBench: more successful calls than this end the test
-LOOP_LIMIT = 5  # WorkflowBench: the same tool succeeding five times in a row is a loop
 FORMAT_HELP = (
     "No action found. Use <tool_search>words</tool_search>, <tool_info>name</tool_info> or "
     '<tool_call>name {"param": "value"}</tool_call>, or say TASK_COMPLETED when done.'
@@ -73,22 +85,6 @@ def parse_actions(text: str) -> list[Action]:
     return actions
 
 
-@dataclass(slots=True)
-class Execution:
-    """What happened in one test's conversation."""
-
-    turns: int = 0
-    results: list[ToolResult] = field(default_factory=list)
-    format_errors: int = 0
-    completed: bool = False  # a completion signal was accepted (every required tool succeeded)
-    completion_signalled: bool = False  # some reply signalled completion, accepted or not
-    hit_max_turns: bool = False
-    stopped_by: str | None = None  # the guard that ended the test, if one did
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    transcript: list[dict[str, Any]] = field(default_factory=list)
-
-
 @dataclass(frozen=True, slots=True)
 class TestOutcome:
     """Everything the workload contributes to a record."""
@@ -108,17 +104,33 @@ async def run_test(
     tool_success_rate: float,
     protocol: ToolProtocol = "tags",
     max_turns: int = DEFAULT_MAX_TURNS,
-    tools: Mapping[str, Tool] | None = None,
+    tools: ToolRegistry | None = None,
     similarity: ToolSimilarity | None = None,
+    ranker: ToolRanker | None = None,
 ) -> TestOutcome:
     """Run one test to its end and score it. Raises what the client raises (ProviderError).
 
     ``tools`` is the registry (the built-in one by default); ``similarity`` matches required
     tools with similar called ones, built once per run from an embeddings endpoint; without
-    one, the deterministic fallback is used and recorded as such.
+    one, the deterministic fallback is used and recorded as such. A loaded registry file with
+    the ``tags`` protocol is the WorkflowBench suite: WorkflowBench's prompts and executor
+    (``wb_executor``), its search ranked by ``ranker`` (WorkflowBench's keyword fallback when
+    None).
     """
-    registry_ = registry() if tools is None else tools
+    registry_ = builtin_registry() if tools is None else tools
     prompt = build_prompt(task, prompt_type, test_id, protocol, registry_)
+    if protocol == "tags" and not registry_.is_builtin:
+        return await _run_workflowbench(
+            client,
+            task,
+            prompt_type,
+            test_id,
+            workflowbench_plan(task, prompt_type, prompt.plan),
+            ToolSimulator(test_id, tool_success_rate, registry_),
+            max_turns,
+            ranker or KeywordRanker(registry_),
+            similarity or default_similarity(registry_),
+        )
     messages = [ChatMessage("system", prompt.system), ChatMessage("user", prompt.user)]
     correct = tuple(step.tool for step in correct_plan(task))
     oracle = TaskOracle(
@@ -132,12 +144,12 @@ async def run_test(
     offered = (
         tuple(tool.openai_function() for tool in registry_.values()) if protocol == "native" else ()
     )
-    simulator = ToolSimulator(test_id, tool_success_rate, registry_, dependency_rule_of(registry_))
+    simulator = ToolSimulator(test_id, tool_success_rate, registry_)
     execution = Execution()
     while execution.turns < max_turns:
         response = await client.complete(ChatRequest(tuple(messages), test_id, offered, oracle))
         execution.turns += 1
-        _count_tokens(execution, response.prompt_tokens, response.completion_tokens)
+        execution.count_tokens(response.prompt_tokens, response.completion_tokens)
         messages.append(ChatMessage("assistant", response.text, response.tool_calls))
         actions = (
             [Action("tool_call", c.name, c.arguments, c.call_id) for c in response.tool_calls]
@@ -153,14 +165,14 @@ async def run_test(
             execution.format_errors += 1
             messages.append(ChatMessage("user", FORMAT_HELP))
         messages.extend(_act(actions, simulator, protocol, registry_))
-        execution.stopped_by = _guard(simulator.calls)
+        execution.stopped_by = guard(simulator.calls)
         if execution.stopped_by:
             break
     execution.hit_max_turns = execution.turns >= max_turns and not (
         execution.completed or execution.stopped_by
     )
     execution.results = simulator.calls
-    execution.transcript = [_message_json(message) for message in messages]
+    execution.transcript = [message_json(message) for message in messages]
     return _outcome(
         task,
         execution,
@@ -169,21 +181,75 @@ async def run_test(
     )
 
 
+async def _run_workflowbench(
+    client: ModelClient,
+    task: Task,
+    prompt_type: str,
+    test_id: str,
+    shown: tuple[str, ...],
+    simulator: ToolSimulator,
+    max_turns: int,
+    ranker: ToolRanker,
+    similarity: ToolSimilarity,
+) -> TestOutcome:
+    """The WorkflowBench suite's test: its system and user prompt, its turn rules, its scores.
+
+    As WorkflowBench's batch runner does, adherence is measured against the workflow it used
+    for the prompt: the shown plan (the flawed one for flawed prompts), the correct one when
+    no plan is shown (docs/SCORING.md says why that rule is questionable and kept).
+    """
+    tools = simulator.tools
+    correct = tuple(step.tool for step in correct_plan(task))
+    expected = shown or correct
+    messages = [
+        ChatMessage("system", SYSTEM_PROMPT),
+        ChatMessage("user", user_prompt(task, prompt_type, shown)),
+    ]
+    # WorkflowBench shows plan steps without notes, so a sim reads none
+    oracle = TaskOracle(
+        correct,
+        shown,
+        prompt_type,
+        task.task_type,
+        task.difficulty,
+        tool_names=tuple(tools),
+        workflowbench=True,
+        tool_dependencies=tuple((tool.name, tool.dependencies) for tool in tools.values()),
+    )
+    execution = Execution()
+    execution.transcript = await converse(
+        client,
+        task,
+        messages,
+        test_id=test_id,
+        oracle=oracle,
+        simulator=simulator,
+        tools=tools,
+        ranker=ranker,
+        max_turns=max_turns,
+        execution=execution,
+    )
+    execution.hit_max_turns = execution.turns >= max_turns and not (
+        execution.completed or execution.stopped_by
+    )
+    execution.results = simulator.calls
+    return _outcome(task, execution, expected, similarity)
+
+
+def workflowbench_plan(task: Task, prompt_type: str, plan: tuple[PlanStep, ...]) -> tuple[str, ...]:
+    """The tools a WorkflowBench prompt shows: the plan's, but semantic_drift's unchanged.
+
+    WorkflowBench's batch runner has no embedding neighbours for its drift, so its
+    ``semantic_drift`` plan is the correct one; the WorkflowBench suite keeps that.
+    """
+    if prompt_type == "flawed_semantic_drift":
+        return tuple(step.tool for step in correct_plan(task))
+    return tuple(step.tool for step in plan)
+
+
 def _all_required_succeeded(task: Task, simulator: ToolSimulator) -> bool:
     succeeded = {result.tool for result in simulator.calls if result.success}
     return bool(task.required_tools) and set(task.required_tools) <= succeeded
-
-
-def _guard(calls: Sequence[ToolResult]) -> str | None:
-    """The WorkflowBench termination guard that holds after this turn's calls, if any."""
-    if len(calls) >= FAILURE_STREAK and not any(r.success for r in calls[-FAILURE_STREAK:]):
-        return "failure_streak"
-    succeeded = [result.tool for result in calls if result.success]
-    if len(succeeded) > MAX_SUCCESSFUL_CALLS:
-        return "too_many_calls"
-    if len(succeeded) >= LOOP_LIMIT and len(set(succeeded[-LOOP_LIMIT:])) == 1:
-        return "loop"
-    return None
 
 
 def _act(
@@ -198,7 +264,7 @@ def _act(
             found = (
                 ", ".join(
                     f"{t.name}: {t.description}"
-                    for t in search_tools(action.argument)
+                    for t in search_tools(action.argument, tools=tools)
                     if t.name in tools
                 )
                 or "nothing"
@@ -222,24 +288,6 @@ def _act(
         else:
             replies.append(ChatMessage("user", text))
     return replies
-
-
-def _count_tokens(execution: Execution, prompt: int | None, completion: int | None) -> None:
-    if prompt is not None:
-        execution.prompt_tokens = (execution.prompt_tokens or 0) + prompt
-    if completion is not None:
-        execution.completion_tokens = (execution.completion_tokens or 0) + completion
-
-
-def _message_json(message: ChatMessage) -> dict[str, Any]:
-    payload: dict[str, Any] = {"role": message.role, "content": message.content}
-    if message.tool_calls:
-        payload["tool_calls"] = [
-            {"id": c.call_id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls
-        ]
-    if message.tool_call_id:
-        payload["tool_call_id"] = message.tool_call_id
-    return payload
 
 
 def _outcome(
@@ -270,6 +318,9 @@ def _outcome(
 
 
 __all__ = [
+    "FAILURE_STREAK",
+    "LOOP_LIMIT",
+    "MAX_SUCCESSFUL_CALLS",
     "Action",
     "Execution",
     "TestOutcome",

@@ -3,9 +3,11 @@
 ``baseline`` gives the task only; ``optimal`` adds the correct execution plan; ``cot`` asks the
 model to think step by step; ``flawed_<flaw>`` gives a plan with one of WorkflowBench's seven
 flaws at its default "severe" level (``flawed_plan``). The choice of what to change is seeded by
-the test id, so a test always sees the same flaw. As in WorkflowBench, success levels use the
-task's required tools while workflow adherence compares the calls with the plan *shown* (the
-flawed one for flawed prompts); docs/SCORING.md explains both.
+the test id, so a test always sees the same flaw. These are the built-in suite's prompts: its
+success levels use the task's required tools and its workflow adherence compares the calls with
+the task's *correct* plan (``executor.run_test`` passes ``correct_plan``), so a flawed prompt
+measures whether a model notices the flaw. The WorkflowBench suite uses WorkflowBench's own
+prompts (``wb_prompts``) and, as WorkflowBench does, the plan its prompt showed.
 
 WorkflowBench records parameter and format flaws beside the plan but never shows them to the
 model, so its ``parameter_error`` and ``logical_inconsistency`` prompts read like ``optimal``;

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from runbench.chat import Embedder
-from runbench.workload.tools import Tool, registry
+from runbench.workload.tools import Tool, ToolRegistry, registry
 
 FALLBACK_SOURCE = "fallback:trigram"
 NEIGHBOURS = 5  # WorkflowBench's k in find_similar_tools
@@ -117,7 +117,9 @@ def default_similarity(tools: Mapping[str, Tool]) -> ToolSimilarity:
     Pass ``similarity=`` to ``run_test`` for any other registry, built once per run: the
     fallback of 30 tools costs a few milliseconds to build.
     """
-    return _builtin_fallback() if tools is registry() else ToolSimilarity.fallback(tools)
+    if isinstance(tools, ToolRegistry) and tools.is_builtin:
+        return _builtin_fallback()
+    return ToolSimilarity.fallback(tools)
 
 
 @functools.cache

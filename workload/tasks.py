@@ -277,10 +277,13 @@ class TaskLibrary:
         *,
         sources: Sequence[LibrarySource] = (),
         rule: DifficultyRule = "task_difficulty",
+        notes: Sequence[str] = (),
     ) -> None:
         self.tasks = tuple(tasks)
         self.sources = tuple(sources)
         self.rule: DifficultyRule = rule
+        # lines a run prints as [INFO] about how the library was read (e.g. a fallback)
+        self.notes = tuple(notes)
         self._digest: str | None = None  # computed once: the tasks never change
         self._cells: dict[tuple[str, str], list[Task]] = {}
         for task in self.tasks:
@@ -341,6 +344,7 @@ class TaskLibrary:
             ),
             sources=self.sources,
             rule=self.rule,
+            notes=self.notes,
         )
 
     def digest(self) -> str:

@@ -24,6 +24,8 @@ from typing import Any, Literal, TypeAlias
 
 # raw JSON as read from a file (a parameter's default or constraints, a task's inputs)
 JsonValue: TypeAlias = Any
+# how a tool's dependency list reads: every tool needed, or any one of them (ToolRegistry)
+DependencyRule = Literal["all", "any"]
 ParameterType = Literal["string", "integer", "number", "boolean", "object", "array"]
 SHARED_ERRORS = ("INVALID_INPUT", "OPERATION_FAILED", "TIMEOUT")
 
@@ -401,12 +403,9 @@ _TOOLS = (
 CATEGORIES = tuple(dict.fromkeys(tool.category for tool in _TOOLS))
 
 
-@functools.cache
-def registry() -> dict[str, Tool]:
-    """Every tool by name, in registry order."""
-    tools = {tool.name: tool for tool in _TOOLS}
-    _check_acyclic(tools)
-    return tools
+def registry() -> ToolRegistry:
+    """The built-in tools: the very object ``builtin_registry`` returns, so runs and tests agree."""
+    return builtin_registry()
 
 
 def _check_acyclic(tools: Mapping[str, Tool]) -> None:
@@ -445,12 +444,24 @@ def search_tools(query: str, limit: int = 5, tools: Mapping[str, Tool] | None = 
 class ToolRegistry(Mapping[str, Tool]):
     """The tools of one run by name, with where they came from and a content digest.
 
-    A mapping, so code written against ``registry()`` (a dict) works with any registry. Aliases
-    are resolved by ``canonical``, never by ``[]``: a run reports and scores tools under one name.
+    A mapping, so code written against a dict of tools works with any registry. Aliases are
+    resolved by ``canonical``, never by ``[]``: a run reports and scores tools under one name.
+
+    ``dependency_rule`` is how the simulator reads a tool's ``dependencies``, carried as data so
+    that every run and every test of one registry simulates the same way: ``any`` (the list is
+    alternatives: the built-in tools) or ``all`` (each one is needed: WorkflowBench's
+    ``_calculate_success_rate``). ``specs`` keeps a loaded file's entries as written, for the
+    texts WorkflowBench shows a model (search results, tool info).
     """
 
     def __init__(
-        self, tools: Iterable[Tool], *, source: Path | None = None, is_builtin: bool = False
+        self,
+        tools: Iterable[Tool],
+        *,
+        source: Path | None = None,
+        is_builtin: bool = False,
+        dependency_rule: DependencyRule = "all",
+        specs: Mapping[str, Mapping[str, JsonValue]] | None = None,
     ) -> None:
         self._tools = {tool.name: tool for tool in tools}
         _check_acyclic(self._tools)
@@ -459,6 +470,8 @@ class ToolRegistry(Mapping[str, Tool]):
         }
         self.source = source
         self.is_builtin = is_builtin
+        self.dependency_rule: DependencyRule = dependency_rule
+        self.specs: Mapping[str, Mapping[str, JsonValue]] = specs or {}
 
     def __getitem__(self, name: str) -> Tool:
         return self._tools[name]
@@ -518,4 +531,4 @@ class ToolRegistry(Mapping[str, Tool]):
 @functools.cache
 def builtin_registry() -> ToolRegistry:
     """The 30 built-in tools as a ``ToolRegistry`` (the default of every run)."""
-    return ToolRegistry(_TOOLS, is_builtin=True)
+    return ToolRegistry(_TOOLS, is_builtin=True, dependency_rule="any")

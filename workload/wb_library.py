@@ -13,9 +13,11 @@ How difficulty applies (``tasks.DifficultyRule``):
 - ``--tasks 'lib_{difficulty}.json'``: for each of the five difficulties the file named by the
   pattern is read, and all its tasks run as that difficulty, as WorkflowBench's ``--difficulty``
   picks a file. A difficulty whose file does not exist serves no cell.
-- ``--tasks lib.json`` (one WorkflowBench file): a task's difficulty is its own ``complexity``
-  (the only difficulty the file states). The main library then has no very_easy or very_hard
-  task, no easy api_integration and only hard multi_stage_pipeline tasks.
+- ``--tasks lib.json`` (one WorkflowBench file): each difficulty runs WorkflowBench's
+  per-difficulty file beside it (``difficulty_file``) when there is one, else every task of
+  the main library, as WorkflowBench's runner falls back to it; one note says which
+  difficulties fell back. (Before suite version 3 a task's ``complexity`` was its difficulty,
+  which left 16 of 25 cells of WorkflowBench's main library empty.)
 - ``--tasks tasks.jsonl``: each task's ``difficulty`` field, as before.
 
 Either way a planned cell with no task is a ``MissingCell`` with its reason. Within a cell,
@@ -25,6 +27,7 @@ random: the same task for every model is what makes paired comparisons possible.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -35,6 +38,7 @@ from runbench.workload.tasks import LibrarySource, Task, TaskLibrary, load_jsonl
 from runbench.workload.tools import JsonValue, ToolRegistry
 
 DIFFICULTY_FIELD = "{difficulty}"
+_LFS_HEADER = b"version https://git-lfs.github.com/spec/"
 _HINT = "--tasks takes JSON lines, a WorkflowBench task library, or a pattern with {difficulty}"
 
 
@@ -53,10 +57,71 @@ def load_task_library(spec: str | Path, tools: ToolRegistry) -> TaskLibrary:
     document = _document(path, content)
     if document is None:
         return load_jsonl_tasks(path, content, tools)
-    tasks = _tasks(path, document, None, tools)
-    return TaskLibrary(
-        tasks, sources=(LibrarySource(str(path), None, len(tasks), digest),), rule="task_complexity"
-    )
+    return _with_difficulty_files(path, document, digest, tools)
+
+
+def difficulty_file(main: Path, difficulty: str) -> Path | None:
+    """WorkflowBench's file for ``difficulty`` beside the main library, if there is one.
+
+    ``_load_task_library`` looks for ``difficulty_versions/<main>_<difficulty>_with_workflows.json``
+    first, then ``difficulty_versions/<main>_<difficulty>.json`` (``<main>`` is the main file's
+    name without ``.json``, e.g. ``task_library_enhanced_v3``). A Git LFS pointer (what a clone
+    without LFS holds: WorkflowBench's repository keeps these files in LFS) is not a library and
+    counts as absent.
+    """
+    folder = main.parent / "difficulty_versions"
+    for suffix in ("_with_workflows", ""):
+        candidate = folder / f"{main.stem}_{difficulty}{suffix}.json"
+        if candidate.is_file() and not is_lfs_pointer(candidate):
+            return candidate
+    return None
+
+
+def is_lfs_pointer(path: Path) -> bool:
+    """Whether ``path`` holds a Git LFS pointer instead of its content."""
+    try:
+        with path.open("rb") as file:
+            return file.read(len(_LFS_HEADER)) == _LFS_HEADER
+    except OSError:
+        return False
+
+
+def _with_difficulty_files(
+    path: Path, document: JsonValue, digest: str, tools: ToolRegistry
+) -> TaskLibrary:
+    """One WorkflowBench file: its per-difficulty files where they exist, else itself.
+
+    Each difficulty runs its own file when WorkflowBench's runner would find one; every other
+    difficulty runs all the main library's tasks, as WorkflowBench falls back to the main library
+    when a per-difficulty file is missing (``complexity`` stays an attribute). The library's
+    ``notes`` hold one line saying which difficulties fell back.
+    """
+    main_tasks = _tasks(path, document, "easy", tools)
+    tasks: list[Task] = []
+    sources = []
+    fallback = []
+    for difficulty in DIFFICULTIES:
+        own = difficulty_file(path, difficulty)
+        if own is None:
+            fallback.append(difficulty)
+            tasks.extend(dataclasses.replace(task, difficulty=difficulty) for task in main_tasks)
+            sources.append(LibrarySource(str(path), difficulty, len(main_tasks), digest))
+            continue
+        content, own_digest = _read(own)
+        own_document = _document(own, content)
+        if own_document is None:
+            raise UsageError(f"{own}: a per-difficulty library must be WorkflowBench JSON")
+        found = _tasks(own, own_document, difficulty, tools)
+        tasks.extend(found)
+        sources.append(LibrarySource(str(own), difficulty, len(found), own_digest))
+    notes: tuple[str, ...] = ()
+    if fallback:
+        notes = (
+            f"{path}: no per-difficulty file (or only a Git LFS pointer) for "
+            f"{', '.join(fallback)}; the main library serves every such difficulty, as "
+            "WorkflowBench does",
+        )
+    return TaskLibrary(tasks, sources=sources, rule="file", notes=notes)
 
 
 def _load_pattern(pattern: str, tools: ToolRegistry) -> TaskLibrary:
@@ -125,9 +190,7 @@ def _document(path: Path, content: str) -> JsonValue | None:
     return None
 
 
-def _tasks(
-    path: Path, document: JsonValue, difficulty: str | None, tools: ToolRegistry
-) -> list[Task]:
+def _tasks(path: Path, document: JsonValue, difficulty: str, tools: ToolRegistry) -> list[Task]:
     rows = document["tasks"] if isinstance(document, dict) else document
     if not isinstance(rows, list):
         raise UsageError(f"{path}: field 'tasks' must be a list of tasks")
@@ -146,9 +209,7 @@ def _tasks(
     return tasks
 
 
-def _task(
-    path: Path, index: int, row: JsonValue, difficulty: str | None, tools: ToolRegistry
-) -> Task:
+def _task(path: Path, index: int, row: JsonValue, difficulty: str, tools: ToolRegistry) -> Task:
     where = f"{path}: tasks[{index}]"
     if not isinstance(row, dict):
         raise UsageError(f"{where}: a task must be a JSON object")
@@ -162,14 +223,6 @@ def _task(
     complexity = row.get("complexity")
     if complexity is not None and complexity not in DIFFICULTIES:
         raise UsageError(f"{where}: field 'complexity' must be one of {', '.join(DIFFICULTIES)}")
-    if difficulty is None:
-        if complexity is None:
-            raise UsageError(
-                f"{where}: field 'complexity' is missing; one WorkflowBench file takes each "
-                "task's difficulty from it",
-                hint="or give per-difficulty files as --tasks 'lib_{difficulty}.json'",
-            )
-        difficulty = complexity
     description = row.get("description")
     if not isinstance(description, str) or not description.strip():
         raise UsageError(f"{where}: field 'description' must be a non-empty string")

@@ -61,7 +61,12 @@ def load_tool_registry(path: Path) -> ToolRegistry:
     _check_aliases(path, parsed)
     tools = [_with_similar(tool, parsed) for tool in parsed]
     try:
-        return ToolRegistry(tools, source=path)
+        return ToolRegistry(
+            tools,
+            source=path,
+            dependency_rule="all",
+            specs={key: entry for key, entry in document.items() if isinstance(entry, dict)},
+        )
     except ValueError as error:  # a dependency cycle: no workflow could ever satisfy it
         raise UsageError(f"{path}: {error}") from None
 

@@ -15,7 +15,7 @@ from tests.analysis.conftest import make_record
 
 
 def test_the_builtin_suite_version_is_the_current_rules_version() -> None:
-    assert WORKFLOW_SUITE_VERSION == WORKFLOW_RULES_VERSION == "2"
+    assert WORKFLOW_SUITE_VERSION == WORKFLOW_RULES_VERSION == "3"
 
 
 def test_a_row_of_the_first_rules_leaves_its_test_to_do(tmp_path: Path) -> None:

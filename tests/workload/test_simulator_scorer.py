@@ -10,14 +10,14 @@ from runbench.workload.classifier import CallOutcome, classify
 from runbench.workload.scorer import execution_level, score, signals_completion
 from runbench.workload.similarity import FALLBACK_SOURCE, ToolSimilarity
 from runbench.workload.simulator import ToolResult, ToolSimulator
-from runbench.workload.tools import SHARED_ERRORS, Tool, registry
+from runbench.workload.tools import SHARED_ERRORS, Tool, ToolRegistry, registry
 
 TEST_ID = "0123456789abcdef0123456789abcdef"
 # a registry in WorkflowBench's sense: every listed dependency is needed
 X = Tool("x_tool", "x", "needs a and b", (), "x", SHARED_ERRORS, ("a_tool", "b_tool"), "a_tool")
 A = Tool("a_tool", "a", "a source", (), "a", SHARED_ERRORS, (), "b_tool")
 B = Tool("b_tool", "b", "b source", (), "b", SHARED_ERRORS, (), "a_tool")
-SMALL = {tool.name: tool for tool in (A, B, X)}
+SMALL = ToolRegistry((A, B, X), dependency_rule="all")
 # hand-made vectors: cos(c, d) = cos(a, x) = 1/√2, every other pair 0
 VECTORS = {
     "a": {"a": 1.0},
@@ -31,7 +31,7 @@ HALF_ROOT = 2**-0.5
 
 
 def _all_rule(calls: list[ToolResult], rate: float = 0.8) -> ToolSimulator:
-    simulator = ToolSimulator(TEST_ID, rate, SMALL, "all")
+    simulator = ToolSimulator(TEST_ID, rate, SMALL)
     simulator.calls.extend(calls)
     return simulator
 

@@ -34,20 +34,15 @@ def _write(tmp_path: Path, document: object, name: str = "lib.json") -> Path:
     return path
 
 
-def test_the_object_form_loads_with_each_tasks_complexity_as_its_difficulty() -> None:
+def test_one_file_serves_every_difficulty_keeping_complexity_as_an_attribute() -> None:
     library = load_tasks(LIBRARY, TOOLS)
-    assert [t.task_id for t in library.tasks] == [
-        "t_simple_1",
-        "t_simple_2",
-        "t_simple_3",
-        "t_basic_1",
-        "t_api_1",
-        "t_api_2",
-        "t_multi_1",
-    ]
-    task = library.task_for("api_integration", "hard", 0)
+    ids = ["t_simple_1", "t_simple_2", "t_simple_3", "t_basic_1", "t_api_1", "t_api_2", "t_multi_1"]
+    # no difficulty_versions/task_library_<difficulty>.json beside it: the main library serves
+    # each of the five difficulties, as WorkflowBench's runner falls back to it
+    assert [t.task_id for t in library.tasks] == ids * len(DIFFICULTIES)
+    task = library.task_for("api_integration", "easy", 1)
     assert task.task_id == "t_api_2"
-    assert task.difficulty == task.complexity == "hard"
+    assert (task.difficulty, task.complexity) == ("easy", "hard")
     assert task.required_tools == (
         "helper_clock",
         "storage_loader",
@@ -58,13 +53,56 @@ def test_the_object_form_loads_with_each_tasks_complexity_as_its_difficulty() ->
     assert task.inputs == {"input_data": {"key": "doc-t_api_2"}}
     assert task.expected_outputs == {"processed_data": {"processed": True}}
     assert task.optimal_workflow is None
-    assert library.rule == "task_complexity" and not library.is_builtin
+    assert library.rule == "file" and not library.is_builtin
+    assert library.notes == (
+        f"{LIBRARY}: no per-difficulty file (or only a Git LFS pointer) for "
+        f"{', '.join(DIFFICULTIES)}; the main library serves every such difficulty, as "
+        "WorkflowBench does",
+    )
 
 
 def test_instances_cycle_through_a_cells_tasks_in_file_order() -> None:
     library = load_tasks(LIBRARY, TOOLS)
-    ids = [library.task_for("simple_task", "easy", i).task_id for i in range(4)]
-    assert ids == ["t_simple_1", "t_simple_2", "t_simple_1", "t_simple_2"]
+    ids = [library.task_for("simple_task", "hard", i).task_id for i in range(4)]
+    assert ids == ["t_simple_1", "t_simple_2", "t_simple_3", "t_simple_1"]
+
+
+def test_per_difficulty_files_beside_the_main_library_are_used_where_they_exist(
+    tmp_path: Path,
+) -> None:
+    main = _write(tmp_path, _document(), "task_library_enhanced_v3.json")
+    folder = tmp_path / "difficulty_versions"
+    folder.mkdir()
+    hard = _document()
+    hard["tasks"] = [task for task in hard["tasks"] if task["task_type"] == "api_integration"]
+    _write(folder, hard, "task_library_enhanced_v3_hard.json")
+    with_workflows = json.loads(
+        WITH_WORKFLOWS.with_name("tasks_easy_with_workflows.json").read_text()
+    )
+    _write(folder, with_workflows, "task_library_enhanced_v3_easy_with_workflows.json")
+    _write(folder, _document(), "task_library_enhanced_v3_easy.json")  # the plain one loses
+    # a clone without Git LFS holds pointers: not a library, so the main library serves medium
+    (folder / "task_library_enhanced_v3_medium_with_workflows.json").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 62395184\n"
+    )
+    library = load_tasks(main, TOOLS)
+    assert [s.path for s in library.sources] == [
+        str(main),
+        str(folder / "task_library_enhanced_v3_easy_with_workflows.json"),
+        str(main),
+        str(folder / "task_library_enhanced_v3_hard.json"),
+        str(main),
+    ]
+    assert sorted({t.task_type for t in library.tasks if t.difficulty == "hard"}) == [
+        "api_integration"
+    ]
+    assert library.missing_cells(["simple_task"], ["hard"])[0].reason == (
+        f"{folder / 'task_library_enhanced_v3_hard.json'} holds no simple_task task"
+    )
+    assert library.notes == (
+        f"{main}: no per-difficulty file (or only a Git LFS pointer) for very_easy, medium, "
+        "very_hard; the main library serves every such difficulty, as WorkflowBench does",
+    )
 
 
 def test_a_bare_list_of_tasks_loads_like_the_object_form(tmp_path: Path) -> None:
@@ -78,58 +116,26 @@ def test_a_tool_alias_in_a_task_becomes_the_registry_name() -> None:
     assert task.required_tools == ("storage_loader", "text_tokenizer")
 
 
-def test_one_file_serves_only_the_complexities_it_has_and_says_so() -> None:
-    library = load_tasks(LIBRARY, TOOLS)
-    missing = library.missing_cells(("simple_task", "api_integration"), ("easy", "hard"))
-    assert missing == (
-        MissingCell(
-            "api_integration",
-            "easy",
-            f"{LIBRARY} has no api_integration task of complexity easy (one WorkflowBench file: "
-            "a task's difficulty is its complexity)",
-        ),
-        MissingCell(
-            "simple_task",
-            "hard",
-            f"{LIBRARY} has no simple_task task of complexity hard (one WorkflowBench file: "
-            "a task's difficulty is its complexity)",
-        ),
-    )
+def test_a_task_type_the_file_lacks_is_a_missing_cell_in_every_difficulty(tmp_path: Path) -> None:
+    document = _document()
+    document["tasks"] = [t for t in document["tasks"] if t["task_type"] != "basic_task"]
+    path = _write(tmp_path, document)
+    library = load_tasks(path, TOOLS)
+    missing = library.missing_cells(("simple_task", "basic_task"), DIFFICULTIES)
+    assert [(m.task_type, m.difficulty) for m in missing] == [
+        ("basic_task", difficulty) for difficulty in DIFFICULTIES
+    ]
     assert missing[0].line() == (
-        f"no easy api_integration task: {LIBRARY} has no api_integration task of complexity "
-        "easy (one WorkflowBench file: a task's difficulty is its complexity); its tests are "
-        "skipped"
+        f"no very_easy basic_task task: {path} holds no basic_task task; its tests are skipped"
     )
     assert missing[0].to_dict() == {
-        "task_type": "api_integration",
-        "difficulty": "easy",
+        "task_type": "basic_task",
+        "difficulty": "very_easy",
         "reason": missing[0].reason,
     }
-
-
-def test_every_planned_cell_is_served_or_reported_missing_never_silently_dropped() -> None:
-    library = load_tasks(LIBRARY, TOOLS)
-    missing = {(m.task_type, m.difficulty) for m in library.missing_cells(TASK_TYPES, DIFFICULTIES)}
-    served = {(t, d) for t in TASK_TYPES for d in DIFFICULTIES if library.has_task(t, d)}
-    assert served | missing == {(t, d) for t in TASK_TYPES for d in DIFFICULTIES}
-    assert not served & missing
-    assert served == {
-        ("simple_task", "easy"),
-        ("simple_task", "medium"),
-        ("basic_task", "easy"),
-        ("api_integration", "medium"),
-        ("api_integration", "hard"),
-        ("multi_stage_pipeline", "hard"),
-    }
-
-
-def test_a_cell_without_a_task_asked_for_anyway_is_a_one_line_usage_error() -> None:
-    library = load_tasks(LIBRARY, TOOLS)
     with pytest.raises(UsageError) as caught:
         library.task_for("basic_task", "very_hard", 0)
-    missing = library.missing_cells(["basic_task"], ["very_hard"])[0]
-    assert str(caught.value) == missing.problem()
-    assert missing.line() == f"{missing.problem()}; its tests are skipped"
+    assert str(caught.value) == missing[-1].problem()
 
 
 def test_a_pattern_runs_each_file_as_its_difficulty_keeping_complexity() -> None:
@@ -237,8 +243,6 @@ def _broken(change: str) -> dict[str, Any]:
         task["task_type"] = "etl_task"
     elif change == "complexity":
         task["complexity"] = "brutal"
-    elif change == "no complexity":
-        del task["complexity"]
     elif change == "unknown tool":
         task["required_tools"][2] = "text_translator"
     elif change == "no tools":
@@ -262,7 +266,6 @@ def _broken(change: str) -> dict[str, Any]:
         ("no id", "tasks[3]: field 'id' is missing"),
         ("task type", "tasks[3] (id 't_basic_1'): field 'task_type' must be one of simple_task"),
         ("complexity", "tasks[3] (id 't_basic_1'): field 'complexity' must be one of very_easy"),
-        ("no complexity", "tasks[3] (id 't_basic_1'): field 'complexity' is missing"),
         (
             "unknown tool",
             "tasks[3] (id 't_basic_1'): field 'required_tools[2]' names unknown tool "
@@ -321,12 +324,17 @@ def test_json_lines_still_load_and_may_name_tools_of_a_loaded_registry(tmp_path:
 def test_the_filter_keeps_the_chosen_types_and_difficulties() -> None:
     library = load_tasks(LIBRARY, TOOLS)
     chosen = library.filter(task_types=["simple_task", "api_integration"], difficulties=["easy"])
-    assert [t.task_id for t in chosen.tasks] == ["t_simple_1", "t_simple_2"]
-    assert chosen.sources == library.sources and chosen.rule == library.rule
-    assert [t.task_id for t in library.filter(difficulties=["hard"]).tasks] == [
+    assert [t.task_id for t in chosen.tasks] == [
+        "t_simple_1",
+        "t_simple_2",
+        "t_simple_3",
+        "t_api_1",
         "t_api_2",
-        "t_multi_1",
     ]
+    assert chosen.sources == library.sources and chosen.rule == library.rule
+    assert [t.task_id for t in library.filter(task_types=["multi_stage_pipeline"]).tasks] == [
+        "t_multi_1"
+    ] * len(DIFFICULTIES)
     assert library.filter().tasks == library.tasks
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from runbench.errors import UsageError
 from runbench.plan import Cell
-from runbench.records import WORKFLOW_RULES_VERSION
+from runbench.records import TASK_TYPES, WORKFLOW_RULES_VERSION
 from runbench.workload.suite import load_workload, suite_version
 from runbench.workload.tasks import builtin_library, load_tasks
 from runbench.workload.tools import builtin_registry
@@ -123,9 +123,9 @@ def test_load_workload_checks_the_tasks_against_the_registry_it_loads() -> None:
         "storage_loader",
         "text_tokenizer",
     )
-    assert [m.difficulty for m in workload.missing_cells(["basic_task"], ["easy", "hard"])] == [
-        "hard"
-    ]
+    # the one main file serves every difficulty (no per-difficulty file beside it)
+    missing = workload.missing_cells(TASK_TYPES, ["easy", "medium", "hard"])
+    assert {m.task_type for m in missing} == {"data_pipeline"}  # the fixture has none
 
 
 def test_load_workload_takes_a_difficulty_pattern_as_a_string() -> None:
@@ -147,7 +147,7 @@ def test_the_workload_dict_names_sources_digests_and_suite_version() -> None:
     tasks = as_dict["tasks"]
     tools = as_dict["tools"]
     assert isinstance(tasks, dict) and isinstance(tools, dict)
-    assert tasks["digest"] == LIBRARY.digest() and tasks["tasks"] == 7
+    assert tasks["digest"] == LIBRARY.digest() and tasks["tasks"] == 7 * 5  # every difficulty
     assert tools == {
         "source": str(WB / "tool_registry.json"),
         "digest": TOOLS.digest(),
