@@ -50,6 +50,7 @@ from typing import Any
 
 from runbench.errors import LegacyFormatError
 from runbench.records import KEY_FIELDS, PROMPT_TYPES, TASK_TYPES, Record, flaw_of
+from runbench.redact import REDACTED, Redactor, redact
 from runbench.storage import Store
 from runbench.storage.base import key_strings
 
@@ -76,9 +77,11 @@ KNOWN_MODELS = (
     "gpt-5-mini",
 )
 MAX_LOG_BYTES = 64 * 2**20  # the largest real log is a few hundred KB
-MAX_MESSAGE_CHARS = 300
 _BATCH_ROWS = 500
 _WRITERS = 8  # transcripts saved at once: fsyncs overlap in the file system's journal
+# an OpenAI-style secret key (sk-… of 16+ characters); the redactor's wider key shape would also
+# take 32-hex-digit ids, which logs hold and must keep
+_API_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}")
 _TASK_ID = re.compile(r"_inst(.+?)_test\d+_")
 _FULL = 0.8
 
@@ -200,10 +203,8 @@ def _number(value: Any) -> float | None:
 
 
 def _short(text: Any) -> str | None:
-    if not text:
-        return None
-    value = str(text).replace("\n", " ")
-    return value if len(value) <= MAX_MESSAGE_CHARS else value[: MAX_MESSAGE_CHARS - 1] + "…"
+    """A row's error message: one line, credential- and key-shaped strings removed, short."""
+    return redact(str(text).replace("\n", " ")) if text else None
 
 
 def _stamp(value: Any) -> datetime:
@@ -313,7 +314,13 @@ def log_record(log: dict[str, Any], file_name: str, transcript: str | None) -> R
 
 
 def transcript_of(log: dict[str, Any], source: str) -> bytes:
-    """The saved transcript: the conversation as ``messages``, the rest of the log as ``log``."""
+    """The saved transcript: the conversation as ``messages``, the rest of the log as ``log``.
+
+    Every string passes the redactor's credential shapes (a bearer token, an ``api-key:``
+    header, a URL's password) and OpenAI-style keys (``sk-…``) are removed, so a key a provider
+    echoed into an error never lands in the store; WorkflowBench's own logs hold none, so their
+    transcripts are the logs as logged.
+    """
     messages = log.get("conversation_history")
     rest = {key: value for key, value in log.items() if key != "conversation_history"}
     document = {
@@ -322,14 +329,8 @@ def transcript_of(log: dict[str, Any], source: str) -> bytes:
         "messages": messages if isinstance(messages, list) else [],
         "log": rest,
     }
-    return json.dumps(document, ensure_ascii=False, allow_nan=True).encode("utf-8")
-
-
-def log_of_transcript(transcript: dict[str, Any]) -> dict[str, Any] | None:
-    """The WorkflowBench log a saved transcript holds, or None if it holds none."""
-    if transcript.get("format") != TRANSCRIPT_FORMAT or not isinstance(transcript.get("log"), dict):
-        return None
-    return {**transcript["log"], "conversation_history": transcript.get("messages") or []}
+    text = json.dumps(Redactor().value(document), ensure_ascii=False, allow_nan=True)
+    return _API_KEY.sub(REDACTED, text).encode("utf-8")
 
 
 def import_logs(folder: Path, store: Store, *, dry_run: bool = False) -> LogImportReport:

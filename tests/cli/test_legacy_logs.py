@@ -210,3 +210,22 @@ def test_a_missing_folder_or_a_foreign_log_is_one_line(
         "runbench knows"
     ]
     assert len(_rows(tmp_path)) == 1
+
+
+def test_a_key_echoed_into_a_log_never_reaches_the_store(
+    invoke: Callable[..., Outcome], tmp_path: Path
+) -> None:
+    secret = "sk-live0123456789abcdefSECRET"
+    leaky = _full("DeepSeek_V3_0324", 11)
+    leaky["api_issues"] = [{"turn": 1, "issue": f"401: Authorization: Bearer {secret}"}]
+    leaky["result"]["error"] = f"Error code: 401 - Incorrect API key provided: {secret}"
+    leaky["conversation_history"][0]["content"] += f"\napi-key: {secret}"
+    wb_logs.write_log(tmp_path / "logs", leaky)
+    store = tmp_path / "store"
+    assert (
+        invoke("migrate", "--legacy-logs", str(tmp_path / "logs"), "--store", str(store)).code == 0
+    )
+    files = [path for path in store.rglob("*") if path.is_file()]
+    assert files and not any(secret.encode() in path.read_bytes() for path in files)
+    (row,) = _rows(store)
+    assert row["status"] == "error" and "[redacted]" in row["error_message"]
