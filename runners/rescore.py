@@ -43,7 +43,10 @@ from runbench.workload.suite import Workload, load_workload
 from runbench.workload.tool_index import load_tool_index
 from runbench.workload.wb_registry import load_tool_registry
 
-TRANSCRIPT_FORMAT = "workflowbench-log"
+TRANSCRIPT_FORMAT = (
+    "workflowbench-log"  # what migrate/wb_logs.py saves (migrate is not importable here)
+)
+ALL_SUITES = "all"
 _COLUMNS = (
     "test_id",
     "attempt",
@@ -149,7 +152,8 @@ class Rules:
 def _latest_judged_rows(store: Store, suite: str) -> Iterator[dict[str, Any]]:
     """Each judged test of ``suite`` once: its latest non-error attempt (columns of _COLUMNS)."""
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
-    for batch in store.scan_batches(list(_COLUMNS), filters={"suite": suite}):
+    filters = None if suite == ALL_SUITES else {"suite": suite}
+    for batch in store.scan_batches(list(_COLUMNS), filters=filters):
         for row in batch.to_pylist():
             if row["status"] == ERROR_STATUS:
                 continue
@@ -286,11 +290,18 @@ def run_rescore(
     """Load the rules (``load_rules``), then ``rescore`` the suite.
 
     Raises:
-        UsageError: the tolerance or count is negative, or the rules' files cannot be read.
+        UsageError: the tolerance or count is negative, the rules' files cannot be read, or the
+            suite has no judged test in the store.
     """
     if not math.isfinite(tolerance) or tolerance < 0 or show_differences < 0:
         raise UsageError("--tolerance and --show-differences must be non-negative")
     rules = load_rules(tools, tool_index, tasks)
-    return rescore(
+    report = rescore(
         store, suite=suite, rules=rules, tolerance=tolerance, show_differences=show_differences
     )
+    if not report.tests and not report.not_judged:
+        raise UsageError(
+            f"the store holds no judged test of suite '{suite}'",
+            hint="imported WorkflowBench logs are --suite legacy-logs; --suite all takes every one",
+        )
+    return report

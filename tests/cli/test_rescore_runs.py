@@ -39,3 +39,17 @@ def test_runs_without_transcripts_are_counted_not_judged(
     assert "rescored 0 test(s)" in result.stdout
     assert any(line.startswith("not judged: ") and "no transcript saved" in line
                for line in result.lines)  # fmt: skip
+
+
+def test_a_suite_without_tests_is_a_usage_error(
+    invoke: Callable[..., Outcome], tmp_path: Path
+) -> None:
+    store = str(tmp_path / "store")
+    assert (
+        invoke("smart-batch", *PLAN, "--num-instances", "1", "--quiet", "--store", store).code == 0
+    )
+    result = invoke("rescore", "--suite", "legacy-logs", "--store", store)
+    assert result.code == 2
+    assert result.error_lines[0] == "Error: the store holds no judged test of suite 'legacy-logs'"
+    every = invoke("rescore", "--suite", "all", "--store", store)
+    assert every.code == 0 and "no transcript saved" in every.stdout
