@@ -27,7 +27,7 @@ def test_saved_runs_rescore_to_what_was_stored(
         assert counts["max_abs_diff"] == 0.0, name
 
 
-def test_runs_without_transcripts_are_counted_not_judged(
+def test_runs_without_transcripts_are_counted_and_empty_suites_refused(
     invoke: Callable[..., Outcome], tmp_path: Path
 ) -> None:
     store = str(tmp_path / "store")
@@ -39,17 +39,8 @@ def test_runs_without_transcripts_are_counted_not_judged(
     assert "rescored 0 test(s)" in result.stdout
     assert any(line.startswith("not judged: ") and "no transcript saved" in line
                for line in result.lines)  # fmt: skip
-
-
-def test_a_suite_without_tests_is_a_usage_error(
-    invoke: Callable[..., Outcome], tmp_path: Path
-) -> None:
-    store = str(tmp_path / "store")
-    assert (
-        invoke("smart-batch", *PLAN, "--num-instances", "1", "--quiet", "--store", store).code == 0
-    )
-    result = invoke("rescore", "--suite", "legacy-logs", "--store", store)
-    assert result.code == 2
-    assert result.error_lines[0] == "Error: the store holds no judged test of suite 'legacy-logs'"
+    empty = invoke("rescore", "--suite", "legacy-logs", "--store", store)
+    assert empty.code == 2
+    assert empty.error_lines[0] == "Error: the store holds no judged test of suite 'legacy-logs'"
     every = invoke("rescore", "--suite", "all", "--store", store)
     assert every.code == 0 and "no transcript saved" in every.stdout
