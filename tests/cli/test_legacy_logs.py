@@ -229,3 +229,18 @@ def test_a_key_echoed_into_a_log_never_reaches_the_store(
     assert files and not any(secret.encode() in path.read_bytes() for path in files)
     (row,) = _rows(store)
     assert row["status"] == "error" and "[redacted]" in row["error_message"]
+
+
+def test_rescore_takes_the_tool_index_from_runbench_toml(
+    invoke: Callable[..., Outcome], imported: str, tmp_path: Path
+) -> None:
+    wb_logs.write_index(tmp_path / "tool_index.pkl")
+    config = tmp_path / "runbench.toml"
+    config.write_text('tool_index = "tool_index.pkl"\n')
+    result = invoke(
+        "rescore", "--suite", "legacy-logs", "--config", str(config), "--store", imported, "--json"
+    )
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["similarity_source"] == "index:text-embedding-3-large"
+    assert summary["tests"] == 2 and summary["fields"]["phase2_score"]["equal"] == 2

@@ -134,3 +134,11 @@ def test_models_command_shows_variables_never_values(tmp_path: Path) -> None:
     assert secret not in as_json.stdout and '"key_set": true' in as_json.stdout
     bad = run_cli("models", "--config", str(tmp_path / "missing.toml"))
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_tool_index_is_a_path_beside_the_config(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, 'tool_index = "cache/tool_index.pkl"\n' + GOOD))
+    assert config.tool_index == tmp_path / "cache" / "tool_index.pkl"
+    assert load_config(_write(tmp_path, GOOD)).tool_index is None
+    with pytest.raises(ConfigError, match="'tool_index' must be the path of a tool index pickle"):
+        load_config(_write(tmp_path, "tool_index = 3\n" + GOOD))
