@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import io
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,11 +130,29 @@ class ToolIndex:
         picked = _top(scores, min(3 * k, len(self.tool_names)))[:k]
         return [(self.tool_names[position], float(scores[position])) for position in picked]
 
+    def ranker(self, embed: Callable[[str], Sequence[float]]) -> IndexRanker:
+        """A tool search (``search(query, k)``) that ranks by this index.
+
+        ``embed`` turns a query into its vector with the index's embedding model (``model``).
+        """
+        return IndexRanker(self, embed)
+
     def similarity(self) -> ToolSimilarity:
         """Phase 2's tool similarity from this index's neighbours (``similarity_source``)."""
         return ToolSimilarity(
             self.source, {name: tuple(self.find_similar_tools(name)) for name in self.tool_names}
         )
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRanker:
+    """WorkflowBench's index search for a query text: its embedding, then ``ToolIndex.rank``."""
+
+    index: ToolIndex
+    embed: Callable[[str], Sequence[float]]
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self.index.rank(self.embed(query), k)
 
 
 def _top(scores: np.ndarray, count: int) -> list[int]:

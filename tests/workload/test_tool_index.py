@@ -91,3 +91,18 @@ def test_malformed_files_are_one_line(tmp_path: Path) -> None:
         with pytest.raises(UsageError) as caught:
             load_tool_index(path)
         assert "\n" not in str(caught.value) and path.name in str(caught.value)
+
+
+def test_a_ranker_searches_with_the_query_embedding(tmp_path: Path) -> None:
+    vectors = _vectors()
+    index = load_tool_index(_write(tmp_path, _index_document(vectors)))
+    asked: list[str] = []
+
+    def embed(query: str) -> list[float]:
+        asked.append(query)
+        return list(vectors[NAMES.index("net_poster")] * 3.0)
+
+    found = index.ranker(embed).search("send data over the network", 2)
+    assert asked == ["send data over the network"]
+    assert found == index.rank(vectors[NAMES.index("net_poster")], 2)
+    assert found[0][0] == "net_poster"
