@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 import typer.main
 
-from runbench.cli import browse, catalog, results, run, store
+from runbench.cli import browse, catalog, rescore, results, run, store
 from runbench.cli.output import error_lines, log_to_terminal, print_json, stdout
 from runbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, RunbenchError, StoreError
 
@@ -39,6 +39,7 @@ app.command()(store.migrate)
 app.command()(results.report)
 app.command()(results.status)
 app.command()(results.compare)
+app.command()(rescore.rescore)
 app.command()(browse.runs)
 app.command()(browse.errors)
 app.command()(browse.show)

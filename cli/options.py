@@ -194,6 +194,16 @@ ToolsFile = Annotated[
         metavar="FILE",
     ),
 ]
+ToolIndexFile = Annotated[
+    Path | None,
+    _option(
+        "--tool-index",
+        help="A WorkflowBench tool index pickle (.mcp_embedding_cache/tool_index.pkl), read "
+        "without running its code. [default: tool_index in runbench.toml, else none]",
+        panel=PLAN,
+        metavar="FILE",
+    ),
+]
 
 
 # -- bundles --------------------------------------------------------------------------------

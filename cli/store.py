@@ -76,12 +76,20 @@ def migrate(
             "--storage/STORAGE_FORMAT instead.",
         ),
     ] = None,
+    legacy_logs: Annotated[
+        Path | None,
+        typer.Option(
+            "--legacy-logs",
+            help="Import every WorkflowBench *_log.json under this folder "
+            "(workflow_quality_results/test_logs) into suite legacy-logs.",
+        ),
+    ] = None,
     dry_run: DryRun = False,
     as_json: Json = False,
     *,
     where: StoreArgs,
 ) -> None:
-    """Copy records between the JSON and Parquet stores, or import a legacy database.
+    """Copy records between the JSON and Parquet stores, or import a legacy database or logs.
 
     Streams, never duplicates (a row already in the destination is skipped), leaves the source
     untouched and verifies every copied row's content afterwards. Re-running adds nothing.
@@ -92,9 +100,11 @@ def migrate(
       runbench migrate --from parquet --to json --store results/
 
       runbench migrate --legacy master_database.json --storage parquet
+
+      runbench migrate --legacy-logs WorkflowBench/workflow_quality_results/test_logs
     """
-    if legacy is not None:
-        _import_legacy(legacy, where, dry_run=dry_run, as_json=as_json)
+    if legacy is not None or legacy_logs is not None:
+        _import_one(legacy, legacy_logs, where, dry_run=dry_run, as_json=as_json)
         return
     from runbench.cli.run import refresh_summary
     from runbench.config import parse_storage_format
@@ -117,6 +127,17 @@ def migrate(
     else:
         for text in report.describe():
             line(text)
+
+
+def _import_one(
+    legacy: Path | None, legacy_logs: Path | None, where: StoreArgs, *, dry_run: bool, as_json: bool
+) -> None:
+    if legacy is not None and legacy_logs is not None:
+        raise UsageError("--legacy and --legacy-logs import different files: pass one")
+    if legacy is not None:
+        _import_legacy(legacy, where, dry_run=dry_run, as_json=as_json)
+    elif legacy_logs is not None:
+        _import_logs(legacy_logs, where, dry_run=dry_run, as_json=as_json)
 
 
 def _import_legacy(path: Path, where: StoreArgs, *, dry_run: bool, as_json: bool) -> None:
@@ -144,3 +165,26 @@ def _identity(store: Any) -> str:
     """What makes two opened stores the same store: the bucket URL, or the resolved folder."""
     url = getattr(store, "url", None)
     return str(url) if url else str(store.path.resolve())
+
+
+def _import_logs(folder: Path, where: StoreArgs, *, dry_run: bool, as_json: bool) -> None:
+    from runbench.cli.output import stderr_line
+    from runbench.cli.run import refresh_summary
+    from runbench.migrate.wb_logs import import_logs
+
+    if not folder.is_dir():
+        raise UsageError(f"--legacy-logs {folder} is not a folder", hint="pass a test_logs folder")
+    target = open_store(where.storage, where.store)
+    report = import_logs(folder, target, dry_run=dry_run)
+    target.close()
+    if not dry_run and report.imported:
+        refresh_summary(target)
+    for damaged in report.damaged:
+        stderr_line(f"damaged log {damaged.path}: {damaged.reason}")
+    if as_json:
+        print_json(asdict(report))
+    else:
+        for text in report.describe():
+            line(text)
+    if report.damaged:
+        raise typer.Exit(1)

@@ -403,6 +403,9 @@ class RunbenchConfig:
     # the model that classifies non-full tests when a run asks for it (--classifier,
     # --ai-classification); None keeps the rule-based classifier
     classifier: str | None = None
+    # a WorkflowBench tool embedding index pickle (``tool_index = "…"``, --tool-index), relative
+    # to the config file's folder: phase 2's similarity and tool search rank with it
+    tool_index: Path | None = None
 
     def resolve_model(self, name: str) -> ModelConfig:
         """The model a user-typed name means: canonical name, alias or deployment, any case.
@@ -528,7 +531,7 @@ def load_config(path: Path | None) -> RunbenchConfig:
     _refuse_literal_keys(document, path)
     embeddings = document.pop("embeddings", None)  # a key, not a table: read before the check
     classifier = document.pop("classifier", None)
-    unknown = set(document) - {"providers", "models", "tools"}
+    unknown = set(document) - {"providers", "models", "tools", "tool_index"}
     if unknown:
         raise ConfigError(
             f"{path}: unknown table '{sorted(unknown)[0]}'; tables are [providers] and [models]"
@@ -536,6 +539,9 @@ def load_config(path: Path | None) -> RunbenchConfig:
     tools = document.get("tools")
     if tools is not None and (not isinstance(tools, str) or not tools.strip()):
         raise ConfigError(f"{path}: 'tools' must be the path of a tool_registry.json")
+    tool_index = document.get("tool_index")
+    if tool_index is not None and (not isinstance(tool_index, str) or not tool_index.strip()):
+        raise ConfigError(f"{path}: 'tool_index' must be the path of a tool index pickle")
     providers = dict(base.providers)
     for name, table in _tables(document.get("providers", {}), path, "providers").items():
         providers[name] = _provider(name, table, path)
@@ -547,6 +553,7 @@ def load_config(path: Path | None) -> RunbenchConfig:
         config,
         embeddings=_model_key(config, "embeddings", embeddings, path),
         classifier=_model_key(config, "classifier", classifier, path),
+        tool_index=path.parent / tool_index if tool_index else None,
     )
 
 

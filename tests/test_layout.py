@@ -50,6 +50,7 @@ CLI_MAY_USE_FROM_RUNNERS = {
     "runbench.runners.session",
     "runbench.runners.ultra",
     "runbench.runners.progress",
+    "runbench.runners.rescore",  # judging stored transcripts: a run without a model
 }
 
 

@@ -43,7 +43,8 @@ def main() -> None:
         written += len(batch)
         if index == 0:
             print("writing", flush=True)
-        time.sleep(0.002)  # a steady writer, not a flood: migrate runs beside it
+        time.sleep(0.01)  # a steady writer, not a flood: migrate runs beside it, and the limit
+        # is reached only after minutes, however slow migrate is on a busy machine
 
 
 if __name__ == "__main__":

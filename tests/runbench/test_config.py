@@ -165,3 +165,11 @@ def test_the_reply_size_cap_is_a_positive_integer_per_provider(tmp_path: Path) -
         text = GOOD.replace("rpm = 60", f"rpm = 60\nmax_reply_bytes = {bad}")
         with pytest.raises(ConfigError, match=r"providers\.gw\.max_reply_bytes must be"):
             load_config(_write(tmp_path, text))
+
+
+def test_tool_index_is_a_path_beside_the_config(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, 'tool_index = "cache/tool_index.pkl"\n' + GOOD))
+    assert config.tool_index == tmp_path / "cache" / "tool_index.pkl"
+    assert load_config(_write(tmp_path, GOOD)).tool_index is None
+    with pytest.raises(ConfigError, match="'tool_index' must be the path of a tool index pickle"):
+        load_config(_write(tmp_path, "tool_index = 3\n" + GOOD))
