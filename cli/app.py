@@ -17,7 +17,13 @@ import typer
 import typer.main
 
 from runbench.cli import browse, catalog, rescore, results, run, store
-from runbench.cli.output import error_lines, log_to_terminal, print_json, stdout
+from runbench.cli.output import (
+    error_lines,
+    log_to_terminal,
+    print_json,
+    stdout,
+    stop_logging_to_terminal,
+)
 from runbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, RunbenchError, StoreError
 
 app = typer.Typer(
@@ -153,6 +159,14 @@ def main(argv: list[str] | None = None) -> None:
     arguments = sys.argv[1:] if argv is None else list(argv)
     sys.argv = ["runbench", *arguments]  # what manifests and resume lines record, however called
     as_json = "--json" in arguments
+    try:
+        _run_command(argv, as_json)
+    finally:  # called in-process (tests, notebooks), the next caller's logging is its own
+        stop_logging_to_terminal()
+
+
+def _run_command(argv: list[str] | None, as_json: bool) -> None:
+    """The command line parsed and run; errors become one line and an exit code (SystemExit)."""
     try:
         code = build_command().main(args=argv, prog_name="runbench", standalone_mode=False)
     except RunbenchError as exc:

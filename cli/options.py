@@ -337,6 +337,17 @@ class RunArgs:
             metavar="SECONDS",
         ),
     ] = None
+    claim_lease: Annotated[
+        float,
+        _option(
+            "--claim-lease",
+            min=0.05,
+            help="Seconds a run on another host may stay silent before its tests are taken "
+            "over (on this host a live run keeps its tests). [default: 30]",
+            panel=LIMITS,
+            metavar="SECONDS",
+        ),
+    ] = 30.0
     protocol: Annotated[
         str,
         _option(

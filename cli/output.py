@@ -7,11 +7,14 @@ so a log file or a pipe never loses a model or category name.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,10 +94,18 @@ def store_location(storage: str | None, store: Path | str | None) -> StoreLocati
     return resolve_store_location(storage, store)
 
 
-def open_store(storage: str | None, store: Path | str | None, *, must_exist: bool = False) -> Store:
+def open_store(
+    storage: str | None,
+    store: Path | str | None,
+    *,
+    must_exist: bool = False,
+    create: bool = True,
+) -> Store:
     """Open the store the flags and environment name, and say which on stderr.
 
-    ``must_exist`` is for commands that only read: they never create a store.
+    ``must_exist`` is for commands that only read: they never create a store. ``create=False``
+    (a dry run) reads a store that does not exist yet as an empty one, made in a temporary
+    folder removed at exit, so nothing appears at the path.
 
     Raises:
         UsageError: ``must_exist`` and there is no store there.
@@ -126,6 +137,11 @@ def open_store(storage: str | None, store: Path | str | None, *, must_exist: boo
             f"no {location.format} store at {path.resolve()}",
             hint="check --store / RUNBENCH_STORE and --storage / STORAGE_FORMAT",
         )
+    if not create and not path.is_dir():
+        info(f"storage: {location.format} ({path.resolve()}) does not exist yet: read as empty")
+        scratch = tempfile.mkdtemp(prefix="runbench-empty-store-")
+        atexit.register(shutil.rmtree, scratch, True)
+        return open_location(Path(scratch), location.format)
     try:
         opened = open_location(location.root, location.format)
     except OSError as error:
@@ -227,6 +243,16 @@ def log_to_terminal() -> None:
     for handler in logging.getLogger().handlers:
         handler.filters = [f for f in handler.filters if not isinstance(f, TerminalLogFilter)]
         handler.addFilter(TerminalLogFilter())
+
+
+def stop_logging_to_terminal() -> None:
+    """Take the command's log filters off every handler again (the command has ended)."""
+    from runbench.redact import RedactingFilter
+
+    for handler in logging.getLogger().handlers:
+        handler.filters = [
+            f for f in handler.filters if not isinstance(f, TerminalLogFilter | RedactingFilter)
+        ]
 
 
 def redact_logs(config: RunbenchConfig) -> None:

@@ -103,6 +103,7 @@ def _request(
         test_timeout_s=run.timeout,
         request_timeout_s=run.request_timeout,
         max_runtime_s=run.max_runtime,
+        lease_s=run.claim_lease,
         max_retries=run.max_retries,
         adaptive=run.adaptive is not False,  # adaptive unless --no-adaptive
         requests_per_second=run.qps,
@@ -132,11 +133,16 @@ def _request(
     return request
 
 
-def _context(request: RunRequest, config: RunbenchConfig, where: StoreArgs) -> RunContext:
-    """The run's one context: this configuration, the request's workload, the opened store."""
+def _context(
+    request: RunRequest, config: RunbenchConfig, where: StoreArgs, *, create: bool = True
+) -> RunContext:
+    """The run's one context: this configuration, the request's workload, the opened store.
+
+    ``create=False`` (a dry run) creates nothing at the store's path.
+    """
     from runbench.runners.context import build_context
 
-    store = open_store(where.storage, where.store)
+    store = open_store(where.storage, where.store, create=create)
     return build_context(
         config, store, tasks_path=request.tasks_path, tools_path=request.tools_path
     )
@@ -154,7 +160,7 @@ def run_and_report(
     from runbench.cli.progress import ProgressView
     from runbench.runners import session
 
-    context = _context(request, config, where)
+    context = _context(request, config, where, create=not run.dry_run)
     if run.dry_run:
         show_dry_run(request, context, run)
         return
@@ -205,10 +211,10 @@ def _report(outcome: RunOutcome, store: Store, run: RunArgs, *, per_provider: bo
     summary = outcome.summary
     if run.as_json:
         print_json(outcome.to_dict())
+    elif summary is None:  # one line, the answer a script or log waits for, even with --quiet
+        line(f"All {outcome.planned} planned tests are done; nothing to run.")
     elif run.quiet:
         pass  # --quiet: no table; the error reasons and the resume line still go to stderr
-    elif summary is None:
-        line(f"All {outcome.planned} planned tests are done; nothing to run.")
     else:
         table = (
             provider_table(summary, snapshot_of(summary)) if per_provider else run_table(summary)
@@ -418,7 +424,7 @@ def ultra_parallel(
         run_and_report(cluster_request, config, where, run, per_provider=True)
         return
     ultra = plan_ultra(request, config, num_shards, run.max_workers)
-    context = _context(ultra.request, config, where)
+    context = _context(ultra.request, config, where, create=not run.dry_run)
     if run.dry_run:
         heading = f"{len(ultra.shards)} shards over {ultra.deployments} deployment(s); "
         show_dry_run(ultra.request, context, run, heading)

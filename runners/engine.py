@@ -1,6 +1,7 @@
 """The engine every runner drives: jobs in, records in the store out, each endpoint on its own.
 
-One task group, bounded queues. Jobs are grouped by endpoint (provider × deployment) into *lanes*.
+One task group, bounded queues. Jobs come per endpoint (provider × deployment) as *lanes*
+(``PlannedJobs``: generators, so a plan of any size starts at once and memory stays bounded).
 Each lane has its own bounded queue, its own producer and its own ``max_workers`` workers, and its
 own limiter, so every endpoint keeps up to its own limit in flight whatever the others do: a
 slow, throttled or paused endpoint never holds back another. Tasks are per lane and per worker,
@@ -11,9 +12,11 @@ Claims (``runners/claiming.py``). Concurrent runs of overlapping plans must neve
 twice, so each lane's producer claims its jobs through the store in batches before queueing
 them, with the run id as owner: a job refused (another live run holds it, or it was done
 meanwhile) is skipped and counted as ``claimed_elsewhere``, a part of ``not_run``; a granted job
-is recorded with the attempt the claim issued. One task renews the lease while the run lasts;
-the writer releases each test after its record's append returned, and the run releases whatever
-it still holds when it ends, however it ends.
+is recorded with the attempt the claim issued. One task renews the lease while the run lasts
+and learns which tests another run took over: those are cancelled, queued or in flight. The
+writer stores records through the claims (``Claims.append``): only what the run still holds is
+appended, and released in the same step (fencing). The run releases whatever it still holds
+when it ends, however it ends.
 
 Cancellation has one path: the lanes run inside ``asyncio.timeout``. Its deadline is the run
 limit (``max_runtime_s``), and a ``stop`` event (SIGINT/SIGTERM) moves the deadline to now. Either
@@ -27,17 +30,18 @@ Types live beside the engine and are re-exported here: ``Job`` and ``RunOptions`
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from runbench.chat import ModelClient
 from runbench.errors import AuthenticationError, QuotaExhaustedError, StoreError
 from runbench.records import Record
 from runbench.runners.attempt import run_job
-from runbench.runners.claiming import LEASE_S, Claims, claim_batch_size
+from runbench.runners.claiming import Claims, claim_batch_size
 from runbench.runners.classifying import ModelClassifier
-from runbench.runners.jobs import Job, RunOptions
+from runbench.runners.jobs import EndpointPlan, Job, PlannedJobs, RunOptions
 from runbench.runners.limited_client import LimitedClient
 from runbench.runners.limiter import EndpointLimiter
 from runbench.runners.summary import EndpointProgress, RunSummary
@@ -58,7 +62,7 @@ log = logging.getLogger("runbench.runners")
 class _Lane:
     """One endpoint's share of the run: its jobs, client, limiter and progress."""
 
-    jobs: list[Job]
+    plan: EndpointPlan
     client: ModelClient
     limiter: EndpointLimiter
     progress: EndpointProgress
@@ -73,7 +77,7 @@ class _Run:
     options: RunOptions
     run_id: str
     summary: RunSummary
-    finished: asyncio.Queue[Record | None]
+    finished: asyncio.Queue[tuple[Job, Record] | None]
     claims: Claims
     tools: ToolRegistry | None = None
     similarity: ToolSimilarity | None = None
@@ -81,7 +85,7 @@ class _Run:
 
 
 async def run_jobs(
-    jobs: list[Job],
+    jobs: PlannedJobs | list[Job],
     *,
     store: Store,
     clients: dict[str, ModelClient],
@@ -93,11 +97,12 @@ async def run_jobs(
     tools: ToolRegistry | None = None,
     similarity: ToolSimilarity | None = None,
     classifier: ModelClassifier | None = None,
-    lease_s: float = LEASE_S,
+    lease_s: float | None = None,
 ) -> RunSummary:
     """Run every job this run can claim; return what happened. Cancels cleanly on ``stop``.
 
-    Each job is claimed through ``store`` (owner ``run_id``, a lease of ``lease_s`` seconds)
+    Each job is claimed through ``store`` (owner ``run_id``, a lease of ``lease_s`` seconds,
+    default ``options.lease_s``)
     before it runs and recorded with the attempt the claim issued; jobs another live run holds,
     or that were done meanwhile, are counted in ``summary.claimed_elsewhere`` (part of
     ``not_run``) and not run.
@@ -109,8 +114,9 @@ async def run_jobs(
     ``on_progress`` is called about once a second and always once more at the end, with
     ``summary.final`` set, whether the run finished, timed out or was interrupted.
     """
-    summary = RunSummary.for_jobs(run_id, jobs)
-    lanes = _lanes(jobs, clients, options, summary)
+    planned = jobs if isinstance(jobs, PlannedJobs) else PlannedJobs.of(jobs)
+    summary = RunSummary.for_plan(run_id, planned)
+    lanes = _lanes(planned, clients, options, summary)
     workers = sum(_workers(lane, options) for lane in lanes)
     run = _Run(
         store,
@@ -119,14 +125,14 @@ async def run_jobs(
         run_id,
         summary,
         asyncio.Queue(maxsize=max(1, workers) * QUEUE_SLOTS_PER_WORKER),
-        Claims(store, run_id, lease_s),
+        Claims(store, run_id, options.lease_s if lease_s is None else lease_s),
         tools,
         similarity,
         classifier,
     )
     try:
         async with asyncio.TaskGroup() as group:
-            writer = group.create_task(_write(store, run.finished, run.claims))
+            writer = group.create_task(_write(run.finished, run.claims, summary))
             reporter = group.create_task(_report(summary, lanes, on_progress))
             renewer = group.create_task(run.claims.keep_alive())
             try:
@@ -148,30 +154,28 @@ async def run_jobs(
 
 
 def _lanes(
-    jobs: list[Job], clients: dict[str, ModelClient], options: RunOptions, summary: RunSummary
+    planned: PlannedJobs, clients: dict[str, ModelClient], options: RunOptions, summary: RunSummary
 ) -> list[_Lane]:
-    grouped: dict[str, list[Job]] = {}
-    for job in jobs:
-        grouped.setdefault(job.endpoint, []).append(job)
     return [
         _Lane(
-            endpoint_jobs,
-            clients[endpoint],
+            plan,
+            clients[plan.endpoint],
             EndpointLimiter(
-                endpoint,
-                endpoint_jobs[0].deployment.limits,
+                plan.endpoint,
+                plan.deployment.limits,
                 adaptive=options.adaptive,
                 requests_per_second=options.requests_per_second,
                 share=options.share,
             ),
-            summary.endpoints[endpoint],
+            summary.endpoints[plan.endpoint],
         )
-        for endpoint, endpoint_jobs in grouped.items()
+        for plan in planned.lanes
     ]
 
 
 def _workers(lane: _Lane, options: RunOptions) -> int:
-    return max(1, min(options.max_workers, len(lane.jobs)))
+    size = lane.plan.size
+    return max(1, min(options.max_workers, options.max_workers if size is None else size))
 
 
 async def _schedule(lanes: list[_Lane], run: _Run, stop: asyncio.Event | None) -> None:
@@ -209,17 +213,23 @@ async def _run_lane(lane: _Lane, run: _Run) -> None:
 
 
 async def _produce(lane: _Lane, queue: asyncio.Queue[Job | None], workers: int, run: _Run) -> None:
-    """Claim the lane's jobs a batch at a time and queue those granted, as the queue drains.
+    """Generate, claim and queue the lane's jobs a batch at a time, as the queue drains.
 
-    A batch is claimed only when the previous one is queued, so a run holds little more than
-    what it is about to start; once the lane's provider is stopped nothing more is claimed.
+    A batch is generated and claimed only when the previous one is queued, so a run holds
+    little more than what it is about to start, and a plan of any size starts at once.
+    Generating runs in a thread: a stretch of done tests is skipped without stalling the loop.
+    Once the lane's provider is stopped nothing more is claimed.
     """
     size = claim_batch_size(workers, QUEUE_SLOTS_PER_WORKER)
-    provider = lane.jobs[0].deployment.provider if lane.jobs else ""
-    for start in range(0, len(lane.jobs), size):
-        if provider in run.summary.stopped:
-            break  # the rest is counted as not run
-        granted = await run.claims.claim(lane.jobs[start : start + size])
+    provider = lane.plan.deployment.provider
+    jobs = lane.plan.jobs()
+    while provider not in run.summary.stopped:  # once stopped, the rest is not run
+        batch = await asyncio.to_thread(_take, jobs, size)
+        if not batch:
+            break
+        if lane.plan.size is None:
+            run.summary.reached(batch)
+        granted = await run.claims.claim(batch)
         for job in granted.refused:
             run.summary.claimed_by_another(job)
         for job in granted.jobs:
@@ -228,44 +238,65 @@ async def _produce(lane: _Lane, queue: asyncio.Queue[Job | None], workers: int, 
         await queue.put(None)
 
 
+def _take(jobs: Iterator[Job], size: int) -> list[Job]:
+    return list(itertools.islice(jobs, size))
+
+
 async def _work(lane: _Lane, queue: asyncio.Queue[Job | None], run: _Run) -> None:
     while (job := await queue.get()) is not None:
         if job.deployment.provider in run.summary.stopped:
             continue  # counted as not run
+        if run.claims.is_lost(job.test.test_id):
+            run.summary.claimed_by_another(job)  # another run took it over: never started
+            continue
         client = LimitedClient(lane.client, lane.limiter, lane.progress, run.options)
         try:
-            record = await run_job(
-                job,
-                client,
-                run.library,
-                run.options,
-                run_id=run.run_id,
-                store=run.store,
-                tools=run.tools,
-                similarity=run.similarity,
-                classifier=run.classifier,
-            )
+            async with run.claims.fenced(job.test.test_id):
+                record = await run_job(
+                    job,
+                    client,
+                    run.library,
+                    run.options,
+                    run_id=run.run_id,
+                    store=run.store,
+                    tools=run.tools,
+                    similarity=run.similarity,
+                    classifier=run.classifier,
+                )
         except (AuthenticationError, QuotaExhaustedError) as error:
             run.summary.stop_provider(job.deployment.provider, error.message, error.exit_code)
             continue
-        run.summary.count(job, record)
-        await run.finished.put(record)
+        except TimeoutError:
+            if not run.claims.is_lost(job.test.test_id):
+                raise
+            run.summary.claimed_by_another(job)  # cancelled in flight: another run holds it
+            continue
+        await run.finished.put((job, record))
 
 
-async def _write(store: Store, finished: asyncio.Queue[Record | None], claims: Claims) -> None:
-    """Append records as they come, each batch durable before the next is taken.
+async def _write(
+    finished: asyncio.Queue[tuple[Job, Record] | None], claims: Claims, summary: RunSummary
+) -> None:
+    """Store finished tests as they come, each batch durable before the next is taken.
 
-    The batch's tests are released only after its append returned: released earlier, a test
-    not yet stored could be granted to another run and run twice.
+    ``claims.append`` stores only the records whose claims the run still holds and releases
+    them in the same step (released before the append, a test not yet stored could be granted
+    to another run and run twice). A test is counted once its record is stored; one refused
+    (its claim was lost) counts as run elsewhere.
     """
     while True:
         batch = [await finished.get()]
         while not finished.empty():
             batch.append(finished.get_nowait())
-        records = [record for record in batch if record is not None]
-        if records:
-            await asyncio.to_thread(store.append, records)
-            await claims.release([record.test_id for record in records])
+        done = [item for item in batch if item is not None]
+        if done:
+            refused = await claims.append([record for _, record in done])
+            lost = {id(record) for record in refused}
+            for job, record in done:
+                if id(record) in lost:
+                    summary.claimed_by_another(job)
+                else:
+                    summary.count(job, record)
         if None in batch:
             return
 

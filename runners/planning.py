@@ -1,7 +1,8 @@
 """Turning a matrix and the store's rows into jobs: exact resume, new instances, shards.
 
 ``smart-batch`` plans instances 0..N-1 of every cell and keeps the tests that are not done (no
-non-error row), so re-running a finished plan plans nothing. ``batch`` plans N new instances per
+non-error row), so re-running a finished plan plans nothing; its jobs are generated lazily,
+per endpoint, as the run pulls them (``PlannedJobs``). ``batch`` plans N new instances per
 cell after the highest instance stored. A job's attempt number is one more than the highest
 attempt its test already has (``storage.stored_tests``, the one definition of done and attempts).
 Shards split by the test id, so each shard's share is the same in every process.
@@ -9,7 +10,7 @@ Shards split by the test id, so each shard's share is the same in every process.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +24,10 @@ from runbench.plan import (
     GenerationSettings,
     PlannedTest,
     plan_tests,
-    remaining_tests,
     settings_mask,
 )
-from runbench.runners.engine import Job
-from runbench.storage import Store, StoredTests, stored_tests
+from runbench.runners.jobs import EndpointPlan, Job, PlannedJobs
+from runbench.storage import Store, StoredTests
 from runbench.storage.stored import is_judged
 
 
@@ -64,9 +64,9 @@ def count_done(
 ) -> dict[str, int]:
     """Per model: how many of the plan's tests are done, without planning one test id.
 
-    A row's test_id is a function of its cell columns and instance (plan.py), so the plan's
-    done tests are the distinct test_ids of non-error rows whose cell is one of the matrix's and
-    whose instance is below ``num_instances`` and whose generation settings are the plan's
+    A row's test_id is a function of its cell columns and instance (``runbench.plan``), so
+    the plan's done tests are the distinct test_ids of non-error rows whose cell is one of the
+    matrix's, whose instance is below ``num_instances`` and whose generation settings are the plan's
     (``settings`` per model, else the matrix's protocol alone). This is what lets a dry run of a
     10-million-test plan answer from the store alone.
     """
@@ -130,13 +130,18 @@ def highest_instances(store: Store, model: str) -> dict[Cell, int]:
     return highest
 
 
+def _pinned(model: ModelConfig, pinned: str) -> DeploymentConfig:
+    for deployment in model.deployments:
+        if deployment.name.lower() == pinned.lower():
+            return deployment
+    names = ", ".join(d.name for d in model.deployments)
+    raise UsageError(f"model '{model.name}' has no deployment '{pinned}'; it has {names}")
+
+
 def _deployment_for(model: ModelConfig, test_id: str, pinned: str | None) -> DeploymentConfig:
+    """The deployment that runs a test: the pinned one, else spread by the test id."""
     if pinned is not None:
-        for deployment in model.deployments:
-            if deployment.name.lower() == pinned.lower():
-                return deployment
-        names = ", ".join(d.name for d in model.deployments)
-        raise UsageError(f"model '{model.name}' has no deployment '{pinned}'; it has {names}")
+        return _pinned(model, pinned)
     return model.deployments[int(test_id[8:16], 16) % len(model.deployments)]
 
 
@@ -167,39 +172,61 @@ def plan_remaining(
     deployment: str | None = None,
     shard: Shard | None = None,
     skip: Collection[str] = frozenset(),
-) -> tuple[list[Job], int]:
+) -> tuple[PlannedJobs, int]:
     """smart-batch: the not-done tests of instances 0..N-1 of every cell; (jobs, planned).
 
-    ``skip`` holds tests not done that are left alone anyway (settled errors, ``settled.py``).
+    The jobs are generated as the run pulls them, one generator per endpoint, so a plan of any
+    size starts at once; "done" is the store's ``known_tests``, which claims keep current
+    while the run goes on (a test finished meanwhile by another run is skipped, not claimed).
+    ``planned`` is counted arithmetically, except for a shard, whose share is only known by
+    test id. ``skip`` holds tests not done that are left alone anyway (settled errors,
+    ``settled.py``).
+
+    Raises:
+        UsageError: ``deployment`` names no deployment of a model.
     """
-    stored = stored_tests(store, models=[model.name for model in models])
-    jobs: list[Job] = []
+    known = store.known_tests()
+    plans: list[EndpointPlan] = []
     planned = 0
     for model in models:
         cells = matrix.cells([model.name], {model.name: model_settings(model, matrix.protocol)})
-        in_shard = _counted(
-            test
-            for test in plan_tests(cells, matrix.num_instances)
-            if shard is None or shard.holds(test.test_id)
-        )
-        # streamed: only the remaining tests are ever held
-        remaining = remaining_tests(in_shard, stored.done | set(skip))
-        planned += in_shard.count
-        jobs.extend(_jobs(remaining, model, stored, deployment, None))
-    return jobs, planned
+        if shard is None:
+            planned += len(cells) * matrix.num_instances
+        else:
+            ids = (test.test_id for test in plan_tests(cells, matrix.num_instances))
+            planned += sum(1 for test_id in ids if shard.holds(test_id))
+        chosen = [_pinned(model, deployment)] if deployment else list(model.deployments)
+        for target in chosen:
+            lane = _Lane(cells, matrix.num_instances, model, target, deployment, shard, known, skip)
+            plans.append(EndpointPlan(model, target, lane.jobs))
+    return PlannedJobs.merged(plans), planned
 
 
-class _counted(Iterator[PlannedTest]):
-    """An iterator that counts what passes through it."""
+@dataclass(frozen=True, slots=True)
+class _Lane:
+    """The remaining tests of one model that one of its deployments runs, as a generator."""
 
-    def __init__(self, tests: Iterable[PlannedTest]) -> None:
-        self._tests = iter(tests)
-        self.count = 0
+    cells: list[Cell]
+    num_instances: int
+    model: ModelConfig
+    deployment: DeploymentConfig
+    pinned: str | None
+    shard: Shard | None
+    known: StoredTests
+    skip: Collection[str]
 
-    def __next__(self) -> PlannedTest:
-        test = next(self._tests)
-        self.count += 1
-        return test
+    def jobs(self) -> Iterator[Job]:
+        deployments = self.model.deployments
+        index = next(n for n, d in enumerate(deployments) if d is self.deployment)
+        spread = self.pinned is None and len(deployments) > 1
+        done, skip, shard = self.known.done, self.skip, self.shard
+        for test in plan_tests(self.cells, self.num_instances):
+            test_id = test.test_id
+            if spread and int(test_id[8:16], 16) % len(deployments) != index:
+                continue  # another deployment's test (the split _deployment_for makes)
+            if test_id in done or test_id in skip or (shard and not shard.holds(test_id)):
+                continue
+            yield Job(test, self.known.next_attempt(test_id), self.model, self.deployment)
 
 
 def plan_new_instances(
@@ -216,7 +243,7 @@ def plan_new_instances(
         raise UsageError("--count must be ≥ 1")
     if count > MAX_NUM_INSTANCES:
         raise UsageError(f"--count is above the limit of {MAX_NUM_INSTANCES:,} new instances")
-    stored = stored_tests(store, models=[model.name])
+    stored = store.known_tests()
     highest = highest_instances(store, model.name)
     tests: list[PlannedTest] = []
     for cell in matrix.cells([model.name], {model.name: model_settings(model, matrix.protocol)}):

@@ -44,9 +44,9 @@ from runbench.config import ModelConfig
 from runbench.errors import AuthenticationError, QuotaExhaustedError, StoreError, UsageError
 from runbench.records import Record
 from runbench.runners.attempt import run_job
-from runbench.runners.claiming import LEASE_S, Claims
+from runbench.runners.claiming import Claims
 from runbench.runners.classifying import ModelClassifier
-from runbench.runners.jobs import Job, RunOptions
+from runbench.runners.jobs import Job, PlannedJobs, RunOptions
 from runbench.runners.limited_client import LimitedClient
 from runbench.runners.limiter import EndpointLimiter
 from runbench.runners.summary import EndpointProgress, RunSummary
@@ -367,8 +367,10 @@ class _Dispatch:
     job of any record that arrives, also a late one.
     """
 
-    def __init__(self, jobs: Iterable[Job], claims: Claims, summary: RunSummary) -> None:
+    def __init__(self, jobs: PlannedJobs, claims: Claims, summary: RunSummary) -> None:
         self._fresh: Iterator[Job] = iter(jobs)
+        # lanes generated as they go count their jobs into the plan as they are reached
+        self._unsized = {lane.endpoint for lane in jobs.lanes if lane.size is None}
         self._returned: deque[Job] = deque()
         self._claims = claims
         self._summary = summary
@@ -390,6 +392,7 @@ class _Dispatch:
                     if not chunk:
                         self._exhausted = True
                         continue
+                    self._summary.reached(job for job in chunk if job.endpoint in self._unsized)
                     granted = await self._claims.claim(chunk)
                     for job in granted.refused:
                         self._summary.claimed_by_another(job)
@@ -401,7 +404,12 @@ class _Dispatch:
                 await self._changed.wait()  # an actor may yet give work back
 
     def _hand_out(self, jobs: list[Job]) -> list[Job]:
-        live = [job for job in jobs if job.deployment.provider not in self._summary.stopped]
+        live = [
+            job
+            for job in jobs
+            if job.deployment.provider not in self._summary.stopped
+            and not self._claims.is_lost(job.test.test_id)  # another run took it over
+        ]
         for job in live:
             self._out.add(job.test.test_id)
             self.handed[job.test.test_id] = job
@@ -440,7 +448,7 @@ class ClusterRun:
 
 
 async def run_on_ray(
-    jobs: list[Job],
+    jobs: PlannedJobs,
     *,
     cluster: ClusterRun,
     store: Store,
@@ -452,7 +460,6 @@ async def run_on_ray(
     tools: ToolRegistry | None = None,
     similarity: ToolSimilarity | None = None,
     classifier: ModelConfig | None = None,
-    lease_s: float = LEASE_S,
 ) -> RunSummary:
     """Run ``jobs`` on the cluster's actors; store each test's first record; return the summary.
 
@@ -462,7 +469,7 @@ async def run_on_ray(
     """
     ray = import_ray()
     event = cluster.on_event or (lambda text: log.info("%s", text))
-    summary = RunSummary.for_jobs(run_id, jobs)
+    summary = RunSummary.for_plan(run_id, jobs)
     nodes = await check_versions(ray)
     count = cluster.actors or max(2, len(nodes))
     per_actor = _actor_options(options, count)
@@ -471,7 +478,7 @@ async def run_on_ray(
     summary.nodes = sorted({actor.node for actor in actors})
     summary.workers = {actor.label: {} for actor in actors}
     event(f"{count} actors on {len(summary.nodes)} node(s): {', '.join(summary.nodes)}")
-    claims = Claims(store, run_id, lease_s)
+    claims = Claims(store, run_id, options.lease_s)
     dispatch = _Dispatch(jobs, claims, summary)
     finished: asyncio.Queue[tuple[_Actor, Shipment] | None] = asyncio.Queue(maxsize=count * 4)
     batch = setup.options.max_workers
@@ -662,15 +669,19 @@ async def _write(
                 stored.add(record.test_id)
                 records.append((actor, job, record))
         if records:
-            await asyncio.to_thread(store.append, [record for _, _, record in records])
+            # stored only while this run still holds each claim, released in the same step
+            refused = await claims.append([record for _, _, record in records])
+            lost = {id(record) for record in refused}
             stored_at = datetime.now(UTC)
             if len(summary.shipment_delays) < MAX_DELAY_SAMPLES:
                 summary.shipment_delays += [
                     (stored_at - record.recorded_at).total_seconds() for _, _, record in records
                 ]
-            await claims.release([record.test_id for _, _, record in records])
             for actor, job, record in records:
                 dispatch.handed.pop(record.test_id, None)
+                if id(record) in lost:
+                    summary.claimed_by_another(job)
+                    continue
                 summary.count(job, record)
                 _count_for(summary, actor, job, record)
         if None in batch:

@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import json
 import signal
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ from runbench.matrix import MAX_NUM_INSTANCES, Matrix, model_settings
 from runbench.planspec import PlanInputs
 from runbench.runners.classifying import ModelClassifier
 from runbench.runners.context import RunContext
-from runbench.runners.engine import Job, RunOptions, RunSummary, run_jobs
+from runbench.runners.engine import RunOptions, RunSummary, run_jobs
+from runbench.runners.jobs import LEASE_S, PlannedJobs
 from runbench.runners.manifest import finish_manifest, start_manifest
 from runbench.runners.planning import (
     Shard,
@@ -139,6 +141,7 @@ def run_options(
     requests_per_second: float | None,
     save_logs: bool,
     debug: bool,
+    lease_s: float = LEASE_S,
 ) -> RunOptions:
     """The engine's options from the run flags; ``debug`` runs one test at a time, logs kept.
 
@@ -157,6 +160,7 @@ def run_options(
         adaptive=adaptive,
         requests_per_second=requests_per_second,
         save_logs=save_logs or debug,
+        lease_s=lease_s,
     )
 
 
@@ -269,7 +273,7 @@ class DryRun:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    jobs: list[Job]
+    jobs: PlannedJobs
     planned: int
     cells: int
     fitted: PlannedMatrix
@@ -304,9 +308,9 @@ def prepare(request: RunRequest, context: RunContext) -> Prepared:
             deployment=request.deployment,
             shard=request.shard,
         )
-        return Prepared(jobs, len(jobs), cells, fitted, classifier)
+        return Prepared(PlannedJobs.of(jobs), len(jobs), cells, fitted, classifier)
     settled = settled_ids(store, [model.name for model in models], request.retry_errors)
-    jobs, planned = plan_remaining(
+    remaining, planned = plan_remaining(
         store,
         models,
         matrix,
@@ -314,7 +318,7 @@ def prepare(request: RunRequest, context: RunContext) -> Prepared:
         shard=request.shard,
         skip=settled,
     )
-    return Prepared(jobs, planned, cells, fitted, classifier)
+    return Prepared(remaining, planned, cells, fitted, classifier)
 
 
 def _resolve(request: RunRequest, context: RunContext) -> tuple[list[ModelConfig], PlannedMatrix]:
@@ -450,15 +454,14 @@ async def execute(
             model = prepared.classifier
             client = context.clients(model, model.deployments[0], protocol=options.protocol)
             classifier = ModelClassifier(model, client, options)
-        for job in prepared.jobs:
-            if job.endpoint not in clients:
-                clients[job.endpoint] = context.clients(
-                    job.model, job.deployment, protocol=options.protocol
-                )
+        for lane in prepared.jobs.lanes:
+            clients[lane.endpoint] = context.clients(
+                lane.model, lane.deployment, protocol=options.protocol
+            )
         checked, options = await _preflight_within_run_limit(
             clients, prepared.jobs, options, stop, check_credentials
         )
-        jobs = [job for job in prepared.jobs if job.endpoint not in checked.unusable]
+        jobs = prepared.jobs.without(checked.unusable)
         if checked.run_limit_reached:
             summary = RunSummary.for_jobs(run_id, jobs)
             summary.timed_out = True
@@ -482,7 +485,7 @@ async def execute(
                     similarity=similarity,
                     classifier=prepared.classifier,
                 )
-                return _with_skipped(summary, prepared, jobs, checked)
+                return _with_skipped(summary, prepared, checked)
             summary = await run_jobs(
                 jobs,
                 store=context.store,
@@ -501,17 +504,15 @@ async def execute(
             await classifier.aclose()
         for client in clients.values():
             await client.aclose()
-    return _with_skipped(summary, prepared, jobs, checked)
+    return _with_skipped(summary, prepared, checked)
 
 
-def _with_skipped(
-    summary: RunSummary, prepared: Prepared, jobs: list[Job], checked: _Checked
-) -> RunSummary:
+def _with_skipped(summary: RunSummary, prepared: Prepared, checked: _Checked) -> RunSummary:
     """The summary with the endpoints pre-flight found unusable: stopped, their tests not run."""
     for provider, reason in checked.report.by_provider().items():
         summary.stopped[provider] = reason
         summary.stopped_exit_code = checked.report.exit_code
-    skipped = len(prepared.jobs) - len(jobs)
+    skipped = len(prepared.jobs.only(checked.unusable))  # generates only the unusable lanes
     summary.planned += skipped
     summary.not_run += skipped
     return summary
@@ -529,7 +530,7 @@ class _Checked:
 
 async def _preflight_within_run_limit(
     clients: dict[str, ModelClient],
-    jobs: list[Job],
+    jobs: PlannedJobs,
     options: RunOptions,
     stop: asyncio.Event | None,
     check_credentials: bool,
@@ -537,7 +538,7 @@ async def _preflight_within_run_limit(
     """Pre-flight bounded by the run limit; the options left with the time that remains."""
     if not check_credentials:
         return _Checked(PreflightReport({})), options
-    api_endpoints = {job.endpoint for job in jobs if job.deployment.kind != "sim"}
+    api_endpoints = {lane.endpoint for lane in jobs.lanes if lane.deployment.kind != "sim"}
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
@@ -553,6 +554,14 @@ async def _preflight_within_run_limit(
     if left <= 0:
         return _Checked(report, run_limit_reached=True), options
     return _Checked(report), dataclasses.replace(options, max_runtime_s=left)
+
+
+def _left_after(options: RunOptions, started: float) -> RunOptions:
+    """The options with ``max_runtime_s`` cut by the time spent since ``started``."""
+    if options.max_runtime_s is None:
+        return options
+    left = max(0.0, options.max_runtime_s - (time.monotonic() - started))
+    return dataclasses.replace(options, max_runtime_s=left)
 
 
 @dataclass(frozen=True, slots=True)
@@ -641,6 +650,7 @@ def run_request(
         UsageError: an unknown model, deployment or task file.
         StoreError: the store cannot be written (found before any test runs).
     """
+    started = time.monotonic()  # --max-runtime counts from here: planning is part of the run
     store = context.store
     store.check_writable()
     prepared = prepare(request, context)
@@ -655,7 +665,7 @@ def run_request(
     run_id = str(uuid.uuid4())
     manifest = start_manifest(run_id, request.to_json(), request.config_path, store.path, command)
     store.write_manifest(manifest)
-    seen: list[RunSummary] = [RunSummary.for_jobs(run_id, prepared.jobs)]
+    seen: list[RunSummary] = [RunSummary.for_plan(run_id, prepared.jobs)]
 
     def progress(summary: RunSummary) -> None:
         seen[0] = summary  # the last picture survives a run that ends in an exception group
@@ -666,7 +676,7 @@ def run_request(
         return execute(
             prepared,
             context,
-            request.options,
+            _left_after(request.options, started),
             stop=stop,
             on_progress=progress,
             check_credentials=preflight_check,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from runbench.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
 from runbench.plan import Cell
 from runbench.records import ERROR_STATUS, Record
-from runbench.runners.jobs import Job
+from runbench.runners.jobs import Job, PlannedJobs
 
 
 @dataclass(slots=True)
@@ -105,6 +105,26 @@ class RunSummary:
             progress.total += 1
             summary.planned += 1
         return summary
+
+    @classmethod
+    def for_plan(cls, run_id: str, planned: PlannedJobs) -> RunSummary:
+        """An empty summary of a plan: totals of lanes of known size now, of others as reached.
+
+        A generated lane's total grows as its jobs are reached (``reached``), so a run stopped
+        early (run limit, signal) counts as not run only the jobs it had reached.
+        """
+        summary = cls(run_id=run_id, planned=0)
+        for lane in planned.lanes:
+            progress = summary.endpoints.setdefault(lane.endpoint, EndpointProgress(lane.endpoint))
+            progress.total += lane.size or 0
+            summary.planned += lane.size or 0
+        return summary
+
+    def reached(self, jobs: Iterable[Job]) -> None:
+        """Count generated jobs into the totals as the run reaches them."""
+        for job in jobs:
+            self.endpoints[job.endpoint].total += 1
+            self.planned += 1
 
     def count(self, job: Job, record: Record) -> None:
         """Count one recorded test in the run, its endpoint and its cell."""

@@ -7,7 +7,7 @@ Arrow tables with the record schema, so analysis code never knows which store it
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -17,6 +17,8 @@ from runbench.records import FIELD_NAMES, KEY_FIELDS, Record
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from runbench.storage.stored import StoredTests
 
 log = logging.getLogger("runbench.storage")
 
@@ -78,6 +80,27 @@ class CompactReport:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+class RowsSince:
+    """The rows a store gained after a position, and the position after them.
+
+    ``Store.rows_since(position)`` returns one; iterate it to the end, then ``position`` is
+    where the next call should start. The position is the store's own opaque value (JSON: the
+    file's identity and the byte offset after its last complete line; Parquet: the parts seen
+    and each write-ahead segment's offset); ``None`` means "from the beginning", as does a
+    position the store no longer recognises (e.g. after ``compact`` replaced a file). A row may
+    be delivered again after such a reset or when a segment is sealed into a part, so readers
+    must fold rows idempotently (sets, maxima). Decoding is as strict as ``scan``'s; damaged
+    lines and parts are skipped with a warning.
+    """
+
+    def __init__(self, batches: Generator[pa.Table, None, object]) -> None:
+        self._batches = batches
+        self.position: object | None = None
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        self.position = yield from self._batches
+
+
 class Store(Protocol):
     """A cumulative, append-only result store that many processes may write at once.
 
@@ -108,6 +131,15 @@ class Store(Protocol):
 
     def done_ids(self, filters: Filters | None = None) -> set[str]: ...
 
+    # the rows appended after ``position`` (``RowsSince``): what keeps claims' done ids current
+    def rows_since(
+        self, position: object | None, columns: Sequence[str] | None = None
+    ) -> RowsSince: ...
+
+    # done / errored / attempts of every test, read in full once per open store, then kept
+    # current through ``rows_since`` (``stored.KnownTests``); planning and claims share it
+    def known_tests(self) -> StoredTests: ...
+
     def verify(self) -> VerifyReport: ...
 
     def compact(self) -> CompactReport: ...
@@ -121,6 +153,10 @@ class Store(Protocol):
     def renew(self, owner: str) -> set[str]: ...
 
     def release(self, owner: str, test_ids: Sequence[str] | None = None) -> None: ...
+
+    # fencing: append only the records whose test ``owner`` still holds (with that attempt),
+    # in one critical section with the check and the release; returns the records refused
+    def append_held(self, records: Sequence[Record], owner: str) -> list[Record]: ...
 
     def write_transcript(self, run_id: str, name: str, payload: bytes | JsonObject) -> str: ...
 

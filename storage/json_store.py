@@ -19,13 +19,14 @@ transcripts and run manifests live beside the records (``storage/services.py``).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runbench.records import Record, conformed_table, encode_rows, validated_lines
 from runbench.storage.base import (
     CompactReport,
+    Damage,
     Filters,
     VerifyReport,
     check_columns,
@@ -46,7 +47,8 @@ from runbench.storage.jsonl import JsonlReader
 from runbench.storage.locking import FileLock, fsync_dir, is_linked, write_all
 from runbench.storage.run_files import RunFiles
 from runbench.storage.services import StoreServices
-from runbench.storage.stored import StoredTests, done_test_ids, stored_tests
+from runbench.storage.since import file_since
+from runbench.storage.stored import KnownTests, done_test_ids
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -68,7 +70,7 @@ class JsonStore(StoreServices):
         self._lock = FileLock(self.path / "records.lock")
         self._fd: int | None = None
         self._committer = GroupCommit(self._write_locked)
-        self._claims = ClaimBook(self.path / "claims", self._stored_among)
+        self._claims = ClaimBook(self.path / "claims", KnownTests(self.rows_since))
         self._run_files = RunFiles(root, self.path)
         self._writable_folders = (self.path,)
 
@@ -88,6 +90,9 @@ class JsonStore(StoreServices):
         table = conformed_table(table)
         for batch in table.to_batches(max_chunksize=_ENCODE_BATCH_ROWS):
             self._committer.commit(encode_rows(batch.to_pylist()))
+
+    def _damage_where(self) -> Path:
+        return self.records_path
 
     def _write_locked(self, payload: bytes) -> None:
         with disk_errors("append to", self.records_path), self._lock:
@@ -159,8 +164,11 @@ class JsonStore(StoreServices):
         """Test ids with a non-error row among ``filters`` (``stored_tests`` holds the rule)."""
         return done_test_ids(self, filters)
 
-    def _stored_among(self, test_ids: Sequence[str]) -> StoredTests:
-        return stored_tests(self, test_ids=test_ids)
+    def _read_since(
+        self, position: object | None, columns: list[str], damage: list[Damage]
+    ) -> Generator[pa.Table, None, object]:
+        """The complete lines of ``records.jsonl`` after ``position`` (``since.py``)."""
+        return (yield from file_since(self.records_path, position, columns, damage))
 
     # -- maintenance -----------------------------------------------------------------------
 

@@ -77,6 +77,7 @@ from runbench.storage.parts import (
     temporary_part,
     write_merged,
 )
+from runbench.storage.stored import StoredTests, stored_tests
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -325,6 +326,34 @@ class ObjectParquetStore(ParquetStore):
         return digest.hexdigest()[:16]
 
     # -- claims, run files -------------------------------------------------------------------
+
+    def _stored_among(self, test_ids: Sequence[str]) -> StoredTests:
+        """Done, errored and attempts of these tests, read from the bucket's parts now."""
+        return stored_tests(self, test_ids=test_ids)
+
+    def known_tests(self) -> StoredTests:
+        """Every stored test, read from the bucket now.
+
+        The local store keeps this current from the rows appended since (``rows_since``); the
+        object store's parts come from other machines too, so it reads the bucket: one listing
+        and the parts not cached yet.
+        """
+        return stored_tests(self)
+
+    def append_held(self, records: Sequence[Record], owner: str) -> list[Record]:
+        """Append the records whose claim ``owner`` still holds, release them; return the rest.
+
+        The bucket offers no lock to make check and append one step: a claim lost between the
+        check and the append leaves one extra row with its own attempt, counted once by analysis
+        (docs/ARCHITECTURE.md says so).
+        """
+        held = self._object_claims.held_attempts(owner) or {}
+        kept = [record for record in records if held.get(record.test_id) == record.attempt]
+        refused = [record for record in records if held.get(record.test_id) != record.attempt]
+        if kept:
+            self.append(kept)
+            self._object_claims.release(owner, [record.test_id for record in kept])
+        return refused
 
     def claim(self, test_ids: Sequence[str], owner: str, lease_s: float) -> dict[str, int]:
         """Claim tests through the bucket's claim book (compare-and-swap; see object_claims)."""

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,6 +75,7 @@ from runbench.storage.locking import (
     try_lock,
     write_all,
 )
+from runbench.storage.parquet_since import parquet_since
 from runbench.storage.parts import (
     ROW_GROUP_ROWS,
     Part,
@@ -87,7 +88,7 @@ from runbench.storage.parts import (
 )
 from runbench.storage.run_files import RunFiles
 from runbench.storage.services import StoreServices
-from runbench.storage.stored import StoredTests, done_test_ids, stored_tests
+from runbench.storage.stored import KnownTests, done_test_ids
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -125,7 +126,7 @@ class ParquetStore(StoreServices):
         self._checked_orphans = False
         self._committer = GroupCommit(self._write_segment)
         self._checker = PartChecker()
-        self._claims = ClaimBook(self.path / "claims", self._stored_among)
+        self._claims = ClaimBook(self.path / "claims", KnownTests(self.rows_since))
         self._run_files = RunFiles(root, self.path)
         self._writable_folders = (self.path, self.parts_dir, self.wal_dir)
 
@@ -414,8 +415,16 @@ class ParquetStore(StoreServices):
         """Test ids with a non-error row among ``filters`` (``stored_tests`` holds the rule)."""
         return done_test_ids(self, filters)
 
-    def _stored_among(self, test_ids: Sequence[str]) -> StoredTests:
-        return stored_tests(self, test_ids=test_ids)
+    def _read_since(
+        self, position: object | None, columns: list[str], damage: list[Damage]
+    ) -> Generator[pa.Table, None, object]:
+        """Segments' new lines, then parts not seen (``parquet_since.py``)."""
+        segments = self._segment_paths()  # segments before parts, as every reader lists them
+        return (
+            yield from parquet_since(
+                segments, self._part_paths, self._checker, position, columns, damage
+            )
+        )
 
     # -- maintenance -----------------------------------------------------------------------
 

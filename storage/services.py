@@ -10,20 +10,26 @@ How a runner is meant to use them (one owner per process, e.g. its run id)::
     store.write_manifest({"run_id": run, "started_at": ..., ...})
     granted = store.claim(test_ids, owner=run, lease_s=60)   # {test_id: attempt}
     ... run each granted test with its attempt; call store.renew(run) every lease_s / 3 ...
-    store.append(records)                           # durable on return
-    store.release(run, finished_ids)                # only after the append returned
+    refused = store.append_held(records, run)       # durable on return, and released; a
+                                                    # record whose claim was lost is refused
     store.write_manifest({..., "ended_at": ..., "exit_code": ...})   # the later write wins
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from runbench.records import Record
+from runbench.storage.base import Damage, RowsSince, check_columns, report_skipped
 from runbench.storage.claims import ClaimBook
 from runbench.storage.durable import check_writable, remove_dead_temporaries
 from runbench.storage.run_files import RunFiles
+from runbench.storage.stored import StoredTests
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 JsonObject = dict[str, Any]
 
@@ -34,6 +40,7 @@ class StoreServices:
     _claims: ClaimBook
     _run_files: RunFiles
     _writable_folders: tuple[Path, ...]
+    path: Path
 
     def check_writable(self) -> None:
         """Prove the store takes new files now, so an unwritable store stops a run early.
@@ -51,9 +58,9 @@ class StoreServices:
         those not done and not held by a live lease of another owner (ids it already held keep
         their attempt; ids found done leave its lease). Record each test with the attempt given
         here: attempts stay unique per test. The lease ends when ``owner``'s process dies (same
-        host), when it expires without ``renew``, or with ``release``. One call reads the
-        store's done ids once (a scan of ``test_id``/``attempt``/``status``), so claim in
-        batches rather than one id at a time.
+        host and boot), when a holder on another host stays silent (no ``renew``) for its
+        lease, or with ``release``. Done ids come from ``known_tests``, brought up to date with
+        only the rows appended since the last call: a claim's cost does not grow with the store.
 
         Raises:
             ValueError: empty ``owner`` or non-positive ``lease_s``.
@@ -65,6 +72,50 @@ class StoreServices:
     def renew(self, owner: str) -> set[str]:
         """Extend ``owner``'s lease by its ``lease_s``; return the test ids it still holds."""
         return self._claims.renew(owner)
+
+    def append(self, records: Sequence[Record]) -> None:
+        """Each store appends its own way; ``append_held`` calls it under the claims lock."""
+        raise NotImplementedError
+
+    def append_held(self, records: Sequence[Record], owner: str) -> list[Record]:
+        """Append the records whose test ``owner`` still holds; return those refused.
+
+        Check, append and release are one critical section under the claims lock (fencing):
+        a run that lost a test's claim (taken over while it was silent) cannot store it.
+
+        Raises:
+            RecordError: a record violates the schema; nothing of the call is written.
+            StoreError: the disk refused the append or the lease update.
+        """
+        return self._claims.append_held(owner, records, self.append)
+
+    def rows_since(
+        self, position: object | None, columns: Sequence[str] | None = None
+    ) -> RowsSince:
+        """The rows appended after ``position`` (see ``RowsSince``), damage skipped and named."""
+        return RowsSince(self._reported_since(position, check_columns(columns)))
+
+    def _reported_since(
+        self, position: object | None, columns: list[str]
+    ) -> Generator[pa.Table, None, object]:
+        damage: list[Damage] = []
+        reached = yield from self._read_since(position, columns, damage)
+        report_skipped(self._damage_where(), damage)
+        return reached
+
+    def _read_since(
+        self, position: object | None, columns: list[str], damage: list[Damage]
+    ) -> Generator[pa.Table, None, object]:
+        """Each store reads its own files from its own kind of position."""
+        raise NotImplementedError
+
+    def _damage_where(self) -> Path:
+        """What a damage warning names: the same as the store's full reads, so it reads once."""
+        return self.path
+
+    def known_tests(self) -> StoredTests:
+        """Done, errored and attempts of every stored test, as of now (see ``KnownTests``)."""
+        return self._claims.known.refresh()
 
     def release(self, owner: str, test_ids: Sequence[str] | None = None) -> None:
         """Free ``test_ids`` of ``owner`` (all when ``None``), after their records are appended."""

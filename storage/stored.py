@@ -1,9 +1,10 @@
 """What the store knows about tests: done, only errored, and the latest attempt of each.
 
 This is the one definition of "done": a test is done when the store holds a row
-with its test id whose status is not ``error``. Planning (what is left to run), ``status`` (how
-far a plan has got), the stores' ``done_ids`` and claims all ask this function, so the
-``status != "error"`` rule for store rows lives here (``is_judged``); data frames in analysis use
+with its test id whose status is not ``error``. ``status`` (how far a plan has got), the
+stores' ``done_ids``, and planning and claims (through ``KnownTests``, the same rule kept
+current from the rows appended since) all read it here, so the ``status != "error"`` rule for
+store rows lives here (``is_judged``); data frames in analysis use
 ``analysis.results.judged_rows``, and both name ``records.ERROR_STATUS``.
 
 Rows in damaged files are skipped by the scan, so a test whose only rows sit in a damaged part or
@@ -12,7 +13,8 @@ line counts as not done and is planned again: damage can cost a re-run, never a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from typing import TYPE_CHECKING
@@ -22,7 +24,7 @@ from runbench.records import ERROR_STATUS
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from runbench.storage.base import Filters, FilterValue, Store
+    from runbench.storage.base import Filters, FilterValue, RowsSince, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +64,6 @@ def stored_tests(
         test_ids: keep rows of these test ids only (``None``: every test).
         filters: any further column filters, as ``Store.scan`` takes them.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     narrowed: dict[str, FilterValue] = dict(filters or {})
     if models is not None:
         narrowed["model"] = list(models)
@@ -72,22 +71,63 @@ def stored_tests(
         narrowed["suite"] = suite
     if test_ids is not None:
         narrowed["test_id"] = list(test_ids)
-    done: set[str] = set()
-    seen: set[str] = set()
-    higher: dict[str, int] = {}  # only tests re-run at least once: most have attempt 1 alone
+    tests = StoredTests()
     for table in store.scan_batches(["test_id", "attempt", "status"], narrowed or None):
-        ids = table.column("test_id").to_pylist()
-        done.update(compress(ids, is_judged(table).to_pylist()))
-        seen.update(ids)
-        reruns = table.filter(pc.greater(table.column("attempt"), pa.scalar(1, pa.int32())))
-        for test_id, attempt in zip(
-            reruns.column("test_id").to_pylist(), reruns.column("attempt").to_pylist(), strict=True
-        ):
-            if attempt > higher.get(test_id, 1):
-                higher[test_id] = attempt
-    attempts = dict.fromkeys(seen, 1)
-    attempts.update(higher)
-    return StoredTests(done=done, errored=seen - done, attempts=attempts)
+        _fold(tests, table)
+    return tests
+
+
+class KnownTests:
+    """What ``stored_tests`` would say now, kept current by reading only the rows added since.
+
+    The first ``refresh`` reads the whole store once (three columns); every later one reads the
+    rows appended after the position the last one reached (``Store.rows_since``), so its cost
+    follows what other runs wrote meanwhile, never the store's size. Claims refresh it under
+    their lock before each grant, and planning reads the same object, so one run reads its
+    store once. A row delivered twice (a segment sealed into a part) changes nothing: done ids
+    are a set and attempts a maximum.
+    """
+
+    def __init__(self, read_since: Callable[[object | None, Sequence[str]], RowsSince]) -> None:
+        self._read_since = read_since
+        self._position: object | None = None
+        self._lock = threading.Lock()
+        self._tests = StoredTests()
+
+    def refresh(self) -> StoredTests:
+        """Fold in the rows appended since the last refresh; return the (live) result.
+
+        The returned object is updated in place by later refreshes: callers read it, never
+        change it.
+        """
+        with self._lock:
+            rows = self._read_since(self._position, ["test_id", "attempt", "status"])
+            for table in rows:
+                _fold(self._tests, table)
+            self._position = rows.position
+            return self._tests
+
+
+def _fold(tests: StoredTests, table: pa.Table) -> None:
+    """Add one table of ``test_id``/``attempt``/``status`` rows to ``tests``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = table.column("test_id").to_pylist()
+    judged = list(compress(ids, is_judged(table).to_pylist()))
+    tests.done.update(judged)
+    fresh = set(ids).difference(tests.attempts)
+    tests.attempts.update(dict.fromkeys(fresh, 1))
+    tests.errored.update(fresh.difference(tests.done))
+    tests.errored.difference_update(judged)
+    # only tests re-run at least once have attempts above 1: most rows need no Python loop
+    reruns = table.filter(pc.greater(table.column("attempt"), pa.scalar(1, pa.int32())))
+    attempts = tests.attempts
+    for test_id, attempt in zip(
+        reruns.column("test_id").to_pylist(), reruns.column("attempt").to_pylist(), strict=True
+    ):
+        if attempt > attempts[test_id]:
+            attempts[test_id] = attempt
 
 
 def done_test_ids(store: Store, filters: Filters | None = None) -> set[str]:

@@ -33,4 +33,4 @@ def test_a_row_of_the_first_rules_leaves_its_test_to_do(tmp_path: Path) -> None:
     assert (planned, len(jobs)) == (1, 1), "a version-1 row must not make a version-2 test done"
     current = make_record(model.name, "full_success")
     store.append([current])
-    assert plan_remaining(store, [model], matrix)[0] == []
+    assert list(plan_remaining(store, [model], matrix)[0]) == []

@@ -26,6 +26,7 @@ from runbench.matrix import Matrix, build_matrix
 from runbench.plan import plan_tests
 from runbench.runners.context import RunContext
 from runbench.runners.engine import Job, RunOptions, RunSummary
+from runbench.runners.jobs import PlannedJobs
 from runbench.runners.session import Prepared, execute, fit_matrix
 from runbench.storage import open_store
 from runbench.workload.suite import Workload
@@ -103,7 +104,7 @@ async def run_endpoints(
     store = open_store(store_root, "json")
     context = RunContext(config, Workload(builtin_library(), builtin_registry()), store, _client_of)
     fitted = fit_matrix(_matrix(max(endpoint.tests for endpoint in endpoints)), context.workload)
-    prepared = Prepared(jobs, len(jobs), len(endpoints), fitted)
+    prepared = Prepared(PlannedJobs.of(jobs), len(jobs), len(endpoints), fitted)
     try:
         return await execute(
             prepared,

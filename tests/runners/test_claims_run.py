@@ -8,8 +8,11 @@ row (a sim model never errs, so any second row would be a double run), and attem
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -20,9 +23,13 @@ import pytest
 
 from runbench.matrix import build_matrix
 from runbench.plan import plan_tests
+from runbench.records import Record
 from runbench.runners.engine import RunOptions
+from runbench.runners.summary import RunSummary
 from runbench.storage import open_store
-from tests.fakes.openai_server import FakeOpenAI
+from runbench.storage.locking import FileLock
+from runbench.synthetic import synthetic_records
+from tests.fakes.openai_server import FakeOpenAI, FakeOptions, start_fake_openai
 from tests.runners.harness import Endpoint, jobs_of, run_endpoints
 
 MODEL = "claim-sim"
@@ -230,20 +237,132 @@ def test_the_engine_skips_what_another_live_run_holds_and_records_the_issued_att
     ids = [job.test.test_id for job in jobs_of(endpoint)]
     store = open_store(tmp_path, "json")
     assert store.claim(ids[:2], "another-run", 60.0) == {ids[0]: 1, ids[1]: 1}
-    # a lapsed lease of a live process: its test is free, but attempt 1 may still be recorded
-    assert store.claim(ids[2:3], "a-lapsed-run", 0.001) == {ids[2]: 1}
-    time.sleep(0.01)
+    # an earlier run's infrastructure error: the test is not done, and attempt 1 is taken
+    assert store.claim(ids[2:3], "an-earlier-run", 60.0) == {ids[2]: 1}
+    assert store.append_held([_error_record(ids[2], 1)], "an-earlier-run") == []
     store.close()
     summary = asyncio.run(run_endpoints([endpoint], RunOptions(max_workers=2), tmp_path))
     assert (summary.planned, summary.finished, summary.errors) == (6, 4, 0)
     assert summary.not_run == summary.claimed_elsewhere == 2, "skipped, counted, not an error"
     assert summary.endpoints[jobs_of(endpoint)[0].endpoint].claimed_elsewhere == 2
-    rows = {row["test_id"]: row["attempt"] for row in _store_rows(tmp_path)}
-    assert set(rows) == set(ids[2:])
-    assert rows[ids[2]] == 2, "the attempt the claim issued, not the planned one"
+    rows = {(row["test_id"], row["attempt"]) for row in _store_rows(tmp_path)}
+    assert rows == {(ids[2], 1), (ids[2], 2), *((test_id, 1) for test_id in ids[3:])}, (
+        "the attempt the claim issued, not the planned one"
+    )
     store = open_store(tmp_path, "json")
     assert store.claimed() == {ids[0]: "another-run", ids[1]: "another-run"}, "ours released"
     store.close()
+
+
+def _error_record(test_id: str, attempt: int) -> Record:
+    template = next(r for r in synthetic_records(300, seed=5) if r.status == "error")
+    return dataclasses.replace(template, test_id=test_id, attempt=attempt)
+
+
+def _take_over_everything(claims: Path, owner: str) -> set[str]:
+    """Do what a run on another host does when ``owner`` fell silent: strip its tests, locked."""
+    with FileLock(claims / "claims.lock"):
+        for path in claims.glob("lease-*.json"):
+            lease = json.loads(path.read_text())
+            if lease["owner"] == owner and lease["tests"]:
+                taken = set(lease["tests"])
+                lease["tests"] = {}
+                path.write_text(json.dumps(lease))
+                return taken
+    return set()
+
+
+def test_a_run_that_loses_its_claims_cancels_those_jobs_queued_or_in_flight_and_stores_none(
+    tmp_path: Path,
+) -> None:
+    fake = start_fake_openai(FakeOptions(latency_s=0.05))
+    endpoint = Endpoint(fake.base_url, "fenced-model", 40)
+    claims = tmp_path / "json" / "claims"
+    taken: set[str] = set()
+
+    async def scenario() -> RunSummary:
+        async def thief() -> None:
+            while not taken:
+                await asyncio.sleep(0.02)
+                if claims.is_dir():
+                    taken.update(
+                        await asyncio.to_thread(_take_over_everything, claims, "run-under-test")
+                    )
+
+        options = RunOptions(max_workers=4, lease_s=0.3)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(thief())
+            run = group.create_task(run_endpoints([endpoint], options, tmp_path))
+        return run.result()
+
+    try:
+        summary = asyncio.run(scenario())
+    finally:
+        fake.close()
+    stored = {str(row["test_id"]) for row in _store_rows(tmp_path)}
+    assert taken, "the run's claims were taken over while it ran"
+    assert not stored & taken, "no test taken over was stored by the run that lost it"
+    assert summary.claimed_elsewhere >= len(taken), "each lost job was cancelled, not run"
+    assert summary.finished == len(stored)
+    assert summary.finished + summary.errors + summary.not_run == summary.planned == 40
+
+
+def _leased(tmp_path: Path, storage: str) -> dict[str, set[str]]:
+    """Tests per owner in the lease files, read without the lock (files are replaced whole)."""
+    leases: dict[str, set[str]] = {}
+    for path in (tmp_path / "store" / storage / "claims").glob("lease-*.json"):
+        try:
+            lease = json.loads(path.read_text())
+        except FileNotFoundError:
+            continue
+        leases[lease["owner"]] = set(lease["tests"])
+    return leases
+
+
+@pytest.mark.parametrize("storage", ["json", "parquet"])
+def test_a_run_paused_past_its_lease_while_another_runs_the_plan_doubles_nothing(
+    tmp_path: Path, storage: str
+) -> None:
+    instances, lease = 12, 0.3  # 60 tests; the pause below lasts many leases
+    args = [*_command(tmp_path, storage, instances, "--max-workers", "2")]
+    args += ["--claim-lease", str(lease)]
+    paused = _start(args)
+    _wait_for_rows(tmp_path, storage, 3)
+    paused.send_signal(signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    try:
+        held = set().union(*_leased(tmp_path, storage).values())
+        assert held, "the paused run holds tests while it is stopped"
+        second = _start(args)
+        # the second run finishes what it can meanwhile; it waits if the pause caught the first
+        # inside the claims lock (a live process's lock is never broken)
+        deadline = stopped_at + 10 * lease + 5.0
+        while second.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert time.monotonic() - stopped_at > 3 * lease, "the pause outlasted the lease"
+    finally:
+        paused.send_signal(signal.SIGCONT)
+    summaries = [_summary(second), _summary(paused)]
+    rows = _assert_each_test_once(tmp_path, storage, instances)
+    assert sum(int(summary["finished"]) for summary in summaries) == len(rows) == 5 * instances  # type: ignore[call-overload]
+    mine = {str(row["test_id"]) for row in rows if row["run_id"] == summaries[1]["run_id"]}
+    assert held <= mine, "what the paused run held, it ran itself after SIGCONT"
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="needs Debian's faketime (make test)")
+@pytest.mark.parametrize("storage", ["json", "parquet"])
+def test_a_second_run_whose_clock_is_a_minute_ahead_doubles_nothing(
+    tmp_path: Path, storage: str
+) -> None:
+    instances = 12
+    args = _command(tmp_path, storage, instances, "--max-workers", "2")
+    first = _start(args)
+    _wait_for_rows(tmp_path, storage, 3)
+    ahead = _start(["faketime", "-f", "+60s", *args])
+    summaries = [_summary(first), _summary(ahead)]
+    rows = _assert_each_test_once(tmp_path, storage, instances)
+    assert sum(int(summary["finished"]) for summary in summaries) == len(rows)  # type: ignore[call-overload]
+    assert len({row["run_id"] for row in rows}) == 2, "both runs stored tests"
 
 
 def _store_rows(root: Path) -> list[dict[str, object]]:

@@ -367,11 +367,9 @@ def test_provider_parallel_finishes_sim_models_when_a_key_is_rejected(
     )
     rows = _rows(tmp_path)
     assert sorted({row["model"] for row in rows}) == ["sim-strong", "sim-weak"] and len(rows) == 6
-    assert (
-        "fake" in result.stdout
-        and "stopped" in result.stdout
-        and SENTINEL not in result.stdout + result.stderr
-    )
+    # --quiet: no table; the stopped provider is one Error line on stderr
+    assert "Error: provider 'fake' stopped: fake/http-401: HTTP 401" in result.stderr
+    assert result.stdout == "" and SENTINEL not in result.stdout + result.stderr
 
 
 def test_provider_parallel_takes_every_model_of_a_provider(tmp_path: Path) -> None:

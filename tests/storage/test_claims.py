@@ -141,20 +141,126 @@ def test_done_tests_are_never_granted_and_errored_ones_are(
     assert store.claimed() == {ids[2]: "second", ids[3]: "second"}
 
 
-def test_an_expired_lease_is_taken_over_and_attempts_stay_unique(
+def _rewrite_lease(folder: Path, owner: str, **changes: object) -> None:
+    """Edit a lease file as a holder elsewhere would have written it (another host, pid...)."""
+    for path in folder.glob("lease-*.json"):
+        lease = json.loads(path.read_text())
+        if lease["owner"] == owner:
+            lease.update(changes)
+            path.write_text(json.dumps(lease))
+            return
+    raise AssertionError(f"no lease of {owner}")
+
+
+def test_a_live_holder_paused_past_its_lease_keeps_its_tests(
+    tmp_path: Path, storage_format: str
+) -> None:
+    ids = _ids(5, seed=3)
+    holder = _claimer(tmp_path, storage_format, "paused", ids, "--lease-s", "0.05")
+    try:
+        assert _claimed(holder) == dict.fromkeys(ids, 1)
+        holder.send_signal(signal.SIGSTOP)
+        store = open_store(tmp_path, storage_format)
+        assert store.claim(ids, "eager", lease_s=60) == {}, "first look"
+        time.sleep(0.3)  # six leases of the holder pass while it is stopped
+        assert store.claim(ids, "eager", lease_s=60) == {}, "a stopped process is alive"
+        assert set(store.claimed()) == set(ids)
+    finally:
+        holder.send_signal(signal.SIGCONT)
+        holder.send_signal(signal.SIGKILL)
+        holder.communicate(timeout=60)
+    assert store.claim(ids, "eager", lease_s=60) == dict.fromkeys(ids, 1), "dead: free at once"
+
+
+def test_a_silent_holder_on_another_host_loses_its_tests_and_its_late_records(
     tmp_path: Path, storage_format: str
 ) -> None:
     ids = _ids(3, seed=3)
     store = open_store(tmp_path, storage_format)
-    assert store.claim(ids, "slow", lease_s=0.05) == dict.fromkeys(ids, 1)
-    time.sleep(0.1)  # let the lease run out; nothing is timed in the assertions
-    assert store.claim(ids, "fast", lease_s=60) == dict.fromkeys(ids, 2), (
-        "attempt 1 may still be recorded by the slow holder, so the new holder records 2"
+    assert store.claim(ids, "far", lease_s=0.05) == dict.fromkeys(ids, 1)
+    folder = tmp_path / storage_format / "claims"
+    _rewrite_lease(folder, "far", host="another-host", boot="", pid=1, started="")
+    assert store.claim(ids, "near", lease_s=60) == {}, "its heartbeat is only seen now"
+    time.sleep(0.1)  # the taker's own clock: two of the holder's leases without a beat
+    assert store.claim(ids, "near", lease_s=60) == dict.fromkeys(ids, 2), (
+        "attempt 1 may still be recorded by the silent holder, so the new holder records 2"
     )
-    assert store.renew("slow") == set(), "the slow holder learns it lost its tests"
-    assert store.renew("fast") == set(ids)
-    assert store.claim(ids, "fast", lease_s=60) == dict.fromkeys(ids, 2), (
-        "claiming again is idempotent"
+    assert store.renew("far") == set(), "the silent holder learns it lost its tests"
+    late = [_record_for(test_id, 1, status="failure") for test_id in ids]
+    assert store.append_held(late, "far") == late, "fenced: its late records are refused"
+    assert stored_tests(store).attempts == {}, "nothing of the silent holder was stored"
+    assert store.renew("near") == set(ids)
+    assert store.claim(ids, "near", lease_s=60) == dict.fromkeys(ids, 2), "idempotent"
+
+
+def test_a_holder_on_another_host_that_keeps_beating_keeps_its_tests(
+    tmp_path: Path, storage_format: str
+) -> None:
+    ids = _ids(2, seed=8)
+    store = open_store(tmp_path, storage_format)
+    assert store.claim(ids, "far", lease_s=0.05) == dict.fromkeys(ids, 1)
+    folder = tmp_path / storage_format / "claims"
+    for beat in range(4):
+        _rewrite_lease(folder, "far", host="another-host", boot="", pid=1, started="", beat=beat)
+        assert store.claim(ids, "near", lease_s=60) == {}, f"beat {beat} seen: still held"
+        time.sleep(0.06)  # longer than its lease, but it beat in between
+
+
+def test_a_reused_pid_or_a_reboot_does_not_keep_a_dead_holders_tests(
+    tmp_path: Path, storage_format: str
+) -> None:
+    ids = _ids(4, seed=9)
+    store = open_store(tmp_path, storage_format)
+    assert store.claim(ids[:2], "old-process", lease_s=60) == dict.fromkeys(ids[:2], 1)
+    assert store.claim(ids[2:], "before-reboot", lease_s=60) == dict.fromkeys(ids[2:], 1)
+    folder = tmp_path / storage_format / "claims"
+    # this test's own pid, but a process that started at another time: not the holder
+    _rewrite_lease(folder, "old-process", started="1")
+    _rewrite_lease(folder, "before-reboot", boot="an-earlier-boot")
+    assert store.claim(ids, "new", lease_s=60) == dict.fromkeys(ids, 1), (
+        "a dead holder can append nothing: its attempts are free again"
+    )
+    assert sorted(path.name for path in folder.glob("lease-*.json")) == [
+        path.name for path in folder.glob("lease-*.json") if "new" in path.read_text()
+    ], "the dead holders' files are gone"
+
+
+def test_append_held_stores_held_records_only_and_releases_them_in_the_same_step(
+    tmp_path: Path, storage_format: str
+) -> None:
+    ids = _ids(4, seed=6)
+    store = open_store(tmp_path, storage_format)
+    assert store.claim(ids[:3], "me", lease_s=60) == dict.fromkeys(ids[:3], 1)
+    held = _record_for(ids[0], 1, status="full_success")
+    wrong_attempt = _record_for(ids[1], 2, status="failure")
+    never_claimed = _record_for(ids[3], 1, status="failure")
+    refused = store.append_held([held, wrong_attempt, never_claimed], "me")
+    assert refused == [wrong_attempt, never_claimed]
+    assert stored_tests(store).attempts == {ids[0]: 1}
+    assert store.claimed() == {ids[1]: "me", ids[2]: "me"}, "the stored test was released"
+    assert store.claim(ids[:1], "other", lease_s=60) == {}, "stored and done: never granted"
+
+
+def test_a_claim_never_reads_the_whole_store_yet_sees_rows_other_runs_added(
+    tmp_path: Path, storage_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _ids(3, seed=12)
+    store = open_store(tmp_path, storage_format)
+    store.append(synthetic_records(500, seed=4))  # rows of other tests, read once below
+    assert store.claim(ids[:1], "me", lease_s=60) == {ids[0]: 1}
+
+    def no_full_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a claim read the whole store")
+
+    monkeypatch.setattr(store, "scan_batches", no_full_read)
+    monkeypatch.setattr(store, "scan", no_full_read)
+    other = open_store(tmp_path, storage_format)  # another run, another process in real life
+    assert other.claim(ids[1:], "other", lease_s=60) == dict.fromkeys(ids[1:], 1)
+    finished = _record_for(ids[1], 1, status="failure")
+    errored = _record_for(ids[2], 1, status="error")
+    assert other.append_held([finished, errored], "other") == []
+    assert store.claim(ids, "me", lease_s=60) == {ids[0]: 1, ids[2]: 2}, (
+        "the test finished by the other run is done; the errored one runs again as attempt 2"
     )
 
 

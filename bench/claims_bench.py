@@ -1,0 +1,178 @@
+"""Claims and plans that cost the same at any store size (issue 19, requirements 2 and 5).
+
+Measures, on this machine:
+
+(a) 1,500 sim tests (``smart-batch --model sim-… --prompt-types all --num-instances 100``) into
+    stores of 0, 100k and 1M synthetic rows (``runbench.synthetic``), JSON (one file) and
+    Parquet (50 parts); best of two runs, each a different sim model so both have work. The
+    whole command (planning reads the store once) and the run alone (the summary's
+    ``seconds``: claims, tests, appends) against the empty store. Goal: ≤ 1.25 × empty.
+(b) a 20,000-test run into a fresh store: tests per second in each tenth of the run, from the
+    stored rows' ``recorded_at``. Goal: last tenth ≥ 0.8 × first.
+(c) a 10.5-million-test plan with ``--max-runtime 8``: seconds from the command's start to its
+    first stored record, and its peak memory. Goal: ≤ 5 s and ≤ 1 GiB.
+
+Usage: ``python bench/claims_bench.py [--sizes 0,100000,1000000] [--work DIR]``; prints a
+markdown table for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+RUNBENCH = [sys.executable, "-m", "runbench"]
+SMALL_PLAN = ("--prompt-types", "all", "--num-instances", "100")  # 15 cells × 100 = 1,500
+MODELS = ("sim-strong", "sim-weak")
+PARTS = 50
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("STORAGE_FORMAT", "RUNBENCH_STORE")}
+
+
+def build(root: Path, storage_format: str, rows: int) -> None:
+    """A store of ``rows`` synthetic rows: JSON one file, Parquet in ``PARTS`` parts."""
+    from runbench.records import records_to_table
+    from runbench.storage import open_store
+    from runbench.synthetic import synthetic_records
+
+    store = open_store(root, storage_format)
+    if rows:
+        block = -(-rows // PARTS)
+        for index in range(0, rows, block):
+            size = min(block, rows - index)
+            records = list(synthetic_records(size, seed=index, start_instance=index * 10))
+            store.append_table(records_to_table(records))
+    store.close()
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(store: Path, storage_format: str, model: str) -> tuple[float, float, float]:
+    """(whole command seconds, the run's own seconds, the command's CPU seconds), 1,500 tests."""
+    command = [*RUNBENCH, "smart-batch", "--model", model, *SMALL_PLAN, "--store", str(store)]
+    command += ["--storage", storage_format, "--json", "--quiet"]
+    started, cpu = time.perf_counter(), _children_cpu()
+    result = subprocess.run(command, capture_output=True, text=True, env=_env(), check=False)
+    took, cpu = time.perf_counter() - started, _children_cpu() - cpu
+    if result.returncode != 0:
+        raise SystemExit(f"run failed: {result.stderr}")
+    summary = json.loads(result.stdout)
+    assert summary["finished"] == summary["to_run"] > 1400, summary  # a few may be stored
+    return took, float(summary["seconds"]), cpu
+
+
+def rates_per_tenth(store: Path, storage_format: str) -> list[float]:
+    from runbench.storage import open_store
+
+    stamps = sorted(
+        value.timestamp()
+        for value in open_store(store, storage_format).scan(["recorded_at"]).column(0).to_pylist()
+    )
+    tenth = len(stamps) // 10
+    rates = []
+    for index in range(10):
+        chunk = stamps[index * tenth : (index + 1) * tenth]
+        rates.append(len(chunk) / max(1e-9, chunk[-1] - chunk[0]))
+    return rates
+
+
+def big_run(store: Path, storage_format: str) -> list[float]:
+    command = [*RUNBENCH, "smart-batch", "--model", "sim-strong", "--prompt-types", "all"]
+    command += ["--num-instances", "1334", "--store", str(store), "--storage", storage_format]
+    subprocess.run([*command, "--quiet"], capture_output=True, env=_env(), check=True)
+    return rates_per_tenth(store, storage_format)
+
+
+def huge_plan(store: Path) -> tuple[float, float, int]:
+    """(seconds to the first stored record, peak RSS in MiB, tests finished) of 10.5M tests."""
+    command = [*RUNBENCH, "smart-batch", "--model", "sim-strong", "--prompt-types", "all"]
+    command += ["--num-instances", "700000", "--store", str(store), "--max-runtime", "8"]
+    command += ["--json", "--quiet"]
+    records = store / "json" / "records.jsonl"
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL, env=_env())
+        first = float("nan")
+        while process.poll() is None:
+            if first != first and records.exists() and records.stat().st_size:
+                first = time.perf_counter() - started
+            time.sleep(0.01)
+        # poll() reaped it; its peak memory is the largest child's (this is our only child)
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        out.seek(0)
+        finished = int(json.loads(out.read())["finished"])
+    return first, peak, finished
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="0,100000,1000000")
+    parser.add_argument("--formats", default="parquet,json")
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="claims-bench-"))
+    sizes = [int(size) for size in args.sizes.split(",")]
+    lines = [
+        f"Command: `python bench/claims_bench.py --sizes {args.sizes}`  ",
+        f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  ",
+        f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}"
+        " (shared with other jobs while measured)",
+        "",
+        "| measurement | result | goal |",
+        "|---|---|---|",
+    ]
+    for storage_format in args.formats.split(","):
+        empty: tuple[float, float, float] | None = None
+        for size in sizes:
+            store = work / f"{storage_format}-{size}"
+            shutil.rmtree(store, ignore_errors=True)
+            build(store, storage_format, size)
+            runs = [run_once(store, storage_format, model) for model in MODELS]
+            whole, alone, cpu = (min(run[index] for run in runs) for index in range(3))
+            empty = empty or (whole, alone, cpu)
+            label = f"{storage_format}: 1,500 sim tests beside {size:,} rows"
+            lines.append(
+                f"| {label}: whole command / the run alone / CPU of the command | "
+                f"{whole:.2f} s ({whole / empty[0]:.2f}×) / {alone:.2f} s "
+                f"({alone / empty[1]:.2f}×) / {cpu:.2f} s ({cpu / empty[2]:.2f}×) "
+                "| ≤ 1.25 × empty |"
+            )
+            print(lines[-1], flush=True)
+            shutil.rmtree(store, ignore_errors=True)
+        rates = big_run(work / f"{storage_format}-20k", storage_format)
+        shown = ", ".join(f"{rate:,.0f}" for rate in rates)
+        lines.append(
+            f"| {storage_format}: 20,010-test run, tests/s per tenth | {shown} "
+            f"(last/first {rates[-1] / rates[0]:.2f}) | last ≥ 0.8 × first |"
+        )
+        print(lines[-1], flush=True)
+        shutil.rmtree(work / f"{storage_format}-20k", ignore_errors=True)
+    first, peak, finished = huge_plan(work / "huge")
+    lines.append(
+        f"| 10.5M-test plan, `--max-runtime 8`: first record after / peak RSS / tests run | "
+        f"{first:.2f} s / {peak:,.0f} MiB / {finished:,} | ≤ 5 s, ≤ 1,024 MiB |"
+    )
+    shutil.rmtree(work / "huge", ignore_errors=True)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

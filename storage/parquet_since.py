@@ -1,0 +1,121 @@
+"""The rows a Parquet store gained since a known position, read without re-reading the rest.
+
+A position is the set of part files already read and, per write-ahead segment, the offset of the
+complete lines already read. The next read takes the segments' new lines (listed first, as every
+reader does: a segment sealed meanwhile has its part in place when parts are listed) and the
+parts not seen before, except those that only repackage what was read: a part whose sources
+are all parts already seen (a compaction's merge), or one that a new part names as its source.
+A part made from a segment is read again in full (the segment may have grown after its last
+read): rows delivered twice are harmless to the idempotent readers ``RowsSince`` serves, and
+such parts hold at most one segment's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runbench.errors import StoreError
+from runbench.records import upgrade_table
+from runbench.storage.base import Damage
+from runbench.storage.parts import ROW_GROUP_ROWS, Part, PartChecker, open_part, short
+from runbench.storage.since import LineOffset, lines_since
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_RETRIES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetPosition:
+    """Parts read so far, and how far each live segment was read."""
+
+    parts: frozenset[str] = frozenset()
+    segments: Mapping[str, LineOffset] = field(default_factory=dict)
+
+
+def parquet_since(
+    segment_paths: list[Path],
+    list_parts: Callable[[], list[Path]],
+    checker: PartChecker,
+    position: object | None,
+    columns: list[str],
+    damage: list[Damage],
+) -> Generator[pa.Table, None, ParquetPosition]:
+    """Yield the rows after ``position``; return the position after them.
+
+    Raises:
+        StoreError: parts kept vanishing (compactions) for every one of many listings.
+    """
+    known = position if isinstance(position, ParquetPosition) else ParquetPosition()
+    segments: dict[str, LineOffset] = {}
+    for path in segment_paths:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 -- closed below, around the yields
+        except FileNotFoundError:
+            continue  # sealed meanwhile: its part is listed below
+        with handle:
+            start = known.segments.get(path.name, LineOffset())
+            segments[path.name] = yield from lines_since(handle, path, start, columns, damage)
+    seen = set(known.parts)
+    for _ in range(_RETRIES):
+        opened, vanished = _open_new(list_parts(), seen, checker, damage)
+        try:
+            for part in _to_read(opened, seen):
+                yield from _read_part(part, columns)
+        finally:
+            for part in opened:
+                part.file.close()
+        seen.update(part.path.name for part in opened)
+        if not vanished:
+            return ParquetPosition(frozenset(seen), segments)
+    raise StoreError(
+        "could not read the parts added to the store: they kept changing while reading",
+        hint="retry when the running compaction has finished",
+    )
+
+
+def _open_new(
+    paths: list[Path], seen: set[str], checker: PartChecker, damage: list[Damage]
+) -> tuple[list[Part], bool]:
+    """Open the parts not seen yet; damaged ones are named once and counted as seen."""
+    opened: list[Part] = []
+    vanished = False
+    for path in paths:
+        if path.name in seen:
+            continue
+        try:
+            part = open_part(path, checker)
+        except FileNotFoundError:
+            vanished = True  # merged by a compaction: list again to find the merged part
+            continue
+        except OSError as error:
+            part = Damage(path, "unreadable_part", short(error))
+        if isinstance(part, Damage):
+            damage.append(part)
+            seen.add(path.name)
+        else:
+            opened.append(part)
+    return opened, vanished
+
+
+def _to_read(opened: list[Part], seen: set[str]) -> list[Part]:
+    """The new parts whose rows were not read already (see the module's docstring)."""
+    superseded = {name for part in opened for name in part.sources}
+    return [
+        part
+        for part in opened
+        if part.path.name not in superseded
+        and not (part.sources and all(name in seen for name in part.sources))
+    ]
+
+
+def _read_part(part: Part, columns: list[str]) -> Generator[pa.Table, None, None]:
+    import pyarrow as pa
+
+    present = [name for name in columns if name in part.file.schema_arrow.names]
+    for batch in part.file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=present):
+        yield upgrade_table(pa.Table.from_batches([batch]), columns)
