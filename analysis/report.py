@@ -149,6 +149,23 @@ def load_frame(
     return frame
 
 
+def checked_frame(
+    store: Store, filters: Filters | None, suite: str | None, columns: Sequence[str]
+) -> pd.DataFrame:
+    """``load_frame``, then the names in ``filters`` and ``suite`` checked against its rows.
+
+    Raises:
+        UsageError: the suite or a filtered model matches no stored row (``matching``).
+    """
+    from runbench.analysis.matching import require_read
+
+    frame = load_frame(store, filters, suite, list(dict.fromkeys([*columns, "model"])))
+    wanted = (filters or {}).get("model", ())
+    models = [wanted] if isinstance(wanted, str) else [str(name) for name in wanted]
+    require_read(store, frame["model"].unique(), len(frame), models, suite)
+    return frame
+
+
 _FREE_TEXT = ("test_id", "run_id", "task_id", "error_message", "transcript")
 
 

@@ -70,6 +70,8 @@ def plan_progress(
     models: Sequence[str],
     matrix: Matrix,
     settings: Mapping[str, GenerationSettings] | None = None,
+    *,
+    check_models: bool = False,
 ) -> PlanProgress:
     """Per cell of the plan: its target, the tests done (a non-error row) and those only errored.
 
@@ -78,10 +80,12 @@ def plan_progress(
     distinct test_ids of its non-error rows with an instance below ``num_instances`` and the
     plan's settings. A 10-million-test plan then costs one read of the store. ``settings`` are
     each model's generation settings (``matrix.model_settings``); without them they are read
-    from the runbench.toml a run would use (``matrix.configured_settings``).
+    from the runbench.toml a run would use (``matrix.configured_settings``). ``check_models``
+    checks the model names against the rows this read found (``matching.require_read``).
 
     Raises:
         ConfigError: settings were not given and the configuration file is invalid.
+        UsageError: with ``check_models``, a model has no row in the store.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -93,6 +97,11 @@ def plan_progress(
         ["test_id", "status", "instance", *_CELL_KEY, *SETTINGS_COLUMNS],
         filters=matrix.store_filters(models),
     )
+    if check_models:
+        from runbench.analysis.matching import require_read
+
+        seen = pc.unique(table.column("model")).to_pylist()
+        require_read(store, seen, table.num_rows, models, None)
     instance: Any = table.column("instance")
     keep = pc.less(instance, matrix.num_instances)
     model_column: Any = table.column("model")

@@ -35,6 +35,8 @@ CHUNK_BYTES = 16 * 1024 * 1024
 _ARROW_BLOCK_BYTES = 4 * 1024 * 1024
 # Raw control bytes never occur in our JSON lines (the encoder escapes them); \n ends a line.
 _CONTROL_BYTES = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]")
+_CONTROL_AND_NEWLINE = bytes([*range(0x20), 0x7F])
+_NEWLINE, _OPEN, _CLOSE = ord("\n"), ord("{"), ord("}")
 
 
 class JsonlReader:
@@ -114,13 +116,24 @@ def parse_chunk(data: bytes, path: Path, first_line: int, damage: list[Damage]) 
 
 
 def _looks_clean(data: bytes, lines: int) -> bool:
-    """Cheap checks that every line is one strict-UTF-8 ``{...}`` without raw control bytes."""
-    if not data.startswith(b"{") or data.count(b"}\n") != lines:
+    """Cheap checks that every line is one strict-UTF-8 ``{...}`` without raw control bytes.
+
+    Each check is one vectorised pass over the chunk (byte deletion, a newline search, gathers at
+    the newlines): a regular expression for the control bytes and substring counts for the line
+    shape cost three times as long as Arrow's parse they guard.
+    """
+    import numpy as np
+
+    if not data.startswith(b"{") or not data.endswith(b"\n"):
         return False
-    if data.count(b"\n{") != lines - 1 or _CONTROL_BYTES.search(data):
-        return False
+    if len(data.translate(None, _CONTROL_AND_NEWLINE)) != len(data) - lines:
+        return False  # a control byte other than the newlines
     if b"\\ud" in data or b"\\uD" in data:  # an escaped surrogate decodes to no valid UTF-8
         return False
+    raw = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(raw == _NEWLINE)
+    if not (raw[newlines - 1] == _CLOSE).all() or not (raw[newlines[:-1] + 1] == _OPEN).all():
+        return False  # a line that does not end with "}" or does not start with "{"
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
