@@ -101,7 +101,7 @@ def _free_port() -> int:
 
 
 def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=600) as reply:  # noqa: S310 (loopback only)
+    with urllib.request.urlopen(url, timeout=600) as reply:
         return bytes(reply.read())
 
 
@@ -113,8 +113,18 @@ def viewer_figures(root: Path, storage: str, rows: int) -> list[Figure]:
 
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "runbench", "view", "--store", str(root), "--storage", storage,
-         "--port", str(port)],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "runbench",
+            "view",
+            "--store",
+            str(root),
+            "--storage",
+            storage,
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
