@@ -81,5 +81,6 @@ def test_the_pre_check_refuses_each_kind_of_damage() -> None:
         clean[: second - 2] + b"\x7f" + clean[second - 2 :],  # DEL inside a line
         clean[:second] + b"\xff" + clean[second + 1 :],  # not UTF-8
         clean[:10] + b"\\ud800" + clean[10:],  # an escaped lone surrogate
+        clean[:10] + b"\\uDFFF" + clean[10:],  # the same in capitals
     ):
         assert not _looks_clean(damaged, damaged.count(b"\n"))
