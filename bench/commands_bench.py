@@ -5,7 +5,9 @@ Stores hold synthetic records (``runbench.synthetic``): Parquet as 50 sealed par
 have something to list. Each command runs as its own process, as a user types it, so the figures
 include startup; peak memory is the process's maximum resident set (``wait4``). The viewer is
 served by ``runbench view`` on a free loopback port: its first full page (``/`` and the plot),
-then a poll after one more batch of rows is appended, as during a live run.
+then a poll after one more batch of rows is appended, as during a live run; their CPU is the
+server's. "read every row" is ``store.scan()`` alone, in a process of its own. CPU seconds
+(user + system, every thread) are printed beside wall time because the machine is shared.
 
     python bench/commands_bench.py --rows 10000,100000 [--write]
     python bench/commands_bench.py --rows 1000000 --write     # the 1M case, once, near the end
@@ -31,6 +33,7 @@ PARTS = 50
 RUNS = 40
 GOALS = {
     ("compare", "parquet", 1_000_000): "≤ 3 s, ≤ 1 GiB",
+    ("read every row", "json", 1_000_000): "≤ 6 s",
     ("view first page", "parquet", 1_000_000): "≤ 2 s",
     ("view poll", "parquet", 1_000_000): "≤ 1 s",
 }
@@ -43,6 +46,7 @@ class Figure:
     rows: int
     seconds: float
     peak_mib: float | None
+    cpu_s: float | None = None
 
 
 def build_store(root: Path, storage: str, rows: int) -> None:
@@ -75,13 +79,22 @@ def build_store(root: Path, storage: str, rows: int) -> None:
     store.close()
 
 
+_READ_ALL = (
+    "import sys; from pathlib import Path; from runbench.storage import open_store; "
+    "open_store(Path(sys.argv[1]), sys.argv[2]).scan()"
+)
+
+
 def command_figure(root: Path, storage: str, rows: int, name: str, *args: str) -> Figure:
     """One command's wall time (startup included) and peak RSS; best time of two runs."""
-    best, peak = float("inf"), 0.0
+    line = [sys.executable, "-m", "runbench", *args, "--store", str(root), "--storage", storage]
+    if name == "read every row":
+        line = [sys.executable, "-c", _READ_ALL, str(root), storage]
+    best, peak, cpu = float("inf"), 0.0, float("inf")
     for _ in range(2 if rows < 1_000_000 else 1):
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "runbench", *args, "--store", str(root), "--storage", storage],
+            line,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -91,7 +104,8 @@ def command_figure(root: Path, storage: str, rows: int, name: str, *args: str) -
         if os.waitstatus_to_exitcode(status) not in (0, 1):
             raise SystemExit(f"{name} failed: {error.strip()[-400:]}")
         best, peak = min(best, elapsed), max(peak, usage.ru_maxrss / 1024)
-    return Figure(name, storage, rows, best, peak)
+        cpu = min(cpu, usage.ru_utime + usage.ru_stime)
+    return Figure(name, storage, rows, best, peak, cpu)
 
 
 def _free_port() -> int:
@@ -131,25 +145,25 @@ def viewer_figures(root: Path, storage: str, rows: int) -> list[Figure]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_listening(port)
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _cpu_s(server.pid)
         _get(f"{base}/")
         _get(f"{base}/plot.svg")
-        first = time.perf_counter() - started
+        first, first_cpu = time.perf_counter() - started, _cpu_s(server.pid) - cpu_before
         store = open_store(root, storage)
         batch = list(synthetic_records(64, seed=rows + 1, start_instance=rows + 1))
         store.append_table(records_to_table(batch)) if storage == "parquet" else store.append(batch)
         store.close()
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _cpu_s(server.pid)
         _get(f"{base}/api/state")
         _get(f"{base}/plot.svg")
-        poll = time.perf_counter() - started
+        poll, poll_cpu = time.perf_counter() - started, _cpu_s(server.pid) - cpu_before
         peak = _rss_mib(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
     return [
-        Figure("view first page", storage, rows, first, peak),
-        Figure("view poll", storage, rows, poll, None),
+        Figure("view first page", storage, rows, first, peak, first_cpu),
+        Figure("view poll", storage, rows, poll, None, poll_cpu),
     ]
 
 
@@ -161,6 +175,12 @@ def _wait_listening(port: int) -> None:
         except OSError:
             time.sleep(0.1)
     raise SystemExit("the viewer did not start")
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mib(pid: int) -> float | None:
@@ -178,9 +198,11 @@ def measure(rows: int, work: Path) -> list[Figure]:
     figures: list[Figure] = []
     for storage in ("parquet", "json"):
         root = work / f"{storage}-{rows}"
-        build_store(root, storage, rows)
+        if not root.exists():  # a --dir from an earlier run keeps its stores
+            build_store(root, storage, rows)
         test_id = _some_test_id(root, storage)
         commands = {
+            "read every row": (),
             "report": ("report",),
             "report --model": ("report", "--model", "sim-strong"),
             "status": ("status", "--model", "sim-strong", "--num-instances", "20"),
@@ -208,21 +230,28 @@ def _some_test_id(root: Path, storage: str) -> str:
 def _line(figure: Figure) -> str:
     peak = f"{figure.peak_mib:,.0f} MiB" if figure.peak_mib is not None else "—"
     goal = GOALS.get((figure.command, figure.storage, figure.rows), "—")
+    cpu = f"{figure.cpu_s:.2f} s" if figure.cpu_s is not None else "—"
     return (
         f"| {figure.command} | {figure.storage} | {figure.rows:,} | {figure.seconds:.2f} s "
-        f"| {peak} | {goal} |"
+        f"| {cpu} | {peak} | {goal} |"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="10000,100000", help="comma list of store sizes")
-    parser.add_argument("--dir", default=None, help="where to build the stores (a temp dir)")
+    parser.add_argument("--dir", default=None, help="build (or reuse) the stores here, kept")
     arguments = parser.parse_args()
     sizes = [int(text) for text in arguments.rows.split(",")]
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print("| command | store | rows | time | peak RSS | goal |\n|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory(prefix="runbench-commands-", dir=arguments.dir) as work:
+    print(
+        "| command | store | rows | wall | CPU | peak RSS | goal |\n|---|---|---|---|---|---|---|"
+    )
+    if arguments.dir:
+        for rows in sizes:
+            measure(rows, Path(arguments.dir))
+        return
+    with tempfile.TemporaryDirectory(prefix="runbench-commands-") as work:
         for rows in sizes:
             measure(rows, Path(work))
 
