@@ -98,6 +98,33 @@ def paired_result(a_full: pd.Series, b_full: pd.Series) -> PairedResult:
     )
 
 
+def _explain_missing(
+    store: Store, frame: pd.DataFrame, model: str, suite: str | None, filters: Filters | None
+) -> None:
+    """Why ``model`` has no judged row among those read; only this path reads the store again.
+
+    Raises:
+        UsageError: always: the suite or the model is unknown (``matching``), the model has rows
+            but none match the filters, or none of this suite.
+    """
+    from runbench.analysis.matching import did_you_mean, require_suite
+
+    if frame.empty:
+        require_suite(store, suite)
+    stored = sorted(map(str, set(load_frame(store, None, suite, ["model"])["model"].unique())))
+    if model in stored:
+        raise UsageError(
+            f"model '{model}' has results, but none match the filters",
+            hint="loosen --phase, --prompt-types, --difficulty, --task-types or "
+            "--tool-success-rate",
+        )
+    raise UsageError(
+        f"no results for model '{model}' in this store{did_you_mean(model, stored)}; "
+        f"models with results: {', '.join(stored) or 'none'}",
+        hint="check the model names",
+    )
+
+
 def compare_models(
     store: Store,
     model_a: str,
@@ -125,17 +152,7 @@ def compare_models(
     latest = latest_results(frame)
     for model in (model_a, model_b):
         if not (latest["model"] == model).any():
-            stored = set(load_frame(store, None, suite, ["model"])["model"].unique())
-            if model in stored:
-                raise UsageError(
-                    f"model '{model}' has results, but none match the filters",
-                    hint="loosen --phase, --prompt-types, --difficulty, --task-types or "
-                    "--tool-success-rate",
-                )
-            known = ", ".join(sorted(stored)) or "none"
-            raise UsageError(
-                f"model '{model}' has no results in this store; models with results: {known}"
-            )
+            _explain_missing(store, frame, model, suite, filters)
     protocol = latest["protocol"].astype(object)
     latest = latest.assign(
         full=latest["status"] == "full_success",

@@ -141,11 +141,34 @@ def load_frame(
     ``columns`` defaults to every field; asking for fewer keeps a million-row read light.
     """
     wanted = None if columns is None else list(dict.fromkeys([*columns, *_LATEST_COLUMNS]))
-    frame = _categorical(store.scan(wanted, filters)).to_pandas()
+    return frame_of(store.scan(wanted, filters), suite)
+
+
+def frame_of(table: pa.Table, suite: str | None) -> pd.DataFrame:
+    """Rows already read, as ``load_frame`` returns them (for readers that share one read)."""
+    frame = _categorical(table).to_pandas()
     if suite is None:
         return frame[~frame["suite"].isin(LEGACY_SUITES)]
     if suite != ALL_SUITES:
         return frame[frame["suite"] == suite]
+    return frame
+
+
+def checked_frame(
+    store: Store, filters: Filters | None, suite: str | None, columns: Sequence[str]
+) -> pd.DataFrame:
+    """``load_frame``, then the names in ``filters`` and ``suite`` checked against its rows.
+
+    Raises:
+        UsageError: the suite or a filtered model matches no stored row (``matching``).
+    """
+    from runbench.analysis.matching import require_read
+
+    frame = load_frame(store, filters, suite, list(dict.fromkeys([*columns, "model"])))
+    wanted = (filters or {}).get("model", ())
+    listed = wanted if isinstance(wanted, list | tuple) else [wanted]
+    models = [str(name) for name in listed]
+    require_read(store, frame["model"].unique(), len(frame), models, suite)
     return frame
 
 

@@ -18,6 +18,7 @@ from runbench.records import ERROR_STATUS
 from runbench.storage import Store
 
 MIN_PREFIX = 4
+ID_LENGTH = 32
 IDENTITY = (
     "suite",
     "suite_version",
@@ -118,26 +119,48 @@ def resolve_test_id(store: Store, text: str) -> str:
         UsageError: the prefix is too short, matches several tests (listed), or none (the
             closest ids are suggested).
     """
+    return _resolved(store, text)[0]
+
+
+def _resolved(store: Store, text: str) -> tuple[str, list[dict[str, Any]]]:
+    """The test id ``text`` is or starts, and its rows, from one pass over the store.
+
+    Each batch keeps only the rows whose id starts with the prefix (all columns, since they
+    are shown); ids that do not match are kept just long enough to suggest the closest.
+
+    Raises:
+        UsageError: as ``resolve_test_id``.
+    """
+    import pyarrow.compute as pc
+
     wanted = text.strip().lower()
     if len(wanted) < MIN_PREFIX:
         raise UsageError(
             f"test id '{text}' is too short; give at least {MIN_PREFIX} characters",
             hint="runbench errors and runbench report --format json show test ids",
         )
-    ids = {str(test_id) for test_id in store.scan(["test_id"]).column("test_id").to_pylist()}
-    if wanted in ids:
-        return wanted
-    matches = sorted(test_id for test_id in ids if test_id.startswith(wanted))
+    rows: list[dict[str, Any]] = []
+    heads: set[str] = set()
+    for table in store.scan_batches():
+        ids = table.column("test_id")
+        matching = pc.starts_with(ids, wanted)
+        if pc.any(matching).as_py():
+            rows.extend(table.filter(matching).to_pylist())
+        elif not rows:
+            heads.update(pc.unique(pc.utf8_slice_codeunits(ids, 0, len(wanted))).to_pylist())
+    matches = sorted({str(row["test_id"]) for row in rows})
+    if wanted in matches:
+        return wanted, [row for row in rows if row["test_id"] == wanted]
     if len(matches) == 1:
-        return matches[0]
+        return matches[0], rows
     if matches:
         shown = ", ".join(matches[:5]) + (
             f" and {len(matches) - 5} more" if len(matches) > 5 else ""
         )
         raise UsageError(f"test id '{text}' is ambiguous: {shown}", hint="type more of the id")
-    close = difflib.get_close_matches(wanted, [i[: len(wanted)] for i in ids], n=3, cutoff=0.6)
-    near = sorted({i for i in ids for c in close if i.startswith(c)})[:3]
-    suggestion = f"; closest: {', '.join(near)}" if near else ""
+    close = difflib.get_close_matches(wanted, sorted(heads), n=3, cutoff=0.6)
+    more = "…" if len(wanted) < ID_LENGTH else ""
+    suggestion = f"; closest: {', '.join(head + more for head in sorted(close))}" if close else ""
     raise UsageError(
         f"no test '{text}' in this store{suggestion}",
         hint="check --store and --storage: the test may be in the other format",
@@ -145,13 +168,12 @@ def resolve_test_id(store: Store, text: str) -> str:
 
 
 def show_test(store: Store, test_id_or_prefix: str) -> TestView:
-    """Everything stored about one test.
+    """Everything stored about one test, read in one pass over the store.
 
     Raises:
         UsageError: the id or prefix names no test, or several (see ``resolve_test_id``).
     """
-    test_id = resolve_test_id(store, test_id_or_prefix)
-    rows = store.scan(None, {"test_id": test_id}).to_pylist()
+    test_id, rows = _resolved(store, test_id_or_prefix)
     rows.sort(key=lambda row: (row["attempt"], row["recorded_at"]))
     judged = [row for row in rows if row["status"] != ERROR_STATUS]
     counting = judged[-1] if judged else None

@@ -77,6 +77,8 @@ def plan_progress(
     models: Sequence[str],
     matrix: Matrix,
     settings: Mapping[str, GenerationSettings] | None = None,
+    *,
+    check_models: bool = False,
 ) -> PlanProgress:
     """Per cell of the plan: its target, the tests done (a non-error row) and those only errored.
 
@@ -86,6 +88,11 @@ def plan_progress(
     plan's settings. A 10-million-test plan then costs one read of the store. ``settings`` are
     each model's generation settings from the configuration the caller read
     (``matrix.configured_settings``); a model without an entry counts its default-id tests.
+    ``check_models`` checks the model names against the rows this read found
+    (``matching.require_read``).
+
+    Raises:
+        UsageError: with ``check_models``, a model has no row in the store.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -96,6 +103,11 @@ def plan_progress(
         ["test_id", "status", "instance", *_CELL_KEY, *SETTINGS_COLUMNS],
         filters=matrix.store_filters(models),
     )
+    if check_models:
+        from runbench.analysis.matching import require_read
+
+        seen = pc.unique(table.column("model")).to_pylist()
+        require_read(store, seen, table.num_rows, models, None)
     instance: Any = table.column("instance")
     keep = pc.less(instance, matrix.num_instances)
     model_column: Any = table.column("model")

@@ -102,7 +102,8 @@ def report(
     config = plan.configuration()
     filters, prices = _filters(plan, config), prices_of_config(config)
     opened = open_store(where.storage, where.store, must_exist=True)
-    _require_names(opened, filters, suite)
+    if output_format in (ReportFormat.legacy_json, ReportFormat.html):
+        _require_names(opened, filters, suite)
     if output_format is ReportFormat.legacy_json:
         emit(_legacy_json(opened, filters, suite), output)
         return
@@ -110,7 +111,7 @@ def report(
     if output_format is ReportFormat.html:
         emit(_html(opened, group_by, filters, suite, prices), output)
     columns = reporting.report_columns(list(dict.fromkeys([*group_by, "model", "prompt_type"])))
-    frame = reporting.load_frame(opened, filters, suite, columns)
+    frame = reporting.checked_frame(opened, filters, suite, columns)
     if plot is not None:
         _plot(reporting.report_from_frame(frame, group_by[:2]), plot)
     if output_format is not ReportFormat.html:
@@ -206,9 +207,8 @@ def status(plan: PlanArgs, where: StoreArgs, as_json: Json = False) -> None:
         info(note)
     store = open_store(where.storage, where.store, must_exist=True)
     names = [config.canonical_name(name) for name in models]
-    _require_names(store, {"model": names}, None)
     settings = configured_settings(config, names, fitted.matrix.protocol)
-    progress = plan_progress(store, names, fitted.matrix, settings)
+    progress = plan_progress(store, names, fitted.matrix, settings, check_models=True)
     if as_json:
         print_json(progress.to_dict())
     else:
@@ -243,7 +243,6 @@ def compare(
     filters = _filters(plan, config)
     opened = open_store(where.storage, where.store, must_exist=True)
     first, second = (config.canonical_name(name) for name in (model_a, model_b))
-    _require_names(opened, {"model": [first, second]}, suite)
     comparison = compare_models(opened, first, second, filters=filters, suite=suite)
     if as_json:
         print_json(comparison.to_dict())

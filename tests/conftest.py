@@ -74,3 +74,24 @@ def fake_openai():  # type: ignore[no-untyped-def]
     server = start_fake_openai()
     yield server
     server.close()
+
+
+@pytest.fixture
+def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts passes over a store's rows: ``scan``, ``done_ids`` and every reader call
+    ``scan_batches`` once per pass, so a spy there counts reads through any helper."""
+    from typing import Any
+
+    from runbench.storage.json_store import JsonStore
+    from runbench.storage.parquet_store import ParquetStore
+
+    count = [0]
+    for cls in (JsonStore, ParquetStore):
+        original = cls.scan_batches
+
+        def spy(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Iterator[Any]:
+            count[0] += 1
+            return _original(self, *args, **kwargs)  # type: ignore[no-any-return]
+
+        monkeypatch.setattr(cls, "scan_batches", spy)
+    return count

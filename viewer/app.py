@@ -12,12 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.plots import report_svg
-from runbench.analysis.report import load_frame, report_columns, report_from_frame
 from runbench.analysis.show import show_test
 from runbench.errors import UsageError
 from runbench.storage import Store
 from runbench.viewer.page import error_page, index_page, test_page_html
-from runbench.viewer.state import StateCache, ViewQuery, build_state, store_version
+from runbench.viewer.state import StateCache, ViewQuery, ViewRows, build_view, store_version
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -47,15 +46,19 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
         raise ValueError("refresh_s must be positive")
     label = f"{store.format} store at {store.root}"
     cache = StateCache()
+    rows = ViewRows()
+
+    def current(query: ViewQuery) -> tuple[dict[str, Any], Any]:
+        """The state and report for ``query``, rebuilt only when the store's files changed."""
+        version = store_version(store)
+        entry = cache.get(query.key, version)
+        if entry is None:
+            entry = build_view(store, query, prices, rows.table(store, version))
+            cache.put(query.key, version, entry)
+        return entry
 
     def current_state(query: ViewQuery) -> dict[str, Any]:
-        """The state for ``query``, rebuilt only when the store's files changed."""
-        version = store_version(store)
-        state = cache.get(query.key, version)
-        if state is None:
-            state = build_state(store, query, prices)
-            cache.put(query.key, version, state)
-        return state
+        return current(query)[0]
 
     def query_of(request: Request) -> ViewQuery:
         return ViewQuery.from_params(dict(request.query_params))
@@ -78,10 +81,8 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
         return JSONResponse(state, headers={"Cache-Control": "no-store"})
 
     def draw(query: ViewQuery) -> str | None:
-        by = query.group_by[:2]
-        columns = report_columns(by)
-        frame = load_frame(store, query.store_filters(), query.suite_choice, columns)
-        report = report_from_frame(frame, by)
+        """The plot of the page's own report (every grouping has at most two fields)."""
+        report = current(query)[1]
         if not any(group.has_data for group in report.groups):
             return None
         return report_svg(report)

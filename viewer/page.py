@@ -140,7 +140,7 @@ def index_page(
         f"<body data-fingerprint='{state['fingerprint']}'><header><h1>runbench view</h1>"
         f"<span>{html.escape(store_label)}</span><span class='live' id='updated'>live: "
         f"{state['rows']} rows, {state['tests']} tests</span></header>"
-        f"<form id='filters'>{''.join(selects)}</form>"
+        f"<form id='filters'>{''.join(selects)}{_runs_page_field(query)}</form>"
         f"<section><h2>results</h2><div id='results'>{fragments['results']}</div>"
         f"<div id='hidden'>{fragments['hidden']}</div></section>"
         f"<section><h2>plot</h2><div id='plot'>{plot}</div></section>"
@@ -151,6 +151,13 @@ def index_page(
         f"<section><h2>runs</h2><div id='runs'>{fragments['runs']}</div></section>"
         f"<script>{SORT_SCRIPT}</script><script>{script}</script></body></html>\n"
     )
+
+
+def _runs_page_field(query: ViewQuery) -> str:
+    """The runs page being read, kept by every poll (the form is what a poll asks for)."""
+    if not query.runs_page:
+        return ""
+    return f"<input type='hidden' name='runs_page' value='{query.runs_page}'>"
 
 
 def test_page_html(view: TestView) -> str:

@@ -1,9 +1,11 @@
-"""What the viewer shows, computed from the store on each request and returned as HTML pieces.
+"""What the viewer shows, computed from the store's rows and returned as HTML pieces.
 
-The page asks for the state every few seconds; each piece is rebuilt from rows (the store keeps
+The page asks for the state every few seconds; each piece is computed from rows (the store keeps
 facts, never counters), and a fingerprint of the pieces lets the page skip repainting when
-nothing changed. Everything here is plain functions of (store, filters): no caches, so a row
-appended by a running benchmark shows up on the next poll.
+nothing changed. The rows are read once per version of the store's files (``ViewRows``), with
+only the columns the page shows, and shared by every query, the filter choices and the plot;
+a query's filters are applied to that table before any pandas work, so a narrow filter costs
+little. A row appended by a running benchmark changes the version and shows on the next poll.
 """
 
 from __future__ import annotations
@@ -20,14 +22,22 @@ from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.error_groups import ErrorGroup, groups_of_rows
 from runbench.analysis.render import NO_DATA, report_table_html
-from runbench.analysis.report import LEGACY_SUITES, load_frame, report_columns, report_from_frame
+from runbench.analysis.report import (
+    LEGACY_SUITES,
+    Report,
+    frame_of,
+    report_columns,
+    report_from_frame,
+)
 from runbench.analysis.results import error_rows
 from runbench.analysis.runs import RunInfo, list_runs
 from runbench.errors import UsageError
 from runbench.storage import Store
+from runbench.storage.base import apply_filters
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from runbench.analysis.cost import Prices
 
@@ -49,6 +59,7 @@ GROUPINGS = (
     "prompt_type",
 )
 TESTS_SHOWN = 200
+RUNS_SHOWN = 50
 _EXTRA_COLUMNS = (
     "run_id",
     "provider",
@@ -62,6 +73,8 @@ _EXTRA_COLUMNS = (
     "tool_success_rate",
     "model",
 )
+_GROUPED = tuple(dict.fromkeys(name for by in GROUPINGS for name in by.split(",")))
+VIEW_COLUMNS = tuple(dict.fromkeys([*report_columns(_GROUPED), *_EXTRA_COLUMNS, "suite"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +84,7 @@ class ViewQuery:
     filters: Mapping[str, str] = field(default_factory=dict)
     suite: str = ""
     by: str = GROUPINGS[0]
+    runs_page: int = 0
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> ViewQuery:
@@ -86,7 +100,11 @@ class ViewQuery:
             except ValueError:
                 raise UsageError(f"rate '{filters['rate']}' is not a number") from None
         by = params.get("by", GROUPINGS[0])
-        return cls(filters, params.get("suite", ""), by if by in GROUPINGS else GROUPINGS[0])
+        page = params.get("runs_page", "0")
+        if not page.isdigit():
+            raise UsageError(f"runs page '{page}' is not a page number")
+        grouping = by if by in GROUPINGS else GROUPINGS[0]
+        return cls(filters, params.get("suite", ""), grouping, int(page))
 
     def store_filters(self) -> dict[str, Any]:
         return {
@@ -97,7 +115,8 @@ class ViewQuery:
     @property
     def key(self) -> tuple[str, ...]:
         """What identifies this query in a cache."""
-        return (*sorted(f"{k}={v}" for k, v in self.filters.items()), self.suite, self.by)
+        filters = sorted(f"{k}={v}" for k, v in self.filters.items())
+        return (*filters, self.suite, self.by, str(self.runs_page))
 
     @property
     def group_by(self) -> tuple[str, ...]:
@@ -135,22 +154,22 @@ def store_version(store: Store) -> str:
 
 
 class StateCache:
-    """The last few states built, each valid while the store's version is unchanged.
+    """The last few states (and reports) built, each valid while the store's version holds.
 
     Owned by one app (no module-level state); bounded, so a user flipping filters cannot grow it.
     """
 
     def __init__(self, size: int = 16) -> None:
         self._size = size
-        self._entries: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
+        self._entries: dict[tuple[str, ...], tuple[str, Any]] = {}
         self._lock = threading.Lock()  # requests are served from a thread pool
 
-    def get(self, key: tuple[str, ...], version: str) -> dict[str, Any] | None:
+    def get(self, key: tuple[str, ...], version: str) -> Any:
         with self._lock:
             entry = self._entries.get(key)
         return entry[1] if entry is not None and entry[0] == version else None
 
-    def put(self, key: tuple[str, ...], version: str, state: dict[str, Any]) -> None:
+    def put(self, key: tuple[str, ...], version: str, state: Any) -> None:
         with self._lock:
             self._entries.pop(key, None)
             self._entries[key] = (version, state)
@@ -158,12 +177,37 @@ class StateCache:
                 self._entries.pop(next(iter(self._entries)))
 
 
-def options(store: Store) -> dict[str, list[str]]:
+class ViewRows:
+    """The store's rows in the columns the page shows, read once per version of its files.
+
+    Owned by one app (no module-level state). Every query, the filter choices and the plot
+    take their rows from here, so a page and its plot cost one read of the store, and a poll
+    while nothing changed costs none.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # one read at a time; the others wait and share it
+        self._version: str | None = None
+        self._table: pa.Table | None = None
+
+    def table(self, store: Store, version: str) -> pa.Table:
+        with self._lock:
+            if self._table is None or self._version != version:
+                self._table = None  # let the old table go before the new one is read
+                self._table = store.scan(list(VIEW_COLUMNS))
+                self._version = version
+            return self._table
+
+
+def options(table: pa.Table) -> dict[str, list[str]]:
     """The values each filter can take: what the store holds (so a new model appears live)."""
-    table = store.scan([*FILTER_FIELDS.values(), "suite"])
+    import pyarrow.compute as pc
+
     choices = {}
     for name, column in (*FILTER_FIELDS.items(), ("suite", "suite")):
-        values = {value for value in table.column(column).to_pylist() if value is not None}
+        values = {
+            value for value in pc.unique(table.column(column)).to_pylist() if value is not None
+        }
         if column == "tool_success_rate":
             choices[name] = [f"{value:.2f}" for value in sorted(values)]
         else:
@@ -171,18 +215,39 @@ def options(store: Store) -> dict[str, list[str]]:
     return choices
 
 
-def build_state(store: Store, query: ViewQuery, prices: Prices | None = None) -> dict[str, Any]:
+def query_frame(rows: pa.Table, query: ViewQuery, columns: list[str]) -> pd.DataFrame:
+    """The rows of ``query`` (its filters applied in Arrow first) as the report reads them."""
+    return frame_of(apply_filters(rows, query.store_filters()).select(columns), query.suite_choice)
+
+
+def build_state(
+    store: Store, query: ViewQuery, prices: Prices | None = None, rows: pa.Table | None = None
+) -> dict[str, Any]:
     """Every piece of the page for ``query``, plus a fingerprint of them all."""
+    return build_view(store, query, prices, rows)[0]
+
+
+def build_view(
+    store: Store, query: ViewQuery, prices: Prices | None = None, rows: pa.Table | None = None
+) -> tuple[dict[str, Any], Report]:
+    """The page's state and its report (which the plot draws), from ``rows`` or one read."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if rows is None:
+        rows = store.scan(list(VIEW_COLUMNS))
     columns = list(dict.fromkeys([*report_columns(query.group_by), *_EXTRA_COLUMNS]))
-    frame = load_frame(store, query.store_filters(), query.suite_choice, columns)
+    frame = query_frame(rows, query, columns)
     report = report_from_frame(frame, query.group_by, prices)
+    distinct_tests = int(frame["test_id"].nunique())
     errors = error_rows(frame)
-    rows = [{str(key): value for key, value in row.items()} for row in errors.to_dict("records")]
-    groups = groups_of_rows(rows)
+    listed = [{str(key): value for key, value in row.items()} for row in errors.to_dict("records")]
+    groups = groups_of_rows(listed)
     runs = list_runs(store)
     legacy = 0
     if query.suite_choice is None:
-        legacy = int(store.scan(["suite"]).column("suite").to_pandas().isin(LEGACY_SUITES).sum())
+        legacy_suites = pa.array(LEGACY_SUITES, type=pa.string())
+        legacy = int(pc.sum(pc.is_in(rows.column("suite"), value_set=legacy_suites)).as_py() or 0)
     has_plot = any(group.has_data for group in report.groups)
     fragments = {
         "results": report_table_html(report, table_id="results-table")
@@ -190,17 +255,18 @@ def build_state(store: Store, query: ViewQuery, prices: Prices | None = None) ->
         else _empty("no rows match"),
         "hidden": _hidden(report.infra_errors, report.superseded_attempts, legacy),
         "errors": _errors_html(groups),
-        "tests": _tests_html(frame),
-        "runs": _runs_html(runs),
+        "tests": _tests_html(frame, distinct_tests),
+        "runs": _runs_html(runs, query),
     }
-    payload = {"fragments": fragments, "options": options(store), "has_plot": has_plot}
+    payload = {"fragments": fragments, "options": options(rows), "has_plot": has_plot}
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-    return {
+    state = {
         **payload,
         "fingerprint": digest,
         "rows": len(frame),
-        "tests": int(frame["test_id"].nunique()),
+        "tests": distinct_tests,
     }
+    return state, report
 
 
 def _empty(text: str) -> str:
@@ -252,12 +318,26 @@ def _errors_html(groups: list[ErrorGroup]) -> str:
     )
 
 
-def _tests_html(frame: pd.DataFrame) -> str:
+def _newest_tests(frame: pd.DataFrame) -> pd.DataFrame:
+    """The ``TESTS_SHOWN`` newest tests, each by its newest row, newest first.
+
+    Sorting a million rows to list 200 is most of a page's time, so the newest few thousand rows
+    are picked first; only when they hold too few distinct tests is everything sorted.
+    """
+    for candidates in (TESTS_SHOWN * 20, len(frame)):
+        recent = frame if candidates >= len(frame) else frame.nlargest(candidates, "recorded_at")
+        ordered = recent.sort_values("recorded_at", kind="stable", ascending=False)
+        newest = ordered.drop_duplicates("test_id", keep="first").head(TESTS_SHOWN)
+        if len(newest) == TESTS_SHOWN or candidates >= len(frame):
+            return newest
+    return newest
+
+
+def _tests_html(frame: pd.DataFrame, distinct_tests: int) -> str:
     """The newest tests (each once: its newest row), linked to their page."""
     if frame.empty:
         return _empty("no tests match")
-    newest = frame.sort_values("recorded_at", kind="stable").drop_duplicates("test_id", keep="last")
-    newest = newest.iloc[::-1].head(TESTS_SHOWN)
+    newest = _newest_tests(frame)
     head = "".join(
         f"<th>{name}</th>"
         for name in (
@@ -291,7 +371,7 @@ def _tests_html(frame: pd.DataFrame) -> str:
             f'<td class="text">{saved}</td>',
         ]
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    more = len(frame["test_id"].unique()) - len(newest)
+    more = distinct_tests - len(newest)
     note = (
         f"<p class='note'>{more} older test(s) not listed; narrow the filters.</p>" if more else ""
     )
@@ -301,15 +381,20 @@ def _tests_html(frame: pd.DataFrame) -> str:
     )
 
 
-def _runs_html(runs: list[RunInfo]) -> str:
+def _runs_html(runs: list[RunInfo], query: ViewQuery) -> str:
+    """One page of ``RUNS_SHOWN`` runs, newest first, with links to the newer and older pages."""
     if not runs:
         return _empty("no run manifests in this store yet")
+    pages = -(-len(runs) // RUNS_SHOWN)
+    page = min(query.runs_page, pages - 1)
+    newest_first = sorted(runs, key=lambda run: run.started_at or "", reverse=True)
+    shown = newest_first[page * RUNS_SHOWN : (page + 1) * RUNS_SHOWN]
     head = "".join(
         f"<th>{name}</th>"
         for name in ("run", "started", "ended", "command", "planned", "finished", "errors", "exit")
     )
     rows = []
-    for run in runs:
+    for run in shown:
         ended = run.ended_at[:19] if run.ended_at else "running or killed"
         cells = [
             f'<td class="text">{html.escape(run.run_id[:8])}</td>',
@@ -324,5 +409,23 @@ def _runs_html(runs: list[RunInfo]) -> str:
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return (
         f'<table class="sortable" id="runs-table"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f"<tbody>{''.join(rows)}</tbody></table>{_runs_pager(query, page, pages, len(runs))}"
     )
+
+
+def _runs_pager(query: ViewQuery, page: int, pages: int, total: int) -> str:
+    """Links to the newer and older pages of runs, keeping the filters."""
+    if pages == 1:
+        return ""
+    from urllib.parse import urlencode
+
+    def link(target: int, text: str) -> str:
+        params = {**query.filters, "suite": query.suite, "by": query.by, "runs_page": target}
+        return f'<a class="runs-page" href="/?{html.escape(urlencode(params))}">{text}</a>'
+
+    parts = [f"page {page + 1} of {pages} ({total} runs)"]
+    if page > 0:
+        parts.insert(0, link(page - 1, "← newer runs"))
+    if page + 1 < pages:
+        parts.append(link(page + 1, "older runs →"))
+    return f"<p class='note' id='runs-pager'>{' · '.join(parts)}</p>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from runbench.records import encode_records
 from runbench.storage.base import Damage
-from runbench.storage.jsonl import _parse_lines, parse_chunk
+from runbench.storage.jsonl import _looks_clean, _parse_lines, parse_chunk
 from runbench.synthetic import synthetic_records
 
 _LINES = [encode_records([record]) for record in synthetic_records(12, seed=11)]
@@ -44,3 +45,42 @@ def test_fast_and_strict_paths_accept_exactly_the_same_lines(lines: list[bytes])
     assert fast.to_pylist() == strict.to_pylist()
     assert [(d.kind, d.line) for d in fast_damage] == [(d.kind, d.line) for d in strict_damage]
     fast.validate(full=True)
+
+
+def _looked_clean_before(data: bytes, lines: int) -> bool:
+    """The pre-check as it was written first (substring counts and a regular expression)."""
+    if not data.startswith(b"{") or data.count(b"}\n") != lines:
+        return False
+    if data.count(b"\n{") != lines - 1 or re.search(rb"[\x00-\x09\x0b-\x1f\x7f]", data):
+        return False
+    if b"\\ud" in data or b"\\uD" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_LINE, min_size=1, max_size=8))
+def test_the_vectorised_pre_check_decides_as_the_first_one(lines: list[bytes]) -> None:
+    data = b"".join(lines)
+    count = data.count(b"\n")
+    assert _looks_clean(data, count) == _looked_clean_before(data, count)
+
+
+def test_the_pre_check_refuses_each_kind_of_damage() -> None:
+    clean = b"".join(_LINES)
+    count = clean.count(b"\n")
+    assert _looks_clean(clean, count)
+    second = len(_LINES[0])
+    for damaged in (
+        clean[:second] + b"\x01" + clean[second + 1 :],  # a control byte replaces "{"
+        clean[:second] + b" " + clean[second:],  # a line that starts with a blank
+        clean[: second - 2] + b"\x7f" + clean[second - 2 :],  # DEL inside a line
+        clean[:second] + b"\xff" + clean[second + 1 :],  # not UTF-8
+        clean[:10] + b"\\ud800" + clean[10:],  # an escaped lone surrogate
+        clean[:10] + b"\\uDFFF" + clean[10:],  # the same in capitals
+    ):
+        assert not _looks_clean(damaged, damaged.count(b"\n"))

@@ -45,3 +45,22 @@ def test_state_lists_runs_from_manifests_with_their_command(tmp_path: Path) -> N
     runs = state["fragments"]["runs"]
     assert "abcdef12" in runs and "runbench smart-batch --model sim-strong" in runs
     assert json.loads(json.dumps(state))["tests"] == 1
+
+
+def test_the_newest_tests_are_found_even_when_recent_rows_repeat_a_few_tests() -> None:
+    import pandas as pd
+
+    from runbench.viewer.state import TESTS_SHOWN, _newest_tests
+
+    # 5,000 old tests, then 6,000 newer rows that are attempts of only three tests
+    old = [(f"t{index:05d}", index) for index in range(5000)]
+    repeats = [(f"hot{index % 3}", 10_000 + index) for index in range(6000)]
+    frame = pd.DataFrame(old + repeats, columns=["test_id", "recorded_at"]).sample(
+        frac=1, random_state=1
+    )
+    newest = _newest_tests(frame)
+    expected = ["hot2", "hot1", "hot0", *(f"t{index:05d}" for index in range(4999, 4802, -1))]
+    assert list(newest["test_id"]) == expected
+    assert len(newest) == TESTS_SHOWN
+    few = frame.head(50).sort_values("recorded_at", ascending=False)
+    assert list(_newest_tests(few)["test_id"]) == list(few["test_id"].drop_duplicates())

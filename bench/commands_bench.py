@@ -1,0 +1,263 @@
+"""The result commands against stores of 10k, 100k and 1M rows: time and peak memory of each.
+
+Stores hold synthetic records (``runbench.synthetic``): Parquet as 50 sealed parts, JSON as one
+``records.jsonl``, with one run manifest per synthetic run so ``runs`` and the viewer's runs list
+have something to list. Each command runs as its own process, as a user types it, so the figures
+include startup; peak memory is the process's maximum resident set (``wait4``). The viewer is
+served by ``runbench view`` on a free loopback port: its first full page (``/`` and the plot),
+then a poll after one more batch of rows is appended, as during a live run; their CPU is the
+server's. "read every row" is ``store.scan()`` alone, in a process of its own. CPU seconds
+(user + system, every thread) are printed beside wall time because the machine is shared.
+
+    python bench/commands_bench.py --rows 10000,100000 [--write]
+    python bench/commands_bench.py --rows 1000000 --write     # the 1M case, once, near the end
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PARTS = 50
+RUNS = 40
+GOALS = {
+    ("compare", "parquet", 1_000_000): "≤ 3 s, ≤ 1 GiB",
+    ("read every row", "json", 1_000_000): "≤ 6 s",
+    ("view first page", "parquet", 1_000_000): "≤ 2 s",
+    ("view poll", "parquet", 1_000_000): "≤ 1 s",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    command: str
+    storage: str
+    rows: int
+    seconds: float
+    peak_mib: float | None
+    cpu_s: float | None = None
+
+
+def build_store(root: Path, storage: str, rows: int) -> None:
+    """``rows`` synthetic records: Parquet in ``PARTS`` parts, JSON in one file."""
+    from runbench.records import records_to_table
+    from runbench.storage import open_store
+    from runbench.synthetic import synthetic_records
+
+    store = open_store(root, storage)
+    per_part = -(-rows // PARTS)
+    per_run = -(-rows // RUNS)
+    written = 0
+    while written < rows:
+        size = min(per_part, rows - written)
+        run = f"00000000-0000-4000-8000-{written // per_run:012d}"
+        records = list(synthetic_records(size, seed=written, run_id=run, start_instance=written))
+        store.append_table(records_to_table(records))
+        written += size
+    for index in range(-(-rows // per_run)):
+        run = f"00000000-0000-4000-8000-{index:012d}"
+        store.write_manifest(
+            {
+                "run_id": run,
+                "started_at": "2026-11-01T00:00:00+00:00",
+                "ended_at": "2026-11-01T01:00:00+00:00",
+                "command_line": "runbench smart-batch --model sim-strong",
+                "exit_code": 0,
+            }
+        )
+    store.close()
+
+
+_READ_ALL = (
+    "import sys; from pathlib import Path; from runbench.storage import open_store; "
+    "open_store(Path(sys.argv[1]), sys.argv[2]).scan()"
+)
+
+
+def command_figure(root: Path, storage: str, rows: int, name: str, *args: str) -> Figure:
+    """One command's wall time (startup included) and peak RSS; best time of two runs."""
+    line = [sys.executable, "-m", "runbench", *args, "--store", str(root), "--storage", storage]
+    if name == "read every row":
+        line = [sys.executable, "-c", _READ_ALL, str(root), storage]
+    best, peak, cpu = float("inf"), 0.0, float("inf")
+    for _ in range(2 if rows < 1_000_000 else 1):
+        started = time.perf_counter()
+        # GNU time reports the command's own peak RSS: a child forked straight from this
+        # process would count this process's pages in its maximum resident set
+        process = subprocess.Popen(
+            ["/usr/bin/time", "-f", "%M %U %S", *line],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        _, error_bytes = process.communicate()
+        elapsed = time.perf_counter() - started
+        error = error_bytes.decode()
+        if process.returncode not in (0, 1):
+            raise SystemExit(f"{name} failed: {error.strip()[-400:]}")
+        kib, user, system = error.strip().splitlines()[-1].split()
+        best, peak = min(best, elapsed), max(peak, int(kib) / 1024)
+        cpu = min(cpu, float(user) + float(system))
+    return Figure(name, storage, rows, best, peak, cpu)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=600) as reply:
+        return bytes(reply.read())
+
+
+def viewer_figures(root: Path, storage: str, rows: int) -> list[Figure]:
+    """First full page (page + plot) and a poll after an append, from a served viewer."""
+    from runbench.records import records_to_table
+    from runbench.storage import open_store
+    from runbench.synthetic import synthetic_records
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runbench",
+            "view",
+            "--store",
+            str(root),
+            "--storage",
+            storage,
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_listening(port)
+        started, cpu_before = time.perf_counter(), _cpu_s(server.pid)
+        _get(f"{base}/")
+        _get(f"{base}/plot.svg")
+        first, first_cpu = time.perf_counter() - started, _cpu_s(server.pid) - cpu_before
+        store = open_store(root, storage)
+        batch = list(synthetic_records(64, seed=rows + 1, start_instance=rows + 1))
+        store.append_table(records_to_table(batch)) if storage == "parquet" else store.append(batch)
+        store.close()
+        started, cpu_before = time.perf_counter(), _cpu_s(server.pid)
+        _get(f"{base}/api/state")
+        _get(f"{base}/plot.svg")
+        poll, poll_cpu = time.perf_counter() - started, _cpu_s(server.pid) - cpu_before
+        peak = _rss_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return [
+        Figure("view first page", storage, rows, first, peak, first_cpu),
+        Figure("view poll", storage, rows, poll, None, poll_cpu),
+    ]
+
+
+def _wait_listening(port: int) -> None:
+    for _ in range(1200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the viewer did not start")
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mib(pid: int) -> float | None:
+    """The server's peak resident set so far (VmHWM), read while it still runs."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def measure(rows: int, work: Path) -> list[Figure]:
+    figures: list[Figure] = []
+    for storage in ("parquet", "json"):
+        root = work / f"{storage}-{rows}"
+        if not root.exists():  # a --dir from an earlier run keeps its stores
+            build_store(root, storage, rows)
+        test_id = _some_test_id(root, storage)
+        commands = {
+            "read every row": (),
+            "report": ("report",),
+            "report --model": ("report", "--model", "sim-strong"),
+            "status": ("status", "--model", "sim-strong", "--num-instances", "20"),
+            "verify": ("verify",),
+            "runs": ("runs",),
+            "compare": ("compare", "sim-strong", "sim-weak"),
+            "show": ("show", test_id[:12]),
+        }
+        for name, args in commands.items():
+            figures.append(command_figure(root, storage, rows, name, *args))
+            print(_line(figures[-1]), flush=True)
+        for figure in viewer_figures(root, storage, rows):
+            figures.append(figure)
+            print(_line(figure), flush=True)
+    return figures
+
+
+def _some_test_id(root: Path, storage: str) -> str:
+    from runbench.storage import open_store
+
+    table = open_store(root, storage).scan(["test_id"], {"model": "sim-weak"})
+    return str(table.column("test_id")[table.num_rows // 2])
+
+
+def _line(figure: Figure) -> str:
+    peak = f"{figure.peak_mib:,.0f} MiB" if figure.peak_mib is not None else "—"
+    goal = GOALS.get((figure.command, figure.storage, figure.rows), "—")
+    cpu = f"{figure.cpu_s:.2f} s" if figure.cpu_s is not None else "—"
+    return (
+        f"| {figure.command} | {figure.storage} | {figure.rows:,} | {figure.seconds:.2f} s "
+        f"| {cpu} | {peak} | {goal} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="10000,100000", help="comma list of store sizes")
+    parser.add_argument("--dir", default=None, help="build (or reuse) the stores here, kept")
+    arguments = parser.parse_args()
+    sizes = [int(text) for text in arguments.rows.split(",")]
+    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(
+        "| command | store | rows | wall | CPU | peak RSS | goal |\n|---|---|---|---|---|---|---|"
+    )
+    if arguments.dir:
+        for rows in sizes:
+            measure(rows, Path(arguments.dir))
+        return
+    with tempfile.TemporaryDirectory(prefix="runbench-commands-") as work:
+        for rows in sizes:
+            measure(rows, Path(work))
+
+
+if __name__ == "__main__":
+    main()
