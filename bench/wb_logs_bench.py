@@ -14,7 +14,7 @@ repository). The script runs the real CLI:
    (as WorkflowBench's scorer does when its embedding manager finds no neighbours) and counts
    how many that explains.
 
-It prints the table; ``--write`` puts it into bench/RESULTS.md (its own section, dated, with the
+It prints the table; ``--write`` puts it into bench/results/wb_logs.md (a section of RESULTS.md, dated, with the
 machine). The index used is ``.mcp_embedding_cache/tool_index.pkl`` when it is a real pickle,
 else ``tool_index.pkl.corrupted`` (the one full copy in WorkflowBench's repository; the other is
 a Git LFS pointer).
@@ -210,24 +210,16 @@ def table(figures: dict[str, Any]) -> list[str]:
 
 
 def write_section(lines: list[str], path: Path) -> None:
+    """Write this bench's section to bench/results/ (RESULTS.md includes every file there)."""
     sys.path.insert(0, str(HERE))
     from run_all import machine
 
-    results = HERE / "RESULTS.md"
-    text = results.read_text()
     stamp = (
         f"Command: `python bench/wb_logs_bench.py {path} --write`  \n"
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  \nMachine: {machine()}\n"
     )
     block = "\n".join([SECTION, "", stamp, *lines, ""])
-    if SECTION in text:
-        before, _, after = text.partition(SECTION)
-        rest = after.split("\n## ", 1)
-        text = before + block + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        before, found, after = text.partition("## Notes on these figures")
-        text = before + block + "\n" + found + after if found else text + "\n" + block
-    results.write_text(text)
+    (HERE / "results" / "wb_logs.md").write_text(block)
 
 
 if __name__ == "__main__":
