@@ -696,7 +696,13 @@ def run_request(
     except* BaseException:  # a bug: its traceback is the report, but the run has ended
         _end_manifest(store, manifest, seen[0], prepared.planned, "crashed")
         raise
-    instances = max((job.test.instance for job in prepared.jobs), default=-1) + 1
+    # a batch's resume line finishes exactly the instances it planned (its jobs are a list;
+    # a smart-batch's are generated and must not be walked here)
+    instances = (
+        max((job.test.instance for job in prepared.jobs), default=-1) + 1
+        if request.mode == "batch"
+        else 0
+    )
     if failure is None:
         outcome = RunOutcome(prepared.planned, summary, notes, instances_planned=instances)
     else:

@@ -96,6 +96,9 @@ def test_migrate_beside_live_writer_processes_verifies_clean(
             [
                 *(sys.executable, str(NULL_WRITER), "--store", str(tmp_path / "source")),
                 *("--format", storage_format, "--seed", str(seed)),
+                # ~50 s of writing: longer than three migrates of what it wrote, and a store
+                # small enough that the test's own full comparisons stay quick
+                *("--limit", "20000"),
             ],
             stdout=subprocess.PIPE,
             text=True,

@@ -18,6 +18,7 @@ import pytest
 
 from runbench.matrix import build_matrix
 from runbench.runners import session
+from runbench.runners.context import RunContext, context_of_request
 from runbench.storage import open_store
 
 GIB = 1024**3
@@ -62,16 +63,16 @@ def test_max_runtime_counts_from_the_start_planning_included(
 ) -> None:
     planned = session.prepare
 
-    def slow_planning(request: session.RunRequest, store: object) -> session.Prepared:
+    def slow_planning(request: session.RunRequest, context: RunContext) -> session.Prepared:
         time.sleep(1.2)  # planning that takes longer than the whole run limit
-        return planned(request, store)  # type: ignore[arg-type]
+        return planned(request, context)
 
     monkeypatch.setattr(session, "prepare", slow_planning)
     matrix = build_matrix(prompt_types="baseline", difficulties="easy", num_instances=20)
     options = session.RunOptions(max_runtime_s=1.0)
     request = session.RunRequest(("sim-strong",), matrix, options=options)
     store = open_store(tmp_path, "json")
-    outcome = session.run_request(request, store, preflight_check=False)
+    outcome = session.run_request(request, context_of_request(None, store), preflight_check=False)
     store.close()
     assert outcome.summary is not None and outcome.summary.timed_out
     assert outcome.summary.finished == 0, "the run limit was spent planning: no test started"
