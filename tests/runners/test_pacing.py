@@ -86,7 +86,10 @@ def _shards(tmp_path: Path, share: str) -> FakeOpenAI:
         results = [json.loads(shard.communicate(timeout=120)[0]) for shard in shards]
     finally:
         fake.close()
-    assert [result["finished"] for result in results] == [TESTS // 2, TESTS // 2]
+    if share != "1.0":  # the guarantee: inside one quota every test finishes
+        assert [result["finished"] for result in results] == [TESTS // 2, TESTS // 2]
+    else:  # the control arm overspends on purpose: a test may end as a (resumable) error
+        assert [r["finished"] + r["errors"] for r in results] == [TESTS // 2, TESTS // 2]
     return fake
 
 
