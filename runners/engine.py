@@ -183,7 +183,7 @@ async def _schedule(lanes: list[_Lane], run: _Run, stop: asyncio.Event | None) -
     try:
         async with asyncio.timeout(run.options.max_runtime_s) as deadline:
             async with asyncio.TaskGroup() as group:
-                watcher = group.create_task(_expire_on(stop, deadline)) if stop else None
+                watcher = group.create_task(expire_on(stop, deadline)) if stop else None
                 async with asyncio.TaskGroup() as lane_group:
                     for lane in lanes:
                         lane_group.create_task(_run_lane(lane, run))
@@ -196,7 +196,7 @@ async def _schedule(lanes: list[_Lane], run: _Run, stop: asyncio.Event | None) -
             run.summary.timed_out = True
 
 
-async def _expire_on(stop: asyncio.Event, deadline: asyncio.Timeout) -> None:
+async def expire_on(stop: asyncio.Event, deadline: asyncio.Timeout) -> None:
     """Turn a stop request into the run's one cancellation path: its deadline, now."""
     await stop.wait()
     deadline.reschedule(asyncio.get_running_loop().time())
@@ -325,10 +325,4 @@ async def _release_all(claims: Claims) -> None:
 def _gauge(summary: RunSummary, lanes: list[_Lane]) -> None:
     """Copy each limiter's gauges onto its endpoint's progress, where readers look."""
     for lane in lanes:
-        progress, limiter = lane.progress, lane.limiter
-        progress.in_flight = limiter.in_flight
-        progress.limit = limiter.limit
-        progress.maximum = limiter.maximum
-        progress.mean_limit = limiter.mean_limit
-        progress.lowest_limit = limiter.lowest_limit
-        progress.paused_s = limiter.paused_s
+        lane.limiter.gauge_onto(lane.progress)

@@ -36,8 +36,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from runbench.config import EndpointLimits
+
+if TYPE_CHECKING:
+    from runbench.runners.summary import EndpointProgress
 
 CUT_FACTOR = 0.5
 SECONDS_PER_MINUTE = 60.0
@@ -373,3 +377,12 @@ class EndpointLimiter:
             self.concurrency.on_congestion(slot.window, at_limit=slot.at_limit)
         elif not reply.failed:  # a 5xx or a timeout says nothing about concurrency
             self.concurrency.on_success()
+
+    def gauge_onto(self, progress: EndpointProgress) -> None:
+        """Copy this limiter's gauges onto ``progress``, where readers (views, --json) look."""
+        progress.in_flight = self.in_flight
+        progress.limit = self.limit
+        progress.maximum = self.maximum
+        progress.mean_limit = self.mean_limit
+        progress.lowest_limit = self.lowest_limit
+        progress.paused_s = self.paused_s

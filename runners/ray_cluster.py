@@ -46,6 +46,7 @@ from runbench.records import Record
 from runbench.runners.attempt import run_job
 from runbench.runners.claiming import Claims
 from runbench.runners.classifying import ModelClassifier
+from runbench.runners.engine import expire_on
 from runbench.runners.jobs import Job, PlannedJobs, RunOptions
 from runbench.runners.limited_client import LimitedClient
 from runbench.runners.limiter import EndpointLimiter
@@ -335,14 +336,8 @@ class ShardActor:
     def _gauges(self) -> dict[str, EndpointProgress]:
         gauges = {}
         for endpoint, lane in self._lanes.items():
-            limiter, progress = lane.limiter, lane.progress
-            progress.in_flight = limiter.in_flight
-            progress.limit = limiter.limit
-            progress.maximum = limiter.maximum
-            progress.mean_limit = limiter.mean_limit
-            progress.lowest_limit = limiter.lowest_limit
-            progress.paused_s = limiter.paused_s
-            gauges[endpoint] = progress
+            lane.limiter.gauge_onto(lane.progress)
+            gauges[endpoint] = lane.progress
         return gauges
 
 
@@ -484,7 +479,7 @@ async def run_on_ray(
     batch = setup.options.max_workers
     try:
         async with asyncio.TaskGroup() as group:
-            writer = group.create_task(_write(store, finished, claims, dispatch, summary))
+            writer = group.create_task(_write(finished, claims, dispatch, summary))
             reporter = group.create_task(_report(summary, actors, on_progress))
             renewer = group.create_task(claims.keep_alive())
             try:
@@ -575,7 +570,7 @@ async def _drive(
     try:
         async with asyncio.timeout(options.max_runtime_s) as deadline:
             async with asyncio.TaskGroup() as group:
-                watcher = group.create_task(_expire_on(stop, deadline)) if stop else None
+                watcher = group.create_task(expire_on(stop, deadline)) if stop else None
                 async with asyncio.TaskGroup() as feeders:
                     for actor in actors:
                         for _ in range(BATCHES_PER_ACTOR):
@@ -589,11 +584,6 @@ async def _drive(
             summary.interrupted = True
         else:
             summary.timed_out = True
-
-
-async def _expire_on(stop: asyncio.Event, deadline: asyncio.Timeout) -> None:
-    await stop.wait()
-    deadline.reschedule(asyncio.get_running_loop().time())
 
 
 async def _feed(
@@ -641,7 +631,6 @@ async def _feed(
 
 
 async def _write(
-    store: Store,
     finished: asyncio.Queue[tuple[_Actor, Shipment] | None],
     claims: Claims,
     dispatch: _Dispatch,
