@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--format", required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=200_000, help="records, then idle")
+    parser.add_argument("--limit", type=int, default=200_000, help="exactly this many, then idle")
     args = parser.parse_args()
     store = open_store(args.store, args.format)
     source = synthetic_records(
@@ -32,7 +32,7 @@ def main() -> None:
     for index in itertools.count():
         if written >= args.limit:  # bounded: a fast disk must not fill up before the kill
             time.sleep(3600)
-        batch = list(itertools.islice(source, 1 + index % 7))
+        batch = list(itertools.islice(source, min(1 + index % 7, args.limit - written)))
         batch = [
             dataclasses.replace(record, prompt_tokens=None, completion_tokens=None)
             if position % 3 == 0
