@@ -7,11 +7,18 @@ fresh store. Per run: the run's own time (its ``--json`` summary), the whole com
 clock (interpreter start, pre-flight and summary included), tests finished, and LLMock's
 verdict (``no_backoff``, ``gave_up``, ``retry_after_ignored``, ``retry_storm``, …).
 
-    .venv/bin/python bench/llmock_bench.py [runs]      # prints a markdown table
+    .venv/bin/python bench/llmock_bench.py [runs] [--workers N]   # prints a markdown table
+
+"Concurrency 8" is the endpoint's ``max_concurrency = 8`` (requests in flight at the server) in
+every run. ``--workers`` sets ``--max-workers``, the tests in flight: 8 by default, so a test
+that waits out a Retry-After also holds one of the eight; with 16, another test's request uses
+the free request slot meanwhile (what runbench's default of 16 workers does), and the server
+still never sees more than eight requests at once.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -30,7 +37,7 @@ GOAL_S = 24.0
 TESTS, CONCURRENCY = 40, 8
 
 
-def one_run(server: LLMock, root: Path) -> dict[str, object]:
+def one_run(server: LLMock, root: Path, workers: int) -> dict[str, object]:
     """One run of the plan into a fresh store; its times, counts and LLMock's verdict."""
     server.reset()
     config = root / "runbench.toml"
@@ -42,7 +49,7 @@ def one_run(server: LLMock, root: Path) -> dict[str, object]:
     command = [sys.executable, "-m", "runbench", "smart-batch", "--model", "mock-gpt"]
     command += ["--prompt-types", "baseline", "--difficulty", "easy"]
     command += ["--task-types", "simple_task", "--num-instances", str(TESTS)]
-    command += ["--max-workers", str(CONCURRENCY), "--config", str(config)]
+    command += ["--max-workers", str(workers), "--config", str(config)]
     command += ["--store", str(root / "store"), "--json"]
     environment = {**os.environ, "LLMOCK_KEY": "sk-llmock-bench-0123456789"}
     started = time.monotonic()
@@ -67,16 +74,19 @@ def one_run(server: LLMock, root: Path) -> dict[str, object]:
 
 
 def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=int, nargs="?", default=3)
+    parser.add_argument("--workers", type=int, default=CONCURRENCY, help="tests in flight")
+    arguments = parser.parse_args()
     server = start_llmock(
         latency_ms=20, error_rate_429=0.15, error_rate_500=0.10, error_rate_503=0.05
     )
     try:
         print("| run | run time | whole command | tests finished | attempts (faults) | verdict |")
         print("|---|---|---|---|---|---|")
-        for index in range(1, runs + 1):
+        for index in range(1, arguments.runs + 1):
             with tempfile.TemporaryDirectory() as folder:
-                row = one_run(server, Path(folder))
+                row = one_run(server, Path(folder), arguments.workers)
             mark = "✓" if float(row["run_s"]) <= GOAL_S else "✗"  # type: ignore[arg-type]
             print(
                 f"| {index} | {row['run_s']:.1f} s {mark} | {row['wall_s']:.1f} s | "

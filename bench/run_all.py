@@ -192,7 +192,8 @@ def machine() -> str:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     system = f"{platform.platform()}, Python {platform.python_version()}"
-    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {system}"
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {system}; load average {load} at the end"
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from runbench.cli.options import (
     bundled,
 )
 from runbench.cli.output import line, open_store, print_json
+
+if TYPE_CHECKING:
+    from runbench.runners.rescore import RescoreReport
 
 Tolerance = Annotated[
     float,
@@ -77,24 +80,26 @@ def rescore(
     if as_json:
         print_json(report.summary())
     else:
-        _print(report.summary())
+        _print(report)
 
 
-def _print(summary: dict[str, Any]) -> None:
+def _print(report: RescoreReport) -> None:
     line(
-        f"rescored {summary['tests']} test(s) of suite {summary['suite']} "
-        f"(tolerance {summary['tolerance']:g}, similarity {summary['similarity_source']})"
+        f"rescored {report.tests} test(s) of suite {report.suite} "
+        f"(tolerance {report.tolerance:g}, similarity {report.similarity_source})"
     )
     line(f"{'field':<16}{'equal':>9}{'total':>9}{'agree':>10}{'max |diff|':>14}")
-    for name, counts in summary["fields"].items():
-        share = f"{100 * counts['equal'] / counts['total']:.2f}%" if counts["total"] else "-"
-        line(
-            f"{name:<16}{counts['equal']:>9}{counts['total']:>9}{share:>10}"
-            f"{counts['max_abs_diff']:>14.3g}"
-        )
-    for reason, count in summary["not_judged"].items():
+    for name, counts in report.fields.items():
+        share = f"{100 * counts.equal / counts.total:.2f}%" if counts.total else "-"
+        line(f"{name:<16}{counts.equal:>9}{counts.total:>9}{share:>10}{counts.max_abs_diff:>14.3g}")
+    for reason, count in sorted(report.not_judged.items()):
         line(f"not judged: {count} test(s), {reason}")
-    for item in summary["differences"]:
-        note = f"  ({item['note']})" if item["note"] else ""
-        stored, judged = item["stored"], item["judged"]
-        line(f"{item['field']} {item['test_id']}: stored {stored}, judged {judged}{note}")
+    for item in report.differences:
+        note = f"  ({item.note})" if item.note else ""
+        stored, judged = _shown(item.stored), _shown(item.judged)
+        line(f"{item.field} {item.test_id}: stored {stored}, judged {judged}{note}")
+
+
+def _shown(value: object) -> object:
+    """A tool sequence as the list ``--json`` shows, so both outputs print one value alike."""
+    return list(value) if isinstance(value, tuple) else value

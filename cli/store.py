@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from runbench.cli.options import DryRun, Json, StoreArgs, bundled
 from runbench.cli.output import line, open_store, print_json, stdout
 from runbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from runbench.storage import Store
 
 
 @bundled
@@ -161,7 +164,7 @@ def _import_legacy(path: Path, where: StoreArgs, *, dry_run: bool, as_json: bool
         line(f"ignored top-level entry '{ignored.name}': {ignored.reason}")
 
 
-def _identity(store: Any) -> str:
+def _identity(store: Store) -> str:
     """What makes two opened stores the same store: the bucket URL, or the resolved folder."""
     url = getattr(store, "url", None)
     return str(url) if url else str(store.path.resolve())

@@ -7,7 +7,7 @@ stdout is not a terminal the console is wide (see ``output.py``), so nothing wra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runbench.analysis.compare import Comparison, PairedResult
 from runbench.analysis.report import Report
@@ -21,6 +21,7 @@ from runbench.workload.tasks import LibrarySummary, Task
 from runbench.workload.tools import ToolRegistry
 
 if TYPE_CHECKING:
+    import pandas as pd
     from rich.table import Table
 
 
@@ -139,7 +140,7 @@ def legacy_table(report: LegacyImportReport) -> Table:
     return table
 
 
-def frame_table(title: str, frame: Any) -> Table:
+def frame_table(title: str, frame: pd.DataFrame) -> Table:
     """A small data frame as a table (the legacy leaf table under a report)."""
     table = _table(title)
     for column in frame.columns:
