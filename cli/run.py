@@ -70,7 +70,7 @@ def _with_old_flags(
             runbench equivalent.
     """
     from runbench.cli.legacy_flags import resolve_legacy
-    from runbench.cli.results import status
+    from runbench.cli.results import show_status
 
     # a bare --ai-classification turns on the config's classifier model, when it names one
     configured = config.classifier if legacy.ai_classification else None
@@ -78,7 +78,7 @@ def _with_old_flags(
     for note in resolved.notes:
         info(note)
     if resolved.show_status:
-        status(plan=resolved.plan, where=where, as_json=resolved.run.as_json)
+        show_status(resolved.plan, where, config, as_json=resolved.run.as_json)
     return resolved.plan, resolved.run
 
 
