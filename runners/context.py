@@ -44,18 +44,20 @@ class RunContext:
     clients: ClientFactory = make_client
     search: SearchSetup = NO_INDEX  # WorkflowBench's tool index, if given, and embeddings
     embedders: EmbedderFactory = embedder_of
+    # whether this process says why the index cannot serve (one shard of ultra-parallel does)
+    warns: bool = True
 
     async def open_search(self, retry: RetryPolicy | None = None) -> RunSearch:
         """This run's tool search and phase-2 similarity over the workload's registry.
 
-        Logs one warning line when the index cannot serve (``tool_search.py``).
+        Logs one warning line when the index cannot serve (``tool_search.py``), if ``warns``.
 
         Raises:
             ConfigError: no index, and the similarity's embeddings model is unusable.
             ProviderError: no index, and the similarity's embeddings request failed.
         """
         return await open_search(
-            self.config, self.search, self.workload.tools, self.embedders, retry
+            self.config, self.search, self.workload.tools, self.embedders, retry, warn=self.warns
         )
 
 

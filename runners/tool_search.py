@@ -146,44 +146,56 @@ async def open_search(
     tools: Mapping[str, Tool],
     embedders: EmbedderFactory = embedder_of,
     retry: RetryPolicy | None = None,
+    *,
+    warn: bool = True,
 ) -> RunSearch:
     """The run's search, with at most one warning line logged (module docstring).
+
+    ``warn=False`` logs nothing (the warning stays in ``RunSearch.warning``): the shards of
+    one ultra-parallel run share a host and configuration, so one of them speaks for all.
 
     Raises:
         ConfigError: no index, and the ``embeddings`` model of the similarity is simulated or
             its key is not set (as before indexes: ``clients.embeddings.tool_similarity``).
         ProviderError: no index, and the similarity's embeddings request failed.
     """
+    search = await _open(config, setup, tools, embedders, retry)
+    if search.warning and warn:
+        log.warning("%s", search.warning)
+    return search
+
+
+async def _open(
+    config: RunbenchConfig,
+    setup: SearchSetup,
+    tools: Mapping[str, Tool],
+    embedders: EmbedderFactory,
+    retry: RetryPolicy | None,
+) -> RunSearch:
     index = setup.index
     if index is None:
         return RunSearch(await tool_similarity(config, tools))
     covered = index.covered(tools)
     if not covered:
-        search = RunSearch(
+        return RunSearch(
             await tool_similarity(config, tools),
             warning=f"tool index {index.path} holds none of the run's {len(tools)} tools: "
             "tool search and phase 2 use the fallback (docs/SCORING.md)",
         )
-        return _warned(search)
     similarity = index.similarity()
     missing = len(tools) - len(covered)
     gap = f"; {missing} of the run's tools are not in it" if missing else ""
     reason = await _unusable(setup, embedders)
     if isinstance(reason, str):
-        return _warned(
-            RunSearch(
-                similarity,
-                warning=f"tool index {index.path}: search queries cannot be embedded "
-                f"({reason}): tool search uses WorkflowBench's keyword fallback, phase 2 the "
-                f"index{gap}",
-            )
+        return RunSearch(
+            similarity,
+            warning=f"tool index {index.path}: search queries cannot be embedded "
+            f"({reason}): tool search uses WorkflowBench's keyword fallback, phase 2 the "
+            f"index{gap}",
         )
+    warning = f"tool index {index.path}: {missing} of the run's tools are not in it"
     ranker = index_ranker(setup, reason, retry)
-    search = RunSearch(similarity, ranker, None, setup, reason)
-    if missing:
-        search.warning = f"tool index {index.path}: {missing} of the run's tools are not in it"
-        _warned(search)
-    return search
+    return RunSearch(similarity, ranker, warning if missing else None, setup, reason)
 
 
 async def _unusable(setup: SearchSetup, embedders: EmbedderFactory) -> str | QueryEmbedder:
@@ -205,12 +217,6 @@ async def _unusable(setup: SearchSetup, embedders: EmbedderFactory) -> str | Que
         await embedder.aclose()
         return f"{setup.embeddings.name}: {error}"
     return embedder
-
-
-def _warned(search: RunSearch) -> RunSearch:
-    if search.warning:
-        log.warning("%s", search.warning)
-    return search
 
 
 __all__ = [

@@ -206,6 +206,8 @@ def run_shard(path: Path, out: IO[str], watch: IO[bytes] | None) -> int:
         tools_path=request.tools_path,
         tool_index_path=request.tool_index_path,
     )
+    # the shards share this host and configuration: the first says why a tool index cannot serve
+    context = dataclasses.replace(context, warns=request.shard is None or request.shard.index == 0)
     last = [0.0]
 
     def report(summary: RunSummary) -> None:

@@ -320,3 +320,22 @@ def test_a_ray_actor_searches_the_index_it_was_sent_with_its_nodes_key(
             asyncio.run(without_key.search("timestamp", 5))
     finally:
         server.shutdown()
+
+
+def test_ultra_parallel_shards_load_the_index_and_one_of_them_warns(tmp_path: Path) -> None:
+    _library(tmp_path)
+    ran = run_cli(
+        "ultra-parallel",
+        *("--model", "sim-oracle", "--num-shards", "2", "--num-instances", "4"),
+        *("--tasks", str(tmp_path / "task_library_enhanced_v3.json"), "--tools", str(REGISTRY)),
+        *("--prompt-types", "baseline", "--task-types", "simple_task"),
+        *("--tool-index", str(write_index(tmp_path / "tool_index.pkl"))),
+        *("--store", str(tmp_path / "store"), "--quiet", "--no-preflight"),
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0, ran.stderr
+    warnings = [line for line in ran.stderr.splitlines() if line.startswith("[WARNING]")]
+    assert len(warnings) == 1 and "keyword fallback" in warnings[0], ran.stderr
+    rows = open_store(tmp_path / "store", "json").scan(["similarity_source"]).to_pylist()
+    assert len(rows) == 4
+    assert {row["similarity_source"] for row in rows} == {"index:text-embedding-3-large"}
