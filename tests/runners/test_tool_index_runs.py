@@ -34,20 +34,14 @@ from runbench.runners.retry import RetryPolicy
 from runbench.runners.session import build_request, run_request
 from runbench.runners.tool_search import SearchSetup
 from runbench.storage import open_store
+from runbench.workload.wb_registry import load_tool_registry
 from tests.conftest import FIXTURES, run_cli
 from tests.fakes import wb_logs
 from tests.fakes.scripted_client import ScriptedClient
 from tests.workload.test_wb_executor import _library
 
 REGISTRY = FIXTURES / "wb" / "tool_registry.json"
-NAMES = (
-    "storage_loader",
-    "text_tokenizer",
-    "text_summarizer",
-    "storage_saver",
-    "web_sender",
-    "helper_clock",
-)
+NAMES = tuple(load_tool_registry(REGISTRY))  # the index holds every tool, in registry order
 CONFIG = (
     '[providers.lab]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
     'api_key_env = "LAB_KEY"\n'
@@ -237,24 +231,10 @@ def test_the_flag_overrides_the_config_and_a_malicious_index_is_one_line_exit_2(
     config = tmp_path / "runbench.toml"
     config.write_text('tool_index = "evil.pkl"\n')
     common = [
-        "--model",
-        "sim-oracle",
-        "--config",
-        str(config),
-        "--tasks",
-        str(tmp_path / "task_library_enhanced_v3.json"),
-        "--tools",
-        str(REGISTRY),
-        "--prompt-types",
-        "baseline",
-        "--task-types",
-        "simple_task",
-        "--num-instances",
-        "2",
-        "--store",
-        str(tmp_path / "store"),
-        "--quiet",
-        "--no-preflight",
+        *("--model", "sim-oracle", "--config", str(config), "--num-instances", "2"),
+        *("--tasks", str(tmp_path / "task_library_enhanced_v3.json"), "--tools", str(REGISTRY)),
+        *("--prompt-types", "baseline", "--task-types", "simple_task"),
+        *("--store", str(tmp_path / "store"), "--quiet", "--no-preflight"),
     ]
     refused = run_cli("smart-batch", *common)
     assert refused.returncode == 2
