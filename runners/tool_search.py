@@ -185,7 +185,7 @@ async def _open(
     similarity = index.similarity()
     missing = len(tools) - len(covered)
     gap = f"; {missing} of the run's tools are not in it" if missing else ""
-    reason = await _unusable(setup, embedders)
+    reason = await _embedder_or_reason(setup, embedders, retry or RetryPolicy())
     if isinstance(reason, str):
         return RunSearch(
             similarity,
@@ -198,8 +198,13 @@ async def _open(
     return RunSearch(similarity, ranker, warning if missing else None, setup, reason)
 
 
-async def _unusable(setup: SearchSetup, embedders: EmbedderFactory) -> str | QueryEmbedder:
-    """Why the index's query embeddings cannot be had, or the embedder that has them."""
+async def _embedder_or_reason(
+    setup: SearchSetup, embedders: EmbedderFactory, retry: RetryPolicy
+) -> QueryEmbedder | str:
+    """The embedder of the index's queries, proven by one probe, or why there is none.
+
+    The probe has the run's retries: a passing 503 does not cost the run its index search.
+    """
     assert setup.index is not None
     if setup.embeddings is None:
         return 'no embeddings model; set embeddings = "<model>" in runbench.toml'
@@ -208,7 +213,7 @@ async def _unusable(setup: SearchSetup, embedders: EmbedderFactory) -> str | Que
     except ConfigError as error:
         return error.message
     try:
-        vector = (await embedder.embed([PROBE_QUERY]))[0]
+        vector = (await call_with_retries(lambda: embedder.embed([PROBE_QUERY]), retry))[0]
         setup.index.rank(vector, 1)
     except ProviderError as error:
         await embedder.aclose()

@@ -86,16 +86,17 @@ class Embedder:
 
     name = "embeddings:embedder"
 
-    def __init__(self, fail_after: int | None = None) -> None:
+    def __init__(self, fail_after: int | None = None, dimension: int | None = None) -> None:
         self.asked: list[str] = []
         self.closed = False
         self._fail_after = fail_after
+        self._dimension = dimension  # vectors cut to this length: another embedding model
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if self._fail_after is not None and len(self.asked) >= self._fail_after:
             raise AuthenticationError("lab/emb: 401 key rejected", provider="lab")
         self.asked.extend(texts)
-        return [_embedding(text) for text in texts]
+        return [_embedding(text)[: self._dimension] for text in texts]
 
     async def aclose(self) -> None:
         self.closed = True
@@ -196,6 +197,21 @@ def test_without_an_embeddings_model_search_falls_back_with_one_warning(
     assert embedder.asked == []
     # phase 2 still credits similar tools by the index, as WorkflowBench does
     assert {row["similarity_source"] for row in rows} == {"index:text-embedding-3-large"}
+
+
+def test_vectors_of_another_model_fall_back_with_one_warning_and_close_the_client(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    embedder = Embedder(dimension=3)
+    context, clients = _context(tmp_path, embedder)
+    with caplog.at_level(logging.WARNING, logger="runbench"):
+        _run(context)
+
+    searched = [r.messages for c in clients.made for r in c.requests if len(r.messages) > 2]
+    assert {_first_found(messages) for messages in searched} == {"helper_clock"}
+    warnings = [r.getMessage() for r in caplog.records if "tool index" in r.getMessage()]
+    assert len(warnings) == 1 and "a query vector of 3 values" in warnings[0], warnings
+    assert embedder.asked == ["tool search"] and embedder.closed, "one probe, then closed"
 
 
 def test_without_an_index_the_run_keeps_the_keyword_search_and_trigram_similarity(
