@@ -122,6 +122,7 @@ def _request(
         options=options,
         tasks_path=plan.tasks_file,
         tools_path=plan.tools_file,
+        tool_index_path=run.tool_index,
         count=count,
         deployment=pin.deployment if pin else None,
         shard=pin.shard if pin else None,
@@ -144,7 +145,11 @@ def _context(
 
     store = open_store(where.storage, where.store, create=create)
     return build_context(
-        config, store, tasks_path=request.tasks_path, tools_path=request.tools_path
+        config,
+        store,
+        tasks_path=request.tasks_path,
+        tools_path=request.tools_path,
+        tool_index_path=request.tool_index_path,
     )
 
 
