@@ -39,29 +39,53 @@ Why nothing is lost or doubled:
   listing and the read makes the reader list again. After it, the bucket holds no superseded
   part, so outside readers (DuckDB, Polars) count each row once.
 * **Fencing.** ``append`` stores a result of a run that holds claims only while the run still
-  holds that test with that attempt; a result of a lost claim is dropped with a warning.
+  holds that test with that attempt; a result of a lost claim is dropped with a warning. A test
+  is released only once its row is uploaded, so a row still waiting here when its claim is
+  taken over is *revoked* by the taker (``object_claims.py``): every reader drops it, and
+  compaction rewrites the parts that hold it (``object_revoked.py``).
+* **Claims read only what is new.** A claim asks ``ObjectKnownTests``, which folds in the
+  segments' new lines and the parts it has not seen (one listing, new parts downloaded once),
+  never every part again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbench.config import ObjectStoreSettings
 from runbench.errors import StoreError, StoreLockTimeout
 from runbench.records import Record
-from runbench.storage.base import CompactReport, Damage
+from runbench.storage.base import (
+    CompactReport,
+    Damage,
+    Filters,
+    VerifyReport,
+    check_columns,
+)
 from runbench.storage.bucket import Bucket, Listed
 from runbench.storage.conformance import require_conditional_writes
 from runbench.storage.durable import check_writable, disk_errors, remove_dead_temporaries
 from runbench.storage.locking import FileLock, fsync_dir
-from runbench.storage.object_claims import CompactionLease, ObjectClaimBook
+from runbench.storage.object_claims import ObjectClaimBook, Revoked
 from runbench.storage.object_files import ObjectRunFiles
+from runbench.storage.object_lease import CompactionLease
+from runbench.storage.object_revoked import (
+    ObjectKnownTests,
+    count_revoked,
+    drop_revoked,
+    revoked_mask,
+    with_keys,
+    write_without,
+)
+from runbench.storage.parquet_since import parquet_since
 from runbench.storage.parquet_store import (
     AUTO_COMPACT_PARTS,
     COMPACT_LOCK_TIMEOUT_S,
@@ -75,9 +99,8 @@ from runbench.storage.parts import (
     file_checksum,
     open_part,
     temporary_part,
-    write_merged,
 )
-from runbench.storage.stored import StoredTests, stored_tests
+from runbench.storage.stored import StoredTests
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -107,9 +130,18 @@ class ObjectParquetStore(ParquetStore):
         self.upload_every_s = settings.upload_every_s
         self._upload_lock = FileLock(self.path / "upload.lock", timeout_s=COMPACT_LOCK_TIMEOUT_S)
         self._object_claims = ObjectClaimBook(self.bucket, self._stored_among)
+        self._known_objects = ObjectKnownTests(self.rows_since)
         self._object_files = ObjectRunFiles(self.bucket)
         self._conformant = False
         self._segment_started = time.monotonic()
+        # Tests appended for an owner but not uploaded yet: released only after their upload.
+        # owner → {test_id: own seals done before its append}; a row is uploaded once a seal
+        # after that count was followed by a whole upload.
+        self._unreleased: dict[str, dict[str, int]] = {}
+        self._release_all: set[str] = set()
+        self._release_lock = threading.Lock()
+        self._seals = 0
+        self._uploaded_through = 0
         self.recover()
 
     def __repr__(self) -> str:
@@ -136,6 +168,7 @@ class ObjectParquetStore(ParquetStore):
             self._committer.exclusive(self._seal_own)
         if self._has_pending():
             self.upload_pending()
+            self._release_uploaded()
 
     def append_table(self, table: pa.Table) -> None:
         """Write a table with the record schema straight into parts and upload them."""
@@ -151,6 +184,7 @@ class ObjectParquetStore(ParquetStore):
         """
         self._committer.exclusive(self._seal_own)
         self.upload_pending()
+        self._release_uploaded(everything=self._segment is None and not self._has_pending())
         if len(self.bucket.list(PARTS)) > AUTO_COMPACT_PARTS:
             self.compact(blocking=False)
         self._compact_lock.close()
@@ -164,14 +198,18 @@ class ObjectParquetStore(ParquetStore):
         """
         if self._has_orphan_candidates():
             self._seal_orphans(blocking=True)
-        return self.upload_pending()
+        uploaded = self.upload_pending()
+        self._object_claims.forget_dead()  # their rows are in the bucket now
+        return uploaded
 
     def upload_pending(self) -> int:
         """Upload this machine's sealed parts (create-if-absent), deleting each after upload.
 
         Returns how many were uploaded by this call (an already present part counts as done).
         """
+        seals = self._seals
         if not self._has_pending():
+            self._uploaded_through = max(self._uploaded_through, seals)
             return 0
         self.require_conformant()
         uploaded = 0
@@ -188,7 +226,15 @@ class ObjectParquetStore(ParquetStore):
                     uploaded += 1
                 path.unlink(missing_ok=True)
             fsync_dir(self.parts_dir)
+        if not self._has_pending():
+            self._uploaded_through = max(self._uploaded_through, seals)
         return uploaded
+
+    def _seal_own(self) -> None:
+        had_rows = self._segment is not None
+        super()._seal_own()
+        if had_rows:
+            self._seals += 1
 
     def _has_pending(self) -> bool:
         return any(self.parts_dir.glob("part-*.parquet"))
@@ -306,6 +352,72 @@ class ObjectParquetStore(ParquetStore):
             if path.name not in present:
                 path.unlink(missing_ok=True)
 
+    def scan_batches(
+        self, columns: Sequence[str] | None = None, filters: Filters | None = None
+    ) -> Iterator[pa.Table]:
+        """Stored rows, each once, without the rows of revoked claims (one read of the book)."""
+        selected = check_columns(columns)
+        revoked = self._object_claims.read().revoked_keys()
+        if not revoked:
+            yield from super().scan_batches(selected, filters)
+            return
+        for table in super().scan_batches(with_keys(selected), filters):
+            yield drop_revoked(table, revoked).select(selected)
+
+    def verify(self) -> VerifyReport:
+        """The local store's checks over the bucket's parts; revoked rows are not counted."""
+        report = super().verify()
+        revoked = self._object_claims.read().revoked_keys()
+        if not revoked:
+            return report
+        import pyarrow.compute as pc
+
+        found = 0
+        for table in super().scan_batches(with_keys([]), None):
+            found += int(pc.sum(revoked_mask(table, revoked)).as_py() or 0)
+        if not found:
+            return report
+        note = (
+            f"{found} row(s) of claims their run had lost are not counted (another run took "
+            "those tests over); compact removes them"
+        )
+        return dataclasses.replace(report, rows=report.rows - found, notes=(*report.notes, note))
+
+    def _read_since(
+        self, position: object | None, columns: list[str], damage: list[Damage]
+    ) -> Generator[pa.Table, None, object]:
+        """This machine's segments' new lines, then parts (local or in the bucket) not seen."""
+        segments = self._segment_paths()  # segments before parts, as every reader lists them
+        return (
+            yield from parquet_since(
+                segments, lambda: self._since_parts(damage), self._checker, position, columns,
+                damage,
+            )
+        )  # fmt: skip
+
+    def _since_parts(self, damage: list[Damage]) -> list[Path]:
+        """Local pending parts, then the bucket's (cached copies; new ones downloaded once).
+
+        A part deleted since the listing is returned under a path that does not exist, so
+        ``parquet_since`` lists again (a compaction merged it).
+        """
+        local = self._part_paths()
+        seen = {path.name for path in local}
+        paths = list(local)
+        for item in self.bucket.list(PARTS):
+            name = item.name.rsplit("/", 1)[-1]
+            if name in seen or not name.startswith("part-") or not name.endswith(".parquet"):
+                continue
+            try:
+                cached = self._cached(item, name)
+            except FileNotFoundError:
+                cached = self.remote_dir / name
+            if isinstance(cached, Damage):
+                damage.append(cached)
+            else:
+                paths.append(cached)
+        return paths
+
     def content_version(self) -> str:
         """A fingerprint of the rows: the bucket's part names and this machine's segments.
 
@@ -327,32 +439,30 @@ class ObjectParquetStore(ParquetStore):
 
     # -- claims, run files -------------------------------------------------------------------
 
-    def _stored_among(self, test_ids: Sequence[str]) -> StoredTests:
-        """Done, errored and attempts of these tests, read from the bucket's parts now."""
-        return stored_tests(self, test_ids=test_ids)
+    def _stored_among(self, revoked: frozenset[str]) -> StoredTests:
+        """Done, errored and attempts as of now (only new rows read; revoked ones left out)."""
+        return self._known_objects.refresh(revoked)
 
     def known_tests(self) -> StoredTests:
-        """Every stored test, read from the bucket now.
-
-        The local store keeps this current from the rows appended since (``rows_since``); the
-        object store's parts come from other machines too, so it reads the bucket: one listing
-        and the parts not cached yet.
-        """
-        return stored_tests(self)
+        """Every stored test as of now: the rows read before, and those added since."""
+        return self._known_objects.refresh(self._object_claims.read().revoked_keys())
 
     def append_held(self, records: Sequence[Record], owner: str) -> list[Record]:
-        """Append the records whose claim ``owner`` still holds, release them; return the rest.
+        """Append the records whose claim ``owner`` still holds; return the rest.
 
-        The bucket offers no lock to make check and append one step: a claim lost between the
-        check and the append leaves one extra row with its own attempt, counted once by analysis
-        (docs/ARCHITECTURE.md says so).
+        The appended tests stay claimed until their rows are uploaded (then released): the
+        bucket cannot make check and upload one step, so a test taken over before its row is
+        uploaded is revoked by the taker and its row is dropped by every reader.
         """
         held = self._object_claims.held_attempts(owner) or {}
         kept = [record for record in records if held.get(record.test_id) == record.attempt]
         refused = [record for record in records if held.get(record.test_id) != record.attempt]
         if kept:
             self.append(kept)
-            self._object_claims.release(owner, [record.test_id for record in kept])
+            with self._release_lock:
+                waiting = self._unreleased.setdefault(owner, {})
+                waiting.update(dict.fromkeys((record.test_id for record in kept), self._seals))
+            self._release_uploaded()
         return refused
 
     def claim(self, test_ids: Sequence[str], owner: str, lease_s: float) -> dict[str, int]:
@@ -364,7 +474,47 @@ class ObjectParquetStore(ParquetStore):
         return self._object_claims.renew(owner)
 
     def release(self, owner: str, test_ids: Sequence[str] | None = None) -> None:
-        self._object_claims.release(owner, test_ids)
+        """Free ``test_ids`` (all when None), except tests whose rows are not uploaded yet.
+
+        Those are released right after their upload; a run's lease leaves the book only when
+        nothing of it is waiting, so its revoked entries outlive every late upload of its own.
+        """
+        with self._release_lock:
+            waiting = set(self._unreleased.get(owner, {}))
+            if test_ids is None and waiting:
+                self._release_all.add(owner)
+        if test_ids is None:
+            self._object_claims.release(owner, None, keep=waiting)
+        else:
+            self._object_claims.release(owner, [t for t in test_ids if t not in waiting])
+
+    def _release_uploaded(self, *, everything: bool = False) -> None:
+        """Release the tests whose rows are uploaded now (all waiting ones with ``everything``)."""
+        done: dict[str, list[str]] = {}
+        whole: set[str] = set()
+        with self._release_lock:
+            for owner, waiting in list(self._unreleased.items()):
+                uploaded = [
+                    test_id
+                    for test_id, seals in waiting.items()
+                    if everything or seals < self._uploaded_through
+                ]
+                for test_id in uploaded:
+                    del waiting[test_id]
+                if uploaded:
+                    done[owner] = uploaded
+                if not waiting:
+                    del self._unreleased[owner]
+                    if owner in self._release_all:
+                        self._release_all.discard(owner)
+                        whole.add(owner)
+        for owner, test_ids in done.items():
+            if owner in whole:
+                self._object_claims.release(owner, None)
+            else:
+                self._object_claims.release(owner, test_ids)
+        for owner in whole - set(done):
+            self._object_claims.release(owner, None)
 
     def claimed(self) -> dict[str, str]:
         return self._object_claims.held()
@@ -422,9 +572,16 @@ class ObjectParquetStore(ParquetStore):
             temporary_removed=report.temporary_removed,
             quarantined=quarantined,
             rows=report.rows,
+            notes=report.notes,
         )
 
     def _compact_leased(self, lease: CompactionLease, target_rows: int) -> CompactReport:
+        # The book is read before the parts are listed: an entry whose owner had no lease then
+        # had every row of it uploaded already, so once this compaction rewrote the parts that
+        # hold one, no later upload can bring it back and the entry may go.
+        book = self._object_claims.read()
+        revoked = book.revoked_keys()
+        applied: set[Revoked] = {entry for entry in book.revoked if entry[1] not in book.leases}
         parts, _ = self._open_parts_stable()
         try:
             parts_before = len(parts)
@@ -436,16 +593,22 @@ class ObjectParquetStore(ParquetStore):
                     removed += 1
             live = [part for part in parts if part.path.name not in superseded]
             merged_rows = 0
-            for group in merge_groups([p for p in live if p.rows < target_rows], target_rows):
+            groups = merge_groups([p for p in live if p.rows < target_rows], target_rows)
+            if revoked:  # a part holding a revoked row is rewritten, merged or alone
+                holding = count_revoked([part.path for part in live], revoked)
+                grouped = {part.path for group in groups for part in group}
+                groups += [[part] for part in live if part.path in holding.keys() - grouped]
+            for group in groups:
                 if not lease.renew():
                     raise StoreError(
                         f"lost the compaction lease of {self.url} (another compaction took it "
                         "over); stopped before writing another part",
                     )
-                merged_rows += self._merge_remote(group)
+                merged_rows += self._merge_remote(group, revoked)
         finally:
             for part in parts:
                 part.file.close()
+        pruned = self._object_claims.prune(applied) if applied else 0
         temporary = self._remove_dead_temporaries() + remove_dead_temporaries(self.remote_dir)
         if (self.path / "merging").is_dir():
             temporary += remove_dead_temporaries(self.path / "merging")
@@ -456,16 +619,21 @@ class ObjectParquetStore(ParquetStore):
             superseded_removed=removed,
             temporary_removed=temporary,
             rows=merged_rows,
+            notes=(f"dropped {pruned} applied revocation(s) from the claim book",)
+            if pruned
+            else (),
         )
 
-    def _merge_remote(self, group: list[Part]) -> int:
+    def _merge_remote(self, group: list[Part], revoked: frozenset[str]) -> int:
         """Upload one part made of ``group``; it names every file the group descends from."""
         lineage: list[str] = []
         for part in group:
             lineage += [part.path.name, *part.sources]
         folder = self.path / "merging"  # not remote/: readers there drop what is not listed
         folder.mkdir(exist_ok=True)
-        final = write_merged(folder, [part.path for part in group], sorted(set(lineage)))
+        final, rows = write_without(
+            folder, [part.path for part in group], sorted(set(lineage)), revoked
+        )
         name = _sorting_last(final.name, [part.path.name for part in group])
         try:
             if self.bucket.create(f"{PARTS}/{name}", final.read_bytes()) is None:
@@ -475,7 +643,7 @@ class ObjectParquetStore(ParquetStore):
             final.unlink(missing_ok=True)
         for part in group:  # superseded now; readers that listed them read the new part instead
             self.bucket.delete(f"{PARTS}/{part.path.name}")
-        return sum(part.rows for part in group)
+        return rows
 
 
 def _sorting_last(name: str, sources: list[str]) -> str:

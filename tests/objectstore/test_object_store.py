@@ -6,6 +6,7 @@ cache folder stands for a second machine (it shares nothing local with the first
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -143,32 +144,68 @@ def test_writer_processes_killed_with_sigkill_lose_and_double_nothing(s3: S3) ->
 def test_a_paused_claimer_loses_its_lease_and_its_result_is_not_stored(
     s3: S3, tmp_path: Path
 ) -> None:
-    ids = [f"t{index:02d}" for index in range(5)]
+    """A holder on another machine stops; its tests are taken over by beat, never by clock.
+
+    Its early results were accepted while it held the claims but uploaded only after the
+    takeover: they reach the bucket, yet no reader counts them and compaction removes them.
+    """
+    ids = [f"{index:032x}" for index in range(5)]
     go = tmp_path / "go"
     claimer = subprocess.Popen(
         [sys.executable, str(HERE / "paused_claimer.py"), "--store", s3.url, "--owner",
-         "run-paused", "--ids", ",".join(ids), "--lease-s", "2", "--go-file", str(go)],
+         "run-paused", "--ids", ",".join(ids), "--early", "2", "--lease-s", "1.5",
+         "--go-file", str(go), "--host", "machine-1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(s3),
     )  # fmt: skip
-    assert claimer.stdout is not None
-    first = json.loads(claimer.stdout.readline())
+    assert claimer.stdout is not None and claimer.stderr is not None
+    line = claimer.stdout.readline()
+    assert line, claimer.stderr.read()
+    first = json.loads(line)
     assert first["claimed"] == dict.fromkeys(ids, 1)
+    assert first["early"] == ids[:2]
     claimer.send_signal(signal.SIGSTOP)
     try:
         store = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
-        assert store.claim(ids, "run-live", 30) == {}  # held while the lease runs
-        time.sleep(2.5)
-        taken = store.claim(ids, "run-live", 30)
-        assert taken == dict.fromkeys(ids, 2)  # the lease expired: taken over, next attempt
+        assert store.claim(ids, "run-live", 30) == {}  # its beat is new to this process: live
+        # Stopped, it cannot beat; this process takes over once it has seen the same beat for
+        # the lease's 1.5 s on its own monotonic clock (polled: the machine's load decides how
+        # many polls that takes, never the outcome).
+        deadline = time.monotonic() + 60
+        taken: dict[str, int] = {}
+        while not taken and time.monotonic() < deadline:
+            time.sleep(0.1)
+            taken = store.claim(ids, "run-live", 30)
+        assert taken == dict.fromkeys(ids, 2)  # taken over, with the next attempt
     finally:
         claimer.send_signal(signal.SIGCONT)
     go.touch()
     out, err = claimer.communicate(timeout=60)
     assert claimer.returncode == 0, err
-    assert json.loads(out)["renewed"] == []  # its renewal says it holds nothing
-    assert "no longer holds" in err
-    assert store.scan(["run_id"]).num_rows == 0  # nothing of the lost claims was stored
+    late = json.loads(out)
+    assert late == {"refused": ids[2:], "renewed": []}  # it learns the loss when it renews
+    raw = s3.dataset().to_table(columns=["test_id", "run_id"]).to_pylist()
+    assert sorted(row["test_id"] for row in raw if row["run_id"] == "run-paused") == ids[:2]
+    assert store.scan(["run_id"]).num_rows == 0  # uploaded late, revoked: not counted
+    assert store.known_tests().done == set()
     assert store.claimed() == dict.fromkeys(ids, "run-live")
+    template = next(iter(synthetic_records(1, seed=9)))
+    results = [
+        dataclasses.replace(template, test_id=test_id, attempt=2, run_id="run-live")
+        for test_id in ids
+    ]
+    assert store.append_held(results, "run-live") == []
+    assert store.claimed() == dict.fromkeys(ids, "run-live")  # held until uploaded
+    store.release("run-live")
+    store.close()
+    assert store.claimed() == {}
+    assert sorted(_keys(store)) == sorted(f"{test_id}|2|run-live" for test_id in ids)
+    assert "2 row(s) of claims their run had lost" in " ".join(store.verify().notes)
+    store.compact()
+    assert store._object_claims.read().revoked == []  # type: ignore[attr-defined]  # applied, its owner gone: pruned
+    keys = s3.dataset().to_table(columns=["test_id", "run_id"]).to_pylist()
+    assert sorted((row["test_id"], row["run_id"]) for row in keys) == [
+        (test_id, "run-live") for test_id in ids
+    ]
 
 
 def test_two_compactions_at_once_one_proceeds_and_readers_never_double(s3: S3) -> None:
