@@ -278,23 +278,74 @@ def test_the_probe_runs_once_per_store_and_endpoint(s3: S3) -> None:
     assert calls["probe"] == 0
 
 
-def test_pyarrow_reads_the_parts_straight_from_the_bucket(s3: S3, tmp_path: Path) -> None:
-    import pyarrow.dataset as ds
-    from pyarrow import fs
+def test_pyarrow_duckdb_and_polars_read_the_parts_straight_from_the_bucket(s3: S3) -> None:
+    """Outside readers see each row once after compaction, through pyarrow's S3 file system.
+
+    DuckDB's own S3 reader (the httpfs extension) is downloaded on first use, which an offline
+    machine cannot do; DuckDB and Polars read the bucket through pyarrow's dataset instead.
+    """
+    import duckdb
+    import polars as pl
 
     store = open_store("", "parquet", remote=s3.settings())
-    store.append(list(synthetic_records(120, seed=7)))
-    store.close()
-    store.append_table(store.scan())  # a second part with the same rows: 240 rows in parts
-    s3fs = fs.S3FileSystem(
-        endpoint_override=s3.endpoint,
-        access_key="testing",
-        secret_key="testing-secret-value",
-        region="us-east-1",
-        scheme="http",
-    )
-    table = ds.dataset(f"{s3.bucket}/team/parquet/parts", filesystem=s3fs, format="parquet")
-    assert table.to_table(columns=["test_id"]).num_rows == 240
+    records = list(synthetic_records(120, seed=7))
+    for start in range(0, 120, 40):
+        store.append(records[start : start + 40])
+        store._committer.exclusive(store._seal_own)  # type: ignore[attr-defined]
+        store.upload_pending()  # type: ignore[attr-defined]
+    store.compact()
+    dataset = s3.dataset()
+    assert dataset.to_table(columns=["test_id"]).num_rows == 120
+    count = duckdb.sql("select count(distinct test_id), count(*) from dataset").fetchall()
+    assert count == [(120, 120)]
+    frame = pl.scan_pyarrow_dataset(dataset).select(pl.len(), pl.col("model").n_unique()).collect()
+    assert frame.row(0)[0] == 120
+    expected = sorted(_keys(store))
+    got = duckdb.sql(
+        "select test_id || '|' || attempt || '|' || run_id as k from dataset order by k"
+    ).fetchall()
+    assert [row[0] for row in got] == expected
+
+
+def test_a_claim_reads_only_the_parts_added_since_the_last_one(
+    s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runbench.storage.parquet_since as since
+
+    opened: list[str] = []
+    original = since.open_part
+
+    def counted(path: Path, checker: object) -> object:
+        opened.append(path.name)
+        return original(path, checker)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(since, "open_part", counted)
+    records = list(synthetic_records(60, seed=10))
+    writer = open_store("", "parquet", remote=s3.settings())
+    for start in range(0, 50, 10):
+        writer.append(records[start : start + 10])
+        writer._committer.exclusive(writer._seal_own)  # type: ignore[attr-defined]
+        writer.upload_pending()  # type: ignore[attr-defined]
+    claimer = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
+    ids = [record.test_id for record in records]
+
+    def not_done(stored: int) -> set[str]:
+        done = {record.test_id for record in records[:stored] if record.status != "error"}
+        return set(ids) - done
+
+    granted = claimer.claim(ids, "run-2", 30)
+    assert set(granted) == not_done(50)  # done ones are not granted
+    assert len(opened) == 5
+    claimer.release("run-2")
+    writer.append(records[50:55])  # another machine finishes five more
+    writer.close()
+    opened.clear()
+    granted = claimer.claim(ids, "run-2", 30)
+    assert set(granted) == not_done(55) != not_done(50)
+    assert len(opened) == 1, "only the new part was read"
+    opened.clear()
+    assert claimer.claim(ids, "run-2", 30) == granted
+    assert opened == [], "nothing new: no part read"
 
 
 def test_segments_are_uploaded_every_n_rows_and_every_t_seconds(s3: S3) -> None:
@@ -314,3 +365,38 @@ def test_segments_are_uploaded_every_n_rows_and_every_t_seconds(s3: S3) -> None:
     assert len(s3.keys("parquet/parts")) == 3
     keys = _keys(open_store("", "parquet", remote=s3.settings(s3.cache.parent / "other")))
     assert len(keys) == 60 and len(set(keys)) == 60
+
+
+def test_a_holder_on_another_host_keeps_its_tests_while_it_beats_and_loses_them_after(
+    s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Judged by the beat alone: the lease holds no expiry time for anyone's clock to misread."""
+    import socket
+
+    real_host = socket.gethostname()
+    ids = [f"{index:032x}" for index in range(3)]
+    holder = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-1"))
+    taker = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
+
+    def as_holder(call):  # type: ignore[no-untyped-def]
+        monkeypatch.setattr(socket, "gethostname", lambda: "machine-1")
+        try:
+            return call()
+        finally:
+            monkeypatch.setattr(socket, "gethostname", lambda: real_host)
+
+    assert as_holder(lambda: holder.claim(ids, "run-far", 0.5)) == dict.fromkeys(ids, 1)
+    written = s3.client().get_object(Bucket=s3.bucket, Key="team/parquet/claims/book.json")
+    lease = json.loads(written["Body"].read())["leases"]["run-far"]
+    assert set(lease) == {"host", "boot", "pid", "started", "lease_s", "beat", "tests"}
+    for _ in range(8):  # longer than its lease in all, and a fresh beat before every look
+        assert as_holder(lambda: holder.renew("run-far")) == set(ids)
+        time.sleep(0.1)
+        assert taker.claim(ids, "run-near", 30) == {}
+    deadline = time.monotonic() + 30
+    taken: dict[str, int] = {}
+    while not taken and time.monotonic() < deadline:  # it stopped beating
+        time.sleep(0.05)
+        taken = taker.claim(ids, "run-near", 30)
+    assert taken == dict.fromkeys(ids, 2)
+    assert as_holder(lambda: holder.renew("run-far")) == set()
