@@ -419,14 +419,18 @@ class ObjectParquetStore(ParquetStore):
         return paths
 
     def content_version(self) -> str:
-        """A fingerprint of the rows: the bucket's part names and this machine's segments.
+        """A fingerprint of the rows: part names, this machine's segments, revoked rows.
 
         Parts are immutable and every append grows a local segment, so an unchanged
-        fingerprint means unchanged rows (the viewer polls it instead of reading rows).
+        fingerprint means unchanged rows (the viewer polls it instead of reading rows). A
+        revocation can hide a row already stored, so the revoked entries count too (not the
+        rest of the claim book, which changes with every renewal).
         """
         import hashlib
 
         digest = hashlib.sha256()
+        for key in sorted(self._object_claims.read().revoked_keys()):
+            digest.update(f"revoked {key}\n".encode())
         for item in self.bucket.list(PARTS):
             digest.update(f"{item.name}|{item.etag}\n".encode())
         for path in [*self._segment_paths(), *self._part_paths()]:
