@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from runbench.records import KEY_FIELDS, upgrade_table
 from runbench.storage.base import RowsSince, key_strings
-from runbench.storage.parts import ROW_GROUP_ROWS, part_schema, seal, temporary_part
+from runbench.storage.parts import write_merged
 from runbench.storage.stored import StoredTests, _fold
 
 if TYPE_CHECKING:
@@ -83,32 +83,11 @@ class ObjectKnownTests:
 def write_without(
     folder: Path, paths: Sequence[Path], sources: Sequence[str], revoked: frozenset[str]
 ) -> tuple[Path, int]:
-    """Merge the parts at ``paths`` into one sealed part, revoked rows left out.
-
-    Returns the part and how many rows it holds. One row group at a time, as
-    ``parts.write_merged`` does; on any failure no temporary is left.
-    """
+    """Merge the parts at ``paths`` into one sealed part, revoked rows left out; its rows too."""
     import pyarrow.parquet as pq
 
-    schema = part_schema(sources)
-    temporary = temporary_part(folder)
-    rows = 0
-    try:
-        with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
-            for path in paths:
-                source = pq.ParquetFile(path)
-                try:
-                    for index in range(source.num_row_groups):
-                        group = upgrade_table(source.read_row_group(index)).cast(schema)
-                        group = drop_revoked(group, revoked)
-                        rows += group.num_rows
-                        writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
-                finally:
-                    source.close()
-        return seal(folder, temporary), rows
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    final = write_merged(folder, paths, sources, lambda table: drop_revoked(table, revoked))
+    return final, pq.ParquetFile(final).metadata.num_rows
 
 
 def count_revoked(paths: Sequence[Path], revoked: frozenset[str]) -> dict[Path, int]:

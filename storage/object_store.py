@@ -56,7 +56,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +85,6 @@ from runbench.storage.object_revoked import (
     with_keys,
     write_without,
 )
-from runbench.storage.parquet_since import parquet_since
 from runbench.storage.parquet_store import (
     AUTO_COMPACT_PARTS,
     COMPACT_LOCK_TIMEOUT_S,
@@ -142,6 +141,7 @@ class ObjectParquetStore(ParquetStore):
         self._release_lock = threading.Lock()
         self._seals = 0
         self._uploaded_through = 0
+        self._released_through = 0  # no waiting test's count is below this: nothing to do
         self.recover()
 
     def __repr__(self) -> str:
@@ -383,18 +383,6 @@ class ObjectParquetStore(ParquetStore):
         )
         return dataclasses.replace(report, rows=report.rows - found, notes=(*report.notes, note))
 
-    def _read_since(
-        self, position: object | None, columns: list[str], damage: list[Damage]
-    ) -> Generator[pa.Table, None, object]:
-        """This machine's segments' new lines, then parts (local or in the bucket) not seen."""
-        segments = self._segment_paths()  # segments before parts, as every reader lists them
-        return (
-            yield from parquet_since(
-                segments, lambda: self._since_parts(damage), self._checker, position, columns,
-                damage,
-            )
-        )  # fmt: skip
-
     def _since_parts(self, damage: list[Damage]) -> list[Path]:
         """Local pending parts, then the bucket's (cached copies; new ones downloaded once).
 
@@ -497,6 +485,9 @@ class ObjectParquetStore(ParquetStore):
         done: dict[str, list[str]] = {}
         whole: set[str] = set()
         with self._release_lock:
+            if not everything and self._released_through == self._uploaded_through:
+                return  # every test waiting was appended at or after the last upload's seals
+            self._released_through = self._uploaded_through
             for owner, waiting in list(self._unreleased.items()):
                 uploaded = [
                     test_id

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from runbench.errors import StoreError
+from runbench.records import Record
 from runbench.storage import open_store
 from runbench.storage.base import key_strings
 from runbench.storage.bucket import Bucket
@@ -34,6 +35,14 @@ REPO = HERE.parent.parent
 
 def _keys(store: object) -> list[str]:
     return key_strings(store.scan(["test_id", "attempt", "run_id"])).to_pylist()  # type: ignore[attr-defined]
+
+
+def _upload_in_parts(store: object, records: list[Record], rows: int) -> None:
+    """Append ``records`` and upload them as parts of ``rows`` rows each."""
+    for start in range(0, len(records), rows):
+        store.append(records[start : start + rows])  # type: ignore[attr-defined]
+        store._committer.exclusive(store._seal_own)  # type: ignore[attr-defined]
+        store.upload_pending()  # type: ignore[attr-defined]
 
 
 def _env(s3: S3, **extra: str) -> dict[str, str]:
@@ -211,10 +220,7 @@ def test_a_paused_claimer_loses_its_lease_and_its_result_is_not_stored(
 def test_two_compactions_at_once_one_proceeds_and_readers_never_double(s3: S3) -> None:
     records = list(synthetic_records(400, seed=4))
     store = open_store("", "parquet", remote=s3.settings())
-    for start in range(0, 400, 20):
-        store.append(records[start : start + 20])
-        store._committer.exclusive(store._seal_own)  # type: ignore[attr-defined]
-        store.upload_pending()  # type: ignore[attr-defined]
+    _upload_in_parts(store, records, 20)
     assert len(s3.keys("parquet/parts")) == 20
     expected = sorted(_keys(store))
     start_at = time.time() + 3.0
@@ -289,10 +295,7 @@ def test_pyarrow_duckdb_and_polars_read_the_parts_straight_from_the_bucket(s3: S
 
     store = open_store("", "parquet", remote=s3.settings())
     records = list(synthetic_records(120, seed=7))
-    for start in range(0, 120, 40):
-        store.append(records[start : start + 40])
-        store._committer.exclusive(store._seal_own)  # type: ignore[attr-defined]
-        store.upload_pending()  # type: ignore[attr-defined]
+    _upload_in_parts(store, records, 40)
     store.compact()
     dataset = s3.dataset()
     assert dataset.to_table(columns=["test_id"]).num_rows == 120
@@ -322,10 +325,7 @@ def test_a_claim_reads_only_the_parts_added_since_the_last_one(
     monkeypatch.setattr(since, "open_part", counted)
     records = list(synthetic_records(60, seed=10))
     writer = open_store("", "parquet", remote=s3.settings())
-    for start in range(0, 50, 10):
-        writer.append(records[start : start + 10])
-        writer._committer.exclusive(writer._seal_own)  # type: ignore[attr-defined]
-        writer.upload_pending()  # type: ignore[attr-defined]
+    _upload_in_parts(writer, records[:50], 10)
     claimer = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
     ids = [record.test_id for record in records]
 
