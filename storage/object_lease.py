@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import dataclass
 
 from runbench.storage.bucket import Bucket
 from runbench.storage.liveness import ProcessIdentity
@@ -67,14 +66,11 @@ def trusted_until(written_at: float, lease_s: float) -> float:
     return written_at + max(0.0, lease_s - min(TRUST_MARGIN_S, lease_s / 2))
 
 
-@dataclass(slots=True)
 class Watcher:
     """The beats this process has seen, each with the monotonic time it first saw it."""
 
-    _seen: dict[str, tuple[str, float]]
-
     def __init__(self) -> None:
-        self._seen = {}
+        self._seen: dict[str, tuple[str, float]] = {}
 
     def state(self, key: str, holder: ProcessIdentity, beat: str, lease_s: float) -> str:
         """``live``, ``dead`` (this host, process gone) or ``silent`` (see the module)."""

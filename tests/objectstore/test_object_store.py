@@ -400,3 +400,35 @@ def test_a_holder_on_another_host_keeps_its_tests_while_it_beats_and_loses_them_
         taken = taker.claim(ids, "run-near", 30)
     assert taken == dict.fromkeys(ids, 2)
     assert as_holder(lambda: holder.renew("run-far")) == set()
+
+
+def test_the_compaction_lease_of_a_silent_host_is_taken_over_only_after_its_beat_stops(
+    s3: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from runbench.storage.object_lease import CompactionLease
+
+    real_host = socket.gethostname()
+    bucket = Bucket(s3.settings())
+    far, near = CompactionLease(bucket, 0.3), CompactionLease(bucket, 0.3)
+
+    def as_far(call):  # type: ignore[no-untyped-def]
+        monkeypatch.setattr(socket, "gethostname", lambda: "machine-1")
+        try:
+            return call()
+        finally:
+            monkeypatch.setattr(socket, "gethostname", lambda: real_host)
+
+    assert as_far(far.acquire)
+    for _ in range(4):  # 0.4 s in all, longer than the lease: it beats before every look
+        assert as_far(far.renew)
+        time.sleep(0.1)
+        assert not near.acquire()
+    deadline = time.monotonic() + 30
+    while not near.acquire() and time.monotonic() < deadline:  # it stopped beating
+        time.sleep(0.05)
+    assert near.renew()
+    assert not as_far(far.renew), "the silent holder learns it lost the lease"
+    near.release()
+    assert CompactionLease(bucket, 0.3).acquire()
