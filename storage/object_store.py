@@ -142,6 +142,7 @@ class ObjectParquetStore(ParquetStore):
         self._seals = 0
         self._uploaded_through = 0
         self._released_through = 0  # no waiting test's count is below this: nothing to do
+        self._pending_checked_at = -1  # the seal count when sealed parts were last looked for
         self.recover()
 
     def __repr__(self) -> str:
@@ -166,9 +167,13 @@ class ObjectParquetStore(ParquetStore):
             time.monotonic() - self._segment_started >= self.upload_every_s
         ):
             self._committer.exclusive(self._seal_own)
-        if self._has_pending():
-            self.upload_pending()
-            self._release_uploaded()
+        # Parts appear here only when this process seals (its segment, or on its first write
+        # the orphans of dead writers): look for them then, not on every append.
+        if self._seals != self._pending_checked_at:
+            self._pending_checked_at = self._seals
+            if self._has_pending():
+                self.upload_pending()
+                self._release_uploaded()
 
     def append_table(self, table: pa.Table) -> None:
         """Write a table with the record schema straight into parts and upload them."""
