@@ -1,4 +1,4 @@
-"""Jobs of one plan writing one ``s3://`` store at once: shards, a plain run, ultra-parallel.
+"""Jobs of one plan writing one ``s3://`` store at once: ``--shard i/N`` jobs and ultra-parallel.
 
 Each job runs the installed CLI with its own cache folder (as it would on its own machine; they
 share only the bucket) on a simulated model with a little latency, so the jobs overlap. A sim
@@ -38,11 +38,10 @@ def _job(s3: S3, tmp_path: Path, name: str, command: str, *extra: str) -> subpro
     )  # fmt: skip
 
 
-def test_shards_a_plain_run_and_ultra_parallel_share_one_s3_store(s3: S3, tmp_path: Path) -> None:
+def test_shard_jobs_and_ultra_parallel_share_one_s3_store(s3: S3, tmp_path: Path) -> None:
     jobs = [
         _job(s3, tmp_path, "shard-0", "smart-batch", "--shard", "0/2"),
         _job(s3, tmp_path, "shard-1", "smart-batch", "--shard", "1/2"),
-        _job(s3, tmp_path, "plain", "smart-batch"),
         _job(s3, tmp_path, "ultra", "ultra-parallel", "--num-shards", "2"),
     ]
     finished = 0
