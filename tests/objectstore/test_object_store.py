@@ -15,7 +15,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -31,6 +33,7 @@ from tests.objectstore.conftest import S3
 HERE = Path(__file__).parent
 WRITER = HERE.parent / "storage" / "writer.py"
 REPO = HERE.parent.parent
+T = TypeVar("T")
 
 
 def _keys(store: object) -> list[str]:
@@ -43,6 +46,22 @@ def _upload_in_parts(store: object, records: list[Record], rows: int) -> None:
         store.append(records[start : start + rows])  # type: ignore[attr-defined]
         store._committer.exclusive(store._seal_own)  # type: ignore[attr-defined]
         store.upload_pending()  # type: ignore[attr-defined]
+
+
+def _on_machine_1(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], T]], T]:
+    """Run a call as if on the host ``machine-1`` (this process cannot watch its pid then)."""
+    import socket
+
+    real_host = socket.gethostname()
+
+    def run(call: Callable[[], T]) -> T:
+        monkeypatch.setattr(socket, "gethostname", lambda: "machine-1")
+        try:
+            return call()
+        finally:
+            monkeypatch.setattr(socket, "gethostname", lambda: real_host)
+
+    return run
 
 
 def _env(s3: S3, **extra: str) -> dict[str, str]:
@@ -371,20 +390,10 @@ def test_a_holder_on_another_host_keeps_its_tests_while_it_beats_and_loses_them_
     s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Judged by the beat alone: the lease holds no expiry time for anyone's clock to misread."""
-    import socket
-
-    real_host = socket.gethostname()
     ids = [f"{index:032x}" for index in range(3)]
     holder = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-1"))
     taker = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
-
-    def as_holder(call):  # type: ignore[no-untyped-def]
-        monkeypatch.setattr(socket, "gethostname", lambda: "machine-1")
-        try:
-            return call()
-        finally:
-            monkeypatch.setattr(socket, "gethostname", lambda: real_host)
-
+    as_holder = _on_machine_1(monkeypatch)
     assert as_holder(lambda: holder.claim(ids, "run-far", 0.5)) == dict.fromkeys(ids, 1)
     written = s3.client().get_object(Bucket=s3.bucket, Key="team/parquet/claims/book.json")
     lease = json.loads(written["Body"].read())["leases"]["run-far"]
@@ -405,21 +414,11 @@ def test_a_holder_on_another_host_keeps_its_tests_while_it_beats_and_loses_them_
 def test_the_compaction_lease_of_a_silent_host_is_taken_over_only_after_its_beat_stops(
     s3: S3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import socket
-
     from runbench.storage.object_lease import CompactionLease
 
-    real_host = socket.gethostname()
     bucket = Bucket(s3.settings())
     far, near = CompactionLease(bucket, 0.3), CompactionLease(bucket, 0.3)
-
-    def as_far(call):  # type: ignore[no-untyped-def]
-        monkeypatch.setattr(socket, "gethostname", lambda: "machine-1")
-        try:
-            return call()
-        finally:
-            monkeypatch.setattr(socket, "gethostname", lambda: real_host)
-
+    as_far = _on_machine_1(monkeypatch)
     assert as_far(far.acquire)
     for _ in range(4):  # 0.4 s in all, longer than the lease: it beats before every look
         assert as_far(far.renew)
