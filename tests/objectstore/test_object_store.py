@@ -431,3 +431,32 @@ def test_the_compaction_lease_of_a_silent_host_is_taken_over_only_after_its_beat
     assert not as_far(far.renew), "the silent holder learns it lost the lease"
     near.release()
     assert CompactionLease(bucket, 0.3).acquire()
+
+
+def test_a_claimer_killed_on_this_machine_frees_its_tests_and_keeps_its_results(
+    s3: S3, tmp_path: Path
+) -> None:
+    """kill -9 after two results: the next command here uploads them and frees the rest at once."""
+    import socket
+
+    ids = [f"{index:032x}" for index in range(5)]
+    claimer = subprocess.Popen(
+        [sys.executable, str(HERE / "paused_claimer.py"), "--store", s3.url, "--owner",
+         "run-killed", "--ids", ",".join(ids), "--early", "2", "--lease-s", "600",
+         "--go-file", str(tmp_path / "never"), "--host", socket.gethostname()],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(s3),
+    )  # fmt: skip
+    assert claimer.stdout is not None and claimer.stderr is not None
+    line = claimer.stdout.readline()
+    assert line, claimer.stderr.read()
+    assert json.loads(line)["early"] == ids[:2]
+    claimer.kill()
+    claimer.wait(timeout=60)
+    assert s3.keys("parquet/parts") == []  # its two results were only in its local segment
+    nxt = open_store("", "parquet", remote=s3.settings())  # the next command on this machine
+    assert len(s3.keys("parquet/parts")) == 1
+    assert nxt.claimed() == {}  # its lease left the book once its rows were uploaded
+    granted = nxt.claim(ids, "run-next", 30)  # a 600 s lease, yet free now: its process is gone
+    assert sorted(granted) == ids[2:]
+    elsewhere = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
+    assert sorted(_keys(elsewhere)) == sorted(f"{test_id}|1|run-killed" for test_id in ids[:2])
