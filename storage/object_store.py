@@ -54,14 +54,13 @@ import dataclasses
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbench.config import ObjectStoreSettings
-from runbench.errors import StoreError, StoreLockTimeout
+from runbench.errors import StoreLockTimeout
 from runbench.records import Record
 from runbench.storage.base import (
     CompactReport,
@@ -72,25 +71,24 @@ from runbench.storage.base import (
 )
 from runbench.storage.bucket import Bucket, Listed
 from runbench.storage.conformance import require_conditional_writes
-from runbench.storage.durable import check_writable, disk_errors, remove_dead_temporaries
+from runbench.storage.durable import check_writable, disk_errors
 from runbench.storage.locking import FileLock, fsync_dir
-from runbench.storage.object_claims import ObjectClaimBook, Revoked
+from runbench.storage.object_claims import ObjectClaimBook
+from runbench.storage.object_compact import PARTS, ObjectCompaction
 from runbench.storage.object_files import ObjectRunFiles
 from runbench.storage.object_lease import CompactionLease
+from runbench.storage.object_release import ReleaseAfterUpload
 from runbench.storage.object_revoked import (
     ObjectKnownTests,
-    count_revoked,
     drop_revoked,
     revoked_mask,
     with_keys,
-    write_without,
 )
 from runbench.storage.parquet_store import (
     AUTO_COMPACT_PARTS,
     COMPACT_LOCK_TIMEOUT_S,
     PART_TARGET_ROWS,
     ParquetStore,
-    merge_groups,
 )
 from runbench.storage.parts import (
     SOURCES_KEY,
@@ -106,12 +104,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("runbench.storage")
 
-PARTS = "parquet/parts"
 COMPACT_LEASE_S = 120.0
 JsonObject = dict[str, Any]
 
 
-class ObjectParquetStore(ParquetStore):
+class ObjectParquetStore(ParquetStore, ObjectCompaction):
     """Records as Parquet parts in a bucket, written through this machine's local segments."""
 
     def __init__(
@@ -133,15 +130,8 @@ class ObjectParquetStore(ParquetStore):
         self._object_files = ObjectRunFiles(self.bucket)
         self._conformant = False
         self._segment_started = time.monotonic()
-        # Tests appended for an owner but not uploaded yet: released only after their upload.
-        # owner → {test_id: own seals done before its append}; a row is uploaded once a seal
-        # after that count was followed by a whole upload.
-        self._unreleased: dict[str, dict[str, int]] = {}
-        self._release_all: set[str] = set()
-        self._release_lock = threading.Lock()
-        self._seals = 0
-        self._uploaded_through = 0
-        self._released_through = 0  # no waiting test's count is below this: nothing to do
+        self._releases = ReleaseAfterUpload(self._object_claims)
+        self._seals = 0  # own segments sealed: tells which appended rows an upload carried
         self._pending_checked_at = -1  # the seal count when sealed parts were last looked for
         self.recover()
 
@@ -173,7 +163,6 @@ class ObjectParquetStore(ParquetStore):
             self._pending_checked_at = self._seals
             if self._has_pending():
                 self.upload_pending()
-                self._release_uploaded()
 
     def append_table(self, table: pa.Table) -> None:
         """Write a table with the record schema straight into parts and upload them."""
@@ -189,7 +178,8 @@ class ObjectParquetStore(ParquetStore):
         """
         self._committer.exclusive(self._seal_own)
         self.upload_pending()
-        self._release_uploaded(everything=self._segment is None and not self._has_pending())
+        if self._segment is None and not self._has_pending():
+            self._releases.uploaded(self._seals, everything=True)
         if len(self.bucket.list(PARTS)) > AUTO_COMPACT_PARTS:
             self.compact(blocking=False)
         self._compact_lock.close()
@@ -214,7 +204,7 @@ class ObjectParquetStore(ParquetStore):
         """
         seals = self._seals
         if not self._has_pending():
-            self._uploaded_through = max(self._uploaded_through, seals)
+            self._releases.uploaded(seals)
             return 0
         self.require_conformant()
         uploaded = 0
@@ -232,7 +222,7 @@ class ObjectParquetStore(ParquetStore):
                 path.unlink(missing_ok=True)
             fsync_dir(self.parts_dir)
         if not self._has_pending():
-            self._uploaded_through = max(self._uploaded_through, seals)
+            self._releases.uploaded(seals)  # their tests may be released now
         return uploaded
 
     def _seal_own(self) -> None:
@@ -456,10 +446,7 @@ class ObjectParquetStore(ParquetStore):
         refused = [record for record in records if held.get(record.test_id) != record.attempt]
         if kept:
             self.append(kept)
-            with self._release_lock:
-                waiting = self._unreleased.setdefault(owner, {})
-                waiting.update(dict.fromkeys((record.test_id for record in kept), self._seals))
-            self._release_uploaded()
+            self._releases.appended(owner, [record.test_id for record in kept], self._seals)
         return refused
 
     def claim(self, test_ids: Sequence[str], owner: str, lease_s: float) -> dict[str, int]:
@@ -471,50 +458,8 @@ class ObjectParquetStore(ParquetStore):
         return self._object_claims.renew(owner)
 
     def release(self, owner: str, test_ids: Sequence[str] | None = None) -> None:
-        """Free ``test_ids`` (all when None), except tests whose rows are not uploaded yet.
-
-        Those are released right after their upload; a run's lease leaves the book only when
-        nothing of it is waiting, so its revoked entries outlive every late upload of its own.
-        """
-        with self._release_lock:
-            waiting = set(self._unreleased.get(owner, {}))
-            if test_ids is None and waiting:
-                self._release_all.add(owner)
-        if test_ids is None:
-            self._object_claims.release(owner, None, keep=waiting)
-        else:
-            self._object_claims.release(owner, [t for t in test_ids if t not in waiting])
-
-    def _release_uploaded(self, *, everything: bool = False) -> None:
-        """Release the tests whose rows are uploaded now (all waiting ones with ``everything``)."""
-        done: dict[str, list[str]] = {}
-        whole: set[str] = set()
-        with self._release_lock:
-            if not everything and self._released_through == self._uploaded_through:
-                return  # every test waiting was appended at or after the last upload's seals
-            self._released_through = self._uploaded_through
-            for owner, waiting in list(self._unreleased.items()):
-                uploaded = [
-                    test_id
-                    for test_id, seals in waiting.items()
-                    if everything or seals < self._uploaded_through
-                ]
-                for test_id in uploaded:
-                    del waiting[test_id]
-                if uploaded:
-                    done[owner] = uploaded
-                if not waiting:
-                    del self._unreleased[owner]
-                    if owner in self._release_all:
-                        self._release_all.discard(owner)
-                        whole.add(owner)
-        for owner, test_ids in done.items():
-            if owner in whole:
-                self._object_claims.release(owner, None)
-            else:
-                self._object_claims.release(owner, test_ids)
-        for owner in whole - set(done):
-            self._object_claims.release(owner, None)
+        """Free ``test_ids`` (all when None); those whose rows wait for upload, after it."""
+        self._releases.release(owner, test_ids)
 
     def claimed(self) -> dict[str, str]:
         return self._object_claims.held()
@@ -574,91 +519,6 @@ class ObjectParquetStore(ParquetStore):
             rows=report.rows,
             notes=report.notes,
         )
-
-    def _compact_leased(self, lease: CompactionLease, target_rows: int) -> CompactReport:
-        # The book is read before the parts are listed: an entry whose owner had no lease then
-        # had every row of it uploaded already, so once this compaction rewrote the parts that
-        # hold one, no later upload can bring it back and the entry may go.
-        book = self._object_claims.read()
-        revoked = book.revoked_keys()
-        applied: set[Revoked] = {entry for entry in book.revoked if entry[1] not in book.leases}
-        parts, _ = self._open_parts_stable()
-        try:
-            parts_before = len(parts)
-            superseded = {name for part in parts for name in part.sources}
-            removed = 0
-            for part in parts:
-                if part.path.name in superseded:
-                    self.bucket.delete(f"{PARTS}/{part.path.name}")
-                    removed += 1
-            live = [part for part in parts if part.path.name not in superseded]
-            merged_rows = 0
-            groups = merge_groups([p for p in live if p.rows < target_rows], target_rows)
-            if revoked:  # a part holding a revoked row is rewritten, merged or alone
-                holding = count_revoked([part.path for part in live], revoked)
-                grouped = {part.path for group in groups for part in group}
-                groups += [[part] for part in live if part.path in holding.keys() - grouped]
-            for group in groups:
-                if not lease.renew():
-                    raise StoreError(
-                        f"lost the compaction lease of {self.url} (another compaction took it "
-                        "over); stopped before writing another part",
-                    )
-                merged_rows += self._merge_remote(group, revoked)
-        finally:
-            for part in parts:
-                part.file.close()
-        pruned = self._object_claims.prune(applied) if applied else 0
-        temporary = self._remove_dead_temporaries() + remove_dead_temporaries(self.remote_dir)
-        if (self.path / "merging").is_dir():
-            temporary += remove_dead_temporaries(self.path / "merging")
-        return CompactReport(
-            self.format,
-            parts_before=parts_before,
-            parts_after=len(self.bucket.list(PARTS)),
-            superseded_removed=removed,
-            temporary_removed=temporary,
-            rows=merged_rows,
-            notes=(f"dropped {pruned} applied revocation(s) from the claim book",)
-            if pruned
-            else (),
-        )
-
-    def _merge_remote(self, group: list[Part], revoked: frozenset[str]) -> int:
-        """Upload one part made of ``group``; it names every file the group descends from."""
-        lineage: list[str] = []
-        for part in group:
-            lineage += [part.path.name, *part.sources]
-        folder = self.path / "merging"  # not remote/: readers there drop what is not listed
-        folder.mkdir(exist_ok=True)
-        final, rows = write_without(
-            folder, [part.path for part in group], sorted(set(lineage)), revoked
-        )
-        name = _sorting_last(final.name, [part.path.name for part in group])
-        try:
-            if self.bucket.create(f"{PARTS}/{name}", final.read_bytes()) is None:
-                raise StoreError(f"a compacted part {name} already exists in {self.url}")
-            os.replace(final, self.remote_dir / name)  # the cached copy of what it wrote
-        finally:
-            final.unlink(missing_ok=True)
-        for part in group:  # superseded now; readers that listed them read the new part instead
-            self.bucket.delete(f"{PARTS}/{part.path.name}")
-        return rows
-
-
-def _sorting_last(name: str, sources: list[str]) -> str:
-    """``name`` with a time no earlier than its sources', so it lists after every one of them.
-
-    A reader lists keys in order: a merged part that sorts after its sources is either seen
-    with them or, when they were deleted before the reader got to them, seen alone. Parts from
-    a host whose clock runs ahead would otherwise sort after the merged part.
-    """
-    prefix, stamp, rest = name[:5], name[5:26], name[26:]
-    latest = max(source[5:26] for source in sources) if sources else ""
-    if stamp > latest or not latest[9:].isdigit():
-        return name
-    later = int(latest[9:]) + 1  # one microsecond later (as digits: the name only sorts)
-    return f"{prefix}{latest[:9]}{min(later, 10**12 - 1):012d}{rest}"
 
 
 def _named_crc(name: str) -> int | None:
