@@ -19,7 +19,9 @@ both paths accept exactly the same lines.
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,9 +31,13 @@ from runbench.records import arrow_schema, rows_to_table, validate_table
 from runbench.storage.base import Damage
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import pyarrow as pa
 
 CHUNK_BYTES = 16 * 1024 * 1024
+# chunks parsed at once by a full read; as many as there are cores, a few ahead of the reader
+PARSE_THREADS = max(1, min(4, os.cpu_count() or 1))
 _ARROW_BLOCK_BYTES = 4 * 1024 * 1024
 # Raw control bytes never occur in our JSON lines (the encoder escapes them); \n ends a line.
 _CONTROL_BYTES = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]")
@@ -43,9 +49,9 @@ _BACKSLASH, _U, _D = ord("\\"), ord("u"), ord("d")  # d | 0x20 == D | 0x20
 class JsonlReader:
     """One pass over a JSONL file: iterate ``tables()``, then read ``damage`` and ``tail_bytes``."""
 
-    def __init__(self, path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(self, path: Path, *, chunk_bytes: int | None = None) -> None:
         self.path = path
-        self.chunk_bytes = chunk_bytes
+        self.chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
         self.damage: list[Damage] = []
         self.rows = 0
         self.lines = 0
@@ -53,11 +59,63 @@ class JsonlReader:
         self.tail_offset = 0
 
     def tables(self) -> Iterator[pa.Table]:
-        """Yield one validated table per chunk of complete lines.
+        """Yield one validated table per chunk of complete lines, in file order.
+
+        Chunks are parsed on ``PARSE_THREADS`` threads (Arrow's JSON parser releases the GIL),
+        a few ahead of the consumer, while this thread reads and cuts the next chunks; each
+        chunk's damage is kept apart and added to ``damage`` in file order as it is yielded, so
+        every damaged line is still named once, with its own line number.
 
         Raises:
             FileNotFoundError: the file does not exist (callers decide whether that is normal).
         """
+        from concurrent.futures import ThreadPoolExecutor
+
+        if PARSE_THREADS == 1 or os.stat(self.path).st_size <= self.chunk_bytes:
+            for complete, first_line, lines in self._chunks():  # one chunk: no pool
+                table = parse_chunk(complete, self.path, first_line, self.damage, lines)
+                self.rows += table.num_rows
+                if table.num_rows:
+                    yield table
+            return
+        pending: deque[tuple[Future[pa.Table], list[Damage]]] = deque()
+        pool = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="jsonl-parse")
+        try:
+            for complete, first_line, lines in self._chunks():
+                damage: list[Damage] = []
+                pending.append(
+                    (
+                        pool.submit(
+                            parse_chunk,
+                            complete,
+                            self.path,
+                            first_line,
+                            damage,
+                            lines,
+                            use_threads=False,
+                        ),
+                        damage,
+                    )
+                )
+                if len(pending) > PARSE_THREADS:
+                    yield from self._collect(pending.popleft())
+            while pending:
+                yield from self._collect(pending.popleft())
+        finally:
+            for future, _ in pending:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _collect(self, entry: tuple[Future[pa.Table], list[Damage]]) -> Iterator[pa.Table]:
+        future, damage = entry
+        table = future.result()
+        self.damage.extend(damage)
+        self.rows += table.num_rows
+        if table.num_rows:
+            yield table
+
+    def _chunks(self) -> Iterator[tuple[bytes, int, int]]:
+        """Each chunk of complete lines with its first line's number and its line count."""
         offset = 0
         carry = b""
         with open(self.path, "rb") as handle:
@@ -65,19 +123,16 @@ class JsonlReader:
                 data = handle.read(self.chunk_bytes)
                 if not data:
                     break
-                buffer = carry + data
+                buffer = carry + data if carry else data
                 cut = buffer.rfind(b"\n")
                 if cut < 0:
                     carry = buffer
                     continue
                 complete, carry = buffer[: cut + 1], buffer[cut + 1 :]
                 lines = complete.count(b"\n")
-                table = parse_chunk(complete, self.path, self.lines + 1, self.damage, lines)
+                yield complete, self.lines + 1, lines
                 self.lines += lines
                 offset += len(complete)
-                self.rows += table.num_rows
-                if table.num_rows:
-                    yield table
         self.tail_bytes = len(carry)
         self.tail_offset = offset
 
@@ -92,11 +147,19 @@ class JsonlReader:
 
 
 def parse_chunk(
-    data: bytes, path: Path, first_line: int, damage: list[Damage], lines: int | None = None
+    data: bytes,
+    path: Path,
+    first_line: int,
+    damage: list[Damage],
+    lines: int | None = None,
+    *,
+    use_threads: bool = True,
 ) -> pa.Table:
     """Parse complete JSON lines into a validated table, recording bad lines in ``damage``.
 
     ``lines`` is the number of newlines in ``data`` when the caller has counted them already.
+    ``use_threads=False`` keeps Arrow's parse on the calling thread, for callers that parse
+    several chunks at once (its own threads would only add overhead then).
     """
     import pyarrow as pa
     import pyarrow.json as pajson
@@ -107,7 +170,7 @@ def parse_chunk(
     try:
         table = pajson.read_json(
             pa.BufferReader(data),
-            read_options=pajson.ReadOptions(block_size=_ARROW_BLOCK_BYTES),
+            read_options=pajson.ReadOptions(block_size=_ARROW_BLOCK_BYTES, use_threads=use_threads),
             parse_options=pajson.ParseOptions(
                 explicit_schema=arrow_schema(), unexpected_field_behavior="error"
             ),
