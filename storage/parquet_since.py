@@ -52,18 +52,32 @@ def parquet_since(
     """
     known = position if isinstance(position, ParquetPosition) else ParquetPosition()
     segments: dict[str, LineOffset] = {}
+    fresh: dict[str, list[pa.Table]] = {}  # each segment's new lines, held until parts are listed
     for path in segment_paths:
         try:
-            handle = open(path, "rb")  # noqa: SIM115 -- closed below, around the yields
+            handle = open(path, "rb")  # noqa: SIM115 -- closed below
         except FileNotFoundError:
             continue  # sealed meanwhile: its part is listed below
         with handle:
             start = known.segments.get(path.name, LineOffset())
-            segments[path.name] = yield from lines_since(handle, path, start, columns, damage)
+            lines = lines_since(handle, path, start, columns, damage)
+            fresh[path.name] = []
+            while True:
+                try:
+                    fresh[path.name].append(next(lines))
+                except StopIteration as end:
+                    segments[path.name] = end.value
+                    break
     seen = set(known.parts)
     for _ in range(_RETRIES):
         opened, vanished = _open_new(list_parts(), seen, checker, damage)
         try:
+            # a segment sealed since its lines were read: its part holds them (read below)
+            for name in {source for part in opened for source in part.sources}:
+                fresh.pop(name, None)
+            for tables in fresh.values():
+                yield from tables
+            fresh = {}
             for part in _to_read(opened, seen):
                 yield from _read_part(part, columns)
         finally:
