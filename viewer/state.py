@@ -20,20 +20,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbench.analysis.error_groups import ErrorGroup, groups_of_rows
+from runbench.analysis.error_groups import ErrorGroup, groups_of_table
 from runbench.analysis.render import NO_DATA, report_table_html
 from runbench.analysis.report import (
+    ALL_SUITES,
     LEGACY_SUITES,
     Report,
+    categorical,
     frame_of,
     report_columns,
     report_from_frame,
 )
-from runbench.analysis.results import error_rows
 from runbench.analysis.runs import RunInfo, list_runs
 from runbench.errors import UsageError
+from runbench.records import ERROR_STATUS, KEY_FIELDS
 from runbench.storage import Store
-from runbench.storage.base import apply_filters
+from runbench.storage.base import empty_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -178,25 +180,71 @@ class StateCache:
 
 
 class ViewRows:
-    """The store's rows in the columns the page shows, read once per version of its files.
+    """The store's rows in the columns the page shows: read in full once, then kept current.
 
     Owned by one app (no module-level state). Every query, the filter choices and the plot
     take their rows from here, so a page and its plot cost one read of the store, and a poll
-    while nothing changed costs none.
+    while nothing changed costs none. When the store's files change, only the rows appended
+    since the last read are read (``Store.rows_since``) and added: a poll during a live run
+    costs what the run wrote, not the store's size. A row delivered again (a write-ahead
+    segment sealed into a part, a JSON file rewritten by ``compact``) is recognised by its key
+    (test id, attempt, run id) and kept once, so every count stays exact.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # one read at a time; the others wait and share it
         self._version: str | None = None
         self._table: pa.Table | None = None
+        self._position: object | None = None
 
     def table(self, store: Store, version: str) -> pa.Table:
         with self._lock:
             if self._table is None or self._version != version:
-                self._table = None  # let the old table go before the new one is read
-                self._table = store.scan(list(VIEW_COLUMNS))
+                if _remote(store):  # rows_since reads only local files: read the bucket whole
+                    self._table = None  # let the old table go before the new one is read
+                    self._table = categorical(store.scan(list(VIEW_COLUMNS)))
+                else:
+                    since = store.rows_since(self._position, list(VIEW_COLUMNS))
+                    self._table = folded(self._table, [categorical(table) for table in since])
+                    self._position = since.position
                 self._version = version
             return self._table
+
+
+def _remote(store: Store) -> bool:
+    """Rows not all in the local folder: the object store, which says its own version."""
+    return callable(getattr(store, "content_version", None))
+
+
+def folded(held: pa.Table | None, batches: list[pa.Table]) -> pa.Table:
+    """``held`` with the rows of ``batches`` it does not hold yet (by their key) added."""
+    import pyarrow as pa
+
+    if not batches:
+        return held if held is not None else categorical(empty_table(list(VIEW_COLUMNS)))
+    new = pa.concat_tables(batches)
+    if held is None or held.num_rows == 0:
+        return new  # one read delivers each row once (``RowsSince``)
+    fresh = _not_held(held, new)
+    return held if fresh.num_rows == 0 else pa.concat_tables([held, fresh])
+
+
+def _not_held(held: pa.Table, new: pa.Table) -> pa.Table:
+    """The rows of ``new`` whose key no row of ``held`` has.
+
+    Only held rows sharing a test id with the new rows are compared (a hash of the few new
+    ids probed by every held row), so a poll stays cheap; a re-read of everything after a
+    JSON ``compact`` compares everything, once.
+    """
+    import pyarrow.compute as pc
+
+    ids = pc.unique(new.column("test_id"))
+    same = held.filter(pc.is_in(held.column("test_id"), value_set=ids))
+    if same.num_rows == 0:
+        return new
+    keys = set(zip(*(same.column(name).to_pylist() for name in KEY_FIELDS), strict=True))
+    rows = zip(*(new.column(name).to_pylist() for name in KEY_FIELDS), strict=True)
+    return new.filter([key not in keys for key in rows])
 
 
 def options(table: pa.Table) -> dict[str, list[str]]:
@@ -215,9 +263,32 @@ def options(table: pa.Table) -> dict[str, list[str]]:
     return choices
 
 
-def query_frame(rows: pa.Table, query: ViewQuery, columns: list[str]) -> pd.DataFrame:
-    """The rows of ``query`` (its filters applied in Arrow first) as the report reads them."""
-    return frame_of(apply_filters(rows, query.store_filters()).select(columns), query.suite_choice)
+def query_rows(rows: pa.Table, query: ViewQuery) -> pa.Table:
+    """The rows of ``query``: its filters and suite applied in Arrow, before any pandas work.
+
+    The suite rule is ``report``'s (``frame_of``): legacy imports out unless asked for.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mask: Any = None
+    for name, wanted in query.store_filters().items():
+        column = rows.column(name)
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        condition = pc.equal(column, pa.scalar(wanted, type=kind))
+        mask = condition if mask is None else pc.and_(mask, condition)
+    suites = rows.column("suite")
+    if query.suite_choice is None:
+        legacy = pa.array(LEGACY_SUITES, type=pa.string())
+        condition = pc.invert(pc.is_in(suites, value_set=legacy))
+        mask = condition if mask is None else pc.and_(mask, condition)
+    elif query.suite_choice != ALL_SUITES:
+        condition = pc.equal(suites, pa.scalar(query.suite_choice, type=pa.string()))
+        mask = condition if mask is None else pc.and_(mask, condition)
+    if mask is None:
+        return rows
+    mask = pc.fill_null(mask, False)
+    return rows if pc.all(mask).as_py() else rows.filter(mask)  # a filter copies every row
 
 
 def build_state(
@@ -235,14 +306,14 @@ def build_view(
     import pyarrow.compute as pc
 
     if rows is None:
-        rows = store.scan(list(VIEW_COLUMNS))
+        rows = categorical(store.scan(list(VIEW_COLUMNS)))
     columns = list(dict.fromkeys([*report_columns(query.group_by), *_EXTRA_COLUMNS]))
-    frame = query_frame(rows, query, columns)
+    chosen = query_rows(rows, query)
+    frame = frame_of(chosen.select(columns), ALL_SUITES)
     report = report_from_frame(frame, query.group_by, prices)
-    distinct_tests = int(frame["test_id"].nunique())
-    errors = error_rows(frame)
-    listed = [{str(key): value for key, value in row.items()} for row in errors.to_dict("records")]
-    groups = groups_of_rows(listed)
+    errors = chosen.filter(pc.equal(chosen.column("status"), pa.scalar(ERROR_STATUS)))
+    distinct_tests = _distinct_tests(report, chosen, errors)
+    groups = groups_of_table(errors)
     runs = list_runs(store)
     legacy = 0
     if query.suite_choice is None:
@@ -267,6 +338,26 @@ def build_view(
         "tests": distinct_tests,
     }
     return state, report
+
+
+def _distinct_tests(report: Report, rows: pa.Table, errors: pa.Table) -> int:
+    """Tests among the rows: those judged (each once in the report) and those only errored.
+
+    Counted from the few error rows instead of hashing every row's test id.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    judged = sum(group.tests for group in report.groups)
+    if errors.num_rows == 0:
+        return judged
+    errored = pc.unique(errors.column("test_id"))
+    among = pc.and_(
+        pc.is_in(rows.column("test_id"), value_set=errored),
+        pc.not_equal(rows.column("status"), pa.scalar(ERROR_STATUS)),
+    )
+    also_judged = pc.count_distinct(rows.column("test_id").filter(among)).as_py()
+    return judged + len(errored) - int(also_judged)
 
 
 def _empty(text: str) -> str:
