@@ -18,6 +18,7 @@ from runbench.errors import UsageError
 from runbench.plan import SETTINGS_COLUMNS
 from runbench.records import MODEL_ERROR_CATEGORIES
 from runbench.storage import Filters, Store
+from runbench.storage.parquet_since import FREE_TEXT
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -172,9 +173,6 @@ def checked_frame(
     return frame
 
 
-_FREE_TEXT = ("test_id", "run_id", "task_id", "error_message", "transcript")
-
-
 def categorical(table: pa.Table) -> pa.Table:
     """Dictionary-encode the low-cardinality text columns (status, model, prompt type, …).
 
@@ -187,7 +185,7 @@ def categorical(table: pa.Table) -> pa.Table:
 
     columns = []
     for name, column in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_string(column.type) and name not in _FREE_TEXT:
+        if pa.types.is_string(column.type) and name not in FREE_TEXT:
             column = pc.dictionary_encode(column.combine_chunks())
         columns.append(column)
     return pa.table(columns, names=table.column_names)

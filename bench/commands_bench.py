@@ -129,6 +129,7 @@ def viewer_figures(root: Path, storage: str, rows: int) -> list[Figure]:
     from runbench.synthetic import synthetic_records
 
     port = _free_port()
+    launched = time.perf_counter()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -148,6 +149,7 @@ def viewer_figures(root: Path, storage: str, rows: int) -> list[Figure]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_listening(port)
+        start, start_cpu = time.perf_counter() - launched, _cpu_s(server.pid)
         started, cpu_before = time.perf_counter(), _cpu_s(server.pid)
         _get(f"{base}/")
         _get(f"{base}/plot.svg")
@@ -165,6 +167,7 @@ def viewer_figures(root: Path, storage: str, rows: int) -> list[Figure]:
         server.terminate()
         server.wait(timeout=30)
     return [
+        Figure("view start (until listening)", storage, rows, start, None, start_cpu),
         Figure("view first page", storage, rows, first, peak, first_cpu),
         Figure("view poll", storage, rows, poll, None, poll_cpu),
     ]

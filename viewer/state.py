@@ -302,11 +302,18 @@ def build_view(
     store: Store, query: ViewQuery, prices: Prices | None = None, rows: pa.Table | None = None
 ) -> tuple[dict[str, Any], Report]:
     """The page's state and its report (which the plot draws), from ``rows`` or one read."""
+    if rows is None:
+        rows = categorical(store.scan(list(VIEW_COLUMNS)))
+    return view_of(rows, query, prices, list_runs(store))
+
+
+def view_of(
+    rows: pa.Table, query: ViewQuery, prices: Prices | None, runs: list[RunInfo]
+) -> tuple[dict[str, Any], Report]:
+    """``build_view`` of rows and runs already read (the viewer's warm-up passes made-up ones)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if rows is None:
-        rows = categorical(store.scan(list(VIEW_COLUMNS)))
     columns = list(dict.fromkeys([*report_columns(query.group_by), *_EXTRA_COLUMNS]))
     chosen = query_rows(rows, query)
     frame = frame_of(chosen.select(columns), ALL_SUITES)
@@ -314,7 +321,6 @@ def build_view(
     errors = chosen.filter(pc.equal(chosen.column("status"), pa.scalar(ERROR_STATUS)))
     distinct_tests = _distinct_tests(report, chosen, errors)
     groups = groups_of_table(errors)
-    runs = list_runs(store)
     legacy = 0
     if query.suite_choice is None:
         legacy_suites = pa.array(LEGACY_SUITES, type=pa.string())
