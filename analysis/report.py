@@ -7,7 +7,7 @@ their own columns and never enter a rate's numerator or denominator.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -203,19 +203,23 @@ def build_report(
 
 
 def report_from_frame(
-    frame: pd.DataFrame, by: Sequence[str], prices: Prices | None = None
+    frame: pd.DataFrame,
+    by: Sequence[str],
+    prices: Prices | None = None,
+    repeated: Collection[str] | None = None,
 ) -> Report:
     """The report of rows already loaded (shared by the CLI, HTML pages and tests).
 
     Aggregates with a few vectorised group-bys: a million rows take well under a second.
     ``prices`` (model → price, from ``prices_of_config``) adds a cost to each group; frames
-    read without the token columns get ``None`` tokens.
+    read without the token columns get ``None`` tokens. ``repeated`` (the test ids with more
+    than one row, when the caller keeps them) spares ``latest_results`` a hash of every id.
     """
     by = list(by)
     frame = _settings_labelled(
         frame[[name for name in report_columns(by) if name in frame.columns]], by
     )
-    latest = latest_results(frame)[[*by, "status", "error_category", *_MEASURES]]
+    latest = latest_results(frame, repeated)[[*by, "status", "error_category", *_MEASURES]]
     judged = judged_rows(frame)
     errors = _counts(error_rows(frame), by)
     superseded = _counts(judged.drop(latest.index), by)

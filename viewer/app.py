@@ -16,7 +16,8 @@ from runbench.analysis.show import show_test
 from runbench.errors import UsageError
 from runbench.storage import Store
 from runbench.viewer.page import error_page, index_page, test_page_html
-from runbench.viewer.state import StateCache, ViewQuery, ViewRows, build_view, store_version
+from runbench.viewer.rows import ViewRows
+from runbench.viewer.state import VIEW_COLUMNS, StateCache, ViewQuery, build_view, store_version
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -46,14 +47,14 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
         raise ValueError("refresh_s must be positive")
     label = f"{store.format} store at {store.root}"
     cache = StateCache()
-    rows = ViewRows()
+    rows = ViewRows(VIEW_COLUMNS)
 
     def current(query: ViewQuery) -> tuple[dict[str, Any], Any]:
         """The state and report for ``query``, rebuilt only when the store's files changed."""
         version = store_version(store)
         entry = cache.get(query.key, version)
         if entry is None:
-            entry = build_view(store, query, prices, rows.table(store, version))
+            entry = build_view(store, query, prices, rows.read(store, version))
             cache.put(query.key, version, entry)
         return entry
 

@@ -67,10 +67,11 @@ def warm_up() -> None:
     from runbench.analysis.report import categorical
     from runbench.records import records_to_table
     from runbench.synthetic import synthetic_records
+    from runbench.viewer.rows import folded
     from runbench.viewer.state import ViewQuery, view_of
 
     rows = categorical(records_to_table(list(synthetic_records(64, seed=0))))
-    _, report = view_of(rows, ViewQuery(), None, [])
+    _, report = view_of(folded(None, [rows]), ViewQuery(), None, [])
     report_svg(report)
 
 

@@ -33,9 +33,9 @@ from runbench.analysis.report import (
 )
 from runbench.analysis.runs import RunInfo, list_runs
 from runbench.errors import UsageError
-from runbench.records import ERROR_STATUS, KEY_FIELDS
+from runbench.records import ERROR_STATUS
 from runbench.storage import Store
-from runbench.storage.base import empty_table
+from runbench.viewer.rows import HeldRows, folded
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,6 +67,16 @@ _EXTRA_COLUMNS = (
     "provider",
     "deployment",
     "error_message",
+    "transcript",
+    "instance",
+    "prompt_type",
+    "difficulty",
+    "task_type",
+    "tool_success_rate",
+    "model",
+)
+# what the tests list shows (the only pandas work beside the report)
+_LISTED = (
     "transcript",
     "instance",
     "prompt_type",
@@ -179,74 +189,6 @@ class StateCache:
                 self._entries.pop(next(iter(self._entries)))
 
 
-class ViewRows:
-    """The store's rows in the columns the page shows: read in full once, then kept current.
-
-    Owned by one app (no module-level state). Every query, the filter choices and the plot
-    take their rows from here, so a page and its plot cost one read of the store, and a poll
-    while nothing changed costs none. When the store's files change, only the rows appended
-    since the last read are read (``Store.rows_since``) and added: a poll during a live run
-    costs what the run wrote, not the store's size. A row delivered again (a write-ahead
-    segment sealed into a part, a JSON file rewritten by ``compact``) is recognised by its key
-    (test id, attempt, run id) and kept once, so every count stays exact.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()  # one read at a time; the others wait and share it
-        self._version: str | None = None
-        self._table: pa.Table | None = None
-        self._position: object | None = None
-
-    def table(self, store: Store, version: str) -> pa.Table:
-        with self._lock:
-            if self._table is None or self._version != version:
-                if _remote(store):  # rows_since reads only local files: read the bucket whole
-                    self._table = None  # let the old table go before the new one is read
-                    self._table = categorical(store.scan(list(VIEW_COLUMNS)))
-                else:
-                    since = store.rows_since(self._position, list(VIEW_COLUMNS))
-                    self._table = folded(self._table, [categorical(table) for table in since])
-                    self._position = since.position
-                self._version = version
-            return self._table
-
-
-def _remote(store: Store) -> bool:
-    """Rows not all in the local folder: the object store, which says its own version."""
-    return callable(getattr(store, "content_version", None))
-
-
-def folded(held: pa.Table | None, batches: list[pa.Table]) -> pa.Table:
-    """``held`` with the rows of ``batches`` it does not hold yet (by their key) added."""
-    import pyarrow as pa
-
-    if not batches:
-        return held if held is not None else categorical(empty_table(list(VIEW_COLUMNS)))
-    new = pa.concat_tables(batches)
-    if held is None or held.num_rows == 0:
-        return new  # one read delivers each row once (``RowsSince``)
-    fresh = _not_held(held, new)
-    return held if fresh.num_rows == 0 else pa.concat_tables([held, fresh])
-
-
-def _not_held(held: pa.Table, new: pa.Table) -> pa.Table:
-    """The rows of ``new`` whose key no row of ``held`` has.
-
-    Only held rows sharing a test id with the new rows are compared (a hash of the few new
-    ids probed by every held row), so a poll stays cheap; a re-read of everything after a
-    JSON ``compact`` compares everything, once.
-    """
-    import pyarrow.compute as pc
-
-    ids = pc.unique(new.column("test_id"))
-    same = held.filter(pc.is_in(held.column("test_id"), value_set=ids))
-    if same.num_rows == 0:
-        return new
-    keys = set(zip(*(same.column(name).to_pylist() for name in KEY_FIELDS), strict=True))
-    rows = zip(*(new.column(name).to_pylist() for name in KEY_FIELDS), strict=True)
-    return new.filter([key not in keys for key in rows])
-
-
 def options(table: pa.Table) -> dict[str, list[str]]:
     """The values each filter can take: what the store holds (so a new model appears live)."""
     import pyarrow.compute as pc
@@ -292,32 +234,33 @@ def query_rows(rows: pa.Table, query: ViewQuery) -> pa.Table:
 
 
 def build_state(
-    store: Store, query: ViewQuery, prices: Prices | None = None, rows: pa.Table | None = None
+    store: Store, query: ViewQuery, prices: Prices | None = None, held: HeldRows | None = None
 ) -> dict[str, Any]:
     """Every piece of the page for ``query``, plus a fingerprint of them all."""
-    return build_view(store, query, prices, rows)[0]
+    return build_view(store, query, prices, held)[0]
 
 
 def build_view(
-    store: Store, query: ViewQuery, prices: Prices | None = None, rows: pa.Table | None = None
+    store: Store, query: ViewQuery, prices: Prices | None = None, held: HeldRows | None = None
 ) -> tuple[dict[str, Any], Report]:
-    """The page's state and its report (which the plot draws), from ``rows`` or one read."""
-    if rows is None:
-        rows = categorical(store.scan(list(VIEW_COLUMNS)))
-    return view_of(rows, query, prices, list_runs(store))
+    """The page's state and its report (which the plot draws), from ``held`` or one read."""
+    if held is None:
+        held = folded(None, [categorical(store.scan(list(VIEW_COLUMNS)))])
+    return view_of(held, query, prices, list_runs(store))
 
 
 def view_of(
-    rows: pa.Table, query: ViewQuery, prices: Prices | None, runs: list[RunInfo]
+    held: HeldRows, query: ViewQuery, prices: Prices | None, runs: list[RunInfo]
 ) -> tuple[dict[str, Any], Report]:
     """``build_view`` of rows and runs already read (the viewer's warm-up passes made-up ones)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    columns = list(dict.fromkeys([*report_columns(query.group_by), *_EXTRA_COLUMNS]))
+    rows = held.table
+    columns = list(dict.fromkeys([*report_columns(query.group_by), *_LISTED]))
     chosen = query_rows(rows, query)
     frame = frame_of(chosen.select(columns), ALL_SUITES)
-    report = report_from_frame(frame, query.group_by, prices)
+    report = report_from_frame(frame, query.group_by, prices, held.repeated)
     errors = chosen.filter(pc.equal(chosen.column("status"), pa.scalar(ERROR_STATUS)))
     distinct_tests = _distinct_tests(report, chosen, errors)
     groups = groups_of_table(errors)

@@ -70,6 +70,12 @@ def test_page_plot_filters_and_polls_share_one_read_and_polls_read_only_new_rows
     client.get("/plot.svg")
     assert since_reads[1:] == [(False, 1)], "the poll read only the appended row"
     assert state["fingerprint"] == _fresh_state(store)["fingerprint"], "as if read afresh"
+    rerun = make_record("sim-new", "failure", instance=0, attempt=2, run_id="run-2", minutes=5)
+    store.append([rerun])  # a test seen before: only its latest row may count
+    state = client.get("/api/state").json()
+    assert since_reads[2:] == [(False, 1)]
+    assert state["rows"] == 902 and state["tests"] == 901
+    assert state["fingerprint"] == _fresh_state(store)["fingerprint"], "the re-run counts once"
 
 
 def test_rows_read_again_after_a_seal_or_a_json_compact_are_counted_once(
