@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runbench.errors import StoreError
-from runbench.records import arrow_schema, upgrade_table
+from runbench.records import FIELDS, upgrade_table
 from runbench.storage.base import Damage
 from runbench.storage.parts import ROW_GROUP_ROWS, Part, PartChecker, open_part, short
 from runbench.storage.since import LineOffset, lines_since
@@ -32,7 +32,7 @@ FREE_TEXT = frozenset({"test_id", "run_id", "task_id", "error_message", "transcr
 # the other text columns (model, status, prompt type, …) hold a few values each: rows since are
 # delivered with them dictionary-encoded (pandas groups them by small integer codes)
 ENCODED = frozenset(
-    field.name for field in arrow_schema() if field.type == "string" and field.name not in FREE_TEXT
+    spec.name for spec in FIELDS if spec.kind == "string" and spec.name not in FREE_TEXT
 )
 
 

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from runbench.analysis.report import categorical
-from runbench.records import KEY_FIELDS
 from runbench.storage import Store
 from runbench.storage.base import empty_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+KEY_FIELDS = ("test_id", "attempt", "run_id")  # a stored row's identity (records.KEY_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

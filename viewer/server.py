@@ -64,14 +64,11 @@ def warm_up() -> None:
     otherwise; here they are part of starting the viewer, before its URL is announced.
     """
     from runbench.analysis.plots import report_svg
-    from runbench.analysis.report import categorical
-    from runbench.records import records_to_table
-    from runbench.synthetic import synthetic_records
+    from runbench.analysis.warm import made_up_rows
     from runbench.viewer.rows import folded
     from runbench.viewer.state import ViewQuery, view_of
 
-    rows = categorical(records_to_table(list(synthetic_records(64, seed=0))))
-    _, report = view_of(folded(None, [rows]), ViewQuery(), None, [])
+    _, report = view_of(folded(None, [made_up_rows()]), ViewQuery(), None, [])
     report_svg(report)
 
 

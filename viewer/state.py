@@ -33,8 +33,8 @@ from runbench.analysis.report import (
 )
 from runbench.analysis.runs import RunInfo, list_runs
 from runbench.errors import UsageError
-from runbench.records import ERROR_STATUS
 from runbench.storage import Store
+from runbench.storage.stored import is_judged
 from runbench.viewer.rows import HeldRows, folded
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ def view_of(
     chosen = query_rows(rows, query)
     frame = frame_of(chosen.select(columns), ALL_SUITES)
     report = report_from_frame(frame, query.group_by, prices, held.repeated)
-    errors = chosen.filter(pc.equal(chosen.column("status"), pa.scalar(ERROR_STATUS)))
+    errors = chosen.filter(pc.invert(is_judged(chosen)))
     distinct_tests = _distinct_tests(report, chosen, errors)
     groups = groups_of_table(errors)
     legacy = 0
@@ -294,7 +294,6 @@ def _distinct_tests(report: Report, rows: pa.Table, errors: pa.Table) -> int:
 
     Counted from the few error rows instead of hashing every row's test id.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     judged = sum(group.tests for group in report.groups)
@@ -303,7 +302,7 @@ def _distinct_tests(report: Report, rows: pa.Table, errors: pa.Table) -> int:
     errored = pc.unique(errors.column("test_id"))
     among = pc.and_(
         pc.is_in(rows.column("test_id"), value_set=errored),
-        pc.not_equal(rows.column("status"), pa.scalar(ERROR_STATUS)),
+        is_judged(rows),
     )
     also_judged = pc.count_distinct(rows.column("test_id").filter(among)).as_py()
     return judged + len(errored) - int(also_judged)
