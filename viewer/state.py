@@ -62,19 +62,6 @@ GROUPINGS = (
 )
 TESTS_SHOWN = 200
 RUNS_SHOWN = 50
-_EXTRA_COLUMNS = (
-    "run_id",
-    "provider",
-    "deployment",
-    "error_message",
-    "transcript",
-    "instance",
-    "prompt_type",
-    "difficulty",
-    "task_type",
-    "tool_success_rate",
-    "model",
-)
 # what the tests list shows (the only pandas work beside the report)
 _LISTED = (
     "transcript",
@@ -85,8 +72,12 @@ _LISTED = (
     "tool_success_rate",
     "model",
 )
+# what error groups read (in Arrow) and what tells a held row from one delivered again
+_GROUPED_ERRORS = ("run_id", "provider", "deployment", "error_message")
 _GROUPED = tuple(dict.fromkeys(name for by in GROUPINGS for name in by.split(",")))
-VIEW_COLUMNS = tuple(dict.fromkeys([*report_columns(_GROUPED), *_EXTRA_COLUMNS, "suite"]))
+VIEW_COLUMNS = tuple(
+    dict.fromkeys([*report_columns(_GROUPED), *_LISTED, *_GROUPED_ERRORS, "suite"])
+)
 
 
 @dataclass(frozen=True, slots=True)
