@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.cost import Prices, Spend, group_spend
-from runbench.analysis.results import error_rows, judged_rows, latest_results
+from runbench.analysis.results import error_rows, judged_rows, latest_of_judged
 from runbench.analysis.stats import Interval, wilson_interval
 from runbench.errors import UsageError
 from runbench.plan import SETTINGS_COLUMNS
@@ -219,10 +219,11 @@ def report_from_frame(
     frame = _settings_labelled(
         frame[[name for name in report_columns(by) if name in frame.columns]], by
     )
-    latest = latest_results(frame, repeated)[[*by, "status", "error_category", *_MEASURES]]
     judged = judged_rows(frame)
+    latest = latest_of_judged(judged, repeated)[[*by, "status", "error_category", *_MEASURES]]
     errors = _counts(error_rows(frame), by)
-    superseded = _counts(judged.drop(latest.index), by)
+    # every judged row is a latest one unless some test was judged more than once
+    superseded = {} if len(latest) == len(judged) else _counts(judged.drop(latest.index), by)
     statuses = _crosstab(latest, by, "status")
     categories = _crosstab(latest[latest["status"] != "full_success"], by, "error_category")
     means = (

@@ -41,7 +41,11 @@ def latest_results(frame: pd.DataFrame, repeated: Collection[str] | None = None)
     (the viewer keeps it as it reads): the other tests' judged rows are their own latest, so
     only the repeated tests are sorted, and no million ids are hashed to learn that.
     """
-    judged = judged_rows(frame)
+    return latest_of_judged(judged_rows(frame), repeated)
+
+
+def latest_of_judged(judged: pd.DataFrame, repeated: Collection[str] | None = None) -> pd.DataFrame:
+    """``latest_results`` of rows already known to be judged (``judged_rows``)."""
     if repeated is not None:
         many = judged["test_id"].isin(repeated) if repeated else None
         if many is None or not many.any():

@@ -253,7 +253,7 @@ def view_of(
     frame = frame_of(chosen.select(columns), ALL_SUITES)
     report = report_from_frame(frame, query.group_by, prices, held.repeated)
     errors = chosen.filter(pc.invert(is_judged(chosen)))
-    distinct_tests = _distinct_tests(report, chosen, errors)
+    distinct_tests = _distinct_tests(report, chosen, errors, held.repeated)
     groups = groups_of_table(errors)
     legacy = 0
     if query.suite_choice is None:
@@ -280,21 +280,25 @@ def view_of(
     return state, report
 
 
-def _distinct_tests(report: Report, rows: pa.Table, errors: pa.Table) -> int:
+def _distinct_tests(
+    report: Report, rows: pa.Table, errors: pa.Table, repeated: frozenset[str]
+) -> int:
     """Tests among the rows: those judged (each once in the report) and those only errored.
 
-    Counted from the few error rows instead of hashing every row's test id.
+    An errored test that was also judged has several rows, so only the errored ids among the
+    ``repeated`` ones are looked up among the judged rows; no million ids are hashed.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     judged = sum(group.tests for group in report.groups)
     if errors.num_rows == 0:
         return judged
-    errored = pc.unique(errors.column("test_id"))
-    among = pc.and_(
-        pc.is_in(rows.column("test_id"), value_set=errored),
-        is_judged(rows),
-    )
+    errored = set(pc.unique(errors.column("test_id")).to_pylist())
+    maybe = pa.array(sorted(errored & repeated), type=pa.string())
+    if len(maybe) == 0:
+        return judged + len(errored)
+    among = pc.and_(pc.is_in(rows.column("test_id"), value_set=maybe), is_judged(rows))
     also_judged = pc.count_distinct(rows.column("test_id").filter(among)).as_py()
     return judged + len(errored) - int(also_judged)
 

@@ -76,6 +76,16 @@ def test_page_plot_filters_and_polls_share_one_read_and_polls_read_only_new_rows
     assert since_reads[2:] == [(False, 1)]
     assert state["rows"] == 902 and state["tests"] == 901
     assert state["fingerprint"] == _fresh_state(store)["fingerprint"], "the re-run counts once"
+    store.append(
+        [
+            make_record("sim-new", "error", instance=1),  # a test that only errored
+            make_record("sim-new", "error", instance=0, attempt=3, run_id="run-3", minutes=6),
+        ]
+    )
+    state = client.get("/api/state").json()
+    stored = set(store.scan(["test_id"]).column("test_id").to_pylist())
+    assert state["rows"] == 904 and state["tests"] == len(stored) == 902
+    assert state["fingerprint"] == _fresh_state(store)["fingerprint"]
 
 
 def test_rows_read_again_after_a_seal_or_a_json_compact_are_counted_once(
