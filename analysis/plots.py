@@ -113,6 +113,25 @@ def report_svg(report: Report) -> str:
     return plot_bytes(report, "svg").decode("utf-8")
 
 
+def drawn_values(report: Report) -> tuple[object, ...]:
+    """What a drawing of ``report`` shows: every label as drawn, every height to 1/1000.
+
+    A thousandth of the rate axis is a fraction of a pixel at the sizes drawn here, so two
+    reports with equal ``drawn_values`` draw the same picture: a viewer polling a large store
+    while a run adds a few rows redraws only when something visible moved.
+    """
+    shown: list[tuple[object, ...]] = []
+    for group in report.groups:
+        rate, interval = group.full_rate, group.full_interval
+        if rate is None or interval is None:
+            shown.append((group.group, None))
+            continue
+        labels = f"{rate:.0%} {interval.low:.0%}–{interval.high:.0%}"
+        heights = (round(rate, 3), round(interval.low, 3), round(interval.high, 3))
+        shown.append((group.group, (labels, heights)))
+    return (report.by, tuple(shown))
+
+
 def _metadata(fmt: PlotFormat) -> dict[str, str | None]:
     # No creation date: the same report draws the same bytes, so plots diff cleanly.
     if fmt == "svg":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runbench.analysis.plots import report_svg
+from runbench.analysis.plots import drawn_values, report_svg
 from runbench.analysis.show import show_test
 from runbench.errors import UsageError
 from runbench.storage import Store
@@ -47,6 +47,7 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
         raise ValueError("refresh_s must be positive")
     label = f"{store.format} store at {store.root}"
     cache = StateCache()
+    drawings = StateCache()  # per query: the last plot, valid while it would draw the same
     rows = ViewRows(VIEW_COLUMNS)
 
     def current(query: ViewQuery) -> tuple[dict[str, Any], Any]:
@@ -82,11 +83,20 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
         return JSONResponse(state, headers={"Cache-Control": "no-store"})
 
     def draw(query: ViewQuery) -> str | None:
-        """The plot of the page's own report (every grouping has at most two fields)."""
+        """The plot of the page's own report (every grouping has at most two fields).
+
+        Drawn again only when what it shows changed (``drawn_values``): a poll of a large
+        store during a run mostly moves rates by less than a pixel.
+        """
         report = current(query)[1]
         if not any(group.has_data for group in report.groups):
             return None
-        return report_svg(report)
+        shown = repr(drawn_values(report))
+        svg = drawings.get(query.key, shown)
+        if svg is None:
+            svg = report_svg(report)
+            drawings.put(query.key, shown, svg)
+        return str(svg)
 
     async def plot(request: Request) -> Response:
         try:

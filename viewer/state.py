@@ -157,7 +157,7 @@ def store_version(store: Store) -> str:
 
 
 class StateCache:
-    """The last few states (and reports) built, each valid while the store's version holds.
+    """The last few states, reports or plots built, each valid while its version holds.
 
     Owned by one app (no module-level state); bounded, so a user flipping filters cannot grow it.
     """

@@ -131,3 +131,28 @@ def test_the_runs_list_is_paged_and_a_poll_keeps_the_page(tmp_path: Path) -> Non
     page = client.get("/", params={"runs_page": "1"}).text
     assert "name='runs_page' value='1'" in page  # the form a poll sends carries the page
     assert client.get("/api/state", params={"runs_page": "x"}).status_code == 400
+
+
+def test_a_poll_redraws_the_plot_only_when_what_it_shows_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runbench.viewer.app as viewer_app
+
+    drawn: list[int] = []
+    original = viewer_app.report_svg
+
+    def counting(report: Any) -> str:
+        drawn.append(1)
+        return original(report)
+
+    monkeypatch.setattr(viewer_app, "report_svg", counting)
+    store = open_store(tmp_path, "parquet")
+    store.append_table(records_to_table(list(synthetic_records(300, seed=6, run_id="r" * 8))))
+    client = TestClient(create_app(store), base_url="http://127.0.0.1")
+    first = client.get("/plot.svg").text
+    errors_before = client.get("/api/state").json()["fragments"]["hidden"]
+    store.append([make_record("sim-weak", "error", instance=10_000)])  # no rate moves
+    assert client.get("/api/state").json()["fragments"]["hidden"] != errors_before
+    assert client.get("/plot.svg").text == first and len(drawn) == 1
+    store.append([make_record("sim-new", "full_success", instance=0)])  # a new bar
+    assert "sim-new" in client.get("/plot.svg").text and len(drawn) == 2
