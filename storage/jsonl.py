@@ -23,8 +23,9 @@ import os
 import re
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from runbench.errors import RecordError
 from runbench.records import arrow_schema, rows_to_table, validate_table
@@ -59,82 +60,23 @@ class JsonlReader:
         self.tail_offset = 0
 
     def tables(self) -> Iterator[pa.Table]:
-        """Yield one validated table per chunk of complete lines, in file order.
-
-        Chunks are parsed on ``PARSE_THREADS`` threads (Arrow's JSON parser releases the GIL),
-        a few ahead of the consumer, while this thread reads and cuts the next chunks; each
-        chunk's damage is kept apart and added to ``damage`` in file order as it is yielded, so
-        every damaged line is still named once, with its own line number.
+        """Yield one validated table per chunk of complete lines, in file order (``parsed``).
 
         Raises:
             FileNotFoundError: the file does not exist (callers decide whether that is normal).
         """
-        from concurrent.futures import ThreadPoolExecutor
-
-        if PARSE_THREADS == 1 or os.stat(self.path).st_size <= self.chunk_bytes:
-            for complete, first_line, lines in self._chunks():  # one chunk: no pool
-                table = parse_chunk(complete, self.path, first_line, self.damage, lines)
+        with open(self.path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            progress = Progress()
+            chunks = complete_chunks(handle, self.chunk_bytes, progress)
+            parallel = size > self.chunk_bytes
+            for table in parsed(chunks, self.path, self.damage, parallel=parallel):
                 self.rows += table.num_rows
                 if table.num_rows:
                     yield table
-            return
-        pending: deque[tuple[Future[pa.Table], list[Damage]]] = deque()
-        pool = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="jsonl-parse")
-        try:
-            for complete, first_line, lines in self._chunks():
-                damage: list[Damage] = []
-                pending.append(
-                    (
-                        pool.submit(
-                            parse_chunk,
-                            complete,
-                            self.path,
-                            first_line,
-                            damage,
-                            lines,
-                            use_threads=False,
-                        ),
-                        damage,
-                    )
-                )
-                if len(pending) > PARSE_THREADS:
-                    yield from self._collect(pending.popleft())
-            while pending:
-                yield from self._collect(pending.popleft())
-        finally:
-            for future, _ in pending:
-                future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _collect(self, entry: tuple[Future[pa.Table], list[Damage]]) -> Iterator[pa.Table]:
-        future, damage = entry
-        table = future.result()
-        self.damage.extend(damage)
-        self.rows += table.num_rows
-        if table.num_rows:
-            yield table
-
-    def _chunks(self) -> Iterator[tuple[bytes, int, int]]:
-        """Each chunk of complete lines with its first line's number and its line count."""
-        offset = 0
-        carry = b""
-        with open(self.path, "rb") as handle:
-            while True:
-                data = handle.read(self.chunk_bytes)
-                if not data:
-                    break
-                buffer = carry + data if carry else data
-                cut = buffer.rfind(b"\n")
-                if cut < 0:
-                    carry = buffer
-                    continue
-                complete, carry = buffer[: cut + 1], buffer[cut + 1 :]
-                lines = complete.count(b"\n")
-                yield complete, self.lines + 1, lines
-                self.lines += lines
-                offset += len(complete)
-        self.tail_bytes = len(carry)
-        self.tail_offset = offset
+        self.lines = progress.lines
+        self.tail_bytes = progress.tail_bytes
+        self.tail_offset = progress.offset
 
     def torn_tail(self) -> Damage:
         """The damage entry for bytes after the last newline, once known to be torn."""
@@ -144,6 +86,83 @@ class JsonlReader:
             f"{self.tail_bytes} bytes after the last complete line (a writer was killed mid-write)",
             line=self.lines + 1,
         )
+
+
+@dataclass(slots=True)
+class Progress:
+    """How far ``complete_chunks`` has cut: bytes and lines of complete lines, bytes left over."""
+
+    offset: int = 0
+    lines: int = 0
+    tail_bytes: int = 0
+
+
+def complete_chunks(
+    handle: BinaryIO, chunk_bytes: int, progress: Progress
+) -> Iterator[tuple[bytes, int, int]]:
+    """Cut what ``handle`` reads from its position into chunks of complete lines.
+
+    Yields each chunk with its first line's number and its line count (numbered on from
+    ``progress``, which follows the cutting); bytes after the last newline stay uncut and are
+    counted in ``progress.tail_bytes``.
+    """
+    carry = b""
+    while data := handle.read(chunk_bytes):
+        buffer = carry + data if carry else data
+        cut = buffer.rfind(b"\n")
+        if cut < 0:
+            carry = buffer
+            continue
+        complete, carry = buffer[: cut + 1], buffer[cut + 1 :]
+        lines = complete.count(b"\n")
+        yield complete, progress.lines + 1, lines
+        progress.offset += len(complete)
+        progress.lines += lines
+    progress.tail_bytes = len(carry)
+
+
+def parsed(
+    chunks: Iterator[tuple[bytes, int, int]],
+    path: Path,
+    damage: list[Damage],
+    *,
+    parallel: bool,
+) -> Iterator[pa.Table]:
+    """Each chunk parsed (``parse_chunk``), in order; ``parallel`` parses on threads.
+
+    Chunks are then parsed on ``PARSE_THREADS`` threads (Arrow's JSON parser releases the GIL),
+    a few ahead of the consumer, while this thread reads and cuts the next ones; each chunk's
+    damage is kept apart and added to ``damage`` in file order as its table is yielded, so
+    every damaged line is still named once, with its own line number.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not parallel or PARSE_THREADS == 1:
+        for data, first_line, lines in chunks:
+            yield parse_chunk(data, path, first_line, damage, lines)
+        return
+    pending: deque[tuple[Future[pa.Table], list[Damage]]] = deque()
+    pool = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="jsonl-parse")
+    try:
+        for data, first_line, lines in chunks:
+            own: list[Damage] = []
+            job = pool.submit(parse_chunk, data, path, first_line, own, lines, use_threads=False)
+            pending.append((job, own))
+            if len(pending) > PARSE_THREADS:
+                yield _collected(pending.popleft(), damage)
+        while pending:
+            yield _collected(pending.popleft(), damage)
+    finally:
+        for job, _ in pending:
+            job.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _collected(entry: tuple[Future[pa.Table], list[Damage]], damage: list[Damage]) -> pa.Table:
+    job, own = entry
+    table = job.result()
+    damage.extend(own)
+    return table
 
 
 def parse_chunk(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from runbench.records import encode_records
 from runbench.storage.base import Damage
 from runbench.storage.jsonl import _looks_clean, _parse_lines, parse_chunk
+from runbench.storage.since import file_since
 from runbench.synthetic import synthetic_records
 
 _LINES = [encode_records([record]) for record in synthetic_records(12, seed=11)]
@@ -121,3 +122,9 @@ def test_a_read_parsed_on_threads_names_each_damaged_line_once_in_order(
     kept = [record.test_id for number, record in enumerate(records, 1) if number not in bad]
     assert read == kept
     assert report.rows == len(kept)
+    since_damage: list[Damage] = []  # the rows since a position (the viewer, claims) alike
+    since = file_since(store.records_path, None, ["test_id"], since_damage)
+    assert [t for table in since for t in table.column("test_id").to_pylist()] == kept
+    assert [(item.kind, item.line) for item in since_damage] == [
+        (item.kind, item.line) for item in report.damage
+    ]
