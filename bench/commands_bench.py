@@ -155,7 +155,9 @@ def viewer_figures(root: Path, storage: str, rows: int) -> list[Figure]:
         _get(f"{base}/plot.svg")
         first, first_cpu = time.perf_counter() - started, _cpu_s(server.pid) - cpu_before
         store = open_store(root, storage)
-        batch = list(synthetic_records(64, seed=rows + 1, start_instance=rows + 1))
+        # new tests each time, also in a store kept from an earlier run (--dir), as a live run adds
+        fresh = 10**9 + time.time_ns() % 10**9
+        batch = list(synthetic_records(64, seed=fresh, start_instance=fresh))
         store.append_table(records_to_table(batch)) if storage == "parquet" else store.append(batch)
         store.close()
         started, cpu_before = time.perf_counter(), _cpu_s(server.pid)

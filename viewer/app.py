@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runbench.analysis.plots import drawn_values, report_svg
+from runbench.analysis.plots import drawn_values, draws_alike, report_svg
 from runbench.analysis.show import show_test
 from runbench.errors import UsageError
 from runbench.storage import Store
@@ -47,7 +47,7 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
         raise ValueError("refresh_s must be positive")
     label = f"{store.format} store at {store.root}"
     cache = StateCache()
-    drawings = StateCache()  # per query: the last plot, valid while it would draw the same
+    drawings = StateCache()  # per query: the last plot and what it shows
     rows = ViewRows(VIEW_COLUMNS)
 
     def current(query: ViewQuery) -> tuple[dict[str, Any], Any]:
@@ -85,18 +85,19 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
     def draw(query: ViewQuery) -> str | None:
         """The plot of the page's own report (every grouping has at most two fields).
 
-        Drawn again only when what it shows changed (``drawn_values``): a poll of a large
+        Drawn again only when what it shows changed (``draws_alike``): a poll of a large
         store during a run mostly moves rates by less than a pixel.
         """
         report = current(query)[1]
         if not any(group.has_data for group in report.groups):
             return None
-        shown = repr(drawn_values(report))
-        svg = drawings.get(query.key, shown)
-        if svg is None:
-            svg = report_svg(report)
-            drawings.put(query.key, shown, svg)
-        return str(svg)
+        shown = drawn_values(report)
+        last = drawings.get(query.key, "")
+        if last is not None and draws_alike(last[0], shown):
+            return str(last[1])
+        svg = report_svg(report)
+        drawings.put(query.key, "", (shown, svg))
+        return svg
 
     async def plot(request: Request) -> Response:
         try:
