@@ -139,14 +139,14 @@ def _context(
 ) -> RunContext:
     """The run's one context: this configuration, the request's workload, the opened store.
 
-    ``create=False`` (a dry run) creates nothing at the store's path.
+    ``create=False`` (a dry run) creates nothing at the store's path; the store opens after the
+    inputs load, so a bad ``--tasks``, ``--tools`` or ``--tool-index`` creates nothing either.
     """
     from runbench.runners.context import build_context
 
-    store = open_store(where.storage, where.store, create=create)
     return build_context(
         config,
-        store,
+        lambda: open_store(where.storage, where.store, create=create),
         tasks_path=request.tasks_path,
         tools_path=request.tools_path,
         tool_index_path=request.tool_index_path,

@@ -15,6 +15,7 @@ from ``search`` (index and embeddings model) with it, once, inside its event loo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,7 @@ class RunContext:
 
 def build_context(
     config: RunbenchConfig,
-    store: Store,
+    store: Store | Callable[[], Store],
     *,
     tasks_path: Path | None = None,
     tools_path: Path | None = None,
@@ -74,6 +75,8 @@ def build_context(
     """Load the workload and the tool index, and bind it all together.
 
     ``--tools`` wins over the config's ``tools``, ``--tool-index`` over its ``tool_index``.
+    ``store`` may be a function that opens it: it is called once the inputs have loaded, so a
+    bad task library, registry or index creates no store folder.
 
     Raises:
         UsageError: the task library, tool registry or tool index cannot be read or does not
@@ -83,7 +86,8 @@ def build_context(
     index_path = tool_index_path or config.tool_index
     index = load_tool_index(index_path) if index_path is not None else None
     embeddings = config.resolve_model(config.embeddings) if config.embeddings else None
-    return RunContext(config, workload, store, clients, SearchSetup(index, embeddings), embedders)
+    opened = store() if callable(store) else store
+    return RunContext(config, workload, opened, clients, SearchSetup(index, embeddings), embedders)
 
 
 def context_of_request(

@@ -257,6 +257,7 @@ def test_the_flag_overrides_the_config_and_a_malicious_index_is_one_line_exit_2(
     errors = [line for line in refused.stderr.splitlines() if not line.startswith("[INFO]")]
     assert len(errors) == 1 and "evil.pkl refused" in errors[0], refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "pwned").exists()
+    assert not (tmp_path / "store").exists(), "a refused input creates no store"
 
     ran = run_cli("smart-batch", *common, "--tool-index", str(good))
     assert ran.returncode == 0, ran.stderr
