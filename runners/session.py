@@ -44,7 +44,7 @@ from runbench.runners.planning import (
 )
 from runbench.runners.preflight import PreflightReport, preflight
 from runbench.runners.retry import RetryPolicy
-from runbench.runners.settled import parse_retry_errors, settled_ids
+from runbench.runners.settled import parse_retry_errors, settled_categories
 from runbench.storage import Store
 from runbench.storage.durable import store_error
 from runbench.workload.suite import Workload, load_workload
@@ -309,14 +309,13 @@ def prepare(request: RunRequest, context: RunContext) -> Prepared:
             shard=request.shard,
         )
         return Prepared(PlannedJobs.of(jobs), len(jobs), cells, fitted, classifier)
-    settled = settled_ids(store, [model.name for model in models], request.retry_errors)
     remaining, planned = plan_remaining(
         store,
         models,
         matrix,
         deployment=request.deployment,
         shard=request.shard,
-        skip=settled,
+        settled=settled_categories(request.retry_errors),
     )
     return Prepared(remaining, planned, cells, fitted, classifier)
 

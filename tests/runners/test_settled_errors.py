@@ -9,7 +9,7 @@ import pytest
 
 from runbench.errors import UsageError
 from runbench.records import Record
-from runbench.runners.settled import parse_retry_errors, settled_categories, settled_ids
+from runbench.runners.settled import SettledErrors, parse_retry_errors, settled_categories
 from runbench.storage import open_store
 from runbench.synthetic import synthetic_records
 
@@ -50,10 +50,15 @@ def test_only_tests_whose_latest_attempt_is_settled_are_skipped(
     ]
     store = open_store(tmp_path / "store", storage)
     store.append(rows)
+    ids = [one.test_id, two.test_id, three.test_id, four.test_id, "never-stored"]
     try:
-        assert settled_ids(store, ["m"]) == {one.test_id, four.test_id}
-        assert settled_ids(store, ["m"], parse_retry_errors("invalid_request")) == set()
-        assert settled_ids(store, ["other-model"]) == set()
+        known = store.known_tests()  # the one planning read answers settled too
+        settled = SettledErrors(known, settled_categories())
+        assert {test_id for test_id in ids if test_id in settled} == {one.test_id, four.test_id}
+        retried = SettledErrors(known, settled_categories(parse_retry_errors("invalid_request")))
+        assert not any(test_id in retried for test_id in ids)
+        store.append([_as(four, 3, None)])  # another run judged it: done, no longer settled
+        assert four.test_id not in SettledErrors(store.known_tests(), settled_categories())
     finally:
         store.close()
 
