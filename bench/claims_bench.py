@@ -53,7 +53,16 @@ def build(root: Path, storage_format: str, rows: int) -> None:
             size = min(block, rows - index)
             records = list(synthetic_records(size, seed=index, start_instance=index * 10))
             store.append_table(records_to_table(records))
+    if storage_format == "json":
+        # what `runbench import`/`migrate` leave: summary.json and its state, up to date
+        from runbench.analysis.summary import refresh_summary
+
+        refresh_summary(store)
     store.close()
+
+
+def _load() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def _children_cpu() -> float:
@@ -134,7 +143,7 @@ def main() -> None:
         f"Command: `python bench/claims_bench.py --sizes {args.sizes}`  ",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  ",
         f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}"
-        " (shared with other jobs while measured)",
+        f" (shared with other jobs while measured; load average at start {_load()})",
         "",
         "| measurement | result | goal |",
         "|---|---|---|",
@@ -155,7 +164,7 @@ def main() -> None:
                 f"({alone / empty[1]:.2f}×) / {cpu:.2f} s ({cpu / empty[2]:.2f}×) "
                 "| ≤ 1.25 × empty |"
             )
-            print(lines[-1], flush=True)
+            print(lines[-1], f"(load {_load()})", flush=True)
             shutil.rmtree(store, ignore_errors=True)
         rates = big_run(work / f"{storage_format}-20k", storage_format)
         shown = ", ".join(f"{rate:,.0f}" for rate in rates)
@@ -163,7 +172,7 @@ def main() -> None:
             f"| {storage_format}: 20,010-test run, tests/s per tenth | {shown} "
             f"(last/first {rates[-1] / rates[0]:.2f}) | last ≥ 0.8 × first |"
         )
-        print(lines[-1], flush=True)
+        print(lines[-1], f"(load {_load()})", flush=True)
         shutil.rmtree(work / f"{storage_format}-20k", ignore_errors=True)
     first, peak, finished = huge_plan(work / "huge")
     lines.append(
@@ -171,6 +180,7 @@ def main() -> None:
         f"{first:.2f} s / {peak:,.0f} MiB / {finished:,} | ≤ 5 s, ≤ 1,024 MiB |"
     )
     shutil.rmtree(work / "huge", ignore_errors=True)
+    lines.append(f"\nLoad average at the end: {_load()}")
     print("\n".join(lines))
 
 
