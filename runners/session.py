@@ -632,6 +632,7 @@ def run_request(
     on_note: Callable[[str], None] | None = None,
     stop_when: Callable[[asyncio.Event], None] | None = None,
     command: Sequence[str] = (),
+    started: float | None = None,
 ) -> RunOutcome:
     """Plan and run a request in one event loop; SIGINT/SIGTERM stop it cleanly.
 
@@ -649,7 +650,9 @@ def run_request(
         UsageError: an unknown model, deployment or task file.
         StoreError: the store cannot be written (found before any test runs).
     """
-    started = time.monotonic()  # --max-runtime counts from here: planning is part of the run
+    # --max-runtime counts from the command's start (``started``, ``time.monotonic``) or here:
+    # planning is part of the run
+    started = time.monotonic() if started is None else started
     store = context.store
     store.check_writable()
     prepared = prepare(request, context)
