@@ -11,6 +11,8 @@ Measures, on this machine:
     stored rows' ``recorded_at``. Goal: last tenth ≥ 0.8 × first.
 (c) a 10.5-million-test plan with ``--max-runtime 8``: seconds from the command's start to its
     first stored record, and its peak memory. Goal: ≤ 5 s and ≤ 1 GiB.
+(d) ``--summary-only``: a JSON store's summary.json brought up to date after 1,500 more rows
+    (from the rows since its last position) against recomputing it from every row, in process.
 
 Usage: ``python bench/claims_bench.py [--sizes 0,100000,1000000] [--work DIR]``; prints a
 markdown table for bench/RESULTS.md.
@@ -131,14 +133,56 @@ def huge_plan(store: Path) -> tuple[float, float, int]:
     return first, peak, finished
 
 
+def summary_refresh(root: Path, size: int) -> tuple[float, float]:
+    """(seconds to bring summary.json up to date after 1,500 more rows, seconds to recompute it
+    from every row) in a JSON store of ``size`` rows, timed in this process."""
+    from runbench.analysis.summary import refresh_summary
+    from runbench.analysis.summary_state import STATE_FILE
+    from runbench.records import records_to_table
+    from runbench.storage import open_store
+    from runbench.synthetic import synthetic_records
+
+    build(root, "json", size)  # its summary is up to date (see build)
+    store = open_store(root, "json")
+    try:
+        more = synthetic_records(1500, seed=size + 7, start_instance=10 * size + 10**7)
+        store.append_table(records_to_table(list(more)))
+        started = time.perf_counter()
+        refresh_summary(store)
+        updated = time.perf_counter() - started
+        (store.path / STATE_FILE).unlink()
+        started = time.perf_counter()
+        refresh_summary(store)
+        full = time.perf_counter() - started
+    finally:
+        store.close()
+    return updated, full
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="0,100000,1000000")
     parser.add_argument("--formats", default="parquet,json")
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--summary-only", action="store_true", help="only (d), JSON stores")
+    parser.add_argument("--huge-only", action="store_true", help="only (c), as JSON")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="claims-bench-"))
     sizes = [int(size) for size in args.sizes.split(",")]
+    if args.huge_only:
+        print(json.dumps(huge_plan(work / "huge")))
+        return
+    if args.summary_only:
+        for size in sizes:
+            updated, full = summary_refresh(work / f"summary-{size}", size)
+            print(
+                f"| json: summary.json after 1,500 rows more beside {size:,} rows: updated from "
+                f"the rows since / recomputed from every row | {updated:.2f} s / {full:.2f} s "
+                f"| no whole-store read | (load {_load()})",
+                flush=True,
+            )
+            shutil.rmtree(work / f"summary-{size}", ignore_errors=True)
+        return
     lines = [
         f"Command: `python bench/claims_bench.py --sizes {args.sizes}`  ",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  ",
@@ -174,7 +218,15 @@ def main() -> None:
         )
         print(lines[-1], f"(load {_load()})", flush=True)
         shutil.rmtree(work / f"{storage_format}-20k", ignore_errors=True)
-    first, peak, finished = huge_plan(work / "huge")
+    # in a process of its own: RUSAGE_CHILDREN's peak is the largest of every child reaped, and
+    # this process has reaped the runs beside a million JSON rows
+    isolated = subprocess.run(
+        [sys.executable, __file__, "--huge-only", "--work", str(work)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    first, peak, finished = json.loads(isolated.stdout)
     lines.append(
         f"| 10.5M-test plan, `--max-runtime 8`: first record after / peak RSS / tests run | "
         f"{first:.2f} s / {peak:,.0f} MiB / {finished:,} | ≤ 5 s, ≤ 1,024 MiB |"
