@@ -25,6 +25,7 @@ from runbench.analysis.summary_sums import (
     AVERAGES,
     Tally,
     stats_of,
+    tally_groups,
     tally_rows,
 )
 from runbench.storage import Filters, Store
@@ -75,13 +76,18 @@ def leaf_tallies(tests: pd.DataFrame) -> dict[LeafKey, Tally]:
 
     ``tests`` holds one row per test (``latest_results``).
     """
-    tallies: dict[LeafKey, Tally] = {}
+    import numpy as np
+
     if tests.empty:
-        return tallies
-    for values, rows in tests.groupby(list(LEAF_COLUMNS), observed=True, sort=False):
-        tally = tallies.setdefault(_leaf_key(values), Tally())
-        tally.add(tally_rows(rows))
-    return tallies
+        return {}
+    groups = tests.groupby(list(LEAF_COLUMNS), observed=True, sort=False).ngroup().to_numpy()
+    count = int(groups.max()) + 1
+    _, first_rows = np.unique(groups, return_index=True)  # each group's first row, by group
+    keys = tests[list(LEAF_COLUMNS)].iloc[first_rows].itertuples(index=False, name=None)
+    result: dict[LeafKey, Tally] = {}
+    for values, tally in zip(keys, tally_groups(tests, groups, count), strict=True):
+        result.setdefault(_leaf_key(values), Tally()).add(tally)  # two rates may share a key
+    return result
 
 
 def build_summary(

@@ -164,25 +164,90 @@ class Tally:
 
 def tally_rows(rows: pd.DataFrame) -> Tally:
     """The tally of a set of tests (one row per test: its latest judged attempt)."""
-    status = rows["status"].astype(object)
-    full = status == "full_success"
-    succeeded = status.isin(SUCCESS_STATUSES)
-    tally = Tally(len(rows), int(full.sum()), int((status == "partial_success").sum()))
-    for column in AVERAGES.values():
-        values = rows[column].dropna().to_numpy(dtype="float64")
-        tally.sums[column] = exact_sum(values)
-        tally.counts[column] = len(values)
-    categories = rows.loc[~full, "error_category"].astype(object).value_counts()
-    for category in MODEL_ERROR_CATEGORIES:
-        count = int(categories.get(category, 0))
-        if count:
-            tally.categories[category] = count
-    helps = rows["format_error_count"].fillna(0).astype("int64")
-    assisted = helps > 0
-    tally.assisted = int(assisted.sum())
-    tally.assisted_success = int((assisted & succeeded).sum())
-    tally.assisted_turns = int(helps[assisted].sum())
+    import numpy as np
+
+    (tally,) = tally_groups(rows, np.zeros(len(rows), dtype=np.int64), 1)
     return tally
+
+
+def tally_groups(rows: pd.DataFrame, groups: np.ndarray, count: int) -> list[Tally]:
+    """One tally per group of ``rows`` (``groups``: each row's group, 0 ≤ group < ``count``).
+
+    Vectorised over all groups at once (NumPy ``bincount``), so a summary of thousands of
+    leaves costs a few passes over the rows, not a pandas group-by per leaf.
+    """
+    import numpy as np
+
+    status = rows["status"].astype(object).to_numpy()
+    full = status == "full_success"
+    partial = status == "partial_success"
+    tallies = [Tally() for _ in range(count)]
+    totals = _counts(groups, count, None)
+    fulls = _counts(groups, count, full)
+    partials = _counts(groups, count, partial)
+    for index, tally in enumerate(tallies):
+        tally.total, tally.full, tally.partial = totals[index], fulls[index], partials[index]
+    for column in AVERAGES.values():
+        values = rows[column].to_numpy(dtype="float64", na_value=np.nan)
+        present = ~np.isnan(values)
+        present_counts = _counts(groups, count, present)
+        sums = _exact_sums(groups[present], values[present], count)
+        for index, tally in enumerate(tallies):
+            tally.sums[column] = sums[index]
+            tally.counts[column] = present_counts[index]
+    categories = rows["error_category"].astype(object).to_numpy()
+    for category in MODEL_ERROR_CATEGORIES:
+        mine = _counts(groups, count, ~full & (categories == category))
+        for index, tally in enumerate(tallies):
+            if mine[index]:
+                tally.categories[category] = mine[index]
+    helps = rows["format_error_count"].to_numpy(dtype="float64", na_value=0.0).astype(np.int64)
+    assisted = helps > 0
+    assisted_counts = _counts(groups, count, assisted)
+    assisted_success = _counts(groups, count, assisted & (full | partial))
+    turns = np.bincount(groups[assisted], weights=helps[assisted], minlength=count)
+    for index, tally in enumerate(tallies):
+        tally.assisted = assisted_counts[index]
+        tally.assisted_success = assisted_success[index]
+        tally.assisted_turns = int(turns[index])
+    return tallies
+
+
+def _counts(groups: np.ndarray, count: int, mask: np.ndarray | None) -> list[int]:
+    """Rows per group (those where ``mask`` holds)."""
+    import numpy as np
+
+    chosen = groups if mask is None else groups[mask]
+    return [int(value) for value in np.bincount(chosen, minlength=count)]
+
+
+def _exact_sums(groups: np.ndarray, values: np.ndarray, count: int) -> list[int]:
+    """``exact_sum`` of each group's values, all groups in one pass.
+
+    Each value's 53-bit mantissa is split in 26-bit halves and summed per (group, exponent) by
+    ``bincount``: float64 weights hold those sums exactly below 2**26 values per call.
+    """
+    import numpy as np
+
+    if not np.isfinite(values).all():
+        raise ValueError("an exact sum needs finite values")
+    sums = [0] * count
+    if len(values) == 0:
+        return sums
+    if len(values) >= 1 << 26:
+        raise ValueError("exact sums take fewer than 2**26 values at once")
+    fractions, exponents = np.frexp(values)
+    mantissas = (fractions * 2.0**53).astype(np.int64)
+    shifts = exponents.astype(np.int64) + (SCALE - 53)
+    keys, inverse = np.unique(
+        groups.astype(np.int64) * 4096 + shifts, return_inverse=True
+    )  # shifts lie in 0..2150, below 4096
+    high = np.bincount(inverse, weights=(mantissas >> _HALF).astype(np.float64))
+    low = np.bincount(inverse, weights=(mantissas & ((1 << _HALF) - 1)).astype(np.float64))
+    for key, high_sum, low_sum in zip(keys.tolist(), high.tolist(), low.tolist(), strict=True):
+        group, shift = divmod(key, 4096)
+        sums[group] += ((int(high_sum) << _HALF) + int(low_sum)) << shift
+    return sums
 
 
 def stats_of(tally: Tally) -> dict[str, Any]:
