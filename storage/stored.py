@@ -20,6 +20,7 @@ from itertools import compress
 from typing import TYPE_CHECKING
 
 from runbench.records import ERROR_STATUS
+from runbench.storage.known_snapshot import SAVE_AFTER_ROWS, KnownSnapshot
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -99,7 +100,8 @@ def stored_tests(
 class KnownTests:
     """What ``stored_tests`` would say now, kept current by reading only the rows added since.
 
-    The first ``refresh`` reads the whole store once (three columns); every later one reads the
+    The first ``refresh`` reads the whole store once (four columns; a JSON store starts from its
+    snapshot, ``known_snapshot.py``, and reads the rows after it); every later one reads the
     rows appended after the position the last one reached (``Store.rows_since``), so its cost
     follows what other runs wrote meanwhile, never the store's size. Claims refresh it under
     their lock before each grant, and planning reads the same object, so one run reads its
@@ -107,8 +109,13 @@ class KnownTests:
     are a set and attempts a maximum.
     """
 
-    def __init__(self, read_since: Callable[[object | None, Sequence[str]], RowsSince]) -> None:
+    def __init__(
+        self,
+        read_since: Callable[[object | None, Sequence[str]], RowsSince],
+        snapshot: KnownSnapshot | None = None,
+    ) -> None:
         self._read_since = read_since
+        self._snapshot = snapshot
         self._position: object | None = None
         self._lock = threading.Lock()
         self._tests = StoredTests()
@@ -117,13 +124,22 @@ class KnownTests:
         """Fold in the rows appended since the last refresh; return the (live) result.
 
         The returned object is updated in place by later refreshes: callers read it, never
-        change it.
+        change it. A store with a snapshot (``known_snapshot.py``) starts the first refresh
+        from it, and saves a new one after reading many rows past it.
         """
         with self._lock:
+            if self._position is None and self._snapshot is not None:
+                loaded = self._snapshot.load()
+                if loaded is not None:
+                    self._tests, self._position = loaded
             rows = self._read_since(self._position, list(KNOWN_COLUMNS))
+            read = 0
             for table in rows:
                 _fold(self._tests, table)
+                read += table.num_rows
             self._position = rows.position
+            if self._snapshot is not None and read >= SAVE_AFTER_ROWS:
+                self._snapshot.save(self._tests, self._position)
             return self._tests
 
 
