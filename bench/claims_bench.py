@@ -203,7 +203,8 @@ def main() -> None:
             empty = empty or (whole, alone, cpu)
             label = f"{storage_format}: 1,500 sim tests beside {size:,} rows"
             lines.append(
-                f"| {label}: whole command / the run alone / CPU of the command | "
+                f"| {label}: whole command / the run alone / CPU of the command "
+                f"(first run's whole command: {runs[0][0]:.2f} s) | "
                 f"{whole:.2f} s ({whole / empty[0]:.2f}×) / {alone:.2f} s "
                 f"({alone / empty[1]:.2f}×) / {cpu:.2f} s ({cpu / empty[2]:.2f}×) "
                 "| ≤ 1.25 × empty |"
