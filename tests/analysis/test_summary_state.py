@@ -27,6 +27,7 @@ from runbench.analysis.summary_sums import SCALE, exact_mean, exact_sum, pack_su
 from runbench.records import Record
 from runbench.storage import Store, open_store
 from runbench.synthetic import synthetic_records
+from tests.fakes.attempts import another_attempt
 
 
 def _without_stamp(summary: dict[str, Any]) -> dict[str, Any]:
@@ -44,31 +45,8 @@ def _written(store: Store) -> dict[str, Any]:
 def _again(record: Record, attempt: int, kind: str) -> Record:
     """Another attempt of ``record``'s test: an infrastructure error or a judged result."""
     if kind == "error":
-        return dataclasses.replace(
-            record,
-            attempt=attempt,
-            status="error",
-            success=False,
-            error_category="api_error",
-            error_message="HTTP 503",
-            workflow_score=None,
-            phase2_score=None,
-            quality_score=None,
-            final_score=None,
-        )
-    return dataclasses.replace(
-        record,
-        attempt=attempt,
-        status="failure",
-        success=False,
-        error_category="other_errors",
-        error_message="judged again",
-        workflow_score=0.1,
-        phase2_score=0.1,
-        quality_score=0.1,
-        final_score=0.1,
-        execution_time=1.0 / 3.0,
-    )
+        return another_attempt(record, attempt, "error", "api_error")
+    return another_attempt(record, attempt, "failure", "other_errors")
 
 
 @st.composite

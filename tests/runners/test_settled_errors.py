@@ -12,25 +12,12 @@ from runbench.records import Record
 from runbench.runners.settled import SettledErrors, parse_retry_errors, settled_categories
 from runbench.storage import open_store
 from runbench.synthetic import synthetic_records
+from tests.fakes.attempts import another_attempt
 
 
 def _as(record: Record, attempt: int, category: str | None) -> Record:
-    if category is None:
-        return dataclasses.replace(
-            record, attempt=attempt, status="failure", success=False, error_category=None
-        )
-    return dataclasses.replace(
-        record,
-        attempt=attempt,
-        status="error",
-        success=False,
-        error_category=category,
-        error_message="HTTP 400: maximum context length",
-        workflow_score=None,
-        phase2_score=None,
-        quality_score=None,
-        final_score=None,
-    )
+    """An error of ``category``, or a judged failure when it is None."""
+    return another_attempt(record, attempt, "failure" if category is None else "error", category)
 
 
 @pytest.mark.parametrize("storage", ["json", "parquet"])

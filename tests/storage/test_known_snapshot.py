@@ -3,7 +3,6 @@ say exactly what a full read says; a snapshot of another file (after ``compact``
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,25 +13,13 @@ from runbench.storage import Store, open_store, stored_tests
 from runbench.storage import stored as stored_module
 from runbench.storage.known_snapshot import SNAPSHOT_FILE
 from runbench.synthetic import synthetic_records
+from tests.fakes.attempts import another_attempt
 
 
 def _again(record: Record, attempt: int, status: str) -> Record:
     if status == "error":
-        return dataclasses.replace(
-            record,
-            attempt=attempt,
-            status="error",
-            success=False,
-            error_category="invalid_request",
-            error_message="HTTP 400",
-            workflow_score=None,
-            phase2_score=None,
-            quality_score=None,
-            final_score=None,
-        )
-    return dataclasses.replace(
-        record, attempt=attempt, status="failure", success=False, error_category="other_errors"
-    )
+        return another_attempt(record, attempt, "error", "invalid_request")
+    return another_attempt(record, attempt, "failure", "other_errors")
 
 
 def _positions(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[object]:
