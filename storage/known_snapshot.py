@@ -153,11 +153,19 @@ def _tests_of(table: object) -> StoredTests:
 
     assert isinstance(table, pa.Table)
     ids = table.column("test_id").to_pylist()
-    done = set(compress(ids, table.column("done").to_pylist()))
+    done_flags = table.column("done")
     tests = StoredTests(
-        done=done,
-        errored=set(ids).difference(done),
-        attempts=dict(zip(ids, table.column("attempt").to_pylist(), strict=True)),
+        done=set(compress(ids, done_flags.to_pylist())),
+        errored=set(compress(ids, pc.invert(done_flags).to_pylist())),
+        attempts=dict.fromkeys(ids, 1),  # most tests ran once: only re-runs take a loop below
+    )
+    reruns = table.filter(pc.greater(table.column("attempt"), pa.scalar(1, pa.int32())))
+    tests.attempts.update(
+        zip(
+            reruns.column("test_id").to_pylist(),
+            reruns.column("attempt").to_pylist(),
+            strict=True,
+        )
     )
     with_errors = table.filter(pc.is_valid(table.column("error_attempt")))
     for test_id, attempt, category in zip(
