@@ -36,7 +36,7 @@ faketime:
 test: $(STAMP) browser faketime typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # mypy reads packages from folders; runbench.X lives in top-level X/, so a tree of links lays
 # the package out as Python sees it once installed, and mypy checks that.

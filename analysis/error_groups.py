@@ -8,13 +8,16 @@ judged tests are kept out, because they are results, not reasons a run went wron
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbench.records import ERROR_STATUS
 from runbench.storage import Filters, Store
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 EXAMPLES_KEPT = 3
-_COLUMNS = [
+COLUMNS = [  # what grouping needs of an error row
     "test_id",
     "run_id",
     "model",
@@ -73,7 +76,7 @@ def error_groups(
     Ties keep endpoints together and put the most recent first, so the top lines of an
     end-of-run summary are the reasons that matter now.
     """
-    return groups_of_rows(store.scan(_COLUMNS, error_filters(run_id, model)).to_pylist())
+    return groups_of_rows(store.scan(COLUMNS, error_filters(run_id, model)).to_pylist())
 
 
 def groups_of_rows(rows: list[dict[str, Any]]) -> list[ErrorGroup]:
@@ -108,6 +111,87 @@ def groups_of_rows(rows: list[dict[str, Any]]) -> list[ErrorGroup]:
         )
     groups.sort(key=lambda group: group.last_seen, reverse=True)
     return sorted(groups, key=lambda group: (-group.count, group.provider, group.deployment))
+
+
+_KEY = ("provider", "deployment", "category", "message")
+
+
+def groups_of_table(table: pa.Table) -> list[ErrorGroup]:
+    """``groups_of_rows`` of a table's rows, computed in Arrow (the viewer's million rows).
+
+    The same groups, in the same order, with the same examples (each group's first distinct
+    test ids by time, ties in row order) as ``groups_of_rows(table.to_pylist())``, without
+    turning every error row into Python objects.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    errors = table.filter(pc.equal(table.column("status"), pa.scalar(ERROR_STATUS)))
+    if errors.num_rows == 0:
+        return []
+    keyed = pa.table(
+        {
+            "provider": _labelled(errors.column("provider"), "?"),
+            "deployment": _labelled(errors.column("deployment"), "?"),
+            "category": _labelled(errors.column("error_category"), "unknown"),
+            "message": _labelled(errors.column("error_message"), "(no message)"),
+            "recorded_at": errors.column("recorded_at"),
+            "model": pc.cast(errors.column("model"), pa.string()),
+            "test_id": errors.column("test_id"),
+        }
+    )
+    keyed = keyed.take(pc.sort_indices(keyed, [("recorded_at", "ascending")]))  # stable
+    keyed = keyed.append_column("order", pa.array(range(keyed.num_rows), pa.int64()))
+    summary = keyed.group_by(list(_KEY), use_threads=False).aggregate(
+        [("order", "count"), ("recorded_at", "min"), ("recorded_at", "max"), ("model", "distinct")]
+    )
+    examples = _first_tests(keyed)
+    groups = [
+        ErrorGroup(
+            provider=row["provider"],
+            deployment=row["deployment"],
+            category=row["category"],
+            message=row["message"],
+            count=row["order_count"],
+            first_seen=row["recorded_at_min"].isoformat(),
+            last_seen=row["recorded_at_max"].isoformat(),
+            models=tuple(sorted(str(model) for model in row["model_distinct"])),
+            example_test_ids=tuple(examples[tuple(row[name] for name in _KEY)]),
+        )
+        for row in summary.to_pylist()
+    ]
+    groups.sort(key=lambda group: group.last_seen, reverse=True)
+    return sorted(groups, key=lambda group: (-group.count, group.provider, group.deployment))
+
+
+def _labelled(column: Any, default: str) -> Any:
+    """Text with null and empty values replaced by ``default`` (``str(value or default)``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(column, pa.string())
+    present = pc.fill_null(pc.not_equal(text, pa.scalar("")), False)
+    return pc.if_else(present, text, pa.scalar(default))
+
+
+def _first_tests(keyed: pa.Table) -> dict[tuple[str, ...], list[str]]:
+    """Each group's first ``EXAMPLES_KEPT`` distinct test ids, in the rows' ``order``."""
+    import pyarrow.compute as pc
+
+    firsts = keyed.group_by([*_KEY, "test_id"], use_threads=False).aggregate([("order", "min")])
+    picked_rows: list[dict[str, Any]] = []
+    for _ in range(EXAMPLES_KEPT):
+        if firsts.num_rows == 0:
+            break
+        earliest = firsts.group_by(list(_KEY), use_threads=False).aggregate([("order_min", "min")])
+        picked = pc.is_in(firsts.column("order_min"), value_set=earliest.column("order_min_min"))
+        picked_rows.extend(firsts.filter(picked).to_pylist())
+        firsts = firsts.filter(pc.invert(picked))
+    examples: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+    for row in picked_rows:
+        key = tuple(row[name] for name in _KEY)
+        examples.setdefault(key, []).append((row["order_min"], row["test_id"]))
+    return {key: [test_id for _, test_id in sorted(found)] for key, found in examples.items()}
 
 
 def top_reasons(groups: list[ErrorGroup], per_endpoint: int = 3) -> dict[str, list[ErrorGroup]]:

@@ -113,6 +113,44 @@ def report_svg(report: Report) -> str:
     return plot_bytes(report, "svg").decode("utf-8")
 
 
+DrawnValues = tuple[tuple[str, ...], tuple[tuple[tuple[str, ...], str, tuple[float, ...]], ...]]
+# a thousandth of the rate axis: a fraction of a pixel at the sizes drawn here
+_UNSEEN = 1e-3
+
+
+def drawn_values(report: Report) -> DrawnValues:
+    """What a drawing of ``report`` shows: its groups, every label as drawn, every height."""
+    shown: list[tuple[tuple[str, ...], str, tuple[float, ...]]] = []
+    for group in report.groups:
+        rate, interval = group.full_rate, group.full_interval
+        if rate is None or interval is None:
+            shown.append((group.group, "no data", ()))
+            continue
+        labels = f"{rate:.0%} {interval.low:.0%}–{interval.high:.0%}"
+        shown.append((group.group, labels, (rate, interval.low, interval.high)))
+    return (report.by, tuple(shown))
+
+
+def draws_alike(drawn: DrawnValues, now: DrawnValues) -> bool:
+    """Whether ``now`` would draw the picture ``drawn`` was drawn as.
+
+    The same groups and labels, and no height moved by a thousandth of the axis or more
+    (less than a pixel) since that drawing: a viewer polling a large store while a run adds a
+    few rows redraws only when something visible moved. Compared with what was drawn, not
+    with the last poll, so small moves cannot add up unseen.
+    """
+    if drawn[0] != now[0] or len(drawn[1]) != len(now[1]):
+        return False
+    for (group, labels, heights), (group_now, labels_now, heights_now) in zip(
+        drawn[1], now[1], strict=True
+    ):
+        if group != group_now or labels != labels_now or len(heights) != len(heights_now):
+            return False
+        if any(abs(a - b) >= _UNSEEN for a, b in zip(heights, heights_now, strict=True)):
+            return False
+    return True
+
+
 def _metadata(fmt: PlotFormat) -> dict[str, str | None]:
     # No creation date: the same report draws the same bytes, so plots diff cleanly.
     if fmt == "svg":

@@ -7,17 +7,18 @@ their own columns and never enter a rate's numerator or denominator.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.cost import Prices, Spend, group_spend
-from runbench.analysis.results import error_rows, judged_rows, latest_results
+from runbench.analysis.results import error_rows, judged_rows, latest_of_judged
 from runbench.analysis.stats import Interval, wilson_interval
 from runbench.errors import UsageError
 from runbench.plan import SETTINGS_COLUMNS
 from runbench.records import MODEL_ERROR_CATEGORIES
 from runbench.storage import Filters, Store
+from runbench.storage.parquet_since import FREE_TEXT
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,7 +147,7 @@ def load_frame(
 
 def frame_of(table: pa.Table, suite: str | None) -> pd.DataFrame:
     """Rows already read, as ``load_frame`` returns them (for readers that share one read)."""
-    frame = _categorical(table).to_pandas()
+    frame = categorical(table).to_pandas()
     if suite is None:
         return frame[~frame["suite"].isin(LEGACY_SUITES)]
     if suite != ALL_SUITES:
@@ -172,21 +173,19 @@ def checked_frame(
     return frame
 
 
-_FREE_TEXT = ("test_id", "run_id", "task_id", "error_message", "transcript")
-
-
-def _categorical(table: pa.Table) -> pa.Table:
+def categorical(table: pa.Table) -> pa.Table:
     """Dictionary-encode the low-cardinality text columns (status, model, prompt type, …).
 
     pandas then compares and groups them by small integer codes instead of a million strings,
-    which makes a million-row report several times faster.
+    which makes a million-row report several times faster. Columns already encoded (the
+    viewer encodes its rows once, as they are read) are kept as they are.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     columns = []
     for name, column in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_string(column.type) and name not in _FREE_TEXT:
+        if pa.types.is_string(column.type) and name not in FREE_TEXT:
             column = pc.dictionary_encode(column.combine_chunks())
         columns.append(column)
     return pa.table(columns, names=table.column_names)
@@ -204,22 +203,27 @@ def build_report(
 
 
 def report_from_frame(
-    frame: pd.DataFrame, by: Sequence[str], prices: Prices | None = None
+    frame: pd.DataFrame,
+    by: Sequence[str],
+    prices: Prices | None = None,
+    repeated: Collection[str] | None = None,
 ) -> Report:
     """The report of rows already loaded (shared by the CLI, HTML pages and tests).
 
     Aggregates with a few vectorised group-bys: a million rows take well under a second.
     ``prices`` (model → price, from ``prices_of_config``) adds a cost to each group; frames
-    read without the token columns get ``None`` tokens.
+    read without the token columns get ``None`` tokens. ``repeated`` (the test ids with more
+    than one row, when the caller keeps them) spares ``latest_results`` a hash of every id.
     """
     by = list(by)
     frame = _settings_labelled(
         frame[[name for name in report_columns(by) if name in frame.columns]], by
     )
-    latest = latest_results(frame)[[*by, "status", "error_category", *_MEASURES]]
     judged = judged_rows(frame)
+    latest = latest_of_judged(judged, repeated)[[*by, "status", "error_category", *_MEASURES]]
     errors = _counts(error_rows(frame), by)
-    superseded = _counts(judged.drop(latest.index), by)
+    # every judged row is a latest one unless some test was judged more than once
+    superseded = {} if len(latest) == len(judged) else _counts(judged.drop(latest.index), by)
     statuses = _crosstab(latest, by, "status")
     categories = _crosstab(latest[latest["status"] != "full_success"], by, "error_category")
     means = (

@@ -8,6 +8,7 @@ nullable integers, so ``turns`` reads 4, not 4.0, even where an error row has no
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,15 +34,35 @@ def error_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] == ERROR_STATUS]
 
 
-def latest_results(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per test_id: its latest attempt whose status is not ``error``."""
-    judged = judged_rows(frame)
+def latest_results(frame: pd.DataFrame, repeated: Collection[str] | None = None) -> pd.DataFrame:
+    """One row per test_id: its latest attempt whose status is not ``error``.
+
+    ``repeated``, when the caller knows it, holds every test id that has more than one row
+    (the viewer keeps it as it reads): the other tests' judged rows are their own latest, so
+    only the repeated tests are sorted, and no million ids are hashed to learn that.
+    """
+    return latest_of_judged(judged_rows(frame), repeated)
+
+
+def latest_of_judged(judged: pd.DataFrame, repeated: Collection[str] | None = None) -> pd.DataFrame:
+    """``latest_results`` of rows already known to be judged (``judged_rows``)."""
+    if repeated is not None:
+        many = judged["test_id"].isin(repeated) if repeated else None
+        if many is None or not many.any():
+            return judged
+        keep = _latest_index(judged[many])
+        return judged[~many | judged.index.isin(keep)]
     if judged["test_id"].is_unique:  # the common case: one judged attempt per test
         return judged
+    return judged.loc[_latest_index(judged)]
+
+
+def _latest_index(judged: pd.DataFrame) -> pd.Index:
+    """The index of each test's latest judged row (highest attempt, then newest)."""
     order = judged[["test_id", "attempt", "recorded_at"]].sort_values(
         ["attempt", "recorded_at"], kind="stable"
     )
-    return judged.loc[order.drop_duplicates("test_id", keep="last").index]
+    return order.drop_duplicates("test_id", keep="last").index
 
 
 def to_frame(table: pa.Table) -> pd.DataFrame:

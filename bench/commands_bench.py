@@ -3,14 +3,17 @@
 Stores hold synthetic records (``runbench.synthetic``): Parquet as 50 sealed parts, JSON as one
 ``records.jsonl``, with one run manifest per synthetic run so ``runs`` and the viewer's runs list
 have something to list. Each command runs as its own process, as a user types it, so the figures
-include startup; peak memory is the process's maximum resident set (``wait4``). The viewer is
-served by ``runbench view`` on a free loopback port: its first full page (``/`` and the plot),
-then a poll after one more batch of rows is appended, as during a live run; their CPU is the
+include startup; peak memory is the process's maximum resident set (GNU time). The viewer is
+served by ``runbench view`` on a free loopback port: how long it takes to listen (it warms its
+libraries first), its first full page (``/`` and the plot), then a poll (``/api/state`` and the
+plot) after a batch of 64 new tests is appended, as during a live run; their CPU is the
 server's. "read every row" is ``store.scan()`` alone, in a process of its own. CPU seconds
 (user + system, every thread) are printed beside wall time because the machine is shared.
 
-    python bench/commands_bench.py --rows 10000,100000 [--write]
-    python bench/commands_bench.py --rows 1000000 --write     # the 1M case, once, near the end
+    python bench/commands_bench.py --rows 1000000,100000,10000 --dir DIR   # stores kept in DIR
+
+It prints the table rows; bench/results/commands.md is written from them by hand, with the
+machine's load beside them (the figures of a shared machine need that context).
 """
 
 from __future__ import annotations
@@ -129,6 +132,7 @@ def viewer_figures(root: Path, storage: str, rows: int) -> list[Figure]:
     from runbench.synthetic import synthetic_records
 
     port = _free_port()
+    launched = time.perf_counter()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -148,12 +152,15 @@ def viewer_figures(root: Path, storage: str, rows: int) -> list[Figure]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_listening(port)
+        start, start_cpu = time.perf_counter() - launched, _cpu_s(server.pid)
         started, cpu_before = time.perf_counter(), _cpu_s(server.pid)
         _get(f"{base}/")
         _get(f"{base}/plot.svg")
         first, first_cpu = time.perf_counter() - started, _cpu_s(server.pid) - cpu_before
         store = open_store(root, storage)
-        batch = list(synthetic_records(64, seed=rows + 1, start_instance=rows + 1))
+        # new tests each time, also in a store kept from an earlier run (--dir), as a live run adds
+        fresh = 10**9 + time.time_ns() % 10**9
+        batch = list(synthetic_records(64, seed=fresh, start_instance=fresh))
         store.append_table(records_to_table(batch)) if storage == "parquet" else store.append(batch)
         store.close()
         started, cpu_before = time.perf_counter(), _cpu_s(server.pid)
@@ -165,6 +172,7 @@ def viewer_figures(root: Path, storage: str, rows: int) -> list[Figure]:
         server.terminate()
         server.wait(timeout=30)
     return [
+        Figure("view start (until listening)", storage, rows, start, None, start_cpu),
         Figure("view first page", storage, rows, first, peak, first_cpu),
         Figure("view poll", storage, rows, poll, None, poll_cpu),
     ]
@@ -246,7 +254,8 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="build (or reuse) the stores here, kept")
     arguments = parser.parse_args()
     sizes = [int(text) for text in arguments.rows.split(",")]
-    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load}")
     print(
         "| command | store | rows | wall | CPU | peak RSS | goal |\n|---|---|---|---|---|---|---|"
     )

@@ -7,7 +7,9 @@ runbench's own cost and the protocol's round trips, not a real bucket's latency)
   (an s3:// append is durable in the local write-ahead segment; parts are uploaded every
   20,000 rows and at exit, inside the timed appends);
 * the whole `runbench report` command over BENCH_ROWS rows (default 1,000,000), compacted:
-  local, s3:// with a cold cache (every part downloaded) and with a warm one.
+  local, s3:// with a cold cache (every part downloaded) and with a warm one;
+* a claim of 64 tests on that store (claim + release, in-process): the first one (it reads
+  every stored row's id once) and the median of 20 later ones (only rows added since).
 
 Run: `.venv/bin/python bench/object_store_bench.py` (prints a Markdown section for
 bench/RESULTS.md); `BENCH_APPENDS_ONLY=1` skips the report part, `BENCH_ROWS` sets its size.
@@ -50,6 +52,24 @@ def report_seconds(store: str, env: dict[str, str], *, fresh_cache: Path | None 
         )
         runs.append(time.perf_counter() - started)
     return min(runs)
+
+
+def claim_seconds(store_arg: str) -> tuple[float, float]:
+    """The first claim of 64 tests on a full store, and the median of 20 later ones."""
+    import statistics
+
+    from runbench.storage import open_store
+
+    store = open_store(store_arg, "parquet")
+    ids = [f"{index:032x}" for index in range(64 * 21)]
+    times = []
+    for batch in range(21):
+        started = time.perf_counter()
+        store.claim(ids[batch * 64 : (batch + 1) * 64], "bench-run", 60.0)
+        store.release("bench-run")
+        times.append(time.perf_counter() - started)
+    store.close()
+    return times[0], statistics.median(times[1:])
 
 
 def fill(store_arg: str) -> None:
@@ -106,6 +126,16 @@ def main() -> None:
         warm_s = report_seconds("s3://bench/report", env)
         label = f"`runbench report` over {MILLION:,} rows, whole command"
         rows.append((label, f"{local_s:.2f} s", f"{cold_s:.2f} s cold cache, {warm_s:.2f} s warm"))
+        local_first, local_later = claim_seconds(str(work / "report-local"))
+        os.environ["RUNBENCH_CACHE"] = str(work / "claims-cache")  # a machine that never read it
+        remote_first, remote_later = claim_seconds("s3://bench/report")
+        rows.append(
+            (
+                f"claim + release of 64 tests on {MILLION:,} stored rows: first / later (median)",
+                f"{local_first:.2f} s / {local_later * 1000:.0f} ms",
+                f"{remote_first:.2f} s / {remote_later * 1000:.0f} ms",
+            )
+        )
         _print(rows, server.url)
     finally:
         server.close()

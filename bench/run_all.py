@@ -1,5 +1,8 @@
 """All benchmarks; run with `make bench`, results in bench/RESULTS.md.
 
+``python bench/run_all.py --reinclude`` only re-assembles RESULTS.md from the sections in
+bench/results/ (after a bench run on its own), keeping the tables measured here.
+
 Storage (this file), runners (runners_bench.py) and the engine against a hostile server
 (engine_bench.py: rate limits, the random fault mix, slow and fast endpoints).
 
@@ -330,6 +333,14 @@ def write_results(
         "",
         *engine_section(engine),
     ]
+    lines += included_sections()
+    (HERE / "RESULTS.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def included_sections() -> list[str]:
+    """The sections other benches write (bench/results/*.md), the HTTP bench's, and NOTES.md."""
+    lines: list[str] = []
     for section in sorted((HERE / "results").glob("*.md")):
         lines += ["", section.read_text()]
     http = HERE / "HTTP_RESULTS.md"
@@ -338,9 +349,24 @@ def write_results(
     notes = HERE / "NOTES.md"
     if notes.exists():
         lines += [notes.read_text()]
-    (HERE / "RESULTS.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    return lines
+
+
+def reinclude() -> None:
+    """Rewrite RESULTS.md's included sections from their files, keeping make bench's own tables.
+
+    A bench run on its own (or a merge) updates its file in bench/results/; this brings
+    RESULTS.md up to date without re-measuring the tables at its top.
+    """
+    path = HERE / "RESULTS.md"
+    text = path.read_text()
+    first = sorted((HERE / "results").glob("*.md"))[0].read_text().splitlines()[0]
+    own = text[: text.index("\n" + first)] if ("\n" + first) in text else text.rstrip("\n")
+    path.write_text("\n".join([own.rstrip("\n"), *included_sections()]))
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--reinclude"]:
+        reinclude()
+    else:
+        main()

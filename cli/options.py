@@ -198,8 +198,9 @@ ToolIndexFile = Annotated[
     Path | None,
     _option(
         "--tool-index",
-        help="A WorkflowBench tool index pickle (.mcp_embedding_cache/tool_index.pkl), read "
-        "without running its code. [default: tool_index in runbench.toml, else none]",
+        help="WorkflowBench's tool embedding index (its tool_index.pkl), read without running "
+        "its code: tool search and phase 2 rank by it. [default: tool_index in runbench.toml, "
+        "else none]",
         panel=PLAN,
         metavar="FILE",
     ),
@@ -385,6 +386,7 @@ class RunArgs:
             metavar="MODEL",
         ),
     ] = None
+    tool_index: ToolIndexFile = None
     save_logs: Annotated[
         bool, _option("--save-logs", help="Keep every transcript in the store.", panel=OUTPUT)
     ] = False

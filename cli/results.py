@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -193,12 +193,18 @@ def status(plan: PlanArgs, where: StoreArgs, as_json: Json = False) -> None:
 
       runbench status --model a,b --prompt-types all --difficulty easy,medium --num-instances 50
     """
+    show_status(plan, where, plan.configuration(), as_json=as_json)
+
+
+def show_status(
+    plan: PlanArgs, where: StoreArgs, config: RunbenchConfig, *, as_json: bool
+) -> NoReturn:
+    """``status`` with the config already loaded (a run's ``--progress`` passes the one it has)."""
     from runbench.analysis.status import plan_progress
     from runbench.matrix import configured_settings
     from runbench.runners.session import plan_matrix
 
     inputs = plan.inputs()
-    config = plan.configuration()
     models, from_config = inputs.models_to_run(config)
     if from_config:
         info(f"no --model: the models of {plan.config_path()}: {', '.join(models)}")

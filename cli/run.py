@@ -71,7 +71,7 @@ def _with_old_flags(
             runbench equivalent.
     """
     from runbench.cli.legacy_flags import resolve_legacy
-    from runbench.cli.results import status
+    from runbench.cli.results import show_status
 
     # a bare --ai-classification turns on the config's classifier model, when it names one
     configured = config.classifier if legacy.ai_classification else None
@@ -79,7 +79,7 @@ def _with_old_flags(
     for note in resolved.notes:
         info(note)
     if resolved.show_status:
-        status(plan=resolved.plan, where=where, as_json=resolved.run.as_json)
+        show_status(resolved.plan, where, config, as_json=resolved.run.as_json)
     return resolved.plan, resolved.run
 
 
@@ -123,6 +123,7 @@ def _request(
         options=options,
         tasks_path=plan.tasks_file,
         tools_path=plan.tools_file,
+        tool_index_path=run.tool_index,
         count=count,
         deployment=pin.deployment if pin else None,
         shard=pin.shard if pin else None,
@@ -145,7 +146,11 @@ def _context(
 
     store = open_store(where.storage, where.store, create=create)
     return build_context(
-        config, store, tasks_path=request.tasks_path, tools_path=request.tools_path
+        config,
+        store,
+        tasks_path=request.tasks_path,
+        tools_path=request.tools_path,
+        tool_index_path=request.tool_index_path,
     )
 
 

@@ -23,6 +23,7 @@ from runbench.workload.executor import TestOutcome, run_test
 from runbench.workload.similarity import ToolSimilarity
 from runbench.workload.tasks import TaskLibrary
 from runbench.workload.tools import ToolRegistry
+from runbench.workload.wb_feedback import ToolRanker
 
 
 async def run_job(
@@ -36,6 +37,7 @@ async def run_job(
     tools: ToolRegistry | None = None,
     similarity: ToolSimilarity | None = None,
     classifier: ModelClassifier | None = None,
+    ranker: ToolRanker | None = None,
 ) -> Record:
     """Run one test and return its record.
 
@@ -73,6 +75,7 @@ async def run_job(
                 max_turns=options.max_turns,
                 tools=tools,
                 similarity=similarity,
+                ranker=ranker,
             )
     except TimeoutError:
         return failed("test_timeout", f"test exceeded {options.test_timeout_s:g} s")

@@ -49,6 +49,7 @@ from runbench.storage import Store
 from runbench.workload.similarity import ToolSimilarity
 from runbench.workload.tasks import TaskLibrary
 from runbench.workload.tools import ToolRegistry
+from runbench.workload.wb_feedback import ToolRanker
 
 __all__ = ["EndpointProgress", "Job", "RunOptions", "RunSummary", "run_jobs"]
 
@@ -82,6 +83,7 @@ class _Run:
     tools: ToolRegistry | None = None
     similarity: ToolSimilarity | None = None
     classifier: ModelClassifier | None = None
+    ranker: ToolRanker | None = None
 
 
 async def run_jobs(
@@ -98,6 +100,7 @@ async def run_jobs(
     similarity: ToolSimilarity | None = None,
     classifier: ModelClassifier | None = None,
     lease_s: float | None = None,
+    ranker: ToolRanker | None = None,
 ) -> RunSummary:
     """Run every job this run can claim; return what happened. Cancels cleanly on ``stop``.
 
@@ -108,7 +111,8 @@ async def run_jobs(
     ``not_run``) and not run.
 
     ``tools`` is the run's tool registry (default: the built-in one) and ``similarity`` its
-    tool matcher, made once per run (``clients.embeddings.tool_similarity``); ``classifier``
+    tool matcher and ``ranker`` its tool search (None: WorkflowBench's keyword fallback), both
+    opened once per run (``RunContext.open_search``); ``classifier``
     names the error category of non-full tests when the run has one (``classifying.py``).
 
     ``on_progress`` is called about once a second and always once more at the end, with
@@ -129,6 +133,7 @@ async def run_jobs(
         tools,
         similarity,
         classifier,
+        ranker,
     )
     try:
         async with asyncio.TaskGroup() as group:
@@ -261,6 +266,7 @@ async def _work(lane: _Lane, queue: asyncio.Queue[Job | None], run: _Run) -> Non
                     store=run.store,
                     tools=run.tools,
                     similarity=run.similarity,
+                    ranker=run.ranker,
                     classifier=run.classifier,
                 )
         except (AuthenticationError, QuotaExhaustedError) as error:

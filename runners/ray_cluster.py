@@ -16,6 +16,9 @@ failure detection), so runbench uses it instead of growing its own:
   requests sent twice are at most those in flight on the lost actor. With no actor left, the run
   stops with what it has (exit 1 and the usual resume line); a dead driver takes its actors
   with it (they are owned by the driver), and its rerun resumes from the store.
+* **Same tool search.** Actors get the driver's WorkflowBench tool index (its vectors, pickled
+  with the setup) and embeddings model when the driver's run ranks by the index; each actor
+  opens its own embeddings client with its node's key (``tool_search.py``).
 * **Same code everywhere.** Before any test runs, the driver asks every node for its runbench
   and Python versions and names the node that differs: records and jobs cross the wire pickled.
 
@@ -41,7 +44,14 @@ from itertools import islice
 from typing import Any
 
 from runbench.config import ModelConfig
-from runbench.errors import AuthenticationError, QuotaExhaustedError, StoreError, UsageError
+from runbench.errors import (
+    AuthenticationError,
+    ConfigError,
+    ProviderError,
+    QuotaExhaustedError,
+    StoreError,
+    UsageError,
+)
 from runbench.records import Record
 from runbench.runners.attempt import run_job
 from runbench.runners.claiming import Claims
@@ -51,10 +61,12 @@ from runbench.runners.jobs import Job, PlannedJobs, RunOptions
 from runbench.runners.limited_client import LimitedClient
 from runbench.runners.limiter import EndpointLimiter
 from runbench.runners.summary import EndpointProgress, RunSummary
+from runbench.runners.tool_search import NO_INDEX, SearchSetup, embedder_of, index_ranker
 from runbench.storage import Store
 from runbench.workload.similarity import ToolSimilarity
 from runbench.workload.tasks import TaskLibrary
 from runbench.workload.tools import ToolRegistry
+from runbench.workload.wb_feedback import ToolRanker
 
 SHIPMENT_INTERVAL_S = 0.05  # an actor ships what finished at least this often (≤ 100 ms)
 BATCHES_PER_ACTOR = 2  # batches out per actor at once, so its workers never wait for the next
@@ -221,6 +233,8 @@ class ActorSetup:
     tools: ToolRegistry | None = None
     similarity: ToolSimilarity | None = None
     classifier: ModelConfig | None = None
+    # the driver's tool search when it ranks by an index (else keyword): each actor opens it
+    search: SearchSetup = NO_INDEX
 
 
 @dataclass(slots=True)
@@ -230,6 +244,16 @@ class Shipment:
     records: list[Record] = field(default_factory=list)
     stopped: list[tuple[str, str, int]] = field(default_factory=list)
     gauges: dict[str, EndpointProgress] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _FailingRanker:
+    """A search that cannot embed its queries on this node: the test is an error row."""
+
+    reason: str
+
+    async def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        raise ProviderError(f"tool search embeddings on this node: {self.reason}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +280,7 @@ class ShardActor:
         self._make_client = make_client
         self._lanes: dict[str, _ActorLane] = {}
         self._classifier: ModelClassifier | None = None
+        self._ranker: ToolRanker | None = None
 
     def node(self) -> str:
         """Where this actor runs: the node's address and the start of its id."""
@@ -302,10 +327,26 @@ class ShardActor:
                     store=None,  # type: ignore[arg-type]  # transcripts are refused with --ray
                     tools=self._setup.tools,
                     similarity=self._setup.similarity,
+                    ranker=self._search(),
                     classifier=self._classifier_client(),
                 )
             except (AuthenticationError, QuotaExhaustedError) as error:
                 return (job.deployment.provider, error.message, error.exit_code)
+
+    def _search(self) -> ToolRanker | None:
+        """The index's ranker, its embeddings client opened on this node with this node's key.
+
+        The driver proved the endpoint before any test (``tool_search.open_search``); a node
+        without the key makes each test an error row that says so, as its model clients would.
+        """
+        search = self._setup.search
+        if self._ranker is None and search.index is not None and search.embeddings is not None:
+            try:
+                embedder = embedder_of(search.embeddings)
+            except ConfigError as error:
+                return _FailingRanker(error.message)
+            self._ranker = index_ranker(search, embedder, self._setup.options.retry)
+        return self._ranker
 
     def _lane(self, job: Job) -> _ActorLane:
         lane = self._lanes.get(job.endpoint)
@@ -455,6 +496,7 @@ async def run_on_ray(
     tools: ToolRegistry | None = None,
     similarity: ToolSimilarity | None = None,
     classifier: ModelConfig | None = None,
+    search: SearchSetup = NO_INDEX,
 ) -> RunSummary:
     """Run ``jobs`` on the cluster's actors; store each test's first record; return the summary.
 
@@ -468,7 +510,7 @@ async def run_on_ray(
     nodes = await check_versions(ray)
     count = cluster.actors or max(2, len(nodes))
     per_actor = _actor_options(options, count)
-    setup = ActorSetup(library, per_actor, run_id, tools, similarity, classifier)
+    setup = ActorSetup(library, per_actor, run_id, tools, similarity, classifier, search)
     actors = await _start_actors(ray, setup, nodes, count)
     summary.nodes = sorted({actor.node for actor in actors})
     summary.workers = {actor.label: {} for actor in actors}

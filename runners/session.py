@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from runbench.chat import ModelClient
-from runbench.clients.embeddings import tool_similarity
 from runbench.config import ModelConfig, RunbenchConfig
 from runbench.errors import EXIT_INCOMPLETE, RunbenchError, StoreError, UsageError
 from runbench.matrix import MAX_NUM_INSTANCES, Matrix, model_settings
@@ -45,6 +44,7 @@ from runbench.runners.planning import (
 from runbench.runners.preflight import PreflightReport, preflight
 from runbench.runners.retry import RetryPolicy
 from runbench.runners.settled import parse_retry_errors, settled_categories
+from runbench.runners.tool_search import RunSearch
 from runbench.storage import Store
 from runbench.storage.durable import store_error
 from runbench.workload.suite import Workload, load_workload
@@ -76,6 +76,8 @@ class RunRequest:
     config_path: Path | None = None
     tasks_path: Path | None = None
     tools_path: Path | None = None
+    # a WorkflowBench tool index (``--tool-index``; None: ``tool_index`` of the config, if any)
+    tool_index_path: Path | None = None
     # infrastructure error categories to run again although settled (``settled.py``)
     retry_errors: tuple[str, ...] = ()
     # the model that classifies non-full tests (``classifying.py``); None: the rule-based one
@@ -87,7 +89,7 @@ class RunRequest:
     def to_json(self) -> str:
         """The request as JSON, for a shard process (paths absolute, so any cwd works)."""
         payload = dataclasses.asdict(self)
-        for key in ("config_path", "tasks_path", "tools_path"):
+        for key in ("config_path", "tasks_path", "tools_path", "tool_index_path"):
             value = getattr(self, key)
             payload[key] = str(value.resolve()) if value is not None else None
         return json.dumps(payload)
@@ -120,6 +122,9 @@ class RunRequest:
                 config_path=Path(payload["config_path"]) if payload["config_path"] else None,
                 tasks_path=Path(payload["tasks_path"]) if payload["tasks_path"] else None,
                 tools_path=Path(payload["tools_path"]) if payload.get("tools_path") else None,
+                tool_index_path=(
+                    Path(payload["tool_index_path"]) if payload.get("tool_index_path") else None
+                ),
                 retry_errors=tuple(payload.get("retry_errors", ())),
                 classifier=payload.get("classifier"),
                 cluster=payload.get("cluster"),
@@ -210,6 +215,7 @@ def build_request(
     options: RunOptions,
     tasks_path: Path | None = None,
     tools_path: Path | None = None,
+    tool_index_path: Path | None = None,
     count: int | None = None,
     deployment: str | None = None,
     shard: str | None = None,
@@ -239,6 +245,7 @@ def build_request(
         config_path=config.source,
         tasks_path=tasks_path,
         tools_path=tools_path,
+        tool_index_path=tool_index_path,
         retry_errors=tuple(sorted(parse_retry_errors(retry_errors))),
         classifier=config.resolve_model(classifier).name if classifier else None,
     )
@@ -448,6 +455,7 @@ async def execute(
     run_id = run_id or str(uuid.uuid4())
     clients: dict[str, ModelClient] = {}
     classifier: ModelClassifier | None = None
+    search: RunSearch | None = None
     try:
         if prepared.classifier is not None:
             model = prepared.classifier
@@ -467,7 +475,7 @@ async def execute(
             summary.close()
         else:
             workload = prepared.fitted.workload
-            similarity = await tool_similarity(context.config, workload.tools)
+            search = await context.open_search(options.retry)
             if cluster is not None:
                 from runbench.runners.ray_cluster import run_on_ray
 
@@ -481,7 +489,8 @@ async def execute(
                     on_progress=on_progress,
                     stop=stop,
                     tools=workload.tools,
-                    similarity=similarity,
+                    similarity=search.similarity,
+                    search=search.served,
                     classifier=prepared.classifier,
                 )
                 return _with_skipped(summary, prepared, checked)
@@ -495,10 +504,13 @@ async def execute(
                 on_progress=on_progress,
                 stop=stop,
                 tools=workload.tools,
-                similarity=similarity,
+                similarity=search.similarity,
+                ranker=search.ranker,
                 classifier=classifier,
             )
     finally:
+        if search is not None:
+            await search.aclose()
         if classifier is not None:
             await classifier.aclose()
         for client in clients.values():

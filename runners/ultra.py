@@ -200,8 +200,14 @@ def run_shard(path: Path, out: IO[str], watch: IO[bytes] | None) -> int:
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"not a shard file: {path}: {error}") from None
     context = context_of_request(
-        request.config_path, store, tasks_path=request.tasks_path, tools_path=request.tools_path
+        request.config_path,
+        store,
+        tasks_path=request.tasks_path,
+        tools_path=request.tools_path,
+        tool_index_path=request.tool_index_path,
     )
+    # the shards share this host and configuration: the first says why a tool index cannot serve
+    context = dataclasses.replace(context, warns=request.shard is None or request.shard.index == 0)
     last = [0.0]
 
     def report(summary: RunSummary) -> None:

@@ -90,7 +90,8 @@ class RowsSince:
     position the store no longer recognises (e.g. after ``compact`` replaced a file). A row may
     be delivered again after such a reset or when a segment is sealed into a part, so readers
     must fold rows idempotently (sets, maxima). Decoding is as strict as ``scan``'s; damaged
-    lines and parts are skipped with a warning.
+    lines and parts are skipped with a warning. Text columns may come dictionary-encoded (the
+    Parquet store reads them so, to keep a million rows small): compare values, not types.
     """
 
     def __init__(self, batches: Generator[pa.Table, None, object]) -> None:

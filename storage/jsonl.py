@@ -19,19 +19,26 @@ both paths accept exactly the same lines.
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from runbench.errors import RecordError
 from runbench.records import arrow_schema, rows_to_table, validate_table
 from runbench.storage.base import Damage
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import pyarrow as pa
 
 CHUNK_BYTES = 16 * 1024 * 1024
+# chunks parsed at once by a full read; as many as there are cores, a few ahead of the reader
+PARSE_THREADS = max(1, min(4, os.cpu_count() or 1))
 _ARROW_BLOCK_BYTES = 4 * 1024 * 1024
 # Raw control bytes never occur in our JSON lines (the encoder escapes them); \n ends a line.
 _CONTROL_BYTES = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]")
@@ -43,9 +50,9 @@ _BACKSLASH, _U, _D = ord("\\"), ord("u"), ord("d")  # d | 0x20 == D | 0x20
 class JsonlReader:
     """One pass over a JSONL file: iterate ``tables()``, then read ``damage`` and ``tail_bytes``."""
 
-    def __init__(self, path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(self, path: Path, *, chunk_bytes: int | None = None) -> None:
         self.path = path
-        self.chunk_bytes = chunk_bytes
+        self.chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
         self.damage: list[Damage] = []
         self.rows = 0
         self.lines = 0
@@ -53,33 +60,23 @@ class JsonlReader:
         self.tail_offset = 0
 
     def tables(self) -> Iterator[pa.Table]:
-        """Yield one validated table per chunk of complete lines.
+        """Yield one validated table per chunk of complete lines, in file order (``parsed``).
 
         Raises:
             FileNotFoundError: the file does not exist (callers decide whether that is normal).
         """
-        offset = 0
-        carry = b""
         with open(self.path, "rb") as handle:
-            while True:
-                data = handle.read(self.chunk_bytes)
-                if not data:
-                    break
-                buffer = carry + data
-                cut = buffer.rfind(b"\n")
-                if cut < 0:
-                    carry = buffer
-                    continue
-                complete, carry = buffer[: cut + 1], buffer[cut + 1 :]
-                lines = complete.count(b"\n")
-                table = parse_chunk(complete, self.path, self.lines + 1, self.damage, lines)
-                self.lines += lines
-                offset += len(complete)
+            size = os.fstat(handle.fileno()).st_size
+            progress = Progress()
+            chunks = complete_chunks(handle, self.chunk_bytes, progress)
+            parallel = size > self.chunk_bytes
+            for table in parsed(chunks, self.path, self.damage, parallel=parallel):
                 self.rows += table.num_rows
                 if table.num_rows:
                     yield table
-        self.tail_bytes = len(carry)
-        self.tail_offset = offset
+        self.lines = progress.lines
+        self.tail_bytes = progress.tail_bytes
+        self.tail_offset = progress.offset
 
     def torn_tail(self) -> Damage:
         """The damage entry for bytes after the last newline, once known to be torn."""
@@ -91,12 +88,97 @@ class JsonlReader:
         )
 
 
+@dataclass(slots=True)
+class Progress:
+    """How far ``complete_chunks`` has cut: bytes and lines of complete lines, bytes left over."""
+
+    offset: int = 0
+    lines: int = 0
+    tail_bytes: int = 0
+
+
+def complete_chunks(
+    handle: BinaryIO, chunk_bytes: int, progress: Progress
+) -> Iterator[tuple[bytes, int, int]]:
+    """Cut what ``handle`` reads from its position into chunks of complete lines.
+
+    Yields each chunk with its first line's number and its line count (numbered on from
+    ``progress``, which follows the cutting); bytes after the last newline stay uncut and are
+    counted in ``progress.tail_bytes``.
+    """
+    carry = b""
+    while data := handle.read(chunk_bytes):
+        buffer = carry + data if carry else data
+        cut = buffer.rfind(b"\n")
+        if cut < 0:
+            carry = buffer
+            continue
+        complete, carry = buffer[: cut + 1], buffer[cut + 1 :]
+        lines = complete.count(b"\n")
+        yield complete, progress.lines + 1, lines
+        progress.offset += len(complete)
+        progress.lines += lines
+    progress.tail_bytes = len(carry)
+
+
+def parsed(
+    chunks: Iterator[tuple[bytes, int, int]],
+    path: Path,
+    damage: list[Damage],
+    *,
+    parallel: bool,
+) -> Iterator[pa.Table]:
+    """Each chunk parsed (``parse_chunk``), in order; ``parallel`` parses on threads.
+
+    Chunks are then parsed on ``PARSE_THREADS`` threads (Arrow's JSON parser releases the GIL),
+    a few ahead of the consumer, while this thread reads and cuts the next ones; each chunk's
+    damage is kept apart and added to ``damage`` in file order as its table is yielded, so
+    every damaged line is still named once, with its own line number.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not parallel or PARSE_THREADS == 1:
+        for data, first_line, lines in chunks:
+            yield parse_chunk(data, path, first_line, damage, lines)
+        return
+    pending: deque[tuple[Future[pa.Table], list[Damage]]] = deque()
+    pool = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="jsonl-parse")
+    try:
+        for data, first_line, lines in chunks:
+            own: list[Damage] = []
+            job = pool.submit(parse_chunk, data, path, first_line, own, lines, use_threads=False)
+            pending.append((job, own))
+            if len(pending) > PARSE_THREADS:
+                yield _collected(pending.popleft(), damage)
+        while pending:
+            yield _collected(pending.popleft(), damage)
+    finally:
+        for job, _ in pending:
+            job.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _collected(entry: tuple[Future[pa.Table], list[Damage]], damage: list[Damage]) -> pa.Table:
+    job, own = entry
+    table = job.result()
+    damage.extend(own)
+    return table
+
+
 def parse_chunk(
-    data: bytes, path: Path, first_line: int, damage: list[Damage], lines: int | None = None
+    data: bytes,
+    path: Path,
+    first_line: int,
+    damage: list[Damage],
+    lines: int | None = None,
+    *,
+    use_threads: bool = True,
 ) -> pa.Table:
     """Parse complete JSON lines into a validated table, recording bad lines in ``damage``.
 
     ``lines`` is the number of newlines in ``data`` when the caller has counted them already.
+    ``use_threads=False`` keeps Arrow's parse on the calling thread, for callers that parse
+    several chunks at once (its own threads would only add overhead then).
     """
     import pyarrow as pa
     import pyarrow.json as pajson
@@ -107,7 +189,7 @@ def parse_chunk(
     try:
         table = pajson.read_json(
             pa.BufferReader(data),
-            read_options=pajson.ReadOptions(block_size=_ARROW_BLOCK_BYTES),
+            read_options=pajson.ReadOptions(block_size=_ARROW_BLOCK_BYTES, use_threads=use_threads),
             parse_options=pajson.ParseOptions(
                 explicit_schema=arrow_schema(), unexpected_field_behavior="error"
             ),

@@ -39,35 +39,56 @@ Why nothing is lost or doubled:
   listing and the read makes the reader list again. After it, the bucket holds no superseded
   part, so outside readers (DuckDB, Polars) count each row once.
 * **Fencing.** ``append`` stores a result of a run that holds claims only while the run still
-  holds that test with that attempt; a result of a lost claim is dropped with a warning.
+  holds that test with that attempt; a result of a lost claim is dropped with a warning. A test
+  is released only once its row is uploaded, so a row still waiting here when its claim is
+  taken over is *revoked* by the taker (``object_claims.py``): every reader drops it, and
+  compaction rewrites the parts that hold it (``object_revoked.py``).
+* **Claims read only what is new.** A claim asks ``ObjectKnownTests``, which folds in the
+  segments' new lines and the parts it has not seen (one listing, new parts downloaded once),
+  never every part again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbench.config import ObjectStoreSettings
-from runbench.errors import StoreError, StoreLockTimeout
+from runbench.errors import StoreLockTimeout
 from runbench.records import Record
-from runbench.storage.base import CompactReport, Damage
+from runbench.storage.base import (
+    CompactReport,
+    Damage,
+    Filters,
+    VerifyReport,
+    check_columns,
+)
 from runbench.storage.bucket import Bucket, Listed
 from runbench.storage.conformance import require_conditional_writes
-from runbench.storage.durable import check_writable, disk_errors, remove_dead_temporaries
+from runbench.storage.durable import check_writable, disk_errors
 from runbench.storage.locking import FileLock, fsync_dir
-from runbench.storage.object_claims import CompactionLease, ObjectClaimBook
+from runbench.storage.object_claims import ObjectClaimBook
+from runbench.storage.object_compact import PARTS, ObjectCompaction
 from runbench.storage.object_files import ObjectRunFiles
+from runbench.storage.object_lease import CompactionLease
+from runbench.storage.object_release import ReleaseAfterUpload
+from runbench.storage.object_revoked import (
+    ObjectKnownTests,
+    drop_revoked,
+    revoked_mask,
+    with_keys,
+)
 from runbench.storage.parquet_store import (
     AUTO_COMPACT_PARTS,
     COMPACT_LOCK_TIMEOUT_S,
     PART_TARGET_ROWS,
     ParquetStore,
-    merge_groups,
 )
 from runbench.storage.parts import (
     SOURCES_KEY,
@@ -75,21 +96,19 @@ from runbench.storage.parts import (
     file_checksum,
     open_part,
     temporary_part,
-    write_merged,
 )
-from runbench.storage.stored import StoredTests, stored_tests
+from runbench.storage.stored import StoredTests
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 log = logging.getLogger("runbench.storage")
 
-PARTS = "parquet/parts"
 COMPACT_LEASE_S = 120.0
 JsonObject = dict[str, Any]
 
 
-class ObjectParquetStore(ParquetStore):
+class ObjectParquetStore(ParquetStore, ObjectCompaction):
     """Records as Parquet parts in a bucket, written through this machine's local segments."""
 
     def __init__(
@@ -107,9 +126,13 @@ class ObjectParquetStore(ParquetStore):
         self.upload_every_s = settings.upload_every_s
         self._upload_lock = FileLock(self.path / "upload.lock", timeout_s=COMPACT_LOCK_TIMEOUT_S)
         self._object_claims = ObjectClaimBook(self.bucket, self._stored_among)
+        self._known_objects = ObjectKnownTests(self.rows_since)
         self._object_files = ObjectRunFiles(self.bucket)
         self._conformant = False
         self._segment_started = time.monotonic()
+        self._releases = ReleaseAfterUpload(self._object_claims)
+        self._seals = 0  # own segments sealed: tells which appended rows an upload carried
+        self._pending_checked_at = -1  # the seal count when sealed parts were last looked for
         self.recover()
 
     def __repr__(self) -> str:
@@ -134,8 +157,12 @@ class ObjectParquetStore(ParquetStore):
             time.monotonic() - self._segment_started >= self.upload_every_s
         ):
             self._committer.exclusive(self._seal_own)
-        if self._has_pending():
-            self.upload_pending()
+        # Parts appear here only when this process seals (its segment, or on its first write
+        # the orphans of dead writers): look for them then, not on every append.
+        if self._seals != self._pending_checked_at:
+            self._pending_checked_at = self._seals
+            if self._has_pending():
+                self.upload_pending()
 
     def append_table(self, table: pa.Table) -> None:
         """Write a table with the record schema straight into parts and upload them."""
@@ -151,6 +178,8 @@ class ObjectParquetStore(ParquetStore):
         """
         self._committer.exclusive(self._seal_own)
         self.upload_pending()
+        if self._segment is None and not self._has_pending():
+            self._releases.uploaded(self._seals, everything=True)
         if len(self.bucket.list(PARTS)) > AUTO_COMPACT_PARTS:
             self.compact(blocking=False)
         self._compact_lock.close()
@@ -164,14 +193,18 @@ class ObjectParquetStore(ParquetStore):
         """
         if self._has_orphan_candidates():
             self._seal_orphans(blocking=True)
-        return self.upload_pending()
+        uploaded = self.upload_pending()
+        self._object_claims.forget_dead()  # their rows are in the bucket now
+        return uploaded
 
     def upload_pending(self) -> int:
         """Upload this machine's sealed parts (create-if-absent), deleting each after upload.
 
         Returns how many were uploaded by this call (an already present part counts as done).
         """
+        seals = self._seals
         if not self._has_pending():
+            self._releases.uploaded(seals)
             return 0
         self.require_conformant()
         uploaded = 0
@@ -188,7 +221,15 @@ class ObjectParquetStore(ParquetStore):
                     uploaded += 1
                 path.unlink(missing_ok=True)
             fsync_dir(self.parts_dir)
+        if not self._has_pending():
+            self._releases.uploaded(seals)  # their tests may be released now
         return uploaded
+
+    def _seal_own(self) -> None:
+        had_rows = self._segment is not None
+        super()._seal_own()
+        if had_rows:
+            self._seals += 1
 
     def _has_pending(self) -> bool:
         return any(self.parts_dir.glob("part-*.parquet"))
@@ -306,15 +347,73 @@ class ObjectParquetStore(ParquetStore):
             if path.name not in present:
                 path.unlink(missing_ok=True)
 
+    def scan_batches(
+        self, columns: Sequence[str] | None = None, filters: Filters | None = None
+    ) -> Iterator[pa.Table]:
+        """Stored rows, each once, without the rows of revoked claims (one read of the book)."""
+        selected = check_columns(columns)
+        revoked = self._object_claims.read().revoked_keys()
+        if not revoked:
+            yield from super().scan_batches(selected, filters)
+            return
+        for table in super().scan_batches(with_keys(selected), filters):
+            yield drop_revoked(table, revoked).select(selected)
+
+    def verify(self) -> VerifyReport:
+        """The local store's checks over the bucket's parts; revoked rows are not counted."""
+        report = super().verify()
+        revoked = self._object_claims.read().revoked_keys()
+        if not revoked:
+            return report
+        import pyarrow.compute as pc
+
+        found = 0
+        for table in super().scan_batches(with_keys([]), None):
+            found += int(pc.sum(revoked_mask(table, revoked)).as_py() or 0)
+        if not found:
+            return report
+        note = (
+            f"{found} row(s) of claims their run had lost are not counted (another run took "
+            "those tests over); compact removes them"
+        )
+        return dataclasses.replace(report, rows=report.rows - found, notes=(*report.notes, note))
+
+    def _since_parts(self, damage: list[Damage]) -> list[Path]:
+        """Local pending parts, then the bucket's (cached copies; new ones downloaded once).
+
+        A part deleted since the listing is returned under a path that does not exist, so
+        ``parquet_since`` lists again (a compaction merged it).
+        """
+        local = self._part_paths()
+        seen = {path.name for path in local}
+        paths = list(local)
+        for item in self.bucket.list(PARTS):
+            name = item.name.rsplit("/", 1)[-1]
+            if name in seen or not name.startswith("part-") or not name.endswith(".parquet"):
+                continue
+            try:
+                cached = self._cached(item, name)
+            except FileNotFoundError:
+                cached = self.remote_dir / name
+            if isinstance(cached, Damage):
+                damage.append(cached)
+            else:
+                paths.append(cached)
+        return paths
+
     def content_version(self) -> str:
-        """A fingerprint of the rows: the bucket's part names and this machine's segments.
+        """A fingerprint of the rows: part names, this machine's segments, revoked rows.
 
         Parts are immutable and every append grows a local segment, so an unchanged
-        fingerprint means unchanged rows (the viewer polls it instead of reading rows).
+        fingerprint means unchanged rows (the viewer polls it instead of reading rows). A
+        revocation can hide a row already stored, so the revoked entries count too (not the
+        rest of the claim book, which changes with every renewal).
         """
         import hashlib
 
         digest = hashlib.sha256()
+        for key in sorted(self._object_claims.read().revoked_keys()):
+            digest.update(f"revoked {key}\n".encode())
         for item in self.bucket.list(PARTS):
             digest.update(f"{item.name}|{item.etag}\n".encode())
         for path in [*self._segment_paths(), *self._part_paths()]:
@@ -327,32 +426,27 @@ class ObjectParquetStore(ParquetStore):
 
     # -- claims, run files -------------------------------------------------------------------
 
-    def _stored_among(self, test_ids: Sequence[str]) -> StoredTests:
-        """Done, errored and attempts of these tests, read from the bucket's parts now."""
-        return stored_tests(self, test_ids=test_ids)
+    def _stored_among(self, revoked: frozenset[str]) -> StoredTests:
+        """Done, errored and attempts as of now (only new rows read; revoked ones left out)."""
+        return self._known_objects.refresh(revoked)
 
     def known_tests(self) -> StoredTests:
-        """Every stored test, read from the bucket now.
-
-        The local store keeps this current from the rows appended since (``rows_since``); the
-        object store's parts come from other machines too, so it reads the bucket: one listing
-        and the parts not cached yet.
-        """
-        return stored_tests(self)
+        """Every stored test as of now: the rows read before, and those added since."""
+        return self._known_objects.refresh(self._object_claims.read().revoked_keys())
 
     def append_held(self, records: Sequence[Record], owner: str) -> list[Record]:
-        """Append the records whose claim ``owner`` still holds, release them; return the rest.
+        """Append the records whose claim ``owner`` still holds; return the rest.
 
-        The bucket offers no lock to make check and append one step: a claim lost between the
-        check and the append leaves one extra row with its own attempt, counted once by analysis
-        (docs/ARCHITECTURE.md says so).
+        The appended tests stay claimed until their rows are uploaded (then released): the
+        bucket cannot make check and upload one step, so a test taken over before its row is
+        uploaded is revoked by the taker and its row is dropped by every reader.
         """
         held = self._object_claims.held_attempts(owner) or {}
         kept = [record for record in records if held.get(record.test_id) == record.attempt]
         refused = [record for record in records if held.get(record.test_id) != record.attempt]
         if kept:
             self.append(kept)
-            self._object_claims.release(owner, [record.test_id for record in kept])
+            self._releases.appended(owner, [record.test_id for record in kept], self._seals)
         return refused
 
     def claim(self, test_ids: Sequence[str], owner: str, lease_s: float) -> dict[str, int]:
@@ -364,7 +458,8 @@ class ObjectParquetStore(ParquetStore):
         return self._object_claims.renew(owner)
 
     def release(self, owner: str, test_ids: Sequence[str] | None = None) -> None:
-        self._object_claims.release(owner, test_ids)
+        """Free ``test_ids`` (all when None); those whose rows wait for upload, after it."""
+        self._releases.release(owner, test_ids)
 
     def claimed(self) -> dict[str, str]:
         return self._object_claims.held()
@@ -422,75 +517,8 @@ class ObjectParquetStore(ParquetStore):
             temporary_removed=report.temporary_removed,
             quarantined=quarantined,
             rows=report.rows,
+            notes=report.notes,
         )
-
-    def _compact_leased(self, lease: CompactionLease, target_rows: int) -> CompactReport:
-        parts, _ = self._open_parts_stable()
-        try:
-            parts_before = len(parts)
-            superseded = {name for part in parts for name in part.sources}
-            removed = 0
-            for part in parts:
-                if part.path.name in superseded:
-                    self.bucket.delete(f"{PARTS}/{part.path.name}")
-                    removed += 1
-            live = [part for part in parts if part.path.name not in superseded]
-            merged_rows = 0
-            for group in merge_groups([p for p in live if p.rows < target_rows], target_rows):
-                if not lease.renew():
-                    raise StoreError(
-                        f"lost the compaction lease of {self.url} (another compaction took it "
-                        "over); stopped before writing another part",
-                    )
-                merged_rows += self._merge_remote(group)
-        finally:
-            for part in parts:
-                part.file.close()
-        temporary = self._remove_dead_temporaries() + remove_dead_temporaries(self.remote_dir)
-        if (self.path / "merging").is_dir():
-            temporary += remove_dead_temporaries(self.path / "merging")
-        return CompactReport(
-            self.format,
-            parts_before=parts_before,
-            parts_after=len(self.bucket.list(PARTS)),
-            superseded_removed=removed,
-            temporary_removed=temporary,
-            rows=merged_rows,
-        )
-
-    def _merge_remote(self, group: list[Part]) -> int:
-        """Upload one part made of ``group``; it names every file the group descends from."""
-        lineage: list[str] = []
-        for part in group:
-            lineage += [part.path.name, *part.sources]
-        folder = self.path / "merging"  # not remote/: readers there drop what is not listed
-        folder.mkdir(exist_ok=True)
-        final = write_merged(folder, [part.path for part in group], sorted(set(lineage)))
-        name = _sorting_last(final.name, [part.path.name for part in group])
-        try:
-            if self.bucket.create(f"{PARTS}/{name}", final.read_bytes()) is None:
-                raise StoreError(f"a compacted part {name} already exists in {self.url}")
-            os.replace(final, self.remote_dir / name)  # the cached copy of what it wrote
-        finally:
-            final.unlink(missing_ok=True)
-        for part in group:  # superseded now; readers that listed them read the new part instead
-            self.bucket.delete(f"{PARTS}/{part.path.name}")
-        return sum(part.rows for part in group)
-
-
-def _sorting_last(name: str, sources: list[str]) -> str:
-    """``name`` with a time no earlier than its sources', so it lists after every one of them.
-
-    A reader lists keys in order: a merged part that sorts after its sources is either seen
-    with them or, when they were deleted before the reader got to them, seen alone. Parts from
-    a host whose clock runs ahead would otherwise sort after the merged part.
-    """
-    prefix, stamp, rest = name[:5], name[5:26], name[26:]
-    latest = max(source[5:26] for source in sources) if sources else ""
-    if stamp > latest or not latest[9:].isdigit():
-        return name
-    later = int(latest[9:]) + 1  # one microsecond later (as digits: the name only sorts)
-    return f"{prefix}{latest[:9]}{min(later, 10**12 - 1):012d}{rest}"
 
 
 def _named_crc(name: str) -> int | None:

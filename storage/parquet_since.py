@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runbench.errors import StoreError
-from runbench.records import upgrade_table
+from runbench.records import FIELDS, upgrade_table
 from runbench.storage.base import Damage
 from runbench.storage.parts import ROW_GROUP_ROWS, Part, PartChecker, open_part, short
 from runbench.storage.since import LineOffset, lines_since
@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _RETRIES = 20
+# text columns whose values are ids or prose, one per row or nearly: never dictionary-encoded
+FREE_TEXT = frozenset({"test_id", "run_id", "task_id", "error_message", "transcript"})
+# the other text columns (model, status, prompt type, …) hold a few values each: rows since are
+# delivered with them dictionary-encoded (pandas groups them by small integer codes)
+ENCODED = frozenset(
+    spec.name for spec in FIELDS if spec.kind == "string" and spec.name not in FREE_TEXT
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,18 +59,32 @@ def parquet_since(
     """
     known = position if isinstance(position, ParquetPosition) else ParquetPosition()
     segments: dict[str, LineOffset] = {}
+    fresh: dict[str, list[pa.Table]] = {}  # each segment's new lines, held until parts are listed
     for path in segment_paths:
         try:
-            handle = open(path, "rb")  # noqa: SIM115 -- closed below, around the yields
+            handle = open(path, "rb")  # noqa: SIM115 -- closed below
         except FileNotFoundError:
             continue  # sealed meanwhile: its part is listed below
         with handle:
             start = known.segments.get(path.name, LineOffset())
-            segments[path.name] = yield from lines_since(handle, path, start, columns, damage)
+            lines = lines_since(handle, path, start, columns, damage)
+            fresh[path.name] = []
+            while True:
+                try:
+                    fresh[path.name].append(encoded(next(lines)))
+                except StopIteration as end:
+                    segments[path.name] = end.value
+                    break
     seen = set(known.parts)
     for _ in range(_RETRIES):
         opened, vanished = _open_new(list_parts(), seen, checker, damage)
         try:
+            # a segment sealed since its lines were read: its part holds them (read below)
+            for name in {source for part in opened for source in part.sources}:
+                fresh.pop(name, None)
+            for tables in fresh.values():
+                yield from tables
+            fresh = {}
             for part in _to_read(opened, seen):
                 yield from _read_part(part, columns)
         finally:
@@ -114,8 +135,38 @@ def _to_read(opened: list[Part], seen: set[str]) -> list[Part]:
 
 
 def _read_part(part: Part, columns: list[str]) -> Generator[pa.Table, None, None]:
+    """The part's rows, its low-cardinality text read as dictionaries straight from the file.
+
+    Parquet stores those columns dictionary-encoded already: reading them so (``read_dictionary``)
+    skips decoding a million strings that the analysis would only encode again. The part is
+    opened again for that; if a compaction removed it since it was opened, the open handle is
+    read instead and the columns encoded after.
+    """
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     present = [name for name in columns if name in part.file.schema_arrow.names]
-    for batch in part.file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=present):
-        yield upgrade_table(pa.Table.from_batches([batch]), columns)
+    wanted = [name for name in present if name in ENCODED]
+    try:
+        source = pq.ParquetFile(part.path, metadata=part.file.metadata, read_dictionary=wanted)
+    except FileNotFoundError:
+        source = part.file
+    try:
+        for batch in source.iter_batches(batch_size=ROW_GROUP_ROWS, columns=present):
+            yield encoded(upgrade_table(pa.Table.from_batches([batch]), columns))
+    finally:
+        if source is not part.file:
+            source.close()
+
+
+def encoded(table: pa.Table) -> pa.Table:
+    """``table`` with its ``ENCODED`` columns dictionary-encoded (those read so are kept)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if name in ENCODED and pa.types.is_string(column.type):
+            column = pc.dictionary_encode(column.combine_chunks())
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)

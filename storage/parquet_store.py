@@ -424,9 +424,14 @@ class ParquetStore(StoreServices):
         segments = self._segment_paths()  # segments before parts, as every reader lists them
         return (
             yield from parquet_since(
-                segments, self._part_paths, self._checker, position, columns, damage
+                segments, lambda: self._since_parts(damage), self._checker, position, columns,
+                damage,
             )
-        )
+        )  # fmt: skip
+
+    def _since_parts(self, damage: list[Damage]) -> list[Path]:
+        """The part files ``rows_since`` lists (the object store adds the bucket's)."""
+        return self._part_paths()
 
     # -- maintenance -----------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import os
 import re
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,11 +119,17 @@ def write_part(
         raise
 
 
-def write_merged(folder: Path, paths: Sequence[Path], sources: Sequence[str]) -> Path:
+def write_merged(
+    folder: Path,
+    paths: Sequence[Path],
+    sources: Sequence[str],
+    keep: Callable[[pa.Table], pa.Table] | None = None,
+) -> Path:
     """Merge the parts at ``paths`` into one sealed part in ``folder`` naming ``sources``.
 
     One row group at a time, so memory stays bounded whatever the parts' sizes; on any failure
-    no temporary is left.
+    no temporary is left. ``keep``, when given, filters each row group (the object store leaves
+    out rows of revoked claims).
     """
     import pyarrow.parquet as pq
 
@@ -136,6 +142,8 @@ def write_merged(folder: Path, paths: Sequence[Path], sources: Sequence[str]) ->
                 try:
                     for index in range(source.num_row_groups):
                         row_group = upgrade_table(source.read_row_group(index)).cast(schema)
+                        if keep is not None:
+                            row_group = keep(row_group)
                         writer.write_table(row_group, row_group_size=ROW_GROUP_ROWS)
                 finally:
                     source.close()

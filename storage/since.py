@@ -2,7 +2,7 @@
 
 Both stores append JSON lines (the JSON store's ``records.jsonl``, the Parquet store's
 write-ahead segments), so "what was appended since" is the complete lines after an offset.
-Lines are decoded by the same strict ``parse_chunk`` every full read uses; bytes after the last
+Lines are decoded by the same strict, threaded ``parsed`` every full read uses; bytes after the last
 newline (an append still being written, or a torn line a later writer will end) are left for
 the next read, exactly as a full read leaves them.
 """
@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from runbench.storage import jsonl
 from runbench.storage.base import Damage
-from runbench.storage.jsonl import CHUNK_BYTES, parse_chunk
+from runbench.storage.jsonl import Progress, complete_chunks, parsed
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -39,21 +40,14 @@ def lines_since(
     (with their line numbers) and skipped.
     """
     handle.seek(start.offset)
-    offset, lines = start.offset, start.lines
-    carry = b""
-    while data := handle.read(CHUNK_BYTES):
-        buffer = carry + data
-        cut = buffer.rfind(b"\n")
-        if cut < 0:
-            carry = buffer
-            continue
-        complete, carry = buffer[: cut + 1], buffer[cut + 1 :]
-        table = parse_chunk(complete, path, lines + 1, damage)
-        lines += complete.count(b"\n")
-        offset += len(complete)
+    progress = Progress(start.offset, start.lines)
+    chunk_bytes = jsonl.CHUNK_BYTES
+    chunks = complete_chunks(handle, chunk_bytes, progress)
+    parallel = os.fstat(handle.fileno()).st_size - start.offset > chunk_bytes
+    for table in parsed(chunks, path, damage, parallel=parallel):
         if table.num_rows:
             yield table.select(columns)
-    return LineOffset(offset, lines)
+    return LineOffset(progress.offset, progress.lines)
 
 
 @dataclass(frozen=True, slots=True)

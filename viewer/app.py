@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runbench.analysis.plots import report_svg
+from runbench.analysis.plots import drawn_values, draws_alike, report_svg
 from runbench.analysis.show import show_test
 from runbench.errors import UsageError
 from runbench.storage import Store
 from runbench.viewer.page import error_page, index_page, test_page_html
-from runbench.viewer.state import StateCache, ViewQuery, ViewRows, build_view, store_version
+from runbench.viewer.rows import ViewRows
+from runbench.viewer.state import VIEW_COLUMNS, StateCache, ViewQuery, build_view, store_version
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -46,14 +47,15 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
         raise ValueError("refresh_s must be positive")
     label = f"{store.format} store at {store.root}"
     cache = StateCache()
-    rows = ViewRows()
+    drawings = StateCache()  # per query: the last plot and what it shows
+    rows = ViewRows(VIEW_COLUMNS)
 
     def current(query: ViewQuery) -> tuple[dict[str, Any], Any]:
         """The state and report for ``query``, rebuilt only when the store's files changed."""
         version = store_version(store)
         entry = cache.get(query.key, version)
         if entry is None:
-            entry = build_view(store, query, prices, rows.table(store, version))
+            entry = build_view(store, query, prices, rows.read(store, version))
             cache.put(query.key, version, entry)
         return entry
 
@@ -81,11 +83,21 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
         return JSONResponse(state, headers={"Cache-Control": "no-store"})
 
     def draw(query: ViewQuery) -> str | None:
-        """The plot of the page's own report (every grouping has at most two fields)."""
+        """The plot of the page's own report (every grouping has at most two fields).
+
+        Drawn again only when what it shows changed (``draws_alike``): a poll of a large
+        store during a run mostly moves rates by less than a pixel.
+        """
         report = current(query)[1]
         if not any(group.has_data for group in report.groups):
             return None
-        return report_svg(report)
+        shown = drawn_values(report)
+        last = drawings.get(query.key, "")
+        if last is not None and draws_alike(last[0], shown):
+            return str(last[1])
+        svg = report_svg(report)
+        drawings.put(query.key, "", (shown, svg))
+        return svg
 
     async def plot(request: Request) -> Response:
         try:

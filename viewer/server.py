@@ -56,6 +56,22 @@ def bind_loopback(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> socket.s
     return sock
 
 
+def warm_up() -> None:
+    """Do, once on a few made-up rows, what the first page does, before listening.
+
+    Importing pandas, Arrow's compute functions and matplotlib, and their first use (pandas'
+    group-bys, matplotlib's font list and text caches) cost over a second of the first page
+    otherwise; here they are part of starting the viewer, before its URL is announced.
+    """
+    from runbench.analysis.plots import report_svg
+    from runbench.analysis.warm import made_up_rows
+    from runbench.viewer.rows import folded
+    from runbench.viewer.state import ViewQuery, view_of
+
+    _, report = view_of(folded(None, [made_up_rows()]), ViewQuery(), None, [])
+    report_svg(report)
+
+
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -82,6 +98,7 @@ async def serve(
     """
     import uvicorn
 
+    warm_up()
     sock = bind_loopback(host, port)
     url = url_of(sock)
     config = uvicorn.Config(

@@ -20,20 +20,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbench.analysis.error_groups import ErrorGroup, groups_of_rows
+from runbench.analysis.error_groups import ErrorGroup, groups_of_table
 from runbench.analysis.render import NO_DATA, report_table_html
 from runbench.analysis.report import (
+    ALL_SUITES,
     LEGACY_SUITES,
     Report,
+    categorical,
     frame_of,
     report_columns,
     report_from_frame,
 )
-from runbench.analysis.results import error_rows
 from runbench.analysis.runs import RunInfo, list_runs
 from runbench.errors import UsageError
 from runbench.storage import Store
-from runbench.storage.base import apply_filters
+from runbench.storage.stored import is_judged
+from runbench.viewer.rows import HeldRows, folded
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,11 +62,8 @@ GROUPINGS = (
 )
 TESTS_SHOWN = 200
 RUNS_SHOWN = 50
-_EXTRA_COLUMNS = (
-    "run_id",
-    "provider",
-    "deployment",
-    "error_message",
+# what the tests list shows (the only pandas work beside the report)
+_LISTED = (
     "transcript",
     "instance",
     "prompt_type",
@@ -73,8 +72,12 @@ _EXTRA_COLUMNS = (
     "tool_success_rate",
     "model",
 )
+# what error groups read (in Arrow) and what tells a held row from one delivered again
+_GROUPED_ERRORS = ("run_id", "provider", "deployment", "error_message")
 _GROUPED = tuple(dict.fromkeys(name for by in GROUPINGS for name in by.split(",")))
-VIEW_COLUMNS = tuple(dict.fromkeys([*report_columns(_GROUPED), *_EXTRA_COLUMNS, "suite"]))
+VIEW_COLUMNS = tuple(
+    dict.fromkeys([*report_columns(_GROUPED), *_LISTED, *_GROUPED_ERRORS, "suite"])
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +157,7 @@ def store_version(store: Store) -> str:
 
 
 class StateCache:
-    """The last few states (and reports) built, each valid while the store's version holds.
+    """The last few states, reports or plots built, each valid while its version holds.
 
     Owned by one app (no module-level state); bounded, so a user flipping filters cannot grow it.
     """
@@ -177,28 +180,6 @@ class StateCache:
                 self._entries.pop(next(iter(self._entries)))
 
 
-class ViewRows:
-    """The store's rows in the columns the page shows, read once per version of its files.
-
-    Owned by one app (no module-level state). Every query, the filter choices and the plot
-    take their rows from here, so a page and its plot cost one read of the store, and a poll
-    while nothing changed costs none.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()  # one read at a time; the others wait and share it
-        self._version: str | None = None
-        self._table: pa.Table | None = None
-
-    def table(self, store: Store, version: str) -> pa.Table:
-        with self._lock:
-            if self._table is None or self._version != version:
-                self._table = None  # let the old table go before the new one is read
-                self._table = store.scan(list(VIEW_COLUMNS))
-                self._version = version
-            return self._table
-
-
 def options(table: pa.Table) -> dict[str, list[str]]:
     """The values each filter can take: what the store holds (so a new model appears live)."""
     import pyarrow.compute as pc
@@ -215,35 +196,65 @@ def options(table: pa.Table) -> dict[str, list[str]]:
     return choices
 
 
-def query_frame(rows: pa.Table, query: ViewQuery, columns: list[str]) -> pd.DataFrame:
-    """The rows of ``query`` (its filters applied in Arrow first) as the report reads them."""
-    return frame_of(apply_filters(rows, query.store_filters()).select(columns), query.suite_choice)
+def query_rows(rows: pa.Table, query: ViewQuery) -> pa.Table:
+    """The rows of ``query``: its filters and suite applied in Arrow, before any pandas work.
 
-
-def build_state(
-    store: Store, query: ViewQuery, prices: Prices | None = None, rows: pa.Table | None = None
-) -> dict[str, Any]:
-    """Every piece of the page for ``query``, plus a fingerprint of them all."""
-    return build_view(store, query, prices, rows)[0]
-
-
-def build_view(
-    store: Store, query: ViewQuery, prices: Prices | None = None, rows: pa.Table | None = None
-) -> tuple[dict[str, Any], Report]:
-    """The page's state and its report (which the plot draws), from ``rows`` or one read."""
+    The suite rule is ``report``'s (``frame_of``): legacy imports out unless asked for.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if rows is None:
-        rows = store.scan(list(VIEW_COLUMNS))
-    columns = list(dict.fromkeys([*report_columns(query.group_by), *_EXTRA_COLUMNS]))
-    frame = query_frame(rows, query, columns)
-    report = report_from_frame(frame, query.group_by, prices)
-    distinct_tests = int(frame["test_id"].nunique())
-    errors = error_rows(frame)
-    listed = [{str(key): value for key, value in row.items()} for row in errors.to_dict("records")]
-    groups = groups_of_rows(listed)
-    runs = list_runs(store)
+    mask: Any = None
+    for name, wanted in query.store_filters().items():
+        column = rows.column(name)
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        condition = pc.equal(column, pa.scalar(wanted, type=kind))
+        mask = condition if mask is None else pc.and_(mask, condition)
+    suites = rows.column("suite")
+    if query.suite_choice is None:
+        legacy = pa.array(LEGACY_SUITES, type=pa.string())
+        condition = pc.invert(pc.is_in(suites, value_set=legacy))
+        mask = condition if mask is None else pc.and_(mask, condition)
+    elif query.suite_choice != ALL_SUITES:
+        condition = pc.equal(suites, pa.scalar(query.suite_choice, type=pa.string()))
+        mask = condition if mask is None else pc.and_(mask, condition)
+    if mask is None:
+        return rows
+    mask = pc.fill_null(mask, False)
+    return rows if pc.all(mask).as_py() else rows.filter(mask)  # a filter copies every row
+
+
+def build_state(
+    store: Store, query: ViewQuery, prices: Prices | None = None, held: HeldRows | None = None
+) -> dict[str, Any]:
+    """Every piece of the page for ``query``, plus a fingerprint of them all."""
+    return build_view(store, query, prices, held)[0]
+
+
+def build_view(
+    store: Store, query: ViewQuery, prices: Prices | None = None, held: HeldRows | None = None
+) -> tuple[dict[str, Any], Report]:
+    """The page's state and its report (which the plot draws), from ``held`` or one read."""
+    if held is None:
+        held = folded(None, [categorical(store.scan(list(VIEW_COLUMNS)))])
+    return view_of(held, query, prices, list_runs(store))
+
+
+def view_of(
+    held: HeldRows, query: ViewQuery, prices: Prices | None, runs: list[RunInfo]
+) -> tuple[dict[str, Any], Report]:
+    """``build_view`` of rows and runs already read (the viewer's warm-up passes made-up ones)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = held.table
+    columns = list(dict.fromkeys([*report_columns(query.group_by), *_LISTED]))
+    chosen = query_rows(rows, query)
+    frame = frame_of(chosen.select(columns), ALL_SUITES)
+    report = report_from_frame(frame, query.group_by, prices, held.repeated)
+    errors = chosen.filter(pc.invert(is_judged(chosen)))
+    distinct_tests = _distinct_tests(report, chosen, errors, held.repeated)
+    groups = groups_of_table(errors)
     legacy = 0
     if query.suite_choice is None:
         legacy_suites = pa.array(LEGACY_SUITES, type=pa.string())
@@ -267,6 +278,29 @@ def build_view(
         "tests": distinct_tests,
     }
     return state, report
+
+
+def _distinct_tests(
+    report: Report, rows: pa.Table, errors: pa.Table, repeated: frozenset[str]
+) -> int:
+    """Tests among the rows: those judged (each once in the report) and those only errored.
+
+    An errored test that was also judged has several rows, so only the errored ids among the
+    ``repeated`` ones are looked up among the judged rows; no million ids are hashed.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    judged = sum(group.tests for group in report.groups)
+    if errors.num_rows == 0:
+        return judged
+    errored = set(pc.unique(errors.column("test_id")).to_pylist())
+    maybe = pa.array(sorted(errored & repeated), type=pa.string())
+    if len(maybe) == 0:
+        return judged + len(errored)
+    among = pc.and_(pc.is_in(rows.column("test_id"), value_set=maybe), is_judged(rows))
+    also_judged = pc.count_distinct(rows.column("test_id").filter(among)).as_py()
+    return judged + len(errored) - int(also_judged)
 
 
 def _empty(text: str) -> str:

@@ -16,7 +16,8 @@ The ranking is WorkflowBench's, reproduced without faiss:
   product (float32), the tool itself skipped, at most ``k`` kept;
 - ``rank(vector, k)`` (``MCPEmbeddingManager.search``): the query vector L2-normalised, then the
   ``min(3k, n)`` best by inner product, the first ``k`` kept. Embedding a query's text needs the
-  embedding model named in ``config``; this module takes the vector.
+  embedding model named in ``config``; ``IndexRanker`` is given a function that does it
+  (``runners/tool_search.py`` builds one over the ``embeddings`` endpoint of runbench.toml).
 
 The vectors searched are the ones stored in the serialised FAISS index when it has the expected
 layout, else the combined vectors normalised as WorkflowBench builds the index.
@@ -24,9 +25,11 @@ layout, else the combined vectors normalised as WorkflowBench builds the index.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import pickle
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from runbench.errors import UsageError
 from runbench.workload.similarity import NEIGHBOURS, ToolSimilarity
 
 INDEX_SOURCE_PREFIX = "index:"
+CACHED_QUERIES = 10_000  # rankings an IndexRanker keeps (WorkflowBench keeps every embedding)
 MAX_INDEX_BYTES = 256 * 2**20  # the repository's full index is 3.7 MB
 # the only globals a WorkflowBench index needs: numpy arrays (both numpy 1 and 2 module names),
 # their dtypes and numpy scalars. Everything else (builtins.eval, os.system, …) is refused.
@@ -54,6 +58,9 @@ _FAISS_FLAT_IP = b"IxFI"
 # fourcc, d (int32), ntotal (int64), two unused int64, is_trained (1 byte), metric (int32), then
 # the code vector's length (uint64) and its bytes
 _FAISS_HEADER_BYTES = 4 + 4 + 8 + 8 + 8 + 1 + 4 + 8
+
+# a query's text to its vector, by the index's embedding model (an API call, hence async)
+QueryEmbedding = Callable[[str], Awaitable[Sequence[float] | np.ndarray]]
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -130,12 +137,17 @@ class ToolIndex:
         picked = _top(scores, min(3 * k, len(self.tool_names)))[:k]
         return [(self.tool_names[position], float(scores[position])) for position in picked]
 
-    def ranker(self, embed: Callable[[str], Sequence[float]]) -> IndexRanker:
-        """A tool search (``search(query, k)``) that ranks by this index.
+    def ranker(self, embed: QueryEmbedding) -> IndexRanker:
+        """A tool search (``await search(query, k)``) that ranks by this index.
 
         ``embed`` turns a query into its vector with the index's embedding model (``model``).
         """
         return IndexRanker(self, embed)
+
+    def covered(self, names: Iterable[str]) -> tuple[str, ...]:
+        """The tools of ``names`` this index holds a vector of, in the order given."""
+        held = set(self.tool_names)
+        return tuple(name for name in names if name in held)
 
     def similarity(self) -> ToolSimilarity:
         """Phase 2's tool similarity from this index's neighbours (``similarity_source``)."""
@@ -144,15 +156,42 @@ class ToolIndex:
         )
 
 
-@dataclass(frozen=True, slots=True)
 class IndexRanker:
-    """WorkflowBench's index search for a query text: its embedding, then ``ToolIndex.rank``."""
+    """WorkflowBench's index search for a query text: its embedding, then ``ToolIndex.rank``.
 
-    index: ToolIndex
-    embed: Callable[[str], Sequence[float]]
+    WorkflowBench keeps every query's embedding (``_get_embedding``'s permanent cache), so a
+    query asked again costs no request; this keeps the ranking of the last ``CACHED_QUERIES``
+    queries instead of their vectors (a few names each, not 3,072 floats), and tests that ask
+    the same query at once share one request. A failed request is not kept: the next asks
+    again.
+    """
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        return self.index.rank(self.embed(query), k)
+    def __init__(self, index: ToolIndex, embed: QueryEmbedding) -> None:
+        self.index = index
+        self._embed = embed
+        self._ranked: OrderedDict[tuple[str, int], asyncio.Future[list[tuple[str, float]]]]
+        self._ranked = OrderedDict()
+
+    async def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """The ``k`` best tools for ``query``. Raises what ``embed`` raises."""
+        key = (query, k)
+        pending = self._ranked.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._rank(query, k))
+            self._ranked[key] = pending
+            while len(self._ranked) > CACHED_QUERIES:
+                self._ranked.popitem(last=False)
+        else:
+            self._ranked.move_to_end(key)
+        try:
+            return list(await asyncio.shield(pending))
+        except BaseException:
+            if self._ranked.get(key) is pending and pending.done():
+                del self._ranked[key]
+            raise
+
+    async def _rank(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self.index.rank(await self._embed(query), k)
 
 
 def _top(scores: np.ndarray, count: int) -> list[int]:

@@ -77,7 +77,7 @@ async def converse(
                 break
             continue
         if action.kind == "search":
-            answer = search_results(action.searches, ranker, tools)
+            answer = await search_results(action.searches, ranker, tools)
         elif action.kind == "tool_info":
             answer = tool_details(action.infos, tools)
         elif action.kind == "no_action":

@@ -27,9 +27,13 @@ SEARCH_RESULTS = 5
 
 
 class ToolRanker(Protocol):
-    """Ranks the registry's tools for a search query: ``(tool name, relevance)``, best first."""
+    """Ranks the registry's tools for a search query: ``(tool name, relevance)``, best first.
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]: ...
+    Async because WorkflowBench's ranking embeds the query with a model behind an API
+    (``tool_index.IndexRanker``); a run's event loop must not wait on it.
+    """
+
+    async def search(self, query: str, k: int) -> list[tuple[str, float]]: ...
 
 
 class KeywordRanker:
@@ -41,7 +45,11 @@ class KeywordRanker:
             for name in tools
         ]
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+    async def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self.rank(query, k)
+
+    def rank(self, query: str, k: int) -> list[tuple[str, float]]:
+        """The ranking itself: pure, no I/O."""
         words = query.lower().split()
         if not words:
             return []
@@ -115,14 +123,14 @@ def _details(spec: Mapping[str, Any], indent: str, lines: list[str], *, search: 
             lines.append(text + (f": {entry['description']}" if entry.get("description") else ""))
 
 
-def search_results(
+async def search_results(
     queries: Sequence[str], ranker: ToolRanker, tools: ToolRegistry, k: int = SEARCH_RESULTS
 ) -> str:
     """The reply to a search turn: every query's top tools with their full entries."""
     lines = ["Tool Search Results:"]
     for query in queries:
         lines.append(f"\nQuery: '{query}'")
-        found = [(name, score) for name, score in ranker.search(query, k) if name in tools]
+        found = [(name, score) for name, score in await ranker.search(query, k) if name in tools]
         if not found:
             lines.append("No matching tools found.")
             continue

@@ -71,3 +71,21 @@ def test_top_reasons_keep_the_largest_groups_of_each_endpoint(store) -> None:  #
 def test_a_group_reads_as_one_line_for_the_end_of_run_summary(store) -> None:  # type: ignore[no-untyped-def]
     assert error_groups(store)[0].describe() == "3× sim/a-1 api_error: HTTP 503, 00:01:00–00:09:00"
     assert error_groups(store)[-1].describe() == "1× sim/b test_timeout: test exceeded 60 s"
+
+
+def test_groups_computed_in_arrow_equal_those_of_the_rows(store) -> None:  # type: ignore[no-untyped-def]
+    """The viewer's Arrow grouping and the row grouping agree, whatever the rows hold.
+
+    Extra rows add what the fixture lacks: an empty message, the same test erroring twice,
+    two rows at the same time (ties keep row order) and more tests than examples kept.
+    """
+    from runbench.analysis.error_groups import groups_of_rows, groups_of_table
+
+    extra = [
+        make_record("c", "error", instance=i, minutes=7, error_message=message)
+        for i, message in ((0, ""), (1, ""), (1, ""), (2, "x"), (3, "x"), (4, "x"), (5, "x"))
+    ]
+    store.append(extra)
+    table = store.scan()
+    assert groups_of_table(table) == groups_of_rows(table.to_pylist())
+    assert groups_of_table(table.slice(0, 0)) == []

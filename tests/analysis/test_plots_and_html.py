@@ -5,6 +5,7 @@ import io
 import json
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,3 +199,19 @@ def test_terminal_cells_say_no_data_for_an_empty_group(store) -> None:  # type: 
     assert len(cells[("n", "optimal")]) == len(TERMINAL_HEADERS)
     assert cells[("n", "optimal")][:3] == ["0", "no data", "-"]
     assert cells[("m", "optimal")][1:3] == ["0%", "0-7"]
+
+
+def test_a_drawing_counts_as_unchanged_only_while_nothing_visible_moved() -> None:
+    from runbench.analysis.plots import draws_alike
+
+    by = ("model",)
+    drawn = (by, ((("a",), "55% 54%–56%", (0.5549, 0.5449, 0.5649)),))
+
+    def moved(rate: float, labels: str = "55% 54%–56%") -> Any:
+        return (by, ((("a",), labels, (rate, 0.5449, 0.5649)),))
+
+    assert draws_alike(drawn, moved(0.5549 + 0.0009)), "less than a thousandth: same picture"
+    assert not draws_alike(drawn, moved(0.5549 + 0.0011)), "a visible move redraws"
+    assert not draws_alike(drawn, moved(0.5549, "56% 54%–56%")), "a changed label redraws"
+    assert not draws_alike(drawn, (by, ())), "a group gone redraws"
+    assert not draws_alike(drawn, (("prompt_type",), drawn[1])), "another grouping redraws"

@@ -96,3 +96,36 @@ def test_the_readme_duckdb_recipe_reads_raw_parts_correctly(parquet_root: Path) 
     results = duckdb.execute(query, [pattern]).df()
     # ---
     assert {(r.test_id, int(r.attempt), r.status) for r in results.itertuples()} == expected
+
+
+def test_latest_results_given_the_repeated_ids_picks_the_same_rows(tmp_path: Path) -> None:
+    """The viewer's hint (ids with several rows) selects exactly what hashing every id does."""
+    from runbench.analysis.report import frame_of
+    from runbench.analysis.results import latest_results
+    from runbench.storage import open_store
+    from tests.analysis.conftest import make_record
+
+    store = open_store(tmp_path, "parquet")
+    store.append(
+        [
+            make_record("m", "failure", instance=0),
+            make_record("m", "full_success", instance=0, attempt=2, run_id="run-2", minutes=3),
+            make_record("m", "error", instance=1),
+            make_record("m", "partial_success", instance=1, attempt=2, run_id="run-2"),
+            make_record("m", "full_success", instance=2, attempt=3, run_id="run-3", minutes=9),
+            make_record("m", "error", instance=2, attempt=4, run_id="run-4", minutes=10),
+            make_record("m", "failure", instance=3),
+        ]
+    )
+    frame = frame_of(store.scan(), None)
+    counts = frame["test_id"].value_counts()
+    repeated = set(counts[counts > 1].index)
+    assert len(repeated) == 3
+    expected = latest_results(frame).sort_index()
+    assert latest_results(frame, repeated).sort_index().equals(expected)
+    assert len(expected) == 4 and set(expected["status"]) == {
+        "full_success",
+        "partial_success",
+        "failure",
+    }
+    assert latest_results(frame, set()).equals(frame[frame["status"] != "error"])

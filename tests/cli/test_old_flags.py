@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from runbench import config as config_module
 from runbench.cli import run as run_commands
 from runbench.cli.legacy_flags import resolve_legacy
 from runbench.cli.options import LegacyArgs, PlanArgs, RunArgs
@@ -262,12 +263,21 @@ def test_clear_is_refused_and_deletes_nothing(
 
 
 def test_progress_shows_the_plans_status_and_runs_nothing(
-    tmp_path: Path, invoke: Callable[..., Outcome]
+    tmp_path: Path, invoke: Callable[..., Outcome], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     records = _stored_run(tmp_path, invoke)
     before = records.read_bytes()
+    loads: list[Path | None] = []
+    original = config_module.load_config
+
+    def counted(path: Path | None) -> Any:
+        loads.append(path)
+        return original(path)
+
+    monkeypatch.setattr(config_module, "load_config", counted)
     done = invoke("batch", *PLAN, "--progress", "--detailed", "--store", str(tmp_path))
     assert done.code == 0, done.stderr
+    assert len(loads) == 1, "the run's config is the one --progress's status uses"
     assert done.lines[0] == "plan status: 2/2 tests done (100.0 %)"
     assert _old_notes(done) == [
         "[INFO] --progress: showing the plan's progress (as runbench status does); running nothing",

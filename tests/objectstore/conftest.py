@@ -52,6 +52,20 @@ class S3:
             region_name="us-east-1",
         )
 
+    def dataset(self):  # type: ignore[no-untyped-def]
+        """The store's parts as an outside reader sees them: a pyarrow dataset on the bucket."""
+        import pyarrow.dataset as ds
+        from pyarrow import fs
+
+        s3fs = fs.S3FileSystem(
+            endpoint_override=self.endpoint,
+            access_key="testing",
+            secret_key="testing-secret-value",
+            region="us-east-1",
+            scheme="http",
+        )
+        return ds.dataset(f"{self.bucket}/team/parquet/parts", filesystem=s3fs, format="parquet")
+
     def keys(self, folder: str) -> list[str]:
         reply = self.client().list_objects_v2(Bucket=self.bucket, Prefix=f"team/{folder}/")
         return [item["Key"] for item in reply.get("Contents", [])]

@@ -6,6 +6,7 @@ cache folder stands for a second machine (it shares nothing local with the first
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,11 +15,14 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from runbench.errors import StoreError
+from runbench.records import Record
 from runbench.storage import open_store
 from runbench.storage.base import key_strings
 from runbench.storage.bucket import Bucket
@@ -29,10 +33,35 @@ from tests.objectstore.conftest import S3
 HERE = Path(__file__).parent
 WRITER = HERE.parent / "storage" / "writer.py"
 REPO = HERE.parent.parent
+T = TypeVar("T")
 
 
 def _keys(store: object) -> list[str]:
     return key_strings(store.scan(["test_id", "attempt", "run_id"])).to_pylist()  # type: ignore[attr-defined]
+
+
+def _upload_in_parts(store: object, records: list[Record], rows: int) -> None:
+    """Append ``records`` and upload them as parts of ``rows`` rows each."""
+    for start in range(0, len(records), rows):
+        store.append(records[start : start + rows])  # type: ignore[attr-defined]
+        store._committer.exclusive(store._seal_own)  # type: ignore[attr-defined]
+        store.upload_pending()  # type: ignore[attr-defined]
+
+
+def _on_machine_1(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], T]], T]:
+    """Run a call as if on the host ``machine-1`` (this process cannot watch its pid then)."""
+    import socket
+
+    real_host = socket.gethostname()
+
+    def run(call: Callable[[], T]) -> T:
+        monkeypatch.setattr(socket, "gethostname", lambda: "machine-1")
+        try:
+            return call()
+        finally:
+            monkeypatch.setattr(socket, "gethostname", lambda: real_host)
+
+    return run
 
 
 def _env(s3: S3, **extra: str) -> dict[str, str]:
@@ -143,41 +172,74 @@ def test_writer_processes_killed_with_sigkill_lose_and_double_nothing(s3: S3) ->
 def test_a_paused_claimer_loses_its_lease_and_its_result_is_not_stored(
     s3: S3, tmp_path: Path
 ) -> None:
-    ids = [f"t{index:02d}" for index in range(5)]
+    """A holder on another machine stops; its tests are taken over by beat, never by clock.
+
+    Its early results were accepted while it held the claims but uploaded only after the
+    takeover: they reach the bucket, yet no reader counts them and compaction removes them.
+    """
+    ids = [f"{index:032x}" for index in range(5)]
     go = tmp_path / "go"
     claimer = subprocess.Popen(
         [sys.executable, str(HERE / "paused_claimer.py"), "--store", s3.url, "--owner",
-         "run-paused", "--ids", ",".join(ids), "--lease-s", "2", "--go-file", str(go)],
+         "run-paused", "--ids", ",".join(ids), "--early", "2", "--lease-s", "1.5",
+         "--go-file", str(go), "--host", "machine-1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(s3),
     )  # fmt: skip
-    assert claimer.stdout is not None
-    first = json.loads(claimer.stdout.readline())
+    assert claimer.stdout is not None and claimer.stderr is not None
+    line = claimer.stdout.readline()
+    assert line, claimer.stderr.read()
+    first = json.loads(line)
     assert first["claimed"] == dict.fromkeys(ids, 1)
+    assert first["early"] == ids[:2]
     claimer.send_signal(signal.SIGSTOP)
     try:
         store = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
-        assert store.claim(ids, "run-live", 30) == {}  # held while the lease runs
-        time.sleep(2.5)
-        taken = store.claim(ids, "run-live", 30)
-        assert taken == dict.fromkeys(ids, 2)  # the lease expired: taken over, next attempt
+        assert store.claim(ids, "run-live", 30) == {}  # its beat is new to this process: live
+        # Stopped, it cannot beat; this process takes over once it has seen the same beat for
+        # the lease's 1.5 s on its own monotonic clock (polled: the machine's load decides how
+        # many polls that takes, never the outcome).
+        deadline = time.monotonic() + 60
+        taken: dict[str, int] = {}
+        while not taken and time.monotonic() < deadline:
+            time.sleep(0.1)
+            taken = store.claim(ids, "run-live", 30)
+        assert taken == dict.fromkeys(ids, 2)  # taken over, with the next attempt
     finally:
         claimer.send_signal(signal.SIGCONT)
     go.touch()
     out, err = claimer.communicate(timeout=60)
     assert claimer.returncode == 0, err
-    assert json.loads(out)["renewed"] == []  # its renewal says it holds nothing
-    assert "no longer holds" in err
-    assert store.scan(["run_id"]).num_rows == 0  # nothing of the lost claims was stored
+    late = json.loads(out)
+    assert late == {"refused": ids[2:], "renewed": []}  # it learns the loss when it renews
+    raw = s3.dataset().to_table(columns=["test_id", "run_id"]).to_pylist()
+    assert sorted(row["test_id"] for row in raw if row["run_id"] == "run-paused") == ids[:2]
+    assert store.scan(["run_id"]).num_rows == 0  # uploaded late, revoked: not counted
+    assert store.known_tests().done == set()
     assert store.claimed() == dict.fromkeys(ids, "run-live")
+    template = next(iter(synthetic_records(1, seed=9)))
+    results = [
+        dataclasses.replace(template, test_id=test_id, attempt=2, run_id="run-live")
+        for test_id in ids
+    ]
+    assert store.append_held(results, "run-live") == []
+    assert store.claimed() == dict.fromkeys(ids, "run-live")  # held until uploaded
+    store.release("run-live")
+    store.close()
+    assert store.claimed() == {}
+    assert sorted(_keys(store)) == sorted(f"{test_id}|2|run-live" for test_id in ids)
+    assert "2 row(s) of claims their run had lost" in " ".join(store.verify().notes)
+    store.compact()
+    assert store._object_claims.read().revoked == []  # type: ignore[attr-defined]  # applied, its owner gone: pruned
+    keys = s3.dataset().to_table(columns=["test_id", "run_id"]).to_pylist()
+    assert sorted((row["test_id"], row["run_id"]) for row in keys) == [
+        (test_id, "run-live") for test_id in ids
+    ]
 
 
 def test_two_compactions_at_once_one_proceeds_and_readers_never_double(s3: S3) -> None:
     records = list(synthetic_records(400, seed=4))
     store = open_store("", "parquet", remote=s3.settings())
-    for start in range(0, 400, 20):
-        store.append(records[start : start + 20])
-        store._committer.exclusive(store._seal_own)  # type: ignore[attr-defined]
-        store.upload_pending()  # type: ignore[attr-defined]
+    _upload_in_parts(store, records, 20)
     assert len(s3.keys("parquet/parts")) == 20
     expected = sorted(_keys(store))
     start_at = time.time() + 3.0
@@ -241,23 +303,68 @@ def test_the_probe_runs_once_per_store_and_endpoint(s3: S3) -> None:
     assert calls["probe"] == 0
 
 
-def test_pyarrow_reads_the_parts_straight_from_the_bucket(s3: S3, tmp_path: Path) -> None:
-    import pyarrow.dataset as ds
-    from pyarrow import fs
+def test_pyarrow_duckdb_and_polars_read_the_parts_straight_from_the_bucket(s3: S3) -> None:
+    """Outside readers see each row once after compaction, through pyarrow's S3 file system.
+
+    DuckDB's own S3 reader (the httpfs extension) is downloaded on first use, which an offline
+    machine cannot do; DuckDB and Polars read the bucket through pyarrow's dataset instead.
+    """
+    import duckdb
+    import polars as pl
 
     store = open_store("", "parquet", remote=s3.settings())
-    store.append(list(synthetic_records(120, seed=7)))
-    store.close()
-    store.append_table(store.scan())  # a second part with the same rows: 240 rows in parts
-    s3fs = fs.S3FileSystem(
-        endpoint_override=s3.endpoint,
-        access_key="testing",
-        secret_key="testing-secret-value",
-        region="us-east-1",
-        scheme="http",
-    )
-    table = ds.dataset(f"{s3.bucket}/team/parquet/parts", filesystem=s3fs, format="parquet")
-    assert table.to_table(columns=["test_id"]).num_rows == 240
+    records = list(synthetic_records(120, seed=7))
+    _upload_in_parts(store, records, 40)
+    store.compact()
+    dataset = s3.dataset()
+    assert dataset.to_table(columns=["test_id"]).num_rows == 120
+    count = duckdb.sql("select count(distinct test_id), count(*) from dataset").fetchall()
+    assert count == [(120, 120)]
+    frame = pl.scan_pyarrow_dataset(dataset).select(pl.len(), pl.col("model").n_unique()).collect()
+    assert frame.row(0)[0] == 120
+    expected = sorted(_keys(store))
+    got = duckdb.sql(
+        "select test_id || '|' || attempt || '|' || run_id as k from dataset order by k"
+    ).fetchall()
+    assert [row[0] for row in got] == expected
+
+
+def test_a_claim_reads_only_the_parts_added_since_the_last_one(
+    s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runbench.storage.parquet_since as since
+
+    opened: list[str] = []
+    original = since.open_part
+
+    def counted(path: Path, checker: object) -> object:
+        opened.append(path.name)
+        return original(path, checker)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(since, "open_part", counted)
+    records = list(synthetic_records(60, seed=10))
+    writer = open_store("", "parquet", remote=s3.settings())
+    _upload_in_parts(writer, records[:50], 10)
+    claimer = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
+    ids = [record.test_id for record in records]
+
+    def not_done(stored: int) -> set[str]:
+        done = {record.test_id for record in records[:stored] if record.status != "error"}
+        return set(ids) - done
+
+    granted = claimer.claim(ids, "run-2", 30)
+    assert set(granted) == not_done(50)  # done ones are not granted
+    assert len(opened) == 5
+    claimer.release("run-2")
+    writer.append(records[50:55])  # another machine finishes five more
+    writer.close()
+    opened.clear()
+    granted = claimer.claim(ids, "run-2", 30)
+    assert set(granted) == not_done(55) != not_done(50)
+    assert len(opened) == 1, "only the new part was read"
+    opened.clear()
+    assert claimer.claim(ids, "run-2", 30) == granted
+    assert opened == [], "nothing new: no part read"
 
 
 def test_segments_are_uploaded_every_n_rows_and_every_t_seconds(s3: S3) -> None:
@@ -277,3 +384,79 @@ def test_segments_are_uploaded_every_n_rows_and_every_t_seconds(s3: S3) -> None:
     assert len(s3.keys("parquet/parts")) == 3
     keys = _keys(open_store("", "parquet", remote=s3.settings(s3.cache.parent / "other")))
     assert len(keys) == 60 and len(set(keys)) == 60
+
+
+def test_a_holder_on_another_host_keeps_its_tests_while_it_beats_and_loses_them_after(
+    s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Judged by the beat alone: the lease holds no expiry time for anyone's clock to misread."""
+    ids = [f"{index:032x}" for index in range(3)]
+    holder = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-1"))
+    taker = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
+    as_holder = _on_machine_1(monkeypatch)
+    assert as_holder(lambda: holder.claim(ids, "run-far", 0.5)) == dict.fromkeys(ids, 1)
+    written = s3.client().get_object(Bucket=s3.bucket, Key="team/parquet/claims/book.json")
+    lease = json.loads(written["Body"].read())["leases"]["run-far"]
+    assert set(lease) == {"host", "boot", "pid", "started", "lease_s", "beat", "tests"}
+    for _ in range(8):  # longer than its lease in all, and a fresh beat before every look
+        assert as_holder(lambda: holder.renew("run-far")) == set(ids)
+        time.sleep(0.1)
+        assert taker.claim(ids, "run-near", 30) == {}
+    deadline = time.monotonic() + 30
+    taken: dict[str, int] = {}
+    while not taken and time.monotonic() < deadline:  # it stopped beating
+        time.sleep(0.05)
+        taken = taker.claim(ids, "run-near", 30)
+    assert taken == dict.fromkeys(ids, 2)
+    assert as_holder(lambda: holder.renew("run-far")) == set()
+
+
+def test_the_compaction_lease_of_a_silent_host_is_taken_over_only_after_its_beat_stops(
+    s3: S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runbench.storage.object_lease import CompactionLease
+
+    bucket = Bucket(s3.settings())
+    far, near = CompactionLease(bucket, 0.3), CompactionLease(bucket, 0.3)
+    as_far = _on_machine_1(monkeypatch)
+    assert as_far(far.acquire)
+    for _ in range(4):  # 0.4 s in all, longer than the lease: it beats before every look
+        assert as_far(far.renew)
+        time.sleep(0.1)
+        assert not near.acquire()
+    deadline = time.monotonic() + 30
+    while not near.acquire() and time.monotonic() < deadline:  # it stopped beating
+        time.sleep(0.05)
+    assert near.renew()
+    assert not as_far(far.renew), "the silent holder learns it lost the lease"
+    near.release()
+    assert CompactionLease(bucket, 0.3).acquire()
+
+
+def test_a_claimer_killed_on_this_machine_frees_its_tests_and_keeps_its_results(
+    s3: S3, tmp_path: Path
+) -> None:
+    """kill -9 after two results: the next command here uploads them and frees the rest at once."""
+    import socket
+
+    ids = [f"{index:032x}" for index in range(5)]
+    claimer = subprocess.Popen(
+        [sys.executable, str(HERE / "paused_claimer.py"), "--store", s3.url, "--owner",
+         "run-killed", "--ids", ",".join(ids), "--early", "2", "--lease-s", "600",
+         "--go-file", str(tmp_path / "never"), "--host", socket.gethostname()],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(s3),
+    )  # fmt: skip
+    assert claimer.stdout is not None and claimer.stderr is not None
+    line = claimer.stdout.readline()
+    assert line, claimer.stderr.read()
+    assert json.loads(line)["early"] == ids[:2]
+    claimer.kill()
+    claimer.wait(timeout=60)
+    assert s3.keys("parquet/parts") == []  # its two results were only in its local segment
+    nxt = open_store("", "parquet", remote=s3.settings())  # the next command on this machine
+    assert len(s3.keys("parquet/parts")) == 1
+    assert nxt.claimed() == {}  # its lease left the book once its rows were uploaded
+    granted = nxt.claim(ids, "run-next", 30)  # a 600 s lease, yet free now: its process is gone
+    assert sorted(granted) == ids[2:]
+    elsewhere = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
+    assert sorted(_keys(elsewhere)) == sorted(f"{test_id}|1|run-killed" for test_id in ids[:2])

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runbench.records import encode_records
 from runbench.storage.base import Damage
 from runbench.storage.jsonl import _looks_clean, _parse_lines, parse_chunk
+from runbench.storage.since import file_since
 from runbench.synthetic import synthetic_records
 
 _LINES = [encode_records([record]) for record in synthetic_records(12, seed=11)]
@@ -84,3 +86,45 @@ def test_the_pre_check_refuses_each_kind_of_damage() -> None:
         clean[:10] + b"\\uDFFF" + clean[10:],  # the same in capitals
     ):
         assert not _looks_clean(damaged, damaged.count(b"\n"))
+
+
+def test_a_read_parsed_on_threads_names_each_damaged_line_once_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks parsed at once still name every bad line once, with its own line number.
+
+    The real JSON store is read through ``verify`` and ``scan``, with chunks of a few lines so
+    that the damage falls in several chunks parsed on the reader's threads.
+    """
+    from runbench.storage import jsonl
+    from runbench.storage.json_store import JsonStore
+
+    monkeypatch.setattr(jsonl, "CHUNK_BYTES", 4 * len(_LINES[0]))
+    monkeypatch.setattr(jsonl, "PARSE_THREADS", 3)
+    records = list(synthetic_records(120, seed=5))
+    store = JsonStore(tmp_path)
+    store.append(records)
+    lines = store.records_path.read_bytes().split(b"\n")[:-1]
+    bad = {3: b"{not json", 40: b"\xff" + lines[40][1:], 41: lines[41].replace(b'"', b"'", 1)}
+    bad[97] = lines[97].replace(b'"attempt":1,', b'"attempt":-4,')
+    for number, text in bad.items():
+        lines[number - 1] = text
+    store.records_path.write_bytes(b"".join(line + b"\n" for line in lines))
+
+    report = store.verify()
+    assert [(item.kind, item.line) for item in report.damage] == [
+        ("corrupt_line", 3),
+        ("corrupt_line", 40),
+        ("corrupt_line", 41),
+        ("invalid_record", 97),
+    ]
+    read = store.scan(["test_id"]).column("test_id").to_pylist()
+    kept = [record.test_id for number, record in enumerate(records, 1) if number not in bad]
+    assert read == kept
+    assert report.rows == len(kept)
+    since_damage: list[Damage] = []  # the rows since a position (the viewer, claims) alike
+    since = file_since(store.records_path, None, ["test_id"], since_damage)
+    assert [t for table in since for t in table.column("test_id").to_pylist()] == kept
+    assert [(item.kind, item.line) for item in since_damage] == [
+        (item.kind, item.line) for item in report.damage
+    ]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from runbench.records import KEY_FIELDS
 from runbench.storage import Store, open_store
+from runbench.storage.base import Damage
+from runbench.storage.parquet_since import parquet_since
 from runbench.storage.parquet_store import ParquetStore
 from runbench.synthetic import synthetic_records
 
@@ -98,3 +100,21 @@ def test_parquet_sealing_and_compaction_lose_nothing_and_merges_are_not_read_aga
     writer.append(records[:1])  # a row appended again by another writer (a new attempt's row)
     seen, _ = _keys(store, position)
     assert seen == Counter([_key(records[0])])
+
+
+def test_a_segment_sealed_while_it_is_read_is_delivered_once(tmp_path: Path) -> None:
+    """Its lines are read, then its part appears before parts are listed: one copy, as scan."""
+    store = ParquetStore(tmp_path, segment_rows=10_000)
+    records = list(synthetic_records(40, seed=6))
+    store.append(records)
+    segment_paths = store._segment_paths()
+    assert segment_paths, "the rows wait in a write-ahead segment"
+
+    def seal_then_list() -> list[Path]:
+        store.close()  # the writer seals its segment into a part right after its lines were read
+        return store._part_paths()
+
+    damage: list[Damage] = []
+    since = parquet_since(segment_paths, seal_then_list, store._checker, None, ["test_id"], damage)
+    delivered = [test_id for table in since for test_id in table.column("test_id").to_pylist()]
+    assert sorted(delivered) == sorted(record.test_id for record in records)

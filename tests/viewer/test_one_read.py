@@ -2,23 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pytest
 from starlette.testclient import TestClient
 
 from runbench.records import records_to_table
-from runbench.storage import open_store
+from runbench.storage import Store, open_store
+from runbench.storage.base import RowsSince
+from runbench.storage.parquet_store import ParquetStore
+from runbench.storage.services import StoreServices
 from runbench.synthetic import synthetic_records
 from runbench.viewer.app import create_app
-from runbench.viewer.state import RUNS_SHOWN
+from runbench.viewer.state import RUNS_SHOWN, ViewQuery, build_state
 from tests.analysis.conftest import make_record
 from tests.analysis.test_runs import manifest
 
 
+@pytest.fixture
+def since_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, int]]:
+    """Each ``rows_since`` call of a store: (from the beginning?, rows it delivered)."""
+    calls: list[tuple[bool, int]] = []
+    original = StoreServices.rows_since
+
+    def spy(self: Any, position: object | None, columns: Any = None) -> RowsSince:
+        since = original(self, position, columns)
+        index = len(calls)
+        calls.append((position is None, 0))
+
+        def counted() -> Iterator[pa.Table]:
+            for table in since:
+                calls[index] = (calls[index][0], calls[index][1] + table.num_rows)
+                yield table
+            return since.position
+
+        return RowsSince(counted())  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StoreServices, "rows_since", spy)
+    return calls
+
+
+def _fresh_state(store: Store) -> dict[str, Any]:
+    return build_state(store, ViewQuery())
+
+
 @pytest.mark.parametrize("storage", ["json", "parquet"])
-def test_page_plot_filters_and_polls_share_one_read_per_version(
-    tmp_path: Path, storage: str, scans: list[int]
+def test_page_plot_filters_and_polls_share_one_read_and_polls_read_only_new_rows(
+    tmp_path: Path, storage: str, scans: list[int], since_reads: list[tuple[bool, int]]
 ) -> None:
     store = open_store(tmp_path, storage)
     store.append_table(records_to_table(list(synthetic_records(900, seed=5, run_id="r" * 8))))
@@ -30,12 +63,56 @@ def test_page_plot_filters_and_polls_share_one_read_per_version(
     assert plot.status_code == 200
     assert client.get("/api/state").json()["rows"] == 900
     assert 0 < narrow["rows"] < 900 and "sim-strong" not in narrow["fragments"]["results"]
-    assert scans[0] == 1
+    assert since_reads == [(True, 900)] and scans[0] == 0, "one read for all of them"
     store.append([make_record("sim-new", "full_success", instance=0)])
     state = client.get("/api/state").json()
     assert state["rows"] == 901 and "sim-new" in state["options"]["model"]
     client.get("/plot.svg")
-    assert scans[0] == 2
+    assert since_reads[1:] == [(False, 1)], "the poll read only the appended row"
+    assert state["fingerprint"] == _fresh_state(store)["fingerprint"], "as if read afresh"
+    rerun = make_record("sim-new", "failure", instance=0, attempt=2, run_id="run-2", minutes=5)
+    store.append([rerun])  # a test seen before: only its latest row may count
+    state = client.get("/api/state").json()
+    assert since_reads[2:] == [(False, 1)]
+    assert state["rows"] == 902 and state["tests"] == 901
+    assert state["fingerprint"] == _fresh_state(store)["fingerprint"], "the re-run counts once"
+    store.append(
+        [
+            make_record("sim-new", "error", instance=1),  # a test that only errored
+            make_record("sim-new", "error", instance=0, attempt=3, run_id="run-3", minutes=6),
+        ]
+    )
+    state = client.get("/api/state").json()
+    stored = set(store.scan(["test_id"]).column("test_id").to_pylist())
+    assert state["rows"] == 904 and state["tests"] == len(stored) == 902
+    assert state["fingerprint"] == _fresh_state(store)["fingerprint"]
+
+
+def test_rows_read_again_after_a_seal_or_a_json_compact_are_counted_once(
+    tmp_path: Path, since_reads: list[tuple[bool, int]]
+) -> None:
+    records = list(synthetic_records(60, seed=8, run_id="s" * 8))
+    parquet = ParquetStore(tmp_path / "p", segment_rows=10_000)  # rows wait in a segment
+    parquet.append(records[:40])
+    client = TestClient(create_app(parquet), base_url="http://127.0.0.1")
+    assert client.get("/api/state").json()["rows"] == 40
+    parquet.append(records[40:])
+    parquet.close()  # sealed into a part: its 60 rows are delivered again with the 20 new
+    state = client.get("/api/state").json()
+    assert since_reads[-1] == (False, 60) and state["rows"] == 60
+    assert state["fingerprint"] == _fresh_state(parquet)["fingerprint"]
+
+    json_store = open_store(tmp_path / "j", "json")
+    json_store.append(records[:30])
+    with open(tmp_path / "j" / "json" / "records.jsonl", "ab") as handle:
+        handle.write(b"damaged\n")
+    client = TestClient(create_app(json_store), base_url="http://127.0.0.1")
+    assert client.get("/api/state").json()["rows"] == 30
+    json_store.compact()  # a new file: read again from its start
+    json_store.append(records[30:])
+    state = client.get("/api/state").json()
+    assert since_reads[-1] == (False, 60) and state["rows"] == 60
+    assert state["fingerprint"] == _fresh_state(json_store)["fingerprint"]
 
 
 def test_the_runs_list_is_paged_and_a_poll_keeps_the_page(tmp_path: Path) -> None:
@@ -54,3 +131,28 @@ def test_the_runs_list_is_paged_and_a_poll_keeps_the_page(tmp_path: Path) -> Non
     page = client.get("/", params={"runs_page": "1"}).text
     assert "name='runs_page' value='1'" in page  # the form a poll sends carries the page
     assert client.get("/api/state", params={"runs_page": "x"}).status_code == 400
+
+
+def test_a_poll_redraws_the_plot_only_when_what_it_shows_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runbench.viewer.app as viewer_app
+
+    drawn: list[int] = []
+    original = viewer_app.report_svg
+
+    def counting(report: Any) -> str:
+        drawn.append(1)
+        return original(report)
+
+    monkeypatch.setattr(viewer_app, "report_svg", counting)
+    store = open_store(tmp_path, "parquet")
+    store.append_table(records_to_table(list(synthetic_records(300, seed=6, run_id="r" * 8))))
+    client = TestClient(create_app(store), base_url="http://127.0.0.1")
+    first = client.get("/plot.svg").text
+    errors_before = client.get("/api/state").json()["fragments"]["hidden"]
+    store.append([make_record("sim-weak", "error", instance=10_000)])  # no rate moves
+    assert client.get("/api/state").json()["fragments"]["hidden"] != errors_before
+    assert client.get("/plot.svg").text == first and len(drawn) == 1
+    store.append([make_record("sim-new", "full_success", instance=0)])  # a new bar
+    assert "sim-new" in client.get("/plot.svg").text and len(drawn) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pickle
 from pathlib import Path
@@ -98,11 +99,20 @@ def test_a_ranker_searches_with_the_query_embedding(tmp_path: Path) -> None:
     index = load_tool_index(_write(tmp_path, _index_document(vectors)))
     asked: list[str] = []
 
-    def embed(query: str) -> list[float]:
+    async def embed(query: str) -> list[float]:
         asked.append(query)
         return list(vectors[NAMES.index("net_poster")] * 3.0)
 
-    found = index.ranker(embed).search("send data over the network", 2)
-    assert asked == ["send data over the network"]
+    async def twice() -> list[tuple[str, float]]:
+        ranker = index.ranker(embed)
+        first, again = await asyncio.gather(
+            ranker.search("send data over the network", 2),
+            ranker.search("send data over the network", 2),
+        )
+        assert first == again
+        return await ranker.search("send data over the network", 2)
+
+    found = asyncio.run(twice())
+    assert asked == ["send data over the network"], "one request for a query asked three times"
     assert found == index.rank(vectors[NAMES.index("net_poster")], 2)
     assert found[0][0] == "net_poster"

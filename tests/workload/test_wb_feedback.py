@@ -6,6 +6,8 @@ tool details 2,360, no-action help 3,604 and format help 3,080 replies, all equa
 
 from __future__ import annotations
 
+import asyncio
+
 from runbench.workload.wb_feedback import (
     KeywordRanker,
     execution_feedback,
@@ -23,23 +25,23 @@ TOOLS = load_tool_registry(FIXTURES / "wb" / "tool_registry.json")
 
 def test_keyword_search_scores_name_words_twice_and_keeps_registry_order_on_ties() -> None:
     ranker = KeywordRanker(TOOLS)
-    assert ranker.search("storage", 5) == [("storage_loader", 2.0), ("storage_saver", 2.0)]
+    assert ranker.rank("storage", 5) == [("storage_loader", 2.0), ("storage_saver", 2.0)]
     # one of two words in a description each: 1 / 2, ties in registry order
-    assert ranker.search("stored tokens", 5) == [
+    assert ranker.rank("stored tokens", 5) == [
         ("storage_loader", 0.5),
         ("text_tokenizer", 0.5),
         ("text_summarizer", 0.5),
     ]
-    assert ranker.search("stored tokens", 2) == [("storage_loader", 0.5), ("text_tokenizer", 0.5)]
-    assert ranker.search("zzz qqq", 5) == []
+    assert ranker.rank("stored tokens", 2) == [("storage_loader", 0.5), ("text_tokenizer", 0.5)]
+    assert ranker.rank("zzz qqq", 5) == []
 
 
 def test_search_results_show_each_tools_full_entry_in_workflowbenchs_layout() -> None:
     class Fixed:
-        def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        async def search(self, query: str, k: int) -> list[tuple[str, float]]:
             return [("storage_loader", 0.537), ("not_a_tool", 0.5)]
 
-    text = search_results(["load it"], Fixed(), TOOLS)
+    text = asyncio.run(search_results(["load it"], Fixed(), TOOLS))
     assert text.startswith(
         "Tool Search Results:\n\nQuery: 'load it'\nFound tools:\n\n1. storage_loader\n"
         "   Category: storage\n   Description: Loads a stored object by key.\n"

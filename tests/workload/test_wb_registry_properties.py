@@ -7,6 +7,7 @@ matching, search, tool details and tool outcomes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 from pathlib import Path
@@ -107,10 +108,10 @@ def test_searching_a_tools_name_ranks_it_among_the_best_and_shows_only_registry_
 ) -> None:
     tools = _load(document)
     name = data.draw(st.sampled_from(list(tools)))
-    ranked = KeywordRanker(tools).search(name.replace("_", " "), len(tools))
+    ranked = KeywordRanker(tools).rank(name.replace("_", " "), len(tools))
     best = max(score for _, score in ranked)
     assert (name, best) in ranked
-    text = search_results([name.replace("_", " ")], KeywordRanker(tools), tools)
+    text = asyncio.run(search_results([name.replace("_", " ")], KeywordRanker(tools), tools))
     listed = [line.split(". ", 1)[1] for line in text.splitlines() if line[:1].isdigit()]
     assert listed and set(listed) <= set(tools)
     details = tool_details([name], tools)

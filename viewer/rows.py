@@ -1,0 +1,117 @@
+"""The rows the viewer holds: read in full once, then kept current from what was appended.
+
+A page, its plot and every filter take their rows from one ``ViewRows``, so they cost one read
+of the store, and a poll while nothing changed costs none. When the store's files change, only
+the rows appended since the last read are read (``Store.rows_since``) and added: a poll during
+a live run costs what the run wrote, not the store's size. A row delivered again (a write-ahead
+segment sealed into a part, a JSON file rewritten by ``compact``) is recognised by its key
+(test id, attempt, run id) and kept once, so every count stays exact.
+
+Beside the rows it keeps the test ids that have more than one row (``repeated``): a report
+needs each test's latest judged row, and knowing which tests have several spares it hashing a
+million ids on every poll (``latest_results``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from runbench.analysis.report import categorical
+from runbench.storage import Store
+from runbench.storage.base import empty_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+KEY_FIELDS = ("test_id", "attempt", "run_id")  # a stored row's identity (records.KEY_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRows:
+    """The rows (low-cardinality text dictionary-encoded) and the ids of tests with several."""
+
+    table: pa.Table
+    repeated: frozenset[str]
+
+
+class ViewRows:
+    """The store's rows in ``columns``, current as of the last store version asked for.
+
+    Owned by one app (no module-level state); one read at a time, the others wait and share it.
+    """
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        self._columns = list(columns)
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._held: HeldRows | None = None
+        self._position: object | None = None
+
+    def read(self, store: Store, version: str) -> HeldRows:
+        with self._lock:
+            if self._held is None or self._version != version:
+                if _remote(store):  # rows_since reads only local files: read the bucket whole
+                    self._held = None  # let the old rows go before the new ones are read
+                    self._held = folded(None, [categorical(store.scan(self._columns))])
+                else:
+                    since = store.rows_since(self._position, self._columns)
+                    batches = [categorical(table) for table in since]
+                    self._held = folded(self._held, batches, self._columns)
+                    self._position = since.position
+                self._version = version
+            return self._held
+
+
+def _remote(store: Store) -> bool:
+    """Rows not all in the local folder: the object store, which says its own version."""
+    return callable(getattr(store, "content_version", None))
+
+
+def folded(held: HeldRows | None, batches: list[pa.Table], columns: Sequence[str] = ()) -> HeldRows:
+    """``held`` with the rows of ``batches`` it does not hold yet (by their key) added."""
+    import pyarrow as pa
+
+    if not batches:
+        if held is not None:
+            return held
+        return HeldRows(categorical(empty_table(list(columns))), frozenset())
+    new = pa.concat_tables(batches)
+    if held is None or held.table.num_rows == 0:
+        return HeldRows(new, _repeated_within(new))  # a read delivers each row once
+    fresh, again = _not_held(held.table, new)
+    if fresh.num_rows == 0:
+        return held
+    repeated = held.repeated | again | _repeated_within(fresh)
+    return HeldRows(pa.concat_tables([held.table, fresh]), repeated)
+
+
+def _not_held(held: pa.Table, new: pa.Table) -> tuple[pa.Table, frozenset[str]]:
+    """The rows of ``new`` whose key no held row has, and the ids of those held already.
+
+    Only held rows sharing a test id with the new rows are compared (a hash of the few new
+    ids probed by every held row), so a poll stays cheap; a re-read of everything after a
+    JSON ``compact`` compares everything, once.
+    """
+    import pyarrow.compute as pc
+
+    ids = pc.unique(new.column("test_id"))
+    same = held.filter(pc.is_in(held.column("test_id"), value_set=ids))
+    if same.num_rows == 0:
+        return new, frozenset()
+    keys = set(zip(*(same.column(name).to_pylist() for name in KEY_FIELDS), strict=True))
+    rows = zip(*(new.column(name).to_pylist() for name in KEY_FIELDS), strict=True)
+    fresh = new.filter([key not in keys for key in rows])
+    ids_held = set(same.column("test_id").to_pylist())
+    return fresh, frozenset(ids_held.intersection(fresh.column("test_id").to_pylist()))
+
+
+def _repeated_within(table: pa.Table) -> frozenset[str]:
+    """The test ids that occur on more than one row of ``table``."""
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(table.column("test_id"))
+    several = counts.filter(pc.greater(counts.field("counts"), 1))
+    return frozenset(str(value) for value in several.field("values").to_pylist())
