@@ -15,18 +15,21 @@ legacy leaf table kept (``runbench.storage.legacy_leaves``).
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from runbench.analysis.results import latest_results
-from runbench.records import MODEL_ERROR_CATEGORIES
+from runbench.analysis.summary_sums import (
+    AVERAGES,
+    Tally,
+    stats_of,
+    tally_groups,
+    tally_rows,
+)
 from runbench.storage import Filters, Store
 from runbench.storage.legacy_leaves import LEAF_AVERAGES, LEGACY_SUITE, read_leaf_entries
-from runbench.storage.locking import fsync_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,105 +41,53 @@ _LEVELS = (
     ("difficulty", "by_difficulty"),
     ("task_type", "by_task_type"),
 )
-_AVERAGES = {
-    "avg_execution_time": "execution_time",
-    "avg_turns": "turns",
-    "avg_tool_calls": "tool_calls",
-    "tool_coverage_rate": "tool_coverage_rate",
-    "avg_workflow_score": "workflow_score",
-    "avg_phase2_score": "phase2_score",
-    "avg_quality_score": "quality_score",
-    "avg_final_score": "final_score",
-}
-
-
-# the V3 layout's error rates are shares of total_errors (not of total), named as it named them
-ERROR_RATE_FIELDS = {
-    "tool_selection_error_rate": "tool_selection_errors",
-    "parameter_error_rate": "parameter_config_errors",
-    "sequence_error_rate": "sequence_order_errors",
-    "dependency_error_rate": "dependency_errors",
-    "timeout_error_rate": "timeout_errors",
-    "format_error_rate": "tool_call_format_errors",
-    "max_turns_error_rate": "max_turns_errors",
-    "other_error_rate": "other_errors",
-}
+LEAF_COLUMNS = ("model", *(column for column, _ in _LEVELS))
 
 SUMMARY_COLUMNS = (
-    "model",
-    *(column for column, _ in _LEVELS),
+    *LEAF_COLUMNS,
     "status",
     "error_category",
     "format_error_count",
     "task_id",
-    *_AVERAGES.values(),
+    *AVERAGES.values(),
 )
+
+LeafKey = tuple[str, str, str, str, str]  # model, prompt type, rate key, difficulty, task type
 
 
 def node_stats(rows: pd.DataFrame) -> dict[str, Any]:
     """The legacy leaf fields for a set of tests (one row per test)."""
-    total = len(rows)
-    status = rows["status"]
-    full = int((status == "full_success").sum())
-    partial = int((status == "partial_success").sum())
-    failed = total - full - partial
-    stats: dict[str, Any] = {
-        "total": total,
-        "full_success": full,
-        "partial_success": partial,
-        "partial": partial,
-        "failed": failed,
-        "success": full + partial,
-        "success_rate": _rate(full + partial, total),
-        "full_success_rate": _rate(full, total),
-        "partial_success_rate": _rate(partial, total),
-        "partial_rate": _rate(partial, total),
-        "failure_rate": _rate(failed, total),
-        "weighted_success_score": _rate(full + 0.5 * partial, total),
-    }
-    for name, column in _AVERAGES.items():
-        value = rows[column].mean()
-        stats[name] = None if value != value else round(float(value), 6)
-    errors = total - full
-    stats["total_errors"] = errors
-    categories = rows.loc[status != "full_success", "error_category"].value_counts()
-    for category in MODEL_ERROR_CATEGORIES:
-        stats[category] = int(categories.get(category, 0))
-    for name, category in ERROR_RATE_FIELDS.items():
-        stats[name] = _rate(stats[category], errors)
-    stats.update(_assistance(rows, status, total))
-    return stats
-
-
-def _assistance(rows: pd.DataFrame, status: pd.Series, total: int) -> dict[str, Any]:
-    """The V3 "assisted" fields: tests that needed format help (a reply with no parseable action).
-
-    Rows whose format_error_count is unknown (legacy imports) count as not assisted; the leaf
-    table keeps what the legacy file said for those.
-    """
-    helps = rows["format_error_count"].fillna(0)
-    assisted = helps > 0
-    count = int(assisted.sum())
-    succeeded = int((assisted & status.isin(("full_success", "partial_success"))).sum())
-    turns = int(helps[assisted].sum())
-    return {
-        "assisted_failure": count - succeeded,
-        "assisted_success": succeeded,
-        "total_assisted_turns": turns,
-        "tests_with_assistance": count,
-        "avg_assisted_turns": _rate(turns, count),
-        "assisted_success_rate": _rate(succeeded, count),
-        "assistance_rate": _rate(count, total),
-    }
-
-
-def _rate(count: float, total: int) -> float:
-    return count / total if total else 0.0
+    return stats_of(tally_rows(rows))
 
 
 def rate_key(rate: float) -> str:
     """Rate keys as the legacy file wrote them: ``str`` of the float ("0.8", "0.65")."""
     return str(round(float(rate), 2))
+
+
+def _leaf_key(values: object) -> LeafKey:
+    """A leaf's key from a group-by's values (model, prompt type, rate, difficulty, task)."""
+    model, prompt_type, rate, difficulty, task_type = cast(tuple[Any, ...], values)
+    return (str(model), str(prompt_type), rate_key(rate), str(difficulty), str(task_type))
+
+
+def leaf_tallies(tests: pd.DataFrame) -> dict[LeafKey, Tally]:
+    """The tally of every leaf (model × prompt type × rate × difficulty × task type) of ``tests``.
+
+    ``tests`` holds one row per test (``latest_results``).
+    """
+    import numpy as np
+
+    if tests.empty:
+        return {}
+    groups = tests.groupby(list(LEAF_COLUMNS), observed=True, sort=False).ngroup().to_numpy()
+    count = int(groups.max()) + 1
+    _, first_rows = np.unique(groups, return_index=True)  # each group's first row, by group
+    keys = tests[list(LEAF_COLUMNS)].iloc[first_rows].itertuples(index=False, name=None)
+    result: dict[LeafKey, Tally] = {}
+    for values, tally in zip(keys, tally_groups(tests, groups, count), strict=True):
+        result.setdefault(_leaf_key(values), Tally()).add(tally)  # two rates may share a key
+    return result
 
 
 def build_summary(
@@ -152,35 +103,67 @@ def build_summary(
     do not carry, so a re-export of an import gives back what the V3 file said.
     """
     tests = latest_results(frame)
+    extras: dict[LeafKey, dict[str, Any]] = {}
+    if leaves:
+        for values, rows in tests.groupby(list(LEAF_COLUMNS), observed=True, sort=False):
+            extras[_leaf_key(values)] = _legacy_averages(rows, leaves)
+    return summary_of(leaf_tallies(tests), now=now, extras=extras)
+
+
+def summary_of(
+    tallies: Mapping[LeafKey, Tally],
+    *,
+    now: datetime | None = None,
+    extras: Mapping[LeafKey, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The hierarchy from its leaves' tallies: every parent is the sum of its children.
+
+    This is the one place the layout is drawn, for a full recompute (``build_summary``) and for
+    ``summary.json`` kept up to date from the rows appended since (``summary_state.py``).
+    """
     models: dict[str, Any] = {}
-    for model, rows in tests.groupby("model", sort=True):
-        models[str(model)] = {
-            "model_name": str(model),
-            "total_tests": len(rows),
-            "overall_stats": node_stats(rows),
-            **_children(rows, 0, leaves),
+    for model in sorted({key[0] for key in tallies}):
+        mine = {key: tally for key, tally in tallies.items() if key[0] == model}
+        overall = Tally.summed(mine.values())
+        models[model] = {
+            "model_name": model,
+            "total_tests": overall.total,
+            "overall_stats": stats_of(overall),
+            **_children(mine, 1, extras or {}),
         }
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     return {
         "version": SUMMARY_VERSION,
         "generated_at": stamp,
-        "summary": {**node_stats(tests), "models_tested": sorted(models)},
+        "summary": {**stats_of(Tally.summed(tallies.values())), "models_tested": sorted(models)},
         "models": models,
     }
 
 
+def _sort_key(depth: int) -> Callable[[str], Any]:
+    """Children in the order of their values (rates as numbers, names as text)."""
+    if _LEVELS[depth - 1][0] == "tool_success_rate":
+        return float
+    return str
+
+
 def _children(
-    rows: pd.DataFrame, depth: int, leaves: Mapping[str, Mapping[str, Any]] | None
+    tallies: Mapping[LeafKey, Tally], depth: int, extras: Mapping[LeafKey, Mapping[str, Any]]
 ) -> dict[str, Any]:
-    column, key = _LEVELS[depth]
+    """The nodes at ``depth`` (1: prompt type … 4: task type) below the given leaves."""
+    _, key = _LEVELS[depth - 1]
+    groups: dict[str, dict[LeafKey, Tally]] = {}
+    for leaf, tally in tallies.items():
+        groups.setdefault(leaf[depth], {})[leaf] = tally
     children: dict[str, Any] = {}
-    for value, subset in rows.groupby(column, sort=True):
-        name = rate_key(float(value)) if column == "tool_success_rate" else str(value)  # type: ignore[arg-type]
-        if depth == len(_LEVELS) - 1:
-            children[name] = {**node_stats(subset), **_legacy_averages(subset, leaves)}
+    for name in sorted(groups, key=_sort_key(depth)):
+        below = groups[name]
+        if depth == len(_LEVELS):
+            ((leaf, tally),) = below.items()
+            children[name] = {**stats_of(tally), **extras.get(leaf, {})}
         else:
-            node: dict[str, Any] = {"summary": node_stats(subset)}
-            node.update(_children(subset, depth + 1, leaves))
+            node: dict[str, Any] = {"summary": stats_of(Tally.summed(below.values()))}
+            node.update(_children(below, depth + 1, extras))
             children[name] = node
     return {key: children}
 
@@ -214,30 +197,20 @@ def legacy_json(store: Store, filters: Filters | None, suite: str | None) -> dic
     return build_summary(frame, leaves=leaves)
 
 
-def write_summary(frame: pd.DataFrame, path: Path) -> None:
-    """Write the summary atomically: a reader sees the old file or the new one, never half."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(build_summary(frame), handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    fsync_dir(path.parent)
-
-
 SUMMARY_FILE = "summary.json"
 
 
 def refresh_summary(store: Store) -> Path | None:
-    """Rewrite a JSON store's ``summary.json`` from its rows (legacy imports left out).
+    """Bring a JSON store's ``summary.json`` up to date with its rows (legacy imports left out).
 
-    Called after anything adds rows to a JSON store. A Parquet store has no such file: its
-    summary is ``runbench report --format legacy-json``. Returns the path written, if any.
+    Called after anything adds rows to a JSON store; reads only the rows appended since the last
+    refresh (``summary_state.py``). A Parquet store has no such file: its summary is
+    ``runbench report --format legacy-json``. Returns the path written, if any.
     """
     if store.format != "json":
         return None
-    from runbench.analysis.report import load_frame
+    from runbench.analysis.summary_state import refresh
 
     path = store.path / SUMMARY_FILE
-    write_summary(load_frame(store, None, None, SUMMARY_COLUMNS), path)
+    refresh(store, path)
     return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -159,9 +160,14 @@ def run_and_report(
     where: StoreArgs,
     run: RunArgs,
     *,
+    started: float,
     per_provider: bool = False,
 ) -> None:
-    """Dry-run or run a request, print what happened, and exit with the run's code."""
+    """Dry-run or run a request, print what happened, and exit with the run's code.
+
+    ``started`` is the command's start (``time.monotonic``): ``--max-runtime`` counts from it,
+    so reading the configuration, the task library and the store is part of the run's time.
+    """
     from runbench.cli.progress import ProgressView
     from runbench.runners import session
 
@@ -177,6 +183,7 @@ def run_and_report(
             on_progress=view.of_summary,
             on_note=info,
             command=["runbench", *sys.argv[1:]],
+            started=started,
         )
     _close(context.store, outcome)
     _report(outcome, context.store, run, per_provider=per_provider)
@@ -313,10 +320,11 @@ def smart_batch(
 
       STORAGE_FORMAT=parquet runbench smart-batch --model gpt-4o-mini --num-instances 50
     """
+    started = time.monotonic()  # --max-runtime counts from here
     config = _config(plan)
     plan, run = _with_old_flags(old, plan, run, where, config)
     request = _request(plan, run, config, mode="smart", default_workers=DEFAULT_WORKERS, pin=pin)
-    run_and_report(request, config, where, run)
+    run_and_report(request, config, where, run, started=started)
 
 
 @bundled
@@ -336,12 +344,13 @@ def batch(
 
       STORAGE_FORMAT=json runbench batch --model sim-weak --debug
     """
+    started = time.monotonic()  # --max-runtime counts from here
     config = _config(plan)
     plan, run = _with_old_flags(old, plan, run, where, config)
     request = _request(
         plan, run, config, mode="batch", default_workers=DEFAULT_WORKERS, pin=pin, count=count
     )
-    run_and_report(request, config, where, run)
+    run_and_report(request, config, where, run, started=started)
 
 
 @bundled
@@ -358,6 +367,7 @@ def provider_parallel(
 
       runbench provider-parallel --models sim-strong,sim-weak,gpt-4o-mini --prompt-types all
     """
+    started = time.monotonic()  # --max-runtime counts from here
     config = _config(plan)
     models = None
     if provider:
@@ -371,7 +381,7 @@ def provider_parallel(
     request = _request(
         plan, run, config, mode="smart", default_workers=DEFAULT_PROVIDER_WORKERS, models=models
     )
-    run_and_report(request, config, where, run, per_provider=True)
+    run_and_report(request, config, where, run, started=started, per_provider=True)
 
 
 @bundled
@@ -419,6 +429,7 @@ def ultra_parallel(
 
     Example: runbench ultra-parallel --model qwen2.5-72b-instruct --ray 10.0.0.5:6379
     """
+    started = time.monotonic()  # --max-runtime counts from here
     from runbench.runners.ultra import on_cluster, plan_ultra, shard_specs_text
 
     config = _config(plan)
@@ -426,7 +437,7 @@ def ultra_parallel(
     request = _request(plan, run, config, mode="smart", default_workers=DEFAULT_WORKERS)
     if ray is not None:
         cluster_request = on_cluster(request, config, ray, num_shards)
-        run_and_report(cluster_request, config, where, run, per_provider=True)
+        run_and_report(cluster_request, config, where, run, started=started, per_provider=True)
         return
     ultra = plan_ultra(request, config, num_shards, run.max_workers)
     context = _context(ultra.request, config, where, create=not run.dry_run)

@@ -10,7 +10,7 @@ Shards split by the test id, so each shard's share is the same in every process.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from runbench.plan import (
     settings_mask,
 )
 from runbench.runners.jobs import EndpointPlan, Job, PlannedJobs
+from runbench.runners.settled import SettledErrors
 from runbench.storage import Store, StoredTests
 from runbench.storage.stored import is_judged
 
@@ -171,7 +172,7 @@ def plan_remaining(
     *,
     deployment: str | None = None,
     shard: Shard | None = None,
-    skip: Collection[str] = frozenset(),
+    settled: frozenset[str] = frozenset(),
 ) -> tuple[PlannedJobs, int]:
     """smart-batch: the not-done tests of instances 0..N-1 of every cell; (jobs, planned).
 
@@ -179,13 +180,14 @@ def plan_remaining(
     size starts at once; "done" is the store's ``known_tests``, which claims keep current
     while the run goes on (a test finished meanwhile by another run is skipped, not claimed).
     ``planned`` is counted arithmetically, except for a shard, whose share is only known by
-    test id. ``skip`` holds tests not done that are left alone anyway (settled errors,
-    ``settled.py``).
+    test id. ``settled`` names the error categories whose tests are left alone although not
+    done (``settled.py``), answered from the same known tests: planning reads the store once.
 
     Raises:
         UsageError: ``deployment`` names no deployment of a model.
     """
     known = store.known_tests()
+    skip = SettledErrors(known, settled)
     plans: list[EndpointPlan] = []
     planned = 0
     for model in models:
@@ -213,7 +215,7 @@ class _Lane:
     pinned: str | None
     shard: Shard | None
     known: StoredTests
-    skip: Collection[str]
+    skip: Container[str]
 
     def jobs(self) -> Iterator[Job]:
         deployments = self.model.deployments

@@ -43,7 +43,7 @@ from runbench.runners.planning import (
 )
 from runbench.runners.preflight import PreflightReport, preflight
 from runbench.runners.retry import RetryPolicy
-from runbench.runners.settled import parse_retry_errors, settled_ids
+from runbench.runners.settled import parse_retry_errors, settled_categories
 from runbench.runners.tool_search import RunSearch
 from runbench.storage import Store
 from runbench.storage.durable import store_error
@@ -316,14 +316,13 @@ def prepare(request: RunRequest, context: RunContext) -> Prepared:
             shard=request.shard,
         )
         return Prepared(PlannedJobs.of(jobs), len(jobs), cells, fitted, classifier)
-    settled = settled_ids(store, [model.name for model in models], request.retry_errors)
     remaining, planned = plan_remaining(
         store,
         models,
         matrix,
         deployment=request.deployment,
         shard=request.shard,
-        skip=settled,
+        settled=settled_categories(request.retry_errors),
     )
     return Prepared(remaining, planned, cells, fitted, classifier)
 
@@ -645,6 +644,7 @@ def run_request(
     on_note: Callable[[str], None] | None = None,
     stop_when: Callable[[asyncio.Event], None] | None = None,
     command: Sequence[str] = (),
+    started: float | None = None,
 ) -> RunOutcome:
     """Plan and run a request in one event loop; SIGINT/SIGTERM stop it cleanly.
 
@@ -662,7 +662,9 @@ def run_request(
         UsageError: an unknown model, deployment or task file.
         StoreError: the store cannot be written (found before any test runs).
     """
-    started = time.monotonic()  # --max-runtime counts from here: planning is part of the run
+    # --max-runtime counts from the command's start (``started``, ``time.monotonic``) or here:
+    # planning is part of the run
+    started = time.monotonic() if started is None else started
     store = context.store
     store.check_writable()
     prepared = prepare(request, context)

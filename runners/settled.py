@@ -12,11 +12,12 @@ The test stays "not done" for analysis (it has no model result); only planning s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from runbench.errors import UsageError
-from runbench.records import ERROR_STATUS, INFRA_ERROR_CATEGORIES
-from runbench.storage import Store
+from runbench.records import INFRA_ERROR_CATEGORIES
+from runbench.storage import StoredTests
 
 SETTLED_BY_DEFAULT: frozenset[str] = frozenset({"invalid_request"})
 
@@ -46,38 +47,19 @@ def settled_categories(retry_errors: Iterable[str] = ()) -> frozenset[str]:
     return SETTLED_BY_DEFAULT - frozenset(retry_errors)
 
 
-def settled_ids(store: Store, models: Sequence[str], retry_errors: Iterable[str] = ()) -> set[str]:
-    """Test ids of ``models`` whose latest attempt is an error in a settled category.
+@dataclass(frozen=True, slots=True)
+class SettledErrors:
+    """The tests planning leaves alone: not done, latest attempt an error of a settled category.
 
-    Add them to the done ids when planning a resume; a later success or another error
-    category as the latest attempt makes a test runnable again.
+    Asked test by test over the run's known tests (``Store.known_tests``, the one planning
+    read), so no set is built and no second read is made; the known tests are kept current by
+    claims, so the answer follows what other runs store meanwhile.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
-    categories = settled_categories(retry_errors)
-    if not categories:
-        return set()
-    table = store.scan(
-        ["test_id", "attempt", "status", "error_category"], filters={"model": list(models)}
-    )
-    is_settled = pc.and_(
-        pc.equal(table.column("status"), pa.scalar(ERROR_STATUS)),
-        pc.is_in(
-            table.column("error_category"), value_set=pa.array(sorted(categories), pa.string())
-        ),
-    )
-    settled_rows = table.filter(pc.fill_null(is_settled, pa.scalar(False)))
-    if settled_rows.num_rows == 0:
-        return set()
-    candidates = settled_rows.column("test_id").unique()
-    of_candidates = table.filter(pc.is_in(table.column("test_id"), value_set=candidates))
-    latest = {
-        row["test_id"]: row["attempt_max"]
-        for row in of_candidates.group_by("test_id").aggregate([("attempt", "max")]).to_pylist()
-    }
-    latest_settled = {
-        row["test_id"]: row["attempt_max"]
-        for row in settled_rows.group_by("test_id").aggregate([("attempt", "max")]).to_pylist()
-    }
-    return {test_id for test_id, attempt in latest_settled.items() if latest[test_id] == attempt}
+    known: StoredTests
+    categories: frozenset[str]
+
+    def __contains__(self, test_id: object) -> bool:
+        if not self.categories or not isinstance(test_id, str):
+            return False
+        return self.known.error_category_of(test_id) in self.categories

@@ -44,6 +44,7 @@ from runbench.storage.durable import (
 )
 from runbench.storage.group_commit import GroupCommit
 from runbench.storage.jsonl import JsonlReader
+from runbench.storage.known_snapshot import SNAPSHOT_FILE, KnownSnapshot
 from runbench.storage.locking import FileLock, fsync_dir, is_linked, write_all
 from runbench.storage.run_files import RunFiles
 from runbench.storage.services import StoreServices
@@ -70,7 +71,8 @@ class JsonStore(StoreServices):
         self._lock = FileLock(self.path / "records.lock")
         self._fd: int | None = None
         self._committer = GroupCommit(self._write_locked)
-        self._claims = ClaimBook(self.path / "claims", KnownTests(self.rows_since))
+        snapshot = KnownSnapshot(self.path / SNAPSHOT_FILE, self.records_path)
+        self._claims = ClaimBook(self.path / "claims", KnownTests(self.rows_since, snapshot))
         self._run_files = RunFiles(root, self.path)
         self._writable_folders = (self.path,)
 

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 from runbench.records import KEY_FIELDS, upgrade_table
 from runbench.storage.base import RowsSince, key_strings
 from runbench.storage.parts import write_merged
+from runbench.storage.stored import KNOWN_COLUMNS as STORED_COLUMNS
 from runbench.storage.stored import StoredTests, _fold
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-KNOWN_COLUMNS = ["test_id", "attempt", "status"]
+KNOWN_COLUMNS = list(STORED_COLUMNS)  # what stored.KnownTests folds (error categories too)
 
 
 def revoked_mask(table: pa.Table, revoked: frozenset[str]) -> pa.BooleanArray:

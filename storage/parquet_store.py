@@ -68,6 +68,7 @@ from runbench.storage.claims import ClaimBook
 from runbench.storage.durable import disk_errors, remove_dead_temporaries, store_error
 from runbench.storage.group_commit import GroupCommit
 from runbench.storage.jsonl import JsonlReader
+from runbench.storage.known_snapshot import SNAPSHOT_FILE, KnownSnapshot
 from runbench.storage.locking import (
     FileLock,
     fsync_dir,
@@ -126,7 +127,8 @@ class ParquetStore(StoreServices):
         self._checked_orphans = False
         self._committer = GroupCommit(self._write_segment)
         self._checker = PartChecker()
-        self._claims = ClaimBook(self.path / "claims", KnownTests(self.rows_since))
+        snapshot = KnownSnapshot(self.path / SNAPSHOT_FILE)
+        self._claims = ClaimBook(self.path / "claims", KnownTests(self.rows_since, snapshot))
         self._run_files = RunFiles(root, self.path)
         self._writable_folders = (self.path, self.parts_dir, self.wal_dir)
 

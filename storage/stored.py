@@ -20,6 +20,7 @@ from itertools import compress
 from typing import TYPE_CHECKING
 
 from runbench.records import ERROR_STATUS
+from runbench.storage.known_snapshot import SAVE_AFTER_ROWS, KnownSnapshot
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,15 +37,33 @@ class StoredTests:
         errored: ids whose rows are all infrastructure errors (not done; resume re-runs them).
         attempts: the highest attempt number stored per id (any status); the next run of a test
             uses ``attempts.get(test_id, 0) + 1``.
+        latest_errors: per id whose highest attempt so far ended in ``error``, that attempt and
+            its error category; planning derives the settled errors from it (``settled.py``),
+            so one read of the store serves done, attempts and settled alike. An entry may
+            outlive a later judged attempt: ``error_category_of`` asks ``done`` first.
     """
 
     done: set[str] = field(default_factory=set)
     errored: set[str] = field(default_factory=set)
     attempts: dict[str, int] = field(default_factory=dict)
+    latest_errors: dict[str, tuple[int, str | None]] = field(default_factory=dict)
 
     def next_attempt(self, test_id: str) -> int:
         """The attempt number the next run of ``test_id`` should record."""
         return self.attempts.get(test_id, 0) + 1
+
+    def error_category_of(self, test_id: str) -> str | None:
+        """The error category of the test's latest attempt, when that attempt is an error.
+
+        ``None`` for a done test, a test never stored, or one whose latest attempt is an error
+        without a category.
+        """
+        if test_id in self.done:
+            return None
+        latest = self.latest_errors.get(test_id)
+        if latest is None or latest[0] != self.attempts.get(test_id):
+            return None
+        return latest[1]
 
 
 def stored_tests(
@@ -58,7 +77,8 @@ def stored_tests(
     """Read done, errored and latest attempts from ``store``, optionally narrowed.
 
     Args:
-        store: any store; only ``test_id``, ``attempt`` and ``status`` are read.
+        store: any store; only ``test_id``, ``attempt``, ``status`` and ``error_category`` are
+            read.
         models: keep rows of these models only (``None``: every model).
         suite: keep rows of this suite only (``None``: every suite).
         test_ids: keep rows of these test ids only (``None``: every test).
@@ -72,7 +92,7 @@ def stored_tests(
     if test_ids is not None:
         narrowed["test_id"] = list(test_ids)
     tests = StoredTests()
-    for table in store.scan_batches(["test_id", "attempt", "status"], narrowed or None):
+    for table in store.scan_batches(list(KNOWN_COLUMNS), narrowed or None):
         _fold(tests, table)
     return tests
 
@@ -80,7 +100,8 @@ def stored_tests(
 class KnownTests:
     """What ``stored_tests`` would say now, kept current by reading only the rows added since.
 
-    The first ``refresh`` reads the whole store once (three columns); every later one reads the
+    The first ``refresh`` reads the whole store once (four columns; a JSON store starts from its
+    snapshot, ``known_snapshot.py``, and reads the rows after it); every later one reads the
     rows appended after the position the last one reached (``Store.rows_since``), so its cost
     follows what other runs wrote meanwhile, never the store's size. Claims refresh it under
     their lock before each grant, and planning reads the same object, so one run reads its
@@ -88,8 +109,13 @@ class KnownTests:
     are a set and attempts a maximum.
     """
 
-    def __init__(self, read_since: Callable[[object | None, Sequence[str]], RowsSince]) -> None:
+    def __init__(
+        self,
+        read_since: Callable[[object | None, Sequence[str]], RowsSince],
+        snapshot: KnownSnapshot | None = None,
+    ) -> None:
         self._read_since = read_since
+        self._snapshot = snapshot
         self._position: object | None = None
         self._lock = threading.Lock()
         self._tests = StoredTests()
@@ -98,18 +124,30 @@ class KnownTests:
         """Fold in the rows appended since the last refresh; return the (live) result.
 
         The returned object is updated in place by later refreshes: callers read it, never
-        change it.
+        change it. A store with a snapshot (``known_snapshot.py``) starts the first refresh
+        from it, and saves a new one after reading many rows past it.
         """
         with self._lock:
-            rows = self._read_since(self._position, ["test_id", "attempt", "status"])
+            if self._position is None and self._snapshot is not None:
+                loaded = self._snapshot.load()
+                if loaded is not None:
+                    self._tests, self._position = loaded
+            rows = self._read_since(self._position, list(KNOWN_COLUMNS))
+            read = 0
             for table in rows:
                 _fold(self._tests, table)
+                read += table.num_rows
             self._position = rows.position
+            if self._snapshot is not None and read >= SAVE_AFTER_ROWS:
+                self._snapshot.save(self._tests, self._position)
             return self._tests
 
 
+KNOWN_COLUMNS = ("test_id", "attempt", "status", "error_category")
+
+
 def _fold(tests: StoredTests, table: pa.Table) -> None:
-    """Add one table of ``test_id``/``attempt``/``status`` rows to ``tests``."""
+    """Add one table of ``KNOWN_COLUMNS`` rows to ``tests``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -128,6 +166,17 @@ def _fold(tests: StoredTests, table: pa.Table) -> None:
     ):
         if attempt > attempts[test_id]:
             attempts[test_id] = attempt
+    # errors are few: the latest error attempt per test, in a loop over the error rows only
+    errors = table.filter(pc.equal(table.column("status"), pa.scalar(ERROR_STATUS)))
+    latest = tests.latest_errors
+    for test_id, attempt, category in zip(
+        errors.column("test_id").to_pylist(),
+        errors.column("attempt").to_pylist(),
+        errors.column("error_category").to_pylist(),
+        strict=True,
+    ):
+        if test_id not in latest or attempt >= latest[test_id][0]:
+            latest[test_id] = (attempt, category)
 
 
 def done_test_ids(store: Store, filters: Filters | None = None) -> set[str]:

@@ -9,28 +9,15 @@ import pytest
 
 from runbench.errors import UsageError
 from runbench.records import Record
-from runbench.runners.settled import parse_retry_errors, settled_categories, settled_ids
+from runbench.runners.settled import SettledErrors, parse_retry_errors, settled_categories
 from runbench.storage import open_store
 from runbench.synthetic import synthetic_records
+from tests.fakes.attempts import another_attempt
 
 
 def _as(record: Record, attempt: int, category: str | None) -> Record:
-    if category is None:
-        return dataclasses.replace(
-            record, attempt=attempt, status="failure", success=False, error_category=None
-        )
-    return dataclasses.replace(
-        record,
-        attempt=attempt,
-        status="error",
-        success=False,
-        error_category=category,
-        error_message="HTTP 400: maximum context length",
-        workflow_score=None,
-        phase2_score=None,
-        quality_score=None,
-        final_score=None,
-    )
+    """An error of ``category``, or a judged failure when it is None."""
+    return another_attempt(record, attempt, "failure" if category is None else "error", category)
 
 
 @pytest.mark.parametrize("storage", ["json", "parquet"])
@@ -50,10 +37,15 @@ def test_only_tests_whose_latest_attempt_is_settled_are_skipped(
     ]
     store = open_store(tmp_path / "store", storage)
     store.append(rows)
+    ids = [one.test_id, two.test_id, three.test_id, four.test_id, "never-stored"]
     try:
-        assert settled_ids(store, ["m"]) == {one.test_id, four.test_id}
-        assert settled_ids(store, ["m"], parse_retry_errors("invalid_request")) == set()
-        assert settled_ids(store, ["other-model"]) == set()
+        known = store.known_tests()  # the one planning read answers settled too
+        settled = SettledErrors(known, settled_categories())
+        assert {test_id for test_id in ids if test_id in settled} == {one.test_id, four.test_id}
+        retried = SettledErrors(known, settled_categories(parse_retry_errors("invalid_request")))
+        assert not any(test_id in retried for test_id in ids)
+        store.append([_as(four, 3, None)])  # another run judged it: done, no longer settled
+        assert four.test_id not in SettledErrors(store.known_tests(), settled_categories())
     finally:
         store.close()
 

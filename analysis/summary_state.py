@@ -1,0 +1,254 @@
+"""``summary.json`` kept up to date from the rows appended since it was last written.
+
+A JSON store's summary used to be recomputed from every row after every run: at a million rows
+that read cost more than the run it summarised. Now the summary is rendered from its leaves'
+tallies (``summary_sums.Tally``: counts and exact sums), kept beside it in one derived file,
+``.summary-state.arrow``, with the position in ``records.jsonl`` they were read up to and the
+tests they count (test id, attempt and time of the row counted, one Arrow row per test). An
+update reads the rows after that position (``Store.rows_since``), adds the tests they judge
+for the first time, and writes the summary and the state again: its reading cost follows what
+was appended, and since the sums are exact, the file equals a full recompute figure for figure
+(the property test ``tests/analysis/test_summary_state.py``).
+
+A full recompute (``rows_since`` from the start) is made when there is no usable state, when
+``records.jsonl`` is another file than the one the state read (``compact`` rewrote it), and
+when a new row judges a test already counted with a later attempt (or is a later row of the
+same attempt): the counted row would have to be taken out, and the state keeps only tallies.
+A run never does that (a claim never grants a done test); an import of the same tests can.
+
+Updates are serialised by a lock file; the state and the summary are each replaced atomically,
+state last, so a crash between the two makes the next update read a little again, never count
+a row twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runbench.analysis.results import latest_results
+from runbench.analysis.summary import SUMMARY_COLUMNS, LeafKey, leaf_tallies, summary_of
+from runbench.analysis.summary_sums import Tally
+from runbench.records import ERROR_STATUS
+from runbench.storage import Store
+from runbench.storage.durable import atomic_write
+from runbench.storage.locking import FileLock
+from runbench.storage.since import FilePosition, LineOffset
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+STATE_FILE = ".summary-state.arrow"
+LOCK_FILE = ".summary.lock"
+STATE_VERSION = 1
+_META = b"runbench-summary-state"
+READ_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys([*SUMMARY_COLUMNS, "test_id", "attempt", "recorded_at", "suite"])
+)
+
+
+@dataclass(slots=True)
+class SummaryState:
+    """Leaf tallies, the tests they count, and where in ``records.jsonl`` they were read to."""
+
+    position: FilePosition | None = None
+    tallies: dict[LeafKey, Tally] = field(default_factory=dict)
+    counted: list[pa.Table] = field(
+        default_factory=list
+    )  # chunks of (test_id, attempt, recorded_at)
+
+    def fold(self, table: pa.Table) -> bool:
+        """Count the tests ``table`` judges for the first time; False if it must start over.
+
+        False (nothing changed) when a row judges a counted test with a later attempt (see the
+        module docstring). Rows of tests counted with the same or a later attempt are repeats
+        or older: skipped.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from runbench.analysis.report import LEGACY_SUITES
+        from runbench.analysis.results import to_frame
+
+        judged = pc.and_(
+            pc.not_equal(table.column("status"), pa.scalar(ERROR_STATUS)),
+            pc.invert(pc.is_in(table.column("suite"), value_set=pa.array(LEGACY_SUITES))),
+        )
+        table = table.filter(judged)
+        if table.num_rows == 0:
+            return True
+        tests = latest_results(to_frame(table))
+        counted = self._counted()
+        if counted.num_rows:
+            import numpy as np
+
+            ids = pa.array(tests["test_id"].astype(object), pa.string())
+            where = pc.index_in(ids, value_set=counted.column("test_id"))
+            seen = where.is_valid().to_numpy(zero_copy_only=False)
+            if seen.any():
+                at = where.drop_null().to_numpy().astype("int64")
+                old_attempt = counted.column("attempt").to_numpy()[at]
+                old_time = counted.column("recorded_at").to_numpy()[at]
+                attempt = tests["attempt"].to_numpy(dtype="int64")[seen]
+                time = _utc_times(tests["recorded_at"])[seen]
+                later = (attempt > old_attempt) | ((attempt == old_attempt) & (time > old_time))
+                if np.any(later):
+                    return False
+                tests = tests[~seen]
+        for key, tally in leaf_tallies(tests).items():
+            self.tallies.setdefault(key, Tally()).add(tally)
+        self.counted.append(
+            pa.table(
+                {
+                    "test_id": pa.array(tests["test_id"].astype(object), pa.string()),
+                    "attempt": pa.array(tests["attempt"].astype("int32"), pa.int32()),
+                    "recorded_at": pa.array(_utc_times(tests["recorded_at"]), pa.timestamp("us")),
+                }
+            )
+        )
+        return True
+
+    def counted_ids(self) -> list[str]:
+        """The ids of the tests the tallies count."""
+        return self._counted().column("test_id").to_pylist()
+
+    def _counted(self) -> pa.Table:
+        import pyarrow as pa
+
+        if not self.counted:
+            return pa.table(
+                {
+                    "test_id": pa.array([], pa.string()),
+                    "attempt": pa.array([], pa.int32()),
+                    "recorded_at": pa.array([], pa.timestamp("us")),
+                }
+            )
+        if len(self.counted) > 1:
+            self.counted = [pa.concat_tables(self.counted).combine_chunks()]
+        return self.counted[0]
+
+    def to_bytes(self) -> bytes:
+        """One Arrow IPC file: the counted tests as rows, tallies and position as metadata."""
+        import pyarrow as pa
+
+        meta = {
+            "version": STATE_VERSION,
+            "position": _position_json(self.position),
+            "leaves": [[list(key), tally.to_json()] for key, tally in self.tallies.items()],
+        }
+        table = self._counted()
+        table = table.replace_schema_metadata({_META: json.dumps(meta).encode()})
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        return bytes(sink.getvalue())
+
+    @classmethod
+    def read(cls, path: Path) -> SummaryState | None:
+        """The state at ``path``; None when missing, unreadable or of another version."""
+        import pyarrow as pa
+
+        try:
+            with pa.memory_map(str(path)) as source:
+                table = pa.ipc.open_file(source).read_all()
+            meta = json.loads((table.schema.metadata or {})[_META])
+            if meta.get("version") != STATE_VERSION:
+                return None
+            tallies: dict[LeafKey, Tally] = {
+                (str(model), str(prompt), str(rate), str(difficulty), str(task)): Tally.from_json(
+                    data
+                )
+                for (model, prompt, rate, difficulty, task), data in meta["leaves"]
+            }
+            position = _position_of(meta["position"])
+        except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
+            return None
+        return cls(position, tallies, [table.replace_schema_metadata(None)])
+
+
+def _utc_times(times: pd.Series) -> np.ndarray:
+    """``recorded_at`` as naive UTC microseconds (numbers NumPy compares)."""
+    if getattr(times.dtype, "tz", None) is not None:
+        times = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    return times.to_numpy(dtype="datetime64[us]")
+
+
+def _position_json(position: FilePosition | None) -> dict[str, int] | None:
+    if position is None:
+        return None
+    return {
+        "device": position.device,
+        "inode": position.inode,
+        "offset": position.at.offset,
+        "lines": position.at.lines,
+    }
+
+
+def _position_of(data: dict[str, int] | None) -> FilePosition | None:
+    if data is None:
+        return None
+    return FilePosition(
+        int(data["device"]), int(data["inode"]), LineOffset(int(data["offset"]), int(data["lines"]))
+    )
+
+
+def update_state(store: Store, state: SummaryState | None) -> SummaryState:
+    """``state`` brought up to the rows ``store`` holds now; a full read when it must be.
+
+    Raises:
+        StoreError: the store cannot be read.
+    """
+    if state is not None and state.position is not None:
+        updated = _read_into(store, state, state.position)
+        if updated is not None:
+            return updated
+    fresh = _read_into(store, SummaryState(), None)
+    assert fresh is not None, "a fresh state counts no test, so no row can replace one"
+    return fresh
+
+
+def _read_into(
+    store: Store, state: SummaryState, position: FilePosition | None
+) -> SummaryState | None:
+    """Fold the rows after ``position`` into ``state``; None if a full recompute is needed."""
+    import pyarrow as pa
+
+    rows = store.rows_since(position, list(READ_COLUMNS))
+    tables = list(rows)
+    reached = rows.position
+    if reached is None and not tables:
+        return state  # no records.jsonl yet: nothing to count, nothing read
+    if not isinstance(reached, FilePosition):
+        return None  # not a one-file store: nothing this state can follow
+    if position is not None and (reached.device, reached.inode) != (
+        position.device,
+        position.inode,
+    ):
+        return None  # records.jsonl was rewritten: the tallies may hold rows it no longer has
+    if tables and not state.fold(pa.concat_tables(tables)):
+        return None
+    state.position = reached
+    return state
+
+
+def refresh(store: Store, summary_path: Path) -> None:
+    """Bring ``summary_path`` (and its state beside it) up to date with ``store``'s rows.
+
+    Raises:
+        StoreError: the store cannot be read.
+        OSError: the summary or its state cannot be written.
+    """
+    folder = summary_path.parent
+    with FileLock(folder / LOCK_FILE):
+        state = update_state(store, SummaryState.read(folder / STATE_FILE))
+        atomic_write(summary_path, _summary_bytes(state))
+        atomic_write(folder / STATE_FILE, state.to_bytes())
+
+
+def _summary_bytes(state: SummaryState) -> bytes:
+    document: dict[str, Any] = summary_of(state.tallies)
+    return json.dumps(document, indent=2).encode()

@@ -1,0 +1,178 @@
+"""A store's known tests kept on disk, so planning reads only the rows added since.
+
+Planning reads the store's known tests once (``stored.KnownTests``); on a JSON store that is a
+parse of every line — seconds per million rows, for every run — and on a Parquet store a read of
+four columns of every part. ``.known-tests.arrow`` keeps what that read found (per test: highest
+attempt, done, latest error attempt and category) with the position it reached (``records.jsonl``'s
+offset, or the parts and segment offsets read), so the next run loads it (one Arrow read) and
+reads only the rows after that position. It is written by a refresh that read at least
+``SAVE_AFTER_ROWS`` rows past it, so its cost is paid once per that many new rows.
+
+It is derived data, never the truth: a JSON snapshot of another file (``compact`` rewrote
+``records.jsonl``, a copy of the store), one of a file now shorter, or an unreadable one is
+ignored and the store read in full. A Parquet position stays valid through compactions (the rows
+since it skip parts that only repackage parts already read, ``parquet_since.py``). Folding rows
+is idempotent (done is a set, attempts a maximum), so snapshots written by concurrent runs, each
+consistent with its own position, are all valid. Deleting a part or a line by hand is not
+followed: delete the snapshot with it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runbench.storage.durable import atomic_write
+from runbench.storage.parquet_since import ParquetPosition
+from runbench.storage.since import FilePosition, LineOffset
+
+if TYPE_CHECKING:
+    from runbench.storage.stored import StoredTests
+
+log = logging.getLogger("runbench.storage")
+
+SNAPSHOT_FILE = ".known-tests.arrow"
+SAVE_AFTER_ROWS = 50_000
+_VERSION = 1
+_META = b"runbench-known-tests"
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSnapshot:
+    """Where a store keeps its snapshot (``path``); a JSON store names the file it follows."""
+
+    path: Path
+    source: Path | None = None
+
+    def load(self) -> tuple[StoredTests, object] | None:
+        """The snapshot and its position, if it still describes the store; else None."""
+        import pyarrow as pa
+
+        try:
+            with pa.memory_map(str(self.path)) as handle:
+                table = pa.ipc.open_file(handle).read_all()
+            meta = json.loads((table.schema.metadata or {})[_META])
+            if meta.get("version") != _VERSION:
+                return None
+            position = _position_of(meta["position"])
+            if isinstance(position, FilePosition) and not self._follows(position):
+                return None
+        except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
+            return None
+        return _tests_of(table), position
+
+    def _follows(self, position: FilePosition) -> bool:
+        """Whether ``records.jsonl`` is still the file the snapshot read, at least as long."""
+        if self.source is None:
+            return False
+        stat = os.stat(self.source)
+        if (stat.st_dev, stat.st_ino) != (position.device, position.inode):
+            return False  # another file: compacted, or copied with the store
+        return stat.st_size >= position.at.offset
+
+    def save(self, tests: StoredTests, position: object) -> None:
+        """Write ``tests`` as of ``position`` (either store's kind of position), atomically.
+
+        A failed write is left unsaid: the snapshot is an optimisation, the next run reads more.
+        """
+        encoded = _position_json(position)
+        if encoded is None:
+            return
+        import pyarrow as pa
+
+        ids = list(tests.attempts)
+        done = tests.done
+        errors = tests.latest_errors
+        table = pa.table(
+            {
+                "test_id": pa.array(ids, pa.string()),
+                "attempt": pa.array(list(tests.attempts.values()), pa.int32()),
+                "done": pa.array([test_id in done for test_id in ids], pa.bool_()),
+                "error_attempt": pa.array(
+                    [errors[test_id][0] if test_id in errors else None for test_id in ids],
+                    pa.int32(),
+                ),
+                "error_category": pa.array(
+                    [errors[test_id][1] if test_id in errors else None for test_id in ids],
+                    pa.string(),
+                ),
+            }
+        )
+        meta = {"version": _VERSION, "position": encoded}
+        table = table.replace_schema_metadata({_META: json.dumps(meta).encode()})
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        try:
+            atomic_write(self.path, bytes(sink.getvalue()))
+        except OSError as error:  # a full disk fails the run's appends, not this
+            log.debug("known-tests snapshot not written: %s", error)
+
+
+def _position_json(position: object) -> dict[str, Any] | None:
+    if isinstance(position, FilePosition):
+        at = position.at
+        return {"file": [position.device, position.inode, at.offset, at.lines]}
+    if isinstance(position, ParquetPosition):
+        return {
+            "parts": sorted(position.parts),
+            "segments": {name: [at.offset, at.lines] for name, at in position.segments.items()},
+        }
+    return None
+
+
+def _position_of(data: dict[str, Any]) -> object:
+    """The inverse of ``_position_json``.
+
+    Raises:
+        KeyError, ValueError, TypeError: not a position this module wrote.
+    """
+    if "file" in data:
+        device, inode, offset, lines = (int(value) for value in data["file"])
+        return FilePosition(device, inode, LineOffset(offset, lines))
+    return ParquetPosition(
+        frozenset(str(name) for name in data["parts"]),
+        {
+            str(name): LineOffset(int(offset), int(lines))
+            for name, (offset, lines) in data["segments"].items()
+        },
+    )
+
+
+def _tests_of(table: object) -> StoredTests:
+    from itertools import compress
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from runbench.storage.stored import StoredTests
+
+    assert isinstance(table, pa.Table)
+    ids = table.column("test_id").to_pylist()
+    done_flags = table.column("done")
+    tests = StoredTests(
+        done=set(compress(ids, done_flags.to_pylist())),
+        errored=set(compress(ids, pc.invert(done_flags).to_pylist())),
+        attempts=dict.fromkeys(ids, 1),  # most tests ran once: only re-runs take a loop below
+    )
+    reruns = table.filter(pc.greater(table.column("attempt"), pa.scalar(1, pa.int32())))
+    tests.attempts.update(
+        zip(
+            reruns.column("test_id").to_pylist(),
+            reruns.column("attempt").to_pylist(),
+            strict=True,
+        )
+    )
+    with_errors = table.filter(pc.is_valid(table.column("error_attempt")))
+    for test_id, attempt, category in zip(
+        with_errors.column("test_id").to_pylist(),
+        with_errors.column("error_attempt").to_pylist(),
+        with_errors.column("error_category").to_pylist(),
+        strict=True,
+    ):
+        tests.latest_errors[test_id] = (attempt, category)
+    return tests

@@ -1,0 +1,86 @@
+"""A JSON store's known tests start from their snapshot and read only the lines after it, and
+say exactly what a full read says; a snapshot of another file (after ``compact``) is ignored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runbench.records import Record
+from runbench.storage import Store, open_store, stored_tests
+from runbench.storage import stored as stored_module
+from runbench.storage.known_snapshot import SNAPSHOT_FILE
+from runbench.synthetic import synthetic_records
+from tests.fakes.attempts import another_attempt
+
+
+def _again(record: Record, attempt: int, status: str) -> Record:
+    if status == "error":
+        return another_attempt(record, attempt, "error", "invalid_request")
+    return another_attempt(record, attempt, "failure", "other_errors")
+
+
+def _positions(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Positions asked of ``rows_since`` (patched on the class: known tests hold the method)."""
+    seen: list[object] = []
+    original = type(store).rows_since
+
+    def spy(self: Store, position: object, columns: Any = None) -> Any:
+        seen.append(position)
+        return original(self, position, columns)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(store), "rows_since", spy)
+    return seen
+
+
+@pytest.mark.parametrize("storage", ["json", "parquet"])
+def test_planning_starts_from_the_snapshot_and_agrees_with_a_full_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage: str
+) -> None:
+    monkeypatch.setattr(stored_module, "SAVE_AFTER_ROWS", 100)
+    rows = list(synthetic_records(400, seed=31))
+    first = open_store(tmp_path, storage)
+    first.append(rows[:300])
+    first.known_tests()  # read 300 rows: the snapshot is written
+    first.close()
+    assert (tmp_path / storage / SNAPSHOT_FILE).exists()
+    other = open_store(tmp_path, storage)  # another run adds rows after the snapshot
+    errored = next(r for r in rows[:300] if r.status == "error")
+    judged = next(r for r in rows[:300] if r.status != "error")
+    other.append([*rows[300:], _again(errored, 2, "failure"), _again(judged, 2, "error")])
+    if storage == "parquet":
+        other.compact()  # parts merged after the snapshot: its position still holds
+    other.close()
+
+    positions = _positions(first, monkeypatch)
+    later = open_store(tmp_path, storage)
+    known = later.known_tests()
+    assert positions and positions[0] is not None, "started from the snapshot's position"
+    full = stored_tests(later)
+    assert (known.done, known.errored, known.attempts) == (full.done, full.errored, full.attempts)
+    assert errored.test_id in known.done and known.next_attempt(judged.test_id) == 3
+    assert {t: known.error_category_of(t) for t in known.attempts} == {
+        t: full.error_category_of(t) for t in full.attempts
+    }
+    later.close()
+
+
+def test_a_snapshot_of_a_compacted_file_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stored_module, "SAVE_AFTER_ROWS", 100)
+    store = open_store(tmp_path, "json")
+    store.append(list(synthetic_records(200, seed=32)))
+    store.known_tests()
+    with (store.path / "records.jsonl").open("ab") as handle:
+        handle.write(b"{torn\n")
+    store.compact()  # records.jsonl rewritten: another file than the snapshot's
+    store.close()
+    positions = _positions(store, monkeypatch)
+    again = open_store(tmp_path, "json")
+    known = again.known_tests()
+    assert positions[0] is None, "read in full"
+    assert known.done == stored_tests(again).done
+    again.close()
