@@ -71,8 +71,8 @@ class JsonStore(StoreServices):
         self._lock = FileLock(self.path / "records.lock")
         self._fd: int | None = None
         self._committer = GroupCommit(self._write_locked)
-        snapshot = KnownSnapshot(self.path / SNAPSHOT_FILE, self.records_path)
-        self._claims = ClaimBook(self.path / "claims", KnownTests(self.rows_since, snapshot))
+        self._known = KnownSnapshot(self.path / SNAPSHOT_FILE, self.records_path)
+        self._claims = ClaimBook(self.path / "claims", KnownTests(self.rows_since, self._known))
         self._run_files = RunFiles(root, self.path)
         self._writable_folders = (self.path,)
 
@@ -151,6 +151,7 @@ class JsonStore(StoreServices):
         except FileNotFoundError:
             return
         report_skipped(self.records_path, reader.damage)
+        self._known.forget_if_damaged(reader.damage)
 
     def scan(
         self, columns: Sequence[str] | None = None, filters: Filters | None = None
@@ -187,6 +188,7 @@ class JsonStore(StoreServices):
         damage = list(reader.damage)
         if reader.tail_bytes and self._tail_is_torn(reader.tail_offset):
             damage.append(reader.torn_tail())
+        self._known.forget_if_damaged(damage)
         notes = []
         if self.quarantine_path.exists():
             notes.append(f"{self.quarantine_path} keeps lines moved aside by an earlier compact")

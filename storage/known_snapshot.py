@@ -31,6 +31,9 @@ from runbench.storage.parquet_since import ParquetPosition
 from runbench.storage.since import FilePosition, LineOffset
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from runbench.storage.base import Damage
     from runbench.storage.stored import StoredTests
 
 log = logging.getLogger("runbench.storage")
@@ -73,6 +76,16 @@ class KnownSnapshot:
         if (stat.st_dev, stat.st_ino) != (position.device, position.inode):
             return False  # another file: compacted, or copied with the store
         return stat.st_size >= position.at.offset
+
+    def forget_if_damaged(self, damage: Sequence[Damage]) -> None:
+        """Delete the snapshot when a read found damaged rows (an orphan segment is not).
+
+        Rows the snapshot counted may be the ones now unreadable (a part that fails its
+        checksum, a line damaged after it was read); a damaged test is not done, so the next
+        planning read starts from the beginning, as every other reader does.
+        """
+        if any(item.kind != "orphan_segment" for item in damage):
+            self.path.unlink(missing_ok=True)
 
     def save(self, tests: StoredTests, position: object) -> None:
         """Write ``tests`` as of ``position`` (either store's kind of position), atomically.

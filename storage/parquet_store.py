@@ -127,8 +127,8 @@ class ParquetStore(StoreServices):
         self._checked_orphans = False
         self._committer = GroupCommit(self._write_segment)
         self._checker = PartChecker()
-        snapshot = KnownSnapshot(self.path / SNAPSHOT_FILE)
-        self._claims = ClaimBook(self.path / "claims", KnownTests(self.rows_since, snapshot))
+        self._known = KnownSnapshot(self.path / SNAPSHOT_FILE)
+        self._claims = ClaimBook(self.path / "claims", KnownTests(self.rows_since, self._known))
         self._run_files = RunFiles(root, self.path)
         self._writable_folders = (self.path, self.parts_dir, self.wal_dir)
 
@@ -390,6 +390,7 @@ class ParquetStore(StoreServices):
         needed = columns_needed(selected, filters)
         segments, parts, damage = self._snapshot()
         report_skipped(self.path, damage)
+        self._known.forget_if_damaged(damage)
         try:
             for table in segments.values():
                 yield project(table.select(needed), selected, filters)
@@ -444,6 +445,7 @@ class ParquetStore(StoreServices):
         notes: list[str] = []
         parts, part_damage = self._open_parts_stable()
         damage.extend(part_damage)
+        self._known.forget_if_damaged(part_damage)
         superseded = {name for part in parts for name in part.sources}
         for part in parts:
             files += 1

@@ -14,6 +14,7 @@ from runbench.storage import stored as stored_module
 from runbench.storage.known_snapshot import SNAPSHOT_FILE
 from runbench.synthetic import synthetic_records
 from tests.fakes.attempts import another_attempt
+from tests.fakes.damage import damage_column_chunk
 
 
 def _again(record: Record, attempt: int, status: str) -> Record:
@@ -84,3 +85,28 @@ def test_a_snapshot_of_a_compacted_file_is_ignored(
     assert positions[0] is None, "read in full"
     assert known.done == stored_tests(again).done
     again.close()
+
+
+def test_a_read_that_meets_a_damaged_part_drops_the_snapshot_so_its_tests_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stored_module, "SAVE_AFTER_ROWS", 100)
+    rows = list(synthetic_records(300, seed=33))
+    for batch in (rows[:150], rows[150:]):  # two parts
+        writer = open_store(tmp_path, "parquet")
+        writer.append(batch)
+        writer.close()
+    store = open_store(tmp_path, "parquet")
+    store.known_tests()  # the snapshot counts both parts' tests
+    store.close()
+    snapshot = tmp_path / "parquet" / SNAPSHOT_FILE
+    assert snapshot.exists()
+    part = min((tmp_path / "parquet" / "parts").glob("part-*.parquet"))
+    damage_column_chunk(part, "executed_tools")  # the part now fails its checksum
+
+    reader = open_store(tmp_path, "parquet")
+    readable = reader.scan(["test_id"]).num_rows  # a report, status, verify: any full read
+    assert readable < 300, "the damaged part is skipped"
+    assert not snapshot.exists(), "the read that met the damage dropped the snapshot"
+    planning = open_store(tmp_path, "parquet")
+    assert planning.known_tests().done == stored_tests(planning).done, "damaged tests not done"
