@@ -89,11 +89,19 @@ class _Sorted:
 class ObjectClaimBook:
     """The claim book of one object store (same methods as the local ``ClaimBook``)."""
 
-    def __init__(self, bucket: Bucket, stored: Callable[[frozenset[str]], StoredTests]) -> None:
-        """``stored(revoked_keys)`` tells done ids and attempts, revoked rows left out."""
+    def __init__(
+        self,
+        bucket: Bucket,
+        stored: Callable[[frozenset[str]], StoredTests],
+        watcher: Watcher | None = None,
+    ) -> None:
+        """Claims in ``bucket``; ``stored(revoked_keys)`` tells done ids and attempts.
+
+        ``watcher`` keeps the beats seen: one with a file keeps them for the next command.
+        """
         self.bucket = bucket
         self._stored = stored
-        self._watcher = Watcher()
+        self._watcher = watcher or Watcher()
         # owner → (monotonic time until which nobody can have taken its lease, its tests)
         self._trusted: dict[str, tuple[float, dict[str, int]]] = {}
 

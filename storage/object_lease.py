@@ -21,11 +21,14 @@ that write left for at least that long.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
+from pathlib import Path
 
 from runbench.storage.bucket import Bucket
+from runbench.storage.durable import atomic_write
 from runbench.storage.liveness import ProcessIdentity
 
 COMPACT_LEASE = "parquet/compact.lease"
@@ -67,10 +70,20 @@ def trusted_until(written_at: float, lease_s: float) -> float:
 
 
 class Watcher:
-    """The beats this process has seen, each with the monotonic time it first saw it."""
+    """The beats this host has seen, each with the monotonic time it first saw it.
 
-    def __init__(self) -> None:
-        self._seen: dict[str, tuple[str, float]] = {}
+    With a ``path`` (a file in the store's local cache folder) what one process saw is kept for
+    the next runbench command on this host: the monotonic clock is the host's, one count since
+    boot shared by every process, so a beat first seen by an earlier command has been unchanged
+    at least that long. Without it, a run shorter than the lease could never see a silent holder
+    go silent, and the tests a lost machine held would stay claimed for every short run. The
+    file is only ever a lower bound on how long a beat stood still: an entry lost to two
+    processes writing at once is seen again later, which waits longer, never less.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self._seen: dict[str, tuple[str, float]] = self._load()
 
     def state(self, key: str, holder: ProcessIdentity, beat: str, lease_s: float) -> str:
         """``live``, ``dead`` (this host, process gone) or ``silent`` (see the module)."""
@@ -82,13 +95,42 @@ class Watcher:
         seen = self._seen.get(key)
         if seen is None or seen[0] != beat:
             self._seen[key] = (beat, now)
+            self._save()
             return "live"
         return "silent" if now - seen[1] >= lease_s else "live"
 
     def forget_except(self, keys: set[str]) -> None:
         """Drop what was seen of leases that are gone (the book stays the only record)."""
-        for key in set(self._seen) - keys:
+        gone = set(self._seen) - keys
+        for key in gone:
             del self._seen[key]
+        if gone:
+            self._save()
+
+    def _load(self) -> dict[str, tuple[str, float]]:
+        """What earlier commands on this host and boot saw; nothing if unreadable or stale."""
+        if self._path is None:
+            return {}
+        try:
+            raw = json.loads(self._path.read_text(encoding="utf-8"))
+            if raw.get("boot") != ProcessIdentity.current().boot or not raw.get("boot"):
+                return {}  # another boot: its monotonic times mean nothing now
+            now = time.monotonic()
+            return {
+                str(key): (str(beat), float(first))
+                for key, (beat, first) in raw["seen"].items()
+                if float(first) <= now
+            }
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return {}
+
+    def _save(self) -> None:
+        """Keep what was seen for the next command; a failed write only means waiting longer."""
+        if self._path is None:
+            return
+        document = {"boot": ProcessIdentity.current().boot, "seen": self._seen}
+        with contextlib.suppress(OSError):
+            atomic_write(self._path, json.dumps(document).encode())
 
 
 class CompactionLease:

@@ -76,7 +76,7 @@ from runbench.storage.locking import FileLock, fsync_dir
 from runbench.storage.object_claims import ObjectClaimBook
 from runbench.storage.object_compact import PARTS, ObjectCompaction
 from runbench.storage.object_files import ObjectRunFiles
-from runbench.storage.object_lease import CompactionLease
+from runbench.storage.object_lease import CompactionLease, Watcher
 from runbench.storage.object_release import ReleaseAfterUpload
 from runbench.storage.object_revoked import (
     ObjectKnownTests,
@@ -105,6 +105,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("runbench.storage")
 
 COMPACT_LEASE_S = 120.0
+BEATS_FILE = "beats-seen.json"  # in the cache folder: how long other hosts' beats stood still
 JsonObject = dict[str, Any]
 
 
@@ -125,7 +126,8 @@ class ObjectParquetStore(ParquetStore, ObjectCompaction):
         self.remote_dir.mkdir(exist_ok=True)
         self.upload_every_s = settings.upload_every_s
         self._upload_lock = FileLock(self.path / "upload.lock", timeout_s=COMPACT_LOCK_TIMEOUT_S)
-        self._object_claims = ObjectClaimBook(self.bucket, self._stored_among)
+        self._beats = Watcher(self.path / BEATS_FILE)  # beats seen, kept for the next command
+        self._object_claims = ObjectClaimBook(self.bucket, self._stored_among, self._beats)
         self._known_objects = ObjectKnownTests(self.rows_since)
         self._object_files = ObjectRunFiles(self.bucket)
         self._conformant = False
@@ -495,7 +497,7 @@ class ObjectParquetStore(ParquetStore, ObjectCompaction):
         """
         sealed, quarantined = self._seal_orphans(blocking=blocking)
         self.upload_pending()
-        lease = CompactionLease(self.bucket, COMPACT_LEASE_S)
+        lease = CompactionLease(self.bucket, COMPACT_LEASE_S, self._beats)
         deadline = time.monotonic() + COMPACT_LOCK_TIMEOUT_S
         while not lease.acquire():
             if not blocking:

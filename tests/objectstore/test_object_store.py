@@ -411,6 +411,26 @@ def test_a_holder_on_another_host_keeps_its_tests_while_it_beats_and_loses_them_
     assert as_holder(lambda: holder.renew("run-far")) == set()
 
 
+def test_short_commands_on_one_host_add_up_their_watch_of_a_silent_holder(
+    s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each command here sees the beat for less than the lease; together they see it go silent."""
+    ids = [f"{index:032x}" for index in range(3)]
+    holder = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-1"))
+    assert _on_machine_1(monkeypatch)(lambda: holder.claim(ids, "run-lost", 0.5)) == dict.fromkeys(
+        ids, 1
+    )  # and its machine is lost: no beat from now on
+    first = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
+    assert first.claim(ids, "run-short-1", 30) == {}, "a beat seen for the first time is live"
+    first.close()
+    time.sleep(0.6)  # longer than the lease, with no command watching
+    second = open_store("", "parquet", remote=s3.settings(tmp_path / "machine-2"))
+    assert second.claim(ids, "run-short-2", 30) == dict.fromkeys(ids, 2), (
+        "the beat stood still since the earlier command on this host first saw it"
+    )
+    second.close()
+
+
 def test_the_compaction_lease_of_a_silent_host_is_taken_over_only_after_its_beat_stops(
     s3: S3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
