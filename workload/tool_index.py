@@ -41,6 +41,8 @@ from runbench.workload.similarity import NEIGHBOURS, ToolSimilarity
 
 INDEX_SOURCE_PREFIX = "index:"
 CACHED_QUERIES = 10_000  # rankings an IndexRanker keeps (WorkflowBench keeps every embedding)
+MAX_INDEX_TOOLS = 100_000  # WorkflowBench's registry has 30; a registry of this size is no test
+MAX_INDEX_FLOATS = 64 * 2**20  # tools × dimensions: 256 MiB of float32, the file size cap below
 MAX_INDEX_BYTES = 256 * 2**20  # the repository's full index is 3.7 MB
 # the only globals a WorkflowBench index needs: numpy arrays (both numpy 1 and 2 module names),
 # their dtypes and numpy scalars. Everything else (builtins.eval, os.system, …) is refused.
@@ -209,6 +211,8 @@ def load_tool_index(path: Path) -> ToolIndex:
     """
     try:
         size = path.stat().st_size
+        if not path.is_file():  # a FIFO or a device would block the read or never end
+            raise UsageError(f"tool index {path} is not a regular file")
         if size > MAX_INDEX_BYTES:
             raise UsageError(
                 f"tool index {path} is {size / 2**20:.0f} MiB, larger than any tool index "
@@ -227,7 +231,10 @@ def load_tool_index(path: Path) -> ToolIndex:
         raise UsageError(
             f"tool index {path} is not a readable pickle ({type(error).__name__})"
         ) from None
-    return _index_of(path, document)
+    try:
+        return _index_of(path, document)
+    except RecursionError:
+        raise UsageError(f"tool index {path} nests its values too deeply to be an index") from None
 
 
 def _index_of(path: Path, document: Any) -> ToolIndex:
@@ -241,12 +248,16 @@ def _index_of(path: Path, document: Any) -> ToolIndex:
     config = _table(document, "config")
     if not isinstance(embeddings, dict) or not isinstance(names, list) or not names:
         raise bad("no 'tool_names' list and 'tool_embeddings' table")
+    dimension = _check_size(names, embeddings, bad)
     rows = []
     descriptions = {}
     for name in names:
         entry = embeddings.get(name) if isinstance(name, str) else None
         if not isinstance(entry, dict) or entry.get("combined_embedding") is None:
             raise bad(f"tool {name!r} has no combined embedding")
+        vector = entry["combined_embedding"]
+        if isinstance(vector, list | tuple | np.ndarray) and len(vector) != dimension:
+            raise bad("its combined embeddings differ in length")  # before any is copied
         try:
             rows.append(np.asarray(entry["combined_embedding"], dtype=np.float32).reshape(-1))
         except (TypeError, ValueError):
@@ -271,6 +282,34 @@ def _index_of(path: Path, document: Any) -> ToolIndex:
         searched=searched,
         from_faiss=from_faiss,
     )
+
+
+def _check_size(
+    names: list[Any], embeddings: dict[Any, Any], bad: Callable[[str], UsageError]
+) -> int:
+    """The vectors' length, after refusing an index that would cost more memory than its file.
+
+    A pickle can repeat one object by reference, so a few MiB may name millions of tools, or
+    one long vector for each of them.
+    """
+    if len(names) > MAX_INDEX_TOOLS:
+        raise bad(f"it names {len(names):,} tools, more than any registry ({MAX_INDEX_TOOLS:,})")
+    seen: set[object] = set()
+    for name in names:
+        if isinstance(name, str) and name in seen:
+            raise bad(f"tool {name!r} appears twice in 'tool_names'")
+        seen.add(name)
+    first = embeddings.get(names[0]) if isinstance(names[0], str) else None
+    vector = first.get("combined_embedding") if isinstance(first, dict) else None
+    dimension = len(vector) if isinstance(vector, list | tuple | np.ndarray) else 0
+    if isinstance(vector, list | tuple | np.ndarray) and dimension == 0:
+        raise bad("its combined embeddings are empty")
+    if dimension * len(names) > MAX_INDEX_FLOATS:
+        raise bad(
+            f"{len(names):,} tools × {dimension:,} dimensions is more than an index holds "
+            f"({MAX_INDEX_FLOATS:,} numbers)"
+        )
+    return dimension
 
 
 def _faiss_vectors(raw: Any, count: int, dimension: int) -> np.ndarray | None:

@@ -116,3 +116,37 @@ def test_a_ranker_searches_with_the_query_embedding(tmp_path: Path) -> None:
     assert asked == ["send data over the network"], "one request for a query asked three times"
     assert found == index.rank(vectors[NAMES.index("net_poster")], 2)
     assert found[0][0] == "net_poster"
+
+
+def test_an_index_that_would_cost_more_memory_than_its_file_is_refused(tmp_path: Path) -> None:
+    """A pickle repeats objects by reference: a few MiB can name millions of tools, each with one
+    shared 3,072-number vector (24 GB once copied), or one name twice."""
+    vector = [0.5] * 3072
+    entry = {"combined_embedding": vector, "description": "d"}
+    many = {"tool_names": ["reader"] * 2_000_000, "tool_embeddings": {"reader": entry}}
+    unique = [f"tool_{n}" for n in range(30_000)]  # within the tool cap, not the number cap
+    wide = {"tool_names": unique, "tool_embeddings": dict.fromkeys(unique, entry)}
+    twice = {"tool_names": ["reader", "writer", "reader"], "tool_embeddings": {"reader": entry}}
+    empty = {"tool_names": ["reader"], "tool_embeddings": {"reader": {"combined_embedding": []}}}
+    deep = {"tool_names": ["reader"], "tool_embeddings": {"reader": {**entry, "description": "X"}}}
+    # 200,000 nested lists as the description, written opcode by opcode (the pickler would
+    # recurse): EMPTY_LIST 200,000 times, then APPEND each into the one before
+    deep_bytes = pickle.dumps(deep, protocol=4).replace(
+        b"\x8c\x01X", b"]" * 200_000 + b"a" * 199_999
+    )
+    fifo = tmp_path / "fifo.pkl"
+    os.mkfifo(fifo)
+    cases = {
+        _write(tmp_path, many, "many.pkl"): "more than any registry",
+        _write(tmp_path, wide, "wide.pkl"): "more than an index holds",
+        _write(tmp_path, twice, "twice.pkl"): "appears twice",
+        _write(tmp_path, empty, "empty.pkl"): "are empty",
+        tmp_path / "deep.pkl": "too deeply",
+        fifo: "not a regular file",
+    }
+    (tmp_path / "deep.pkl").write_bytes(deep_bytes)
+    for path, reason in cases.items():
+        with pytest.raises(UsageError) as caught:
+            load_tool_index(path)
+        message = str(caught.value)
+        assert "\n" not in message and path.name in message and reason in message, message
