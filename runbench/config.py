@@ -190,6 +190,11 @@ def object_store_settings(
             f"'{bucket}' in {url!r}{named} is not a valid S3 bucket name (3 to 63 lowercase "
             "letters, digits, '.' or '-')"
         )
+    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+        raise UsageError(  # '..' would lead the local cache folder, and the keys, elsewhere
+            f"the prefix in {url!r}{named} holds an empty, '.' or '..' part",
+            hint="write it as s3://bucket/a/b, each part a name",
+        )
     canonical = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
     allow_http = env.get(ENV_S3_ALLOW_HTTP, "").strip().lower()
     if allow_http not in ("", "0", "1", "true", "false", "yes", "no"):
