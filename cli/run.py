@@ -143,8 +143,11 @@ def _context(
     ``create=False`` (a dry run) creates nothing at the store's path; the store opens after the
     inputs load, so a bad ``--tasks``, ``--tools`` or ``--tool-index`` creates nothing either.
     """
+    from runbench.config import require_keys
     from runbench.runners.context import build_context
 
+    if create and request.cluster is None:  # a Ray cluster's nodes bring their own keys
+        require_keys(config, request.models)
     return build_context(
         config,
         lambda: open_store(where.storage, where.store, create=create),

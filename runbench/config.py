@@ -11,7 +11,7 @@ import dataclasses
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -596,7 +596,28 @@ def api_key(deployment: DeploymentConfig, environ: Mapping[str, str] | None = No
             f"'{deployment.provider}', deployment '{deployment.name}') is not set",
             hint=f"export {deployment.api_key_env}=... before running",
         )
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        raise ConfigError(  # an HTTP header cannot carry it; the value itself is never shown
+            f"environment variable {deployment.api_key_env} (the key of provider "
+            f"'{deployment.provider}', deployment '{deployment.name}') holds a control "
+            "character such as a newline; a key is one line of text",
+            hint=f"export {deployment.api_key_env} again without the line break",
+        )
     return value
+
+
+def require_keys(
+    config: RunbenchConfig, models: Sequence[str], environ: Mapping[str, str] | None = None
+) -> None:
+    """Check every key the models' deployments need before a run creates anything.
+
+    Raises:
+        ConfigError: a key variable is unset, empty or not one line of text (``api_key``).
+    """
+    for name in models:
+        for deployment in config.resolve_model(name).deployments:
+            if deployment.kind != "sim":
+                api_key(deployment, environ)
 
 
 def configured_secrets(

@@ -170,3 +170,25 @@ def test_a_real_disk_filling_up_mid_run_ends_the_run_in_one_line(
     assert len(rows) == summary["stored"], "every row the run says it kept is readable"
     (run,) = _runs(invoke, store)
     assert (run["outcome"], run["exit_code"]) == ("failed", 2) and run["ended_at"] is not None
+
+
+@pytest.mark.parametrize("key", ["sk-SENTINEL-123456\nX-Evil: 1", ""])
+def test_a_key_that_cannot_be_sent_is_one_line_before_anything_is_created(
+    tmp_path: Path, invoke: Callable[..., Outcome], monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    config = _config(
+        tmp_path,
+        '[providers.lab]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+        'api_key_env = "LAB_KEY"\n\n[models.echo]\nprovider = "lab"\ndeployments = ["echo"]\n',
+    )
+    monkeypatch.setenv("LAB_KEY", key)
+    store = tmp_path / "store"
+    result = invoke(
+        "smart-batch", "--config", str(config), "--model", "echo", "--store", str(store)
+    )
+    assert result.code == 2
+    errors = result.error_lines
+    assert errors[0].startswith("Error: environment variable LAB_KEY") and len(errors) == 2
+    assert errors[1].startswith("Hint:")
+    assert "SENTINEL" not in result.stderr + result.stdout
+    assert not store.exists(), "nothing is created for a run that cannot start"
