@@ -13,6 +13,7 @@ from typing import Any
 
 from runbench.errors import UsageError
 from runbench.storage import Store
+from runbench.storage.liveness import ProcessIdentity
 
 Manifest = dict[str, Any]  # raw JSON as the store returns it
 
@@ -44,7 +45,8 @@ class RunInfo:
     exit_code: int | None = None
     counts: RunCounts = field(default_factory=RunCounts)
     # how it ended: finished, interrupted, timed_out, failed (a store error; ``error`` says
-    # which) or crashed; None for a run still going, or written before outcomes were kept
+    # which), crashed, or killed (never ended, its process on this host gone); None for a run
+    # still going, on another host, or written before outcomes were kept
     outcome: str | None = None
     error: str | None = None
 
@@ -99,9 +101,33 @@ def run_info(manifest: Manifest) -> RunInfo:
         ended_at=_text(manifest.get("ended_at")),
         exit_code=manifest.get("exit_code"),
         counts=RunCounts(**{k: int(counts.get(k) or 0) for k in RunCounts.__dataclass_fields__}),
-        outcome=_text(manifest.get("outcome")),
+        outcome=_text(manifest.get("outcome")) or _killed(manifest),
         error=_text(manifest.get("error")),
     )
+
+
+def _killed(manifest: Manifest) -> str | None:
+    """``killed`` for a run that never ended and whose process, on this host, is gone.
+
+    ``kill -9``, the OOM killer or a reboot end a run without a word; its manifest says who
+    wrote it (``process``), so a run is "running" only while that process lives. A run on
+    another host cannot be checked from here and stays as it reads.
+    """
+    raw = manifest.get("process")
+    if manifest.get("ended_at") is not None or not isinstance(raw, dict):
+        return None
+    try:
+        writer = ProcessIdentity(
+            str(raw["host"]), str(raw["boot"]), int(raw["pid"]), str(raw["started"])
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    here = ProcessIdentity.current()
+    if writer.host != here.host:
+        return None
+    if not writer.shares_boot_with(here) or not writer.is_alive():
+        return "killed"
+    return None
 
 
 def store_manifests(store: Store) -> list[Manifest]:

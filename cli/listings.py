@@ -44,7 +44,7 @@ def runs_table(runs: list[RunInfo]) -> RenderableType:
     ]
     for run in runs:
         took = run.duration_s
-        exit_code = "running" if run.ended_at is None else str(run.exit_code)
+        exit_code = str(run.exit_code) if run.ended_at else run.outcome or "running"
         lines.append(
             safe.text(
                 _run_line(

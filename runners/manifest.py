@@ -13,12 +13,14 @@ import hashlib
 import socket
 import subprocess
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from runbench.redact import Redactor
+from runbench.storage.liveness import ProcessIdentity
 
 MANIFEST_VERSION = 1
 
@@ -42,6 +44,8 @@ def start_manifest(
         "plan_digest": hashlib.sha256(request_json.encode()).hexdigest()[:16],
         "storage": str(store_path),
         "host": socket.gethostname(),
+        # who writes it: a run that never ended is "killed" once this process is gone
+        "process": asdict(ProcessIdentity.current()),
         "started_at": _now(),
         "ended_at": None,
         "counts": None,

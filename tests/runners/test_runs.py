@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+from runbench.analysis.runs import list_runs
 from runbench.matrix import WORKFLOW_SUITE_VERSION, build_matrix
 from runbench.plan import plan_tests
 from runbench.storage import open_store
@@ -223,6 +224,10 @@ def test_kill_9_then_rerun_leaves_exactly_the_plan(tmp_path: Path, fake_openai) 
     assert sorted(done) == sorted(planned), "each planned test done exactly once"
     again = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "nothing to run" in again.stdout
+    outcomes = [run.outcome for run in list_runs(open_store(tmp_path / "store", "parquet"))]
+    assert sorted(outcomes, key=str) == ["finished", *["killed"] * 4], (
+        "a run killed with -9 never ended: `runbench runs` says so instead of 'running'"
+    )
 
 
 def test_sigint_stops_cleanly_keeps_finished_tests_and_says_how_to_resume(
