@@ -343,6 +343,7 @@ class RunArgs:
         _option(
             "--claim-lease",
             min=0.05,
+            max=86_400.0,  # a day: 'inf' would let a silent host keep its tests forever
             help="Seconds a run on another host may stay silent before its tests are taken "
             "over (on this host a live run keeps its tests). [default: 30]",
             panel=LIMITS,

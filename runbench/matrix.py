@@ -255,11 +255,11 @@ def build_matrix(
     """A phase, or the defaults, with any matrix flag given overriding its axis.
 
     Raises:
-        UsageError: an unknown value or phase, or a negative instance count.
+        UsageError: an unknown value or phase, or an instance count below 1.
     """
     base = phase(phase_name) if phase_name else Matrix()
-    if num_instances is not None and num_instances < 0:
-        raise UsageError("--num-instances must be ≥ 0")
+    if num_instances is not None and num_instances < 1:
+        raise UsageError(f"--num-instances must be ≥ 1 ({num_instances} plans no test)")
     if num_instances is not None and num_instances > MAX_NUM_INSTANCES:
         raise UsageError(
             f"--num-instances {_shown_count(num_instances)} is above the limit of "

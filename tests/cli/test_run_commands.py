@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Outcome
 
 PLAN = ("--model", "sim-strong", "--task-types", "simple_task,basic_task", "--num-instances", "3")
@@ -163,3 +165,19 @@ def test_the_resume_line_carries_the_settings_that_came_from_the_environment(
     assert resume.endswith(f"--storage parquet --store {store}")
     again = run_cli(*resume.removeprefix("Resume with: runbench ").split(), "--dry-run")
     assert again.returncode == 0 and f"storage: parquet ({store / 'parquet'})" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (("--num-instances", "0"), "Error: --num-instances must be ≥ 1 (0 plans no test)"),
+        (("--claim-lease", "inf"), "Error: Invalid value for '--claim-lease'"),
+    ],
+)
+def test_a_run_that_would_plan_nothing_or_hold_tests_forever_is_refused(
+    tmp_path: Path, invoke: Callable[..., Outcome], flags: tuple[str, ...], says: str
+) -> None:
+    store = tmp_path / "store"
+    result = invoke("smart-batch", "--model", "sim-strong", *flags, "--store", str(store))
+    assert result.code == 2 and result.error_lines[0].startswith(says), result.stderr
+    assert not store.exists()
