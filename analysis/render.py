@@ -33,6 +33,15 @@ COST_DIGITS = 4
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as a formula start
 
 
+def shown(value: object, *, lines: bool = False) -> str:
+    r"""Text for an HTML page: control, bidi and invisible characters escaped, then HTML.
+
+    A model named ``a\u202eb`` or holding ``ESC[2J`` reads as what it is; names and messages
+    come from servers and files nobody here wrote. ``lines`` keeps line breaks.
+    """
+    return html.escape(escape_control(str(value), keep_newlines=lines))
+
+
 def report_rows(report: Report, *, rounded: bool = False) -> list[dict[str, Any]]:
     """One flat dict per group: group columns first, then every figure (for JSON and CSV).
 
@@ -330,7 +339,7 @@ def report_table_html(report: Report, *, table_id: str = "results") -> str:
     head += "".join(f"<th>{html.escape(name)}</th>" for name in SUMMARY_HEADERS)
     body = []
     for group in report.groups:
-        cells = "".join(f'<td class="group">{html.escape(part)}</td>' for part in group.group)
+        cells = "".join(f'<td class="group">{shown(part)}</td>' for part in group.group)
         for header, cell, key in zip(
             SUMMARY_HEADERS, summary_cells(group), _sort_keys(group), strict=True
         ):
@@ -357,7 +366,7 @@ def error_category_table_html(report: Report, *, table_id: str = "error-categori
     head += "<th>infra errors</th>"
     rows = []
     for group in report.groups:
-        cells = "".join(f'<td class="group">{html.escape(part)}</td>' for part in group.group)
+        cells = "".join(f'<td class="group">{shown(part)}</td>' for part in group.group)
         cells += f"<td>{group.tests}</td>"
         counts = group.error_counts
         for name in used:
@@ -388,7 +397,7 @@ def _hidden_note(report: Report, provenance: Provenance | None) -> str:
             "them)"
         )
     parts.append("Not in any rate: " + "; ".join(hidden) + ".")
-    return "".join(f"<p class='note'>{html.escape(text)}</p>" for text in parts)
+    return "".join(f"<p class='note'>{shown(text)}</p>" for text in parts)
 
 
 def report_html(

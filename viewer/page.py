@@ -12,7 +12,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from runbench.analysis.render import SORT_SCRIPT
+from runbench.analysis.render import SORT_SCRIPT, shown
 from runbench.analysis.show import SCORES, TestView
 from runbench.viewer.state import FILTER_FIELDS, GROUPINGS, ViewQuery
 
@@ -105,9 +105,7 @@ def _select(name: str, label: str, values: list[str], chosen: str, first: str) -
     items = [f'<option value="">{html.escape(first)}</option>']
     for value in values:
         selected = " selected" if value == chosen else ""
-        items.append(
-            f'<option value="{html.escape(value)}"{selected}>{html.escape(value)}</option>'
-        )
+        items.append(f'<option value="{html.escape(value)}"{selected}>{shown(value)}</option>')
     return (
         f"<label>{html.escape(label)}<select name='{name}' id='filter-{name}'>"
         f"{''.join(items)}</select></label>"
@@ -163,7 +161,7 @@ def _runs_page_field(query: ViewQuery) -> str:
 def test_page_html(view: TestView) -> str:
     """One test: identity, every attempt with scores, and the saved transcript."""
     identity = "".join(
-        f"<dt>{html.escape(name.replace('_', ' '))}</dt><dd>{html.escape(str(value))}</dd>"
+        f"<dt>{html.escape(name.replace('_', ' '))}</dt><dd>{shown(value)}</dd>"
         for name, value in [("test", view.test_id), *view.identity.items()]
         if value is not None
     )
@@ -194,15 +192,15 @@ def test_page_html(view: TestView) -> str:
         status = html.escape(attempt.status)
         command = "" if attempt.run is None else attempt.run.command_line
         run_cell = (
-            f'<td class="text" title="{html.escape(command)}">{html.escape(attempt.run_id[:8])}'
-            f"{'<br><code>' + html.escape(command) + '</code>' if command else ''}</td>"
+            f'<td class="text" title="{shown(command)}">{html.escape(attempt.run_id[:8])}'
+            f"{'<br><code>' + shown(command) + '</code>' if command else ''}</td>"
         )
-        endpoint = html.escape(f"{attempt.provider}/{attempt.deployment}")
+        endpoint = shown(f"{attempt.provider}/{attempt.deployment}")
         rows.append(
             f"<tr><td>{attempt.attempt}</td><td>{'✓' if attempt.counts else ''}</td>{run_cell}"
             f'<td class="text status-{status}">{status}</td><td class="text">{endpoint}</td>'
             f"{scores}<td>{attempt.details.get('turns')}</td><td>{html.escape(tokens)}</td>"
-            f'<td class="text">{html.escape(error)}</td></tr>'
+            f'<td class="text">{shown(error)}</td></tr>'
         )
     if view.transcript is not None:
         messages = "".join(_message(message) for message in view.transcript)
@@ -240,7 +238,7 @@ def _message(message: dict[str, Any]) -> str:
     css = "".join(ch if ch.isalnum() else "-" for ch in role)
     return (
         f'<div class="message role-{css}"><div class="role">{html.escape(role)}</div>'
-        f"<pre>{html.escape(text or '')}</pre></div>"
+        f"<pre>{shown(text or '', lines=True)}</pre></div>"
     )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.error_groups import ErrorGroup, groups_of_table
-from runbench.analysis.render import NO_DATA, report_table_html
+from runbench.analysis.render import NO_DATA, report_table_html, shown
 from runbench.analysis.report import (
     ALL_SUITES,
     LEGACY_SUITES,
@@ -304,7 +304,7 @@ def _distinct_tests(
 
 
 def _empty(text: str) -> str:
-    return f"<p class='empty'>{html.escape(text)}</p>"
+    return f"<p class='empty'>{shown(text)}</p>"
 
 
 def _hidden(infra: int, superseded: int, legacy: int) -> str:
@@ -317,7 +317,7 @@ def _hidden(infra: int, superseded: int, legacy: int) -> str:
     return (
         "<p class='note'>Each test counted once (its latest non-error attempt); 95 % Wilson "
         f"intervals; '{NO_DATA}': no judged test. Not in any rate: "
-        + html.escape("; ".join(parts))
+        + shown("; ".join(parts))
         + ".</p>"
     )
 
@@ -338,9 +338,9 @@ def _errors_html(groups: list[ErrorGroup]) -> str:
         )
         cells = [
             f'<td data-sort="{group.count}">{group.count}</td>',
-            f'<td class="text">{html.escape(group.endpoint)}</td>',
-            f'<td class="text">{html.escape(group.category)}</td>',
-            f'<td class="text">{html.escape(group.message)}</td>',
+            f'<td class="text">{shown(group.endpoint)}</td>',
+            f'<td class="text">{shown(group.category)}</td>',
+            f'<td class="text">{shown(group.message)}</td>',
             f'<td class="text">{html.escape(group.first_seen[:19])}</td>',
             f'<td class="text">{html.escape(group.last_seen[:19])}</td>',
             f'<td class="text">{examples}</td>',
@@ -394,7 +394,7 @@ def _tests_html(frame: pd.DataFrame, distinct_tests: int) -> str:
         cells = [
             f'<td class="text"><a class="test-link" href="/test/{test_id}">{test_id[:12]}</a></td>',
             *(
-                f'<td class="text">{html.escape(str(value))}</td>'
+                f'<td class="text">{shown(value)}</td>'
                 for value in (row.model, row.prompt_type, row.difficulty, row.task_type)
             ),
             f"<td>{float(row.tool_success_rate):.2f}</td>",  # type: ignore[arg-type]
@@ -422,19 +422,19 @@ def _runs_html(runs: list[RunInfo], query: ViewQuery) -> str:
     pages = -(-len(runs) // RUNS_SHOWN)
     page = min(query.runs_page, pages - 1)
     newest_first = sorted(runs, key=lambda run: run.started_at or "", reverse=True)
-    shown = newest_first[page * RUNS_SHOWN : (page + 1) * RUNS_SHOWN]
+    on_page = newest_first[page * RUNS_SHOWN : (page + 1) * RUNS_SHOWN]
     head = "".join(
         f"<th>{name}</th>"
         for name in ("run", "started", "ended", "command", "planned", "finished", "errors", "exit")
     )
     rows = []
-    for run in shown:
-        ended = run.ended_at[:19] if run.ended_at else "running or killed"
+    for run in on_page:
+        ended = run.ended_at[:19] if run.ended_at else run.outcome or "running"
         cells = [
             f'<td class="text">{html.escape(run.run_id[:8])}</td>',
             f'<td class="text">{html.escape((run.started_at or "?")[:19])}</td>',
             f'<td class="text">{html.escape(ended)}</td>',
-            f'<td class="text"><code>{html.escape(run.command_line)}</code></td>',
+            f'<td class="text"><code>{shown(run.command_line)}</code></td>',
             f"<td>{run.counts.planned}</td>",
             f"<td>{run.counts.finished}</td>",
             f"<td>{run.counts.errors}</td>",

@@ -219,6 +219,9 @@ def test_plots_and_html_draw_names_as_literal_text(
     html = invoke("report", "--format", "html", "--output", str(page), *where)
     assert html.code == 0, html.stderr
     assert "cost$\\frac{$x" in page.read_text() and f"<!-- {MATH} -->" in page.read_text()
+    table = page.read_text().split("<table", 1)[1]
+    assert "e\\x1b]0;pwned\\x07\\x1b[2Jz" in table, "the name's escape sequence shown escaped"
+    assert "\x1b" not in table.split("<svg", 1)[0], "never raw in the page's text"
 
 
 def test_the_viewers_plot_of_hostile_names_is_served(named_store: Path) -> None:
@@ -232,3 +235,20 @@ def test_the_viewers_plot_of_hostile_names_is_served(named_store: Path) -> None:
         viewer.close()
     assert status == 200 and kind.startswith("image/svg+xml")
     assert f"<!-- {MATH} -->" in body
+
+
+def test_the_viewers_pages_show_control_and_bidi_characters_escaped(tmp_path: Path) -> None:
+    from tests.viewer.conftest import Viewer
+    from tests.viewer.test_server import _get
+
+    record = make_record(f"e{HOSTILE}z", "error", error_message=f"HTTP 400: {BIDI}")
+    open_store(tmp_path, "json").append([record])
+    viewer = Viewer(tmp_path)
+    try:
+        _, _, state = _get(viewer.url + "api/state")
+        _, _, test = _get(viewer.url + f"test/{record.test_id}")
+    finally:
+        viewer.close()
+    for body in (state, test):
+        assert "\x1b" not in body and "\u202e" not in body, "no raw control or bidi character"
+    assert "e\\x1b]0;pwned" in test and "\\u202e" in test
