@@ -481,10 +481,17 @@ def _supervise(ultra: UltraPlan, where: StoreArgs, run: RunArgs, restarts: int) 
             f"{len(ultra.shards)} shards; shard exit codes {result.exit_codes}; "
             f"restarts {sum(result.restarts.values())}"
         )
+    # one line per distinct error, naming its shards (three shards of one full disk: one line)
+    shards_of: dict[tuple[str, str | None], list[int]] = {}
     for index, final in sorted(result.finals.items()):
-        if final.get("error"):  # a shard that ended on a store error says which, once each
-            error_lines(f"shard {index}: {final['error']}", final.get("hint"))
-    failed = any(final.get("error") for final in result.finals.values())
+        if final.get("error"):
+            shards_of.setdefault((final["error"], final.get("hint")), []).append(index)
+    for (message, hint), indexes in shards_of.items():
+        named = ", ".join(str(index) for index in indexes)
+        error_lines(f"shard{'s' if len(indexes) > 1 else ''} {named}: {message}", hint)
+    for provider, reason in summary["stopped"].items():  # as smart-batch says it
+        stderr_line(f"Error: provider '{provider}' stopped: {reason}")
+    failed = bool(shards_of)
     finish(result.exit_code, where, ultra.request.config_path, resumable=failed)
 
 

@@ -110,6 +110,23 @@ def test_401_stops_with_exit_3_and_records_no_model_failure(tmp_path: Path, fake
     assert _rows(tmp_path) == []
 
 
+def test_ultra_parallel_says_once_which_provider_stopped_on_a_rejected_key(
+    tmp_path: Path,
+    fake_openai,  # type: ignore[no-untyped-def]
+) -> None:
+    config = _config(tmp_path, fake_openai, "http-401")
+    result = run_cli(
+        *("ultra-parallel", "--model", "http-401", "--num-shards", "2", "--config", str(config)),
+        *("--phase", "5.1", "--num-instances", "2", "--store", str(tmp_path / "store")),
+        *("--quiet", "--no-preflight"),
+        env={"FAKE_KEY": SENTINEL},
+    )
+    assert result.returncode == 3, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "provider 'fake' stopped" in errors[0], result.stderr
+    assert SENTINEL not in result.stdout + result.stderr
+
+
 def test_quota_parks_that_provider_while_the_others_finish(tmp_path: Path, fake_openai) -> None:  # type: ignore[no-untyped-def]
     config = _config(tmp_path, fake_openai, "quota")
     result = _run(tmp_path, config, "quota,sim-average", "--phase", "5.1", "--num-instances", "2")
