@@ -54,6 +54,10 @@ ALLOWED_GLOBALS = frozenset(
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
+        # numpy's arrays pickled at protocol 2 carry their bytes as _codecs.encode(text, "latin1"):
+        # a codec lookup imports only modules of the standard encodings package, never code of
+        # the pickle's choosing
+        ("_codecs", "encode"),
     }
 )
 _FAISS_FLAT_IP = b"IxFI"
@@ -65,12 +69,16 @@ _FAISS_HEADER_BYTES = 4 + 4 + 8 + 8 + 8 + 1 + 4 + 8
 QueryEmbedding = Callable[[str], Awaitable[Sequence[float] | np.ndarray]]
 
 
+class RefusedGlobal(pickle.UnpicklingError):
+    """A pickle named a callable outside ``ALLOWED_GLOBALS``: refused, never run."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Resolves only ``ALLOWED_GLOBALS``; a pickle naming anything else stops loading there."""
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"it names {module}.{name}, which an index never needs")
+            raise RefusedGlobal(f"it names {module}.{name}, which an index never needs")
         return super().find_class(module, name)
 
 
@@ -84,7 +92,7 @@ def restricted_load(data: bytes) -> Any:
     """Unpickle ``data`` admitting numpy arrays, dtypes and plain containers only.
 
     Raises:
-        pickle.UnpicklingError: the pickle names a callable outside ``ALLOWED_GLOBALS``.
+        RefusedGlobal: the pickle names a callable outside ``ALLOWED_GLOBALS``.
         Exception: whatever a malformed pickle raises (callers turn it into one line).
     """
     return _RestrictedUnpickler(io.BytesIO(data)).load()
@@ -225,7 +233,7 @@ def load_tool_index(path: Path) -> ToolIndex:
         raise UsageError(f"tool index {path} cannot be read ({error.strerror})") from None
     try:
         document = restricted_load(data)
-    except pickle.UnpicklingError as error:
+    except RefusedGlobal as error:
         raise UsageError(f"tool index {path} refused: {error}") from None
     except Exception as error:  # any malformed pickle becomes one line
         raise UsageError(

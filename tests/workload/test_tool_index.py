@@ -150,3 +150,17 @@ def test_an_index_that_would_cost_more_memory_than_its_file_is_refused(tmp_path:
             load_tool_index(path)
         message = str(caught.value)
         assert "\n" not in message and path.name in message and reason in message, message
+
+
+def test_numpy_arrays_pickled_at_protocol_2_load_and_text_is_not_called_refused(
+    tmp_path: Path,
+) -> None:
+    document = _index_document(_vectors())
+    old = tmp_path / "protocol2.pkl"
+    old.write_bytes(pickle.dumps(document, protocol=2))  # arrays as _codecs.encode(..., latin1)
+    assert load_tool_index(old).tool_names == load_tool_index(_write(tmp_path, document)).tool_names
+    text = tmp_path / "notes.pkl"
+    text.write_text("these are my notes, not a pickle\n" * 10)
+    with pytest.raises(UsageError) as caught:
+        load_tool_index(text)
+    assert "is not a readable pickle" in str(caught.value) and "refused" not in str(caught.value)
