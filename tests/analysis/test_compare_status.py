@@ -10,7 +10,7 @@ from runbench.errors import UsageError
 from runbench.matrix import build_matrix
 from runbench.storage import open_store
 from tests.analysis.conftest import make_record
-from tests.conftest import run_cli
+from tests.conftest import InProcessCli
 
 
 def test_compare_pairs_identical_instances_and_leaves_out_the_rest(tmp_path: Path) -> None:
@@ -42,7 +42,9 @@ def test_compare_refuses_an_unknown_model_listing_known_ones(tmp_path: Path) -> 
         compare_models(store, "a", "nobody")
 
 
-def test_status_counts_done_and_errored_tests_and_gates_ci(tmp_path: Path) -> None:
+def test_status_counts_done_and_errored_tests_and_gates_ci(
+    tmp_path: Path, cli_in_process: InProcessCli
+) -> None:
     matrix = build_matrix(task_types="simple_task", num_instances=3)
     store = open_store(tmp_path, "json")
     store.append(
@@ -64,26 +66,28 @@ def test_status_counts_done_and_errored_tests_and_gates_ci(tmp_path: Path) -> No
         "3",
         "--json",
     ]
-    result = run_cli(*args)
+    result = cli_in_process(*args)
     assert result.returncode == 1
     summary = json.loads(result.stdout)
     assert (summary["done"], summary["target"], summary["cells"][0]["errored"]) == (2, 3, 1)
     assert len(matrix.cells(["m"])) == 1
     store.append([make_record("m", "partial_success", instance=1, attempt=2, run_id="run-2")])
-    assert run_cli(*args).returncode == 0
+    assert cli_in_process(*args).returncode == 0
 
 
-def test_status_rejects_bad_matrix_values(tmp_path: Path) -> None:
+def test_status_rejects_bad_matrix_values(tmp_path: Path, cli_in_process: InProcessCli) -> None:
     for flag, value, message in [
         ("--tool-success-rate", "1.5", "outside [0, 1]"),
         ("--difficulty", "trivial", "unknown value 'trivial'"),
         ("--phase", "9.9", "unknown phase '9.9'"),
     ]:
-        result = run_cli("status", "--model", "m", "--store", str(tmp_path), flag, value)
+        result = cli_in_process("status", "--model", "m", "--store", str(tmp_path), flag, value)
         assert result.returncode == 2 and message in result.stderr
 
 
-def test_compare_resolves_aliases_through_the_config(tmp_path: Path) -> None:
+def test_compare_resolves_aliases_through_the_config(
+    tmp_path: Path, cli_in_process: InProcessCli
+) -> None:
     store = open_store(tmp_path, "json")
     store.append([make_record("big-model", "full_success", instance=i) for i in range(3)])
     store.append([make_record("sim-weak", "failure", instance=i) for i in range(3)])
@@ -91,7 +95,7 @@ def test_compare_resolves_aliases_through_the_config(tmp_path: Path) -> None:
     config.write_text(
         '[models.big-model]\nprovider = "sim"\nprofile = "strong"\naliases = ["Big"]\n'
     )
-    result = run_cli(
+    result = cli_in_process(
         "compare", "big", "SIM-WEAK", "--store", str(tmp_path), "--config", str(config), "--json"
     )
     assert result.returncode == 0, result.stderr

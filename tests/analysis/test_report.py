@@ -17,7 +17,7 @@ from runbench.matrix import WORKFLOW_SUITE_VERSION
 from runbench.storage import open_store
 from runbench.synthetic import synthetic_records
 from tests.analysis.conftest import make_record
-from tests.conftest import LEGACY_FIXTURE, run_cli
+from tests.conftest import LEGACY_FIXTURE, InProcessCli
 
 
 @pytest.fixture
@@ -103,16 +103,20 @@ def test_png_is_a_real_png(store, tmp_path: Path) -> None:  # type: ignore[no-un
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
 
 
-def test_legacy_rows_appear_only_when_asked_for(tmp_path: Path) -> None:
+def test_legacy_rows_appear_only_when_asked_for(
+    tmp_path: Path, cli_in_process: InProcessCli
+) -> None:
     store = open_store(tmp_path, "json")
     store.append(list(synthetic_records(100, seed=2)))
     assert (
-        run_cli("migrate", "--legacy", str(LEGACY_FIXTURE), "--store", str(tmp_path)).returncode
+        cli_in_process(
+            "migrate", "--legacy", str(LEGACY_FIXTURE), "--store", str(tmp_path)
+        ).returncode
         == 0
     )
 
     def suites(*extra: str) -> set[str]:
-        result = run_cli(
+        result = cli_in_process(
             "report", "--store", str(tmp_path), "--by", "suite", "--format", "json", *extra
         )
         assert result.returncode == 0, result.stderr
@@ -123,9 +127,11 @@ def test_legacy_rows_appear_only_when_asked_for(tmp_path: Path) -> None:
     assert suites("--suite", "all") == {"workflow", "legacy-v3"}
 
 
-def test_report_cli_writes_html_and_png_files(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_report_cli_writes_html_and_png_files(
+    store, tmp_path: Path, cli_in_process: InProcessCli
+) -> None:  # type: ignore[no-untyped-def]
     page, picture = tmp_path / "r.html", tmp_path / "r.png"
-    result = run_cli(
+    result = cli_in_process(
         "report",
         "--store",
         str(store.root),
@@ -146,7 +152,7 @@ def test_report_cli_writes_html_and_png_files(store, tmp_path: Path) -> None:  #
     assert picture.read_bytes().startswith(b"\x89PNG")
 
 
-def test_report_filters_by_phase_and_flags(tmp_path: Path) -> None:
+def test_report_filters_by_phase_and_flags(tmp_path: Path, cli_in_process: InProcessCli) -> None:
     store = open_store(tmp_path, "json")
     store.append(
         [
@@ -157,9 +163,11 @@ def test_report_filters_by_phase_and_flags(tmp_path: Path) -> None:
             ),
         ]
     )
-    result = run_cli("report", "--store", str(tmp_path), "--phase", "5.3", "--format", "json")
+    result = cli_in_process(
+        "report", "--store", str(tmp_path), "--phase", "5.3", "--format", "json"
+    )
     assert [row["prompt_type"] for row in json.loads(result.stdout)] == ["flawed_tool_misuse"]
-    result = run_cli(
+    result = cli_in_process(
         "report",
         "--store",
         str(tmp_path),
@@ -171,7 +179,7 @@ def test_report_filters_by_phase_and_flags(tmp_path: Path) -> None:
         "json",
     )
     assert [row["prompt_type"] for row in json.loads(result.stdout)] == ["flawed_missing_step"]
-    bad = run_cli("report", "--store", str(tmp_path), "--prompt-types", "clever")
+    bad = cli_in_process("report", "--store", str(tmp_path), "--prompt-types", "clever")
     assert bad.returncode == 2 and "unknown value 'clever' for --prompt-types" in bad.stderr
 
 
