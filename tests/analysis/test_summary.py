@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from runbench.analysis.summary import build_summary
 from runbench.records import DIFFICULTIES, MODEL_ERROR_CATEGORIES, records_to_table
 from tests.analysis.conftest import make_record
+from tests.conftest import InProcessCli
 
 COUNTS = (
     "total",
@@ -127,15 +128,16 @@ def test_summary_uses_the_legacy_layout_and_leaf_names() -> None:
     } <= set(leaf)
 
 
-def test_migrating_into_a_json_store_refreshes_its_summary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_migrating_into_a_json_store_refreshes_its_summary(
+    tmp_path, cli_in_process: InProcessCli
+) -> None:  # type: ignore[no-untyped-def]
     import json
 
     from runbench.storage import open_store
     from runbench.synthetic import synthetic_records
-    from tests.conftest import run_cli
 
     open_store(tmp_path / "src", "parquet").append(list(synthetic_records(200, seed=4)))
-    result = run_cli(
+    result = cli_in_process(
         "migrate",
         "--from",
         "parquet",
@@ -149,7 +151,7 @@ def test_migrating_into_a_json_store_refreshes_its_summary(tmp_path) -> None:  #
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "dst" / "json" / "summary.json").read_text())
     report = json.loads(
-        run_cli(
+        cli_in_process(
             "report", "--store", str(tmp_path / "dst"), "--by", "model", "--format", "json"
         ).stdout
     )

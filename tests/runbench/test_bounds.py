@@ -18,11 +18,13 @@ from runbench.planfile import load_plan_file
 from runbench.runners.context import context_of_request
 from runbench.runners.session import RunRequest, dry_run, planned_dry_run, prepare
 from runbench.storage import open_store
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, InProcessCli
 
 
-def test_an_absurd_instance_count_is_one_usage_error(tmp_path: Path) -> None:
-    result = run_cli(
+def test_an_absurd_instance_count_is_one_usage_error(
+    tmp_path: Path, cli_in_process: InProcessCli
+) -> None:
+    result = cli_in_process(
         "smart-batch",
         "--model",
         "sim-average",
@@ -51,10 +53,12 @@ def test_a_plan_above_the_limit_is_refused_before_planning(tmp_path: Path) -> No
         prepare(request, context_of_request(None, open_store(tmp_path, "json")))
 
 
-def test_the_counted_dry_run_equals_the_planned_one(tmp_path: Path) -> None:
+def test_the_counted_dry_run_equals_the_planned_one(
+    tmp_path: Path, cli_in_process: InProcessCli
+) -> None:
     store = open_store(tmp_path, "json")
     small = build_matrix(prompt_types="all", num_instances=4)
-    assert run_cli(
+    assert cli_in_process(
         "smart-batch", "--model", "sim-average,sim-weak", "--prompt-types", "all",
         "--num-instances", "3", "--store", str(tmp_path), "--storage", "json", "--quiet",
     ).returncode in (0, 1)  # fmt: skip
@@ -145,9 +149,13 @@ def test_a_plan_file_nested_deeply_is_one_error(tmp_path: Path) -> None:
         load_plan_file(path)
 
 
-def test_a_plan_file_with_a_wrong_type_fails_the_cli_with_one_line(tmp_path: Path) -> None:
+def test_a_plan_file_with_a_wrong_type_fails_the_cli_with_one_line(
+    tmp_path: Path, cli_in_process: InProcessCli
+) -> None:
     path = _plan(tmp_path, {"models": ["sim-average"], "tool_success_rates": 0.8})
-    result = run_cli("batch", "--test-config", str(path), "--store", str(tmp_path), "--dry-run")
+    result = cli_in_process(
+        "batch", "--test-config", str(path), "--store", str(tmp_path), "--dry-run"
+    )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "'tool_success_rates' must be a list of numbers" in result.stderr
