@@ -98,6 +98,22 @@ def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 InProcessCli = Callable[..., subprocess.CompletedProcess[str]]
+# what a user's shell may set that would point an in-process command at another store or config
+STORE_VARIABLES = ("STORAGE_FORMAT", "RUNBENCH_STORE", "RUNBENCH_CONFIG")
+
+
+def main_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``runbench ARGS`` through ``runbench.cli.main`` in this process: (exit code, out, err)."""
+    from runbench.cli import main
+
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -109,19 +125,10 @@ def cli_in_process(
     The same command line and the same result shape, a second or two faster per call; for the
     result commands, where start-up is not what a test is about.
     """
-    from runbench.cli import main
-
-    for name in ("STORAGE_FORMAT", "RUNBENCH_STORE"):
+    for name in STORE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
+        return subprocess.CompletedProcess(list(args), *main_in_process(capsys, *args))
 
     return run

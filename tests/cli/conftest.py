@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.conftest import STORE_VARIABLES, main_in_process
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -29,19 +31,10 @@ def invoke(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Outcome]:
     """Run ``runbench ARGS`` in this process; the environment's store settings are cleared."""
-    from runbench.cli import main
-
-    for name in ("STORAGE_FORMAT", "RUNBENCH_STORE", "RUNBENCH_CONFIG"):
+    for name in STORE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
     def run(*args: str) -> Outcome:
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
+        return Outcome(*main_in_process(capsys, *args))
 
     return run

@@ -24,6 +24,7 @@ from runbench.runners.context import context_of_request
 from runbench.runners.engine import RunOptions, RunSummary
 from runbench.runners.retry import RetryPolicy
 from runbench.storage import open_store
+from tests.conftest import STORE_VARIABLES, main_in_process
 from tests.fakes.openai_server import FakeOpenAI, start_fake_openai
 
 SENTINEL = "sk-SENTINEL0123456789abcdefSENTINEL"
@@ -203,20 +204,13 @@ class _Outcome:
 def invoke(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., _Outcome]:
-    from runbench.cli import main
-
-    for name in ("STORAGE_FORMAT", "RUNBENCH_STORE", "RUNBENCH_CONFIG"):
+    for name in STORE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FAKE_CLASSIFIER_KEY", SENTINEL)
 
     def run(*args: str) -> _Outcome:
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        return _Outcome(code, capsys.readouterr().err)
+        code, _, err = main_in_process(capsys, *args)
+        return _Outcome(code, err)
 
     return run
 
