@@ -2,13 +2,15 @@
 
 A JSON store's summary used to be recomputed from every row after every run: at a million rows
 that read cost more than the run it summarised. Now the summary is rendered from its leaves'
-tallies (``summary_sums.Tally``: counts and exact sums), kept beside it in one derived file,
-``.summary-state.arrow``, with the position in ``records.jsonl`` they were read up to and the
-tests they count (test id, attempt and time of the row counted, one Arrow row per test). An
-update reads the rows after that position (``Store.rows_since``), adds the tests they judge
-for the first time, and writes the summary and the state again: its reading cost follows what
-was appended, and since the sums are exact, the file equals a full recompute figure for figure
-(the property test ``tests/analysis/test_summary_state.py``).
+tallies (``summary_sums.Tally``: counts and exact sums), kept beside it in one small derived
+file, ``.summary-state.json``, with the position in ``records.jsonl`` they were read up to; the
+tests they count (test id, attempt and time of the row counted, one Arrow row per test) are in
+immutable chunk files under ``.summary-counted/``, which that file lists. An update reads the
+rows after the position (``Store.rows_since``), adds the tests they judge for the first time,
+writes their ids as one new chunk and the state again: its reading *and writing* cost follows
+what was appended (a million counted ids are not rewritten for 1,500 new ones; chunks are
+merged into one every ``MAX_CHUNKS`` updates). Since the sums are exact, the file equals a full
+recompute figure for figure (the property test ``tests/analysis/test_summary_state.py``).
 
 A full recompute (``rows_since`` from the start) is made when there is no usable state, when
 ``records.jsonl`` is another file than the one the state read (``compact`` rewrote it), and
@@ -16,14 +18,16 @@ when a new row judges a test already counted with a later attempt (or is a later
 same attempt): the counted row would have to be taken out, and the state keeps only tallies.
 A run never does that (a claim never grants a done test); an import of the same tests can.
 
-Updates are serialised by a lock file; the state and the summary are each replaced atomically,
-state last, so a crash between the two makes the next update read a little again, never count
-a row twice.
+Updates are serialised by a lock file. A new chunk is written before the state that lists it,
+the summary before the state, each atomically, and chunks no state lists are deleted after the
+state is written: a crash anywhere makes the next update read a little again and leaves at most
+an unlisted chunk it deletes, never a row counted twice.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,10 +46,12 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-STATE_FILE = ".summary-state.arrow"
+STATE_FILE = ".summary-state.json"
+CHUNKS_FOLDER = ".summary-counted"
 LOCK_FILE = ".summary.lock"
-STATE_VERSION = 1
-_META = b"runbench-summary-state"
+STATE_VERSION = 2
+MAX_CHUNKS = 16
+_OLD_STATE_FILE = ".summary-state.arrow"  # version 1 kept the counted tests inside the state
 READ_COLUMNS: tuple[str, ...] = tuple(
     dict.fromkeys([*SUMMARY_COLUMNS, "test_id", "attempt", "recorded_at", "suite"])
 )
@@ -60,6 +66,7 @@ class SummaryState:
     counted: list[pa.Table] = field(
         default_factory=list
     )  # chunks of (test_id, attempt, recorded_at)
+    files: list[str] = field(default_factory=list)  # chunk files holding counted[: len(files)]
 
     def fold(self, table: pa.Table) -> bool:
         """Count the tests ``table`` judges for the first time; False if it must start over.
@@ -87,12 +94,14 @@ class SummaryState:
             import numpy as np
 
             ids = pa.array(tests["test_id"].astype(object), pa.string())
-            where = pc.index_in(ids, value_set=counted.column("test_id"))
+            # hash the few new ids and scan the counted ones, not the other way round
+            met = counted.filter(pc.is_in(counted.column("test_id"), value_set=ids))
+            where = pc.index_in(ids, value_set=met.column("test_id"))
             seen = where.is_valid().to_numpy(zero_copy_only=False)
             if seen.any():
                 at = where.drop_null().to_numpy().astype("int64")
-                old_attempt = counted.column("attempt").to_numpy()[at]
-                old_time = counted.column("recorded_at").to_numpy()[at]
+                old_attempt = met.column("attempt").to_numpy()[at]
+                old_time = met.column("recorded_at").to_numpy()[at]
                 attempt = tests["attempt"].to_numpy(dtype="int64")[seen]
                 time = _utc_times(tests["recorded_at"])[seen]
                 later = (attempt > old_attempt) | ((attempt == old_attempt) & (time > old_time))
@@ -117,45 +126,58 @@ class SummaryState:
         return self._counted().column("test_id").to_pylist()
 
     def _counted(self) -> pa.Table:
+        """Every counted test, as one table (its chunks as they are: nothing is copied)."""
         import pyarrow as pa
 
         if not self.counted:
-            return pa.table(
-                {
-                    "test_id": pa.array([], pa.string()),
-                    "attempt": pa.array([], pa.int32()),
-                    "recorded_at": pa.array([], pa.timestamp("us")),
-                }
-            )
-        if len(self.counted) > 1:
-            self.counted = [pa.concat_tables(self.counted).combine_chunks()]
-        return self.counted[0]
+            return _empty_counted()
+        return pa.concat_tables(self.counted)
 
-    def to_bytes(self) -> bytes:
-        """One Arrow IPC file: the counted tests as rows, tallies and position as metadata."""
+    def save(self, folder: Path) -> None:
+        """Write the tests counted since the last save as a chunk, then the state that lists it.
+
+        Every ``MAX_CHUNKS`` saves the chunks are merged into one. Chunks no state lists (a
+        crash between the two writes, or merged away) are deleted last.
+
+        Raises:
+            OSError: a file cannot be written.
+        """
         import pyarrow as pa
 
+        chunks = folder / CHUNKS_FOLDER
+        fresh = self.counted[len(self.files) :]
+        if len(self.files) + 1 > MAX_CHUNKS:
+            fresh, self.files = self.counted, []
+        new_rows = [table for table in fresh if table.num_rows]
+        if new_rows:
+            chunks.mkdir(exist_ok=True)
+            name = f"{uuid.uuid4().hex}.arrow"
+            table = pa.concat_tables(new_rows).combine_chunks()
+            atomic_write(chunks / name, _ipc_bytes(table))
+            self.counted = [*self.counted[: len(self.files)], table]
+            self.files = [*self.files, name]
+        else:
+            self.counted = self.counted[: len(self.files)]
         meta = {
             "version": STATE_VERSION,
             "position": _position_json(self.position),
+            "chunks": self.files,
             "leaves": [[list(key), tally.to_json()] for key, tally in self.tallies.items()],
         }
-        table = self._counted()
-        table = table.replace_schema_metadata({_META: json.dumps(meta).encode()})
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        return bytes(sink.getvalue())
+        atomic_write(folder / STATE_FILE, json.dumps(meta).encode())
+        (folder / _OLD_STATE_FILE).unlink(missing_ok=True)
+        if chunks.is_dir():
+            for path in chunks.iterdir():
+                if path.name not in self.files:
+                    path.unlink(missing_ok=True)
 
     @classmethod
-    def read(cls, path: Path) -> SummaryState | None:
-        """The state at ``path``; None when missing, unreadable or of another version."""
+    def read(cls, folder: Path) -> SummaryState | None:
+        """The state kept in ``folder``; None when missing, unreadable or of another version."""
         import pyarrow as pa
 
         try:
-            with pa.memory_map(str(path)) as source:
-                table = pa.ipc.open_file(source).read_all()
-            meta = json.loads((table.schema.metadata or {})[_META])
+            meta = json.loads((folder / STATE_FILE).read_bytes())
             if meta.get("version") != STATE_VERSION:
                 return None
             tallies: dict[LeafKey, Tally] = {
@@ -165,9 +187,39 @@ class SummaryState:
                 for (model, prompt, rate, difficulty, task), data in meta["leaves"]
             }
             position = _position_of(meta["position"])
+            files = [str(name) for name in meta["chunks"]]
+            counted = []
+            for name in files:
+                if "/" in name or name.startswith("."):
+                    return None
+                with pa.memory_map(str(folder / CHUNKS_FOLDER / name)) as source:
+                    counted.append(pa.ipc.open_file(source).read_all())
+            if any(table.schema != _empty_counted().schema for table in counted):
+                return None
         except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
             return None
-        return cls(position, tallies, [table.replace_schema_metadata(None)])
+        return cls(position, tallies, counted, files)
+
+
+def _empty_counted() -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "test_id": pa.array([], pa.string()),
+            "attempt": pa.array([], pa.int32()),
+            "recorded_at": pa.array([], pa.timestamp("us")),
+        }
+    )
+
+
+def _ipc_bytes(table: pa.Table) -> bytes:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())
 
 
 def _utc_times(times: pd.Series) -> np.ndarray:
@@ -244,9 +296,9 @@ def refresh(store: Store, summary_path: Path) -> None:
     """
     folder = summary_path.parent
     with FileLock(folder / LOCK_FILE):
-        state = update_state(store, SummaryState.read(folder / STATE_FILE))
+        state = update_state(store, SummaryState.read(folder))
         atomic_write(summary_path, _summary_bytes(state))
-        atomic_write(folder / STATE_FILE, state.to_bytes())
+        state.save(folder)
 
 
 def _summary_bytes(state: SummaryState) -> bytes:

@@ -28,7 +28,7 @@ from runbench.plan import (
 )
 from runbench.runners.jobs import EndpointPlan, Job, PlannedJobs
 from runbench.runners.settled import SettledErrors
-from runbench.storage import Store, StoredTests
+from runbench.storage import KnownView, Store
 from runbench.storage.stored import is_judged
 
 
@@ -149,7 +149,7 @@ def _deployment_for(model: ModelConfig, test_id: str, pinned: str | None) -> Dep
 def _jobs(
     tests: list[PlannedTest],
     model: ModelConfig,
-    stored: StoredTests,
+    stored: KnownView,
     pinned: str | None,
     shard: Shard | None,
 ) -> list[Job]:
@@ -214,21 +214,21 @@ class _Lane:
     deployment: DeploymentConfig
     pinned: str | None
     shard: Shard | None
-    known: StoredTests
+    known: KnownView
     skip: Container[str]
 
     def jobs(self) -> Iterator[Job]:
         deployments = self.model.deployments
         index = next(n for n, d in enumerate(deployments) if d is self.deployment)
         spread = self.pinned is None and len(deployments) > 1
-        done, skip, shard = self.known.done, self.skip, self.shard
+        known, skip, shard = self.known, self.skip, self.shard
         for test in plan_tests(self.cells, self.num_instances):
             test_id = test.test_id
             if spread and int(test_id[8:16], 16) % len(deployments) != index:
                 continue  # another deployment's test (the split _deployment_for makes)
-            if test_id in done or test_id in skip or (shard and not shard.holds(test_id)):
+            if known.is_done(test_id) or test_id in skip or (shard and not shard.holds(test_id)):
                 continue
-            yield Job(test, self.known.next_attempt(test_id), self.model, self.deployment)
+            yield Job(test, known.next_attempt(test_id), self.model, self.deployment)
 
 
 def plan_new_instances(

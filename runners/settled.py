@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from runbench.errors import UsageError
 from runbench.records import INFRA_ERROR_CATEGORIES
-from runbench.storage import StoredTests
+from runbench.storage import KnownView
 
 SETTLED_BY_DEFAULT: frozenset[str] = frozenset({"invalid_request"})
 
@@ -56,7 +56,7 @@ class SettledErrors:
     claims, so the answer follows what other runs store meanwhile.
     """
 
-    known: StoredTests
+    known: KnownView
     categories: frozenset[str]
 
     def __contains__(self, test_id: object) -> bool:

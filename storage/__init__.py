@@ -20,12 +20,13 @@ from runbench.config import ObjectStoreSettings, parse_storage_format, resolve_s
 from runbench.errors import StoreError, UsageError
 from runbench.storage.base import CompactReport, Damage, Filters, Store, VerifyReport
 from runbench.storage.durable import store_error
-from runbench.storage.stored import StoredTests, stored_tests
+from runbench.storage.stored import KnownView, StoredTests, stored_tests
 
 __all__ = [
     "CompactReport",
     "Damage",
     "Filters",
+    "KnownView",
     "Store",
     "StoredTests",
     "VerifyReport",

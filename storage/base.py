@@ -18,7 +18,7 @@ from runbench.records import FIELD_NAMES, KEY_FIELDS, Record
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from runbench.storage.stored import StoredTests
+    from runbench.storage.stored import KnownView
 
 log = logging.getLogger("runbench.storage")
 
@@ -139,7 +139,7 @@ class Store(Protocol):
 
     # done / errored / attempts of every test, read in full once per open store, then kept
     # current through ``rows_since`` (``stored.KnownTests``); planning and claims share it
-    def known_tests(self) -> StoredTests: ...
+    def known_tests(self) -> KnownView: ...
 
     def verify(self) -> VerifyReport: ...
 

@@ -127,10 +127,10 @@ class ObjectClaimBook:
             stored = self._stored(book.revoked_keys()) if candidates else StoredTests()
             issued = _highest_issued(book)
             for test_id in candidates:
-                if test_id in stored.done:
+                if stored.is_done(test_id):
                     held.pop(test_id, None)
                 elif test_id not in held:
-                    held[test_id] = 1 + max(stored.attempts.get(test_id, 0), issued.get(test_id, 0))
+                    held[test_id] = 1 + max(stored.highest_attempt(test_id), issued.get(test_id, 0))
             leases = dict(book.leases)
             revoked = list(book.revoked)
             for name, lease in others.ended.items():

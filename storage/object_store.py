@@ -97,7 +97,7 @@ from runbench.storage.parts import (
     open_part,
     temporary_part,
 )
-from runbench.storage.stored import StoredTests
+from runbench.storage.stored import KnownView, StoredTests
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -432,9 +432,11 @@ class ObjectParquetStore(ParquetStore, ObjectCompaction):
         """Done, errored and attempts as of now (only new rows read; revoked ones left out)."""
         return self._known_objects.refresh(revoked)
 
-    def known_tests(self) -> StoredTests:
+    def known_tests(self) -> KnownView:
         """Every stored test as of now: the rows read before, and those added since."""
-        return self._known_objects.refresh(self._object_claims.read().revoked_keys())
+        return KnownView(
+            None, self._known_objects.refresh(self._object_claims.read().revoked_keys())
+        )
 
     def append_held(self, records: Sequence[Record], owner: str) -> list[Record]:
         """Append the records whose claim ``owner`` still holds; return the rest.

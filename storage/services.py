@@ -26,7 +26,7 @@ from runbench.storage.base import Damage, RowsSince, check_columns, report_skipp
 from runbench.storage.claims import ClaimBook
 from runbench.storage.durable import check_writable, remove_dead_temporaries
 from runbench.storage.run_files import RunFiles
-from runbench.storage.stored import StoredTests
+from runbench.storage.stored import KnownView
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -113,7 +113,7 @@ class StoreServices:
         """What a damage warning names: the same as the store's full reads, so it reads once."""
         return self.path
 
-    def known_tests(self) -> StoredTests:
+    def known_tests(self) -> KnownView:
         """Done, errored and attempts of every stored test, as of now (see ``KnownTests``)."""
         return self._claims.known.refresh()
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from runbench.storage.base import Filters, FilterValue, RowsSince, Store
+    from runbench.storage.known_snapshot import SnapshotTests
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,14 @@ class StoredTests:
     attempts: dict[str, int] = field(default_factory=dict)
     latest_errors: dict[str, tuple[int, str | None]] = field(default_factory=dict)
 
+    def is_done(self, test_id: str) -> bool:
+        """Whether the store holds a judged row of ``test_id``."""
+        return test_id in self.done
+
+    def highest_attempt(self, test_id: str) -> int:
+        """The highest attempt stored for ``test_id``; 0 when it has none."""
+        return self.attempts.get(test_id, 0)
+
     def next_attempt(self, test_id: str) -> int:
         """The attempt number the next run of ``test_id`` should record."""
         return self.attempts.get(test_id, 0) + 1
@@ -64,6 +73,65 @@ class StoredTests:
         if latest is None or latest[0] != self.attempts.get(test_id):
             return None
         return latest[1]
+
+
+@dataclass(frozen=True, slots=True)
+class KnownView:
+    """What ``KnownTests`` knows: its snapshot as loaded, and the rows folded in since.
+
+    The snapshot (``base``) is never turned into Python sets: it is asked id by id
+    (``SnapshotTests``, a binary search over Arrow's buffer), so a run beside a million stored
+    tests pays for the tests it plans, not for the store. ``delta`` holds the rows read after
+    the snapshot's position (or every row, when there was no snapshot to start from). Both
+    only grow: done is a union, attempts and error attempts a maximum (the later row wins a
+    tie, as in ``_fold``).
+    """
+
+    base: SnapshotTests | None
+    delta: StoredTests
+
+    def is_done(self, test_id: str) -> bool:
+        if test_id in self.delta.done:
+            return True
+        return self.base is not None and self.base.is_done(test_id)
+
+    def highest_attempt(self, test_id: str) -> int:
+        stored = self.base.highest_attempt(test_id) if self.base is not None else 0
+        return max(stored, self.delta.attempts.get(test_id, 0))
+
+    def next_attempt(self, test_id: str) -> int:
+        return self.highest_attempt(test_id) + 1
+
+    def error_category_of(self, test_id: str) -> str | None:
+        """As ``StoredTests.error_category_of``, over the snapshot and the rows since."""
+        if self.is_done(test_id):
+            return None
+        latest = self.delta.latest_errors.get(test_id)
+        earlier = self.base.latest_error(test_id) if self.base is not None else None
+        if latest is None or (earlier is not None and earlier[0] > latest[0]):
+            latest = earlier
+        if latest is None or latest[0] != self.highest_attempt(test_id):
+            return None
+        return latest[1]
+
+    def materialized(self) -> StoredTests:
+        """Everything as one ``StoredTests`` (Python sets of every id: for saving and tests)."""
+        if self.base is None:
+            return self.delta
+        tests = self.base.stored_tests()
+        delta = self.delta
+        tests.done.update(delta.done)
+        attempts = tests.attempts
+        for test_id, attempt in delta.attempts.items():
+            if attempt > attempts.get(test_id, 0):
+                attempts[test_id] = attempt
+        latest = tests.latest_errors
+        for test_id, (attempt, category) in delta.latest_errors.items():
+            if test_id not in latest or attempt >= latest[test_id][0]:
+                latest[test_id] = (attempt, category)
+        tests.errored.clear()
+        tests.errored.update(set(attempts).difference(tests.done))
+        return tests
 
 
 def stored_tests(
@@ -118,9 +186,9 @@ class KnownTests:
         self._snapshot = snapshot
         self._position: object | None = None
         self._lock = threading.Lock()
-        self._tests = StoredTests()
+        self._view = KnownView(None, StoredTests())
 
-    def refresh(self) -> StoredTests:
+    def refresh(self) -> KnownView:
         """Fold in the rows appended since the last refresh; return the (live) result.
 
         The returned object is updated in place by later refreshes: callers read it, never
@@ -131,16 +199,17 @@ class KnownTests:
             if self._position is None and self._snapshot is not None:
                 loaded = self._snapshot.load()
                 if loaded is not None:
-                    self._tests, self._position = loaded
+                    base, self._position = loaded
+                    self._view = KnownView(base, StoredTests())
             rows = self._read_since(self._position, list(KNOWN_COLUMNS))
             read = 0
             for table in rows:
-                _fold(self._tests, table)
+                _fold(self._view.delta, table)
                 read += table.num_rows
             self._position = rows.position
             if self._snapshot is not None and read >= SAVE_AFTER_ROWS:
-                self._snapshot.save(self._tests, self._position)
-            return self._tests
+                self._snapshot.save(self._view.materialized(), self._position)
+            return self._view
 
 
 KNOWN_COLUMNS = ("test_id", "attempt", "status", "error_category")

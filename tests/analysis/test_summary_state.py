@@ -20,9 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runbench.analysis import summary_state
 from runbench.analysis.report import load_frame
 from runbench.analysis.summary import SUMMARY_COLUMNS, SUMMARY_FILE, build_summary, refresh_summary
-from runbench.analysis.summary_state import STATE_FILE, SummaryState
+from runbench.analysis.summary_state import CHUNKS_FOLDER, STATE_FILE, SummaryState
 from runbench.analysis.summary_sums import SCALE, exact_mean, exact_sum, pack_sum, unpack_sum
 from runbench.records import Record
 from runbench.storage import Store, open_store
@@ -92,7 +93,7 @@ def test_an_update_reads_only_the_rows_appended_since(
     store = open_store(tmp_path, "json")
     store.append(list(synthetic_records(400, seed=8)))
     refresh_summary(store)  # the first refresh reads every row once, and keeps its position
-    kept = SummaryState.read(store.path / STATE_FILE)
+    kept = SummaryState.read(store.path)
     assert kept is not None and len(kept.counted_ids()) > 0
 
     positions: list[object] = []
@@ -117,6 +118,52 @@ def test_an_update_reads_only_the_rows_appended_since(
     assert positions and None not in positions, "only the rows after the kept position"
     monkeypatch.undo()
     assert _written(store) == _full(store)
+
+
+def test_counted_tests_are_appended_as_chunks_merged_now_and_then_and_strays_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update writes only the tests it counted (one new chunk), never every counted id."""
+    monkeypatch.setattr(summary_state, "MAX_CHUNKS", 3)
+    store = open_store(tmp_path, "json")
+    chunks = store.path / CHUNKS_FOLDER
+    stray = chunks / "0123.arrow"  # what a crash between a chunk and its state leaves
+    seen: list[int] = []
+    judged: set[str] = set()
+    for number in range(7):
+        rows = [
+            dataclasses.replace(record, test_id=format(number * 1000 + index, "032x"))
+            for index, record in enumerate(synthetic_records(20, seed=number))
+        ]
+        store.append(rows)
+        judged.update(record.test_id for record in rows if record.status != "error")
+        refresh_summary(store)
+        listed = json.loads((store.path / STATE_FILE).read_text())["chunks"]
+        assert sorted(path.name for path in chunks.iterdir()) == sorted(listed)
+        seen.append(len(listed))
+        assert _written(store) == _full(store)
+        if number == 1:
+            stray.write_bytes(b"not listed")
+    assert seen == [1, 2, 3, 1, 2, 3, 1], "one chunk per update, merged past MAX_CHUNKS"
+    assert not stray.exists()
+    kept = SummaryState.read(store.path)
+    assert kept is not None and sorted(kept.counted_ids()) == sorted(judged)
+    store.close()
+
+
+def test_a_state_naming_a_missing_chunk_is_not_used_and_the_summary_is_recomputed(
+    tmp_path: Path,
+) -> None:
+    store = open_store(tmp_path, "json")
+    store.append(list(synthetic_records(60, seed=3)))
+    refresh_summary(store)
+    for path in (store.path / CHUNKS_FOLDER).iterdir():
+        path.unlink()
+    assert SummaryState.read(store.path) is None
+    store.append(list(synthetic_records(30, seed=4)))
+    refresh_summary(store)
+    assert _written(store) == _full(store)
+    store.close()
 
 
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=60))

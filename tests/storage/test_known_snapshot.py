@@ -59,12 +59,16 @@ def test_planning_starts_from_the_snapshot_and_agrees_with_a_full_read(
     later = open_store(tmp_path, storage)
     known = later.known_tests()
     assert positions and positions[0] is not None, "started from the snapshot's position"
+    assert known.base is not None, "the snapshot is asked, not turned into sets"
     full = stored_tests(later)
-    assert (known.done, known.errored, known.attempts) == (full.done, full.errored, full.attempts)
-    assert errored.test_id in known.done and known.next_attempt(judged.test_id) == 3
-    assert {t: known.error_category_of(t) for t in known.attempts} == {
-        t: full.error_category_of(t) for t in full.attempts
-    }
+    whole = known.materialized()
+    assert (whole.done, whole.errored, whole.attempts) == (full.done, full.errored, full.attempts)
+    assert whole.latest_errors == full.latest_errors
+    assert known.is_done(errored.test_id) and known.next_attempt(judged.test_id) == 3
+    ids = [*full.attempts, "f" * 32, "0" * 32, "not-a-test"]
+    assert [(known.is_done(t), known.next_attempt(t), known.error_category_of(t)) for t in ids] == [
+        (t in full.done, full.next_attempt(t), full.error_category_of(t)) for t in ids
+    ]
     later.close()
 
 
@@ -83,7 +87,7 @@ def test_a_snapshot_of_a_compacted_file_is_ignored(
     again = open_store(tmp_path, "json")
     known = again.known_tests()
     assert positions[0] is None, "read in full"
-    assert known.done == stored_tests(again).done
+    assert known.base is None and known.materialized().done == stored_tests(again).done
     again.close()
 
 
@@ -109,4 +113,5 @@ def test_a_read_that_meets_a_damaged_part_drops_the_snapshot_so_its_tests_run_ag
     assert readable < 300, "the damaged part is skipped"
     assert not snapshot.exists(), "the read that met the damage dropped the snapshot"
     planning = open_store(tmp_path, "parquet")
-    assert planning.known_tests().done == stored_tests(planning).done, "damaged tests not done"
+    known = planning.known_tests().materialized()
+    assert known.done == stored_tests(planning).done, "damaged tests not done"
