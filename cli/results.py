@@ -78,6 +78,7 @@ def report(
         ),
     ] = None,
     output: Output = None,
+    as_json: Json = False,
     *,
     plan: PlanArgs,
     where: StoreArgs,
@@ -95,9 +96,16 @@ def report(
       runbench report --phase 5.3 --format markdown
 
       runbench report --format html --output report.html --plot rates.svg
+
+      runbench report --json        # the same as --format json, as on every other command
     """
     from runbench.analysis import report as reporting
     from runbench.analysis.cost import prices_of_config
+
+    if as_json:
+        if output_format not in (ReportFormat.table, ReportFormat.json):
+            raise UsageError(f"--json and --format {output_format.value}: give one of them")
+        output_format = ReportFormat.json
 
     config = plan.configuration()
     filters, prices = _filters(plan, config), prices_of_config(config)

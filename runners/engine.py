@@ -121,7 +121,7 @@ async def run_jobs(
     planned = jobs if isinstance(jobs, PlannedJobs) else PlannedJobs.of(jobs)
     summary = RunSummary.for_plan(run_id, planned)
     lanes = _lanes(planned, clients, options, summary)
-    workers = sum(_workers(lane, options) for lane in lanes)
+    workers = sum(_workers(lane.plan, options) for lane in lanes)
     run = _Run(
         store,
         library,
@@ -168,6 +168,7 @@ def _lanes(
             EndpointLimiter(
                 plan.endpoint,
                 plan.deployment.limits,
+                workers=_workers(plan, options),
                 adaptive=options.adaptive,
                 requests_per_second=options.requests_per_second,
                 share=options.share,
@@ -178,8 +179,8 @@ def _lanes(
     ]
 
 
-def _workers(lane: _Lane, options: RunOptions) -> int:
-    size = lane.plan.size
+def _workers(plan: EndpointPlan, options: RunOptions) -> int:
+    size = plan.size
     return max(1, min(options.max_workers, options.max_workers if size is None else size))
 
 
@@ -209,7 +210,7 @@ async def expire_on(stop: asyncio.Event, deadline: asyncio.Timeout) -> None:
 
 async def _run_lane(lane: _Lane, run: _Run) -> None:
     """One endpoint: a producer filling its bounded queue and its own pool of workers."""
-    workers = _workers(lane, run.options)
+    workers = _workers(lane.plan, run.options)
     queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=workers * QUEUE_SLOTS_PER_WORKER)
     async with asyncio.TaskGroup() as group:
         group.create_task(_produce(lane, queue, workers, run))

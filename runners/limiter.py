@@ -260,18 +260,23 @@ class EndpointLimiter:
         name: str,
         limits: EndpointLimits,
         *,
+        workers: int | None = None,
         adaptive: bool = True,
         requests_per_second: float | None = None,
         share: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """A limiter that never allows more in flight than ``workers``, when given.
+
+        ``workers`` is the caller's worker count, the most requests it can have in flight: the
+        limit shown in summaries is then what can really happen (not 64 under --max-workers 1).
+        """
         if not 0 < share <= 1:
             raise ValueError(f"share must be in (0, 1], not {share}")
         self.name = name
-        self.concurrency = AdaptiveConcurrency(
-            limits.max_concurrency, adaptive=adaptive, clock=clock
-        )
+        most = limits.max_concurrency if workers is None else min(limits.max_concurrency, workers)
+        self.concurrency = AdaptiveConcurrency(most, adaptive=adaptive, clock=clock)
         self.in_flight = 0
         self._share = share
         self._clock = clock

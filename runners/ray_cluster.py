@@ -357,6 +357,7 @@ class ShardActor:
                 EndpointLimiter(
                     job.endpoint,
                     job.deployment.limits,
+                    workers=max(1, options.max_workers),
                     adaptive=options.adaptive,
                     requests_per_second=options.requests_per_second,
                     share=options.share,

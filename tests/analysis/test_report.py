@@ -196,3 +196,18 @@ def test_report_can_group_by_suite_version(tmp_path: Path) -> None:
         ((WORKFLOW_SUITE_VERSION,), 1, 1),
         (("custom-abc",), 1, 0),
     ]
+
+
+def test_report_takes_json_as_every_other_command_does(
+    tmp_path: Path, cli_in_process: InProcessCli
+) -> None:
+    store = open_store(tmp_path, "json")
+    store.append(list(synthetic_records(40, seed=5)))
+    store.close()
+    formatted = cli_in_process("report", "--store", str(tmp_path), "--format", "json")
+    flagged = cli_in_process("report", "--store", str(tmp_path), "--json")
+    assert flagged.returncode == 0, flagged.stderr
+    assert json.loads(flagged.stdout) == json.loads(formatted.stdout)
+    both = cli_in_process("report", "--store", str(tmp_path), "--json", "--format", "csv")
+    assert both.returncode == 2
+    assert json.loads(both.stdout)["error"] == "--json and --format csv: give one of them"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from runbench.config import EndpointLimits
 from runbench.runners.engine import RunOptions, RunSummary
+from tests.conftest import InProcessCli
 from tests.fakes.openai_server import FakeOpenAI, FakeOptions, start_fake_openai
 from tests.runners.harness import REQUESTS_PER_TEST, Endpoint, run_endpoints
 
@@ -114,3 +116,16 @@ def test_the_counts_add_up_and_the_last_progress_call_is_final(tmp_path: Path) -
         summary.not_run,
     )
     assert document["endpoints"]["fake/ok"]["total"] == 40
+
+
+def test_the_summary_shows_the_limit_the_workers_allow_not_the_configured_one(
+    tmp_path: Path, cli_in_process: InProcessCli
+) -> None:
+    """sim endpoints allow 64 in flight; under --max-workers 2 at most 2 can be."""
+    result = cli_in_process(
+        "smart-batch", "--model", "sim-strong", "--num-instances", "2", "--max-workers", "2",
+        "--store", str(tmp_path), "--json", "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    endpoint = json.loads(result.stdout)["endpoints"]["sim/sim-strong"]
+    assert (endpoint["limit"], endpoint["maximum"]) == (2, 2)
