@@ -4,8 +4,9 @@ The page asks for the state every few seconds; each piece is computed from rows 
 facts, never counters), and a fingerprint of the pieces lets the page skip repainting when
 nothing changed. The rows are read once per version of the store's files (``ViewRows``), with
 only the columns the page shows, and shared by every query, the filter choices and the plot;
-a query's filters are applied to that table before any pandas work, so a narrow filter costs
-little. A row appended by a running benchmark changes the version and shows on the next poll.
+a query's filters are applied to that table in Arrow, and its report is aggregated there too
+(``report_arrow``): only the listed tests' rows become pandas rows. A row appended by a
+running benchmark changes the version and shows on the next poll.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ from runbench.analysis.report import (
     LEGACY_SUITES,
     Report,
     categorical,
-    frame_of,
     report_columns,
-    report_from_frame,
 )
+from runbench.analysis.report_arrow import report_of_rows
 from runbench.analysis.runs import RunInfo, list_runs
 from runbench.errors import UsageError
 from runbench.storage import Store
@@ -249,8 +249,7 @@ def view_of(
 
     rows = held.table
     chosen = query_rows(rows, query)
-    frame = frame_of(chosen.select(report_columns(query.group_by)), ALL_SUITES)
-    report = report_from_frame(frame, query.group_by, prices, held.repeated)
+    report = report_of_rows(chosen, query.group_by, prices, held.repeated)
     errors = chosen.filter(pc.invert(is_judged(chosen)))
     distinct_tests = _distinct_tests(report, chosen, errors, held.repeated)
     groups = groups_of_table(errors)
@@ -273,7 +272,7 @@ def view_of(
     state = {
         **payload,
         "fingerprint": digest,
-        "rows": len(frame),
+        "rows": chosen.num_rows,
         "tests": distinct_tests,
     }
     return state, report
