@@ -5,7 +5,9 @@ of the store, and a poll while nothing changed costs none. When the store's file
 the rows appended since the last read are read (``Store.rows_since``) and added: a poll during
 a live run costs what the run wrote, not the store's size. A row delivered again (a write-ahead
 segment sealed into a part, a JSON file rewritten by ``compact``) is recognised by its key
-(test id, attempt, run id) and kept once, so every count stays exact.
+(test id, attempt, run id) and kept once, so every count stays exact. An ``s3://`` store is
+read the same way (its new parts downloaded once into the local cache); the rows its revoked
+claims hide are dropped as they arrive, and a new revocation starts the rows over.
 
 Beside the rows it keeps the test ids that have more than one row (``repeated``): a report
 needs each test's latest judged row, and knowing which tests have several spares it hashing a
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from runbench.analysis.report import categorical
 from runbench.storage import Store
 from runbench.storage.base import empty_table
+from runbench.storage.object_revoked import drop_revoked
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -49,25 +52,32 @@ class ViewRows:
         self._version: str | None = None
         self._held: HeldRows | None = None
         self._position: object | None = None
+        self._revoked: frozenset[str] = frozenset()
 
     def read(self, store: Store, version: str) -> HeldRows:
         with self._lock:
             if self._held is None or self._version != version:
-                if _remote(store):  # rows_since reads only local files: read the bucket whole
-                    self._held = None  # let the old rows go before the new ones are read
-                    self._held = folded(None, [categorical(store.scan(self._columns))])
-                else:
-                    since = store.rows_since(self._position, self._columns)
-                    batches = [categorical(table) for table in since]
-                    self._held = folded(self._held, batches, self._columns)
-                    self._position = since.position
+                revoked = _revoked(store)
+                if revoked - self._revoked:
+                    # a new revocation may hide a row already held: read everything again
+                    # (rare: a run's tests taken over by another machine)
+                    self._held, self._position = None, None
+                self._revoked = revoked
+                since = store.rows_since(self._position, self._columns)
+                batches = [categorical(drop_revoked(table, revoked)) for table in since]
+                self._held = folded(self._held, batches, self._columns)
+                self._position = since.position
                 self._version = version
             return self._held
 
 
-def _remote(store: Store) -> bool:
-    """Rows not all in the local folder: the object store, which says its own version."""
-    return callable(getattr(store, "content_version", None))
+def _revoked(store: Store) -> frozenset[str]:
+    """The rows a revoked claim hides, for a store that has claims in a bucket (else none).
+
+    ``scan`` leaves them out, ``rows_since`` does not: the held rows must not keep them.
+    """
+    keys = getattr(store, "revoked_keys", None)
+    return frozenset(keys()) if callable(keys) else frozenset()
 
 
 def folded(held: HeldRows | None, batches: list[pa.Table], columns: Sequence[str] = ()) -> HeldRows:
