@@ -74,8 +74,16 @@ def group_spend(
     """Tokens and cost of every group of ``frame`` (all its rows: every attempt was paid for)."""
     if frame.empty or not {"prompt_tokens", "completion_tokens"} <= set(frame.columns):
         return {}
+    if not prices:  # no group can have a cost: only the tokens are summed
+        sums = frame.groupby(by, sort=False, dropna=False, observed=True)[
+            ["prompt_tokens", "completion_tokens"]
+        ].sum(min_count=1)
+        return {
+            _as_group(key): Spend(_int(row["prompt_tokens"]), _int(row["completion_tokens"]), None)
+            for key, row in sums.iterrows()
+        }
     tokens = frame[[*dict.fromkeys([*by, "model"]), "prompt_tokens", "completion_tokens"]].copy()
-    prompt_price, completion_price = _prices_per_row(tokens["model"], prices or {})
+    prompt_price, completion_price = _prices_per_row(tokens["model"], prices)
     tokens["cost"] = (
         tokens["prompt_tokens"].astype("float64").fillna(0.0).to_numpy() * prompt_price
         + tokens["completion_tokens"].astype("float64").fillna(0.0).to_numpy() * completion_price
@@ -86,12 +94,16 @@ def group_spend(
     unpriced = grouped["cost"].apply(lambda values: bool(values.isna().any())).to_list()
     spend = {}
     for (key, row), cost, is_unpriced in zip(sums.iterrows(), costs, unpriced, strict=True):
-        group = key if isinstance(key, tuple) else (key,)
+        group = _as_group(key)
         priced_cost = None if is_unpriced or not prices else float(cost)
         spend[group] = Spend(
             _int(row["prompt_tokens"]), _int(row["completion_tokens"]), priced_cost
         )
     return spend
+
+
+def _as_group(key: object) -> tuple[object, ...]:
+    return key if isinstance(key, tuple) else (key,)
 
 
 def _prices_per_row(models: pd.Series, priced: Prices) -> tuple[Any, Any]:

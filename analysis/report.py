@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.cost import Prices, Spend, group_spend
-from runbench.analysis.results import error_rows, judged_rows, latest_of_judged
+from runbench.analysis.results import latest_masks
 from runbench.analysis.stats import Interval, wilson_interval
 from runbench.errors import UsageError
 from runbench.plan import SETTINGS_COLUMNS
@@ -219,11 +219,12 @@ def report_from_frame(
     frame = _settings_labelled(
         frame[[name for name in report_columns(by) if name in frame.columns]], by
     )
-    judged = judged_rows(frame)
-    latest = latest_of_judged(judged, repeated)[[*by, "status", "error_category", *_MEASURES]]
-    errors = _counts(error_rows(frame), by)
+    judged, is_latest = latest_masks(frame, repeated)
+    latest = frame.loc[is_latest, [*by, "status", "error_category", *_MEASURES]]
+    errors = _counts(frame.loc[~judged, by], by)
     # every judged row is a latest one unless some test was judged more than once
-    superseded = {} if len(latest) == len(judged) else _counts(judged.drop(latest.index), by)
+    older = judged & ~is_latest
+    superseded = _counts(frame.loc[older, by], by) if older.any() else {}
     statuses = _crosstab(latest, by, "status")
     categories = _crosstab(latest[latest["status"] != "full_success"], by, "error_category")
     means = (

@@ -403,6 +403,14 @@ class ObjectParquetStore(ParquetStore, ObjectCompaction):
                 paths.append(cached)
         return paths
 
+    def revoked_keys(self) -> frozenset[str]:
+        """The rows a revoked claim hides (``test_id|attempt|run_id``): every reader drops them.
+
+        ``rows_since`` delivers what the parts hold, revoked rows too; a reader that keeps
+        rows across reads (the viewer) drops these itself, as ``scan`` does.
+        """
+        return self._object_claims.read().revoked_keys()
+
     def content_version(self) -> str:
         """A fingerprint of the rows: part names, this machine's segments, revoked rows.
 

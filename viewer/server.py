@@ -56,6 +56,26 @@ def bind_loopback(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> socket.s
     return sock
 
 
+def keep_freed_memory() -> None:
+    """Make Arrow allocate from jemalloc in this process, when this pyarrow build has it.
+
+    The viewer reads a whole store into memory and builds its state from it; at a million rows
+    most of that time is fresh memory, touched page by page. Arrow's default allocator here
+    (mimalloc) hands freed pages (decompression buffers, decoded pages, intermediate results)
+    back to the system at once, so the next allocation faults them in again; jemalloc keeps
+    them a while for reuse. Measured at 1M Parquet rows on the 2-core bench machine: the read
+    0.64 s CPU instead of 0.85-1.25 s, the state 0.25 s instead of 0.35 s. Set for the
+    viewer's process only, where it was measured; the other commands may gain the same.
+    """
+    import pyarrow as pa
+
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a build without jemalloc keeps its default
+        return
+    pa.set_memory_pool(pool)
+
+
 def warm_up() -> None:
     """Do, once on a few made-up rows, what the first page does, before listening.
 
@@ -98,6 +118,7 @@ async def serve(
     """
     import uvicorn
 
+    keep_freed_memory()
     warm_up()
     sock = bind_loopback(host, port)
     url = url_of(sock)

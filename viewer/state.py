@@ -4,8 +4,9 @@ The page asks for the state every few seconds; each piece is computed from rows 
 facts, never counters), and a fingerprint of the pieces lets the page skip repainting when
 nothing changed. The rows are read once per version of the store's files (``ViewRows``), with
 only the columns the page shows, and shared by every query, the filter choices and the plot;
-a query's filters are applied to that table before any pandas work, so a narrow filter costs
-little. A row appended by a running benchmark changes the version and shows on the next poll.
+a query's filters are applied to that table in Arrow, and its report is aggregated there too
+(``report_arrow``): only the listed tests' rows become pandas rows. A row appended by a
+running benchmark changes the version and shows on the next poll.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ from runbench.analysis.report import (
     LEGACY_SUITES,
     Report,
     categorical,
-    frame_of,
     report_columns,
-    report_from_frame,
 )
+from runbench.analysis.report_arrow import report_of_rows
 from runbench.analysis.runs import RunInfo, list_runs
 from runbench.errors import UsageError
 from runbench.storage import Store
@@ -248,10 +248,8 @@ def view_of(
     import pyarrow.compute as pc
 
     rows = held.table
-    columns = list(dict.fromkeys([*report_columns(query.group_by), *_LISTED]))
     chosen = query_rows(rows, query)
-    frame = frame_of(chosen.select(columns), ALL_SUITES)
-    report = report_from_frame(frame, query.group_by, prices, held.repeated)
+    report = report_of_rows(chosen, query.group_by, prices, held.repeated)
     errors = chosen.filter(pc.invert(is_judged(chosen)))
     distinct_tests = _distinct_tests(report, chosen, errors, held.repeated)
     groups = groups_of_table(errors)
@@ -266,7 +264,7 @@ def view_of(
         else _empty("no rows match"),
         "hidden": _hidden(report.infra_errors, report.superseded_attempts, legacy),
         "errors": _errors_html(groups),
-        "tests": _tests_html(frame, distinct_tests),
+        "tests": _tests_html(chosen, distinct_tests),
         "runs": _runs_html(runs, query),
     }
     payload = {"fragments": fragments, "options": options(rows), "has_plot": has_plot}
@@ -274,7 +272,7 @@ def view_of(
     state = {
         **payload,
         "fingerprint": digest,
-        "rows": len(frame),
+        "rows": chosen.num_rows,
         "tests": distinct_tests,
     }
     return state, report
@@ -352,26 +350,38 @@ def _errors_html(groups: list[ErrorGroup]) -> str:
     )
 
 
-def _newest_tests(frame: pd.DataFrame) -> pd.DataFrame:
+def _newest_tests(rows: pa.Table) -> pd.DataFrame:
     """The ``TESTS_SHOWN`` newest tests, each by its newest row, newest first.
 
-    Sorting a million rows to list 200 is most of a page's time, so the newest few thousand rows
-    are picked first; only when they hold too few distinct tests is everything sorted.
+    Only these few rows become pandas rows: the newest few thousand are found in Arrow (every
+    row at least as new as the ``TESTS_SHOWN * 20``-th newest, ties included, so they are the
+    head of the rows in newest-first order), and only when they hold too few distinct tests is
+    everything sorted.
     """
-    for candidates in (TESTS_SHOWN * 20, len(frame)):
-        recent = frame if candidates >= len(frame) else frame.nlargest(candidates, "recorded_at")
-        ordered = recent.sort_values("recorded_at", kind="stable", ascending=False)
+    import pyarrow.compute as pc
+
+    shown = dict.fromkeys(["test_id", "status", "recorded_at", *_LISTED])
+    listed = rows.select([name for name in shown if name in rows.column_names])
+    for candidates in (TESTS_SHOWN * 20, rows.num_rows):
+        recent = listed
+        if candidates < rows.num_rows:
+            times = listed.column("recorded_at")
+            nth = pc.select_k_unstable(times, k=candidates, sort_keys=[("dummy", "descending")])
+            oldest = pc.min(times.take(nth))
+            recent = listed.filter(pc.greater_equal(times, oldest))
+        frame = recent.to_pandas()
+        ordered = frame.sort_values("recorded_at", kind="stable", ascending=False)
         newest = ordered.drop_duplicates("test_id", keep="first").head(TESTS_SHOWN)
-        if len(newest) == TESTS_SHOWN or candidates >= len(frame):
+        if len(newest) == TESTS_SHOWN or candidates >= rows.num_rows:
             return newest
     return newest
 
 
-def _tests_html(frame: pd.DataFrame, distinct_tests: int) -> str:
+def _tests_html(rows: pa.Table, distinct_tests: int) -> str:
     """The newest tests (each once: its newest row), linked to their page."""
-    if frame.empty:
+    if rows.num_rows == 0:
         return _empty("no tests match")
-    newest = _newest_tests(frame)
+    newest = _newest_tests(rows)
     head = "".join(
         f"<th>{name}</th>"
         for name in (

@@ -114,3 +114,21 @@ def test_the_viewer_sits_above_analysis_and_nothing_imports_it() -> None:
                 name.startswith(("runbench.viewer", "starlette", "uvicorn"))
                 for name in _imports(path)
             ), f"{folder}/{path.name} imports the web stack"
+
+
+def test_the_viewer_process_allocates_arrow_memory_from_jemalloc_when_built_with_it() -> None:
+    import pyarrow as pa
+
+    from runbench.viewer.server import keep_freed_memory
+
+    before = pa.default_memory_pool()
+    try:
+        keep_freed_memory()
+        try:
+            pa.jemalloc_memory_pool()
+        except NotImplementedError:
+            assert pa.default_memory_pool().backend_name == before.backend_name
+        else:
+            assert pa.default_memory_pool().backend_name == "jemalloc"
+    finally:
+        pa.set_memory_pool(before)

@@ -49,6 +49,7 @@ def test_state_lists_runs_from_manifests_with_their_command(tmp_path: Path) -> N
 
 def test_the_newest_tests_are_found_even_when_recent_rows_repeat_a_few_tests() -> None:
     import pandas as pd
+    import pyarrow as pa
 
     from runbench.viewer.state import TESTS_SHOWN, _newest_tests
 
@@ -58,9 +59,27 @@ def test_the_newest_tests_are_found_even_when_recent_rows_repeat_a_few_tests() -
     frame = pd.DataFrame(old + repeats, columns=["test_id", "recorded_at"]).sample(
         frac=1, random_state=1
     )
-    newest = _newest_tests(frame)
+    newest = _newest_tests(pa.Table.from_pandas(frame, preserve_index=False))
     expected = ["hot2", "hot1", "hot0", *(f"t{index:05d}" for index in range(4999, 4802, -1))]
     assert list(newest["test_id"]) == expected
     assert len(newest) == TESTS_SHOWN
     few = frame.head(50).sort_values("recorded_at", ascending=False)
-    assert list(_newest_tests(few)["test_id"]) == list(few["test_id"].drop_duplicates())
+    few_rows = pa.Table.from_pandas(few, preserve_index=False)
+    assert list(_newest_tests(few_rows)["test_id"]) == list(few["test_id"].drop_duplicates())
+
+
+def test_repeated_ids_are_exact_when_ids_share_a_prefix_or_differ_in_width() -> None:
+    import pyarrow as pa
+
+    from runbench.viewer.rows import _repeated_within
+
+    def ids(*chunks: list[str]) -> pa.Table:
+        arrays = [pa.array(chunk, type=pa.string()) for chunk in chunks]
+        return pa.table({"test_id": pa.chunked_array(arrays, type=pa.string())})
+
+    same_prefix = ["abcdefgh" + "0" * 24, "abcdefgh" + "1" * 24, "abcdefgh" + "0" * 24]
+    # a repeat across chunks, and two ids that share their first 8 bytes without being equal
+    assert _repeated_within(ids(same_prefix[:2], [same_prefix[2], "z" * 32])) == {same_prefix[0]}
+    assert _repeated_within(ids(same_prefix[:2], ["z" * 32])) == frozenset()
+    assert _repeated_within(ids(["a" * 32, "short", "short"], [])) == {"short"}  # uneven widths
+    assert _repeated_within(ids(["x" * 32, "x" * 32], ["x" * 32]).slice(1)) == {"x" * 32}
