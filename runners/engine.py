@@ -36,7 +36,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from runbench.chat import ModelClient
-from runbench.errors import AuthenticationError, QuotaExhaustedError, StoreError
+from runbench.errors import (
+    AuthenticationError,
+    QuotaExhaustedError,
+    StoreError,
+    StoreNotAnswering,
+)
 from runbench.records import Record
 from runbench.runners.attempt import run_job
 from runbench.runners.claiming import Claims, claim_batch_size
@@ -324,6 +329,8 @@ async def _release_all(claims: Claims) -> None:
     """
     try:
         await claims.release_all()
+    except StoreNotAnswering as error:  # the run's end reports it once (manifest, close)
+        log.debug("could not release the claims of run %s: %s", claims.owner, error)
     except StoreError as error:
         log.warning("could not release the claims of run %s: %s", claims.owner, error)
 
