@@ -1,0 +1,154 @@
+"""A store that stops answering (moto's server SIGSTOPped) or answers slowly, through the CLI.
+
+The product promise: a hung store never hangs runbench, never loses or doubles a result, and is
+reported in one line. These tests stop a real moto server process of their own (the session's
+server is shared by the other tests) with ``RUNBENCH_S3_TIMEOUT=2``, so each bound is short.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runbench.storage import open_store
+from tests.conftest import run_cli
+from tests.fakes.s3_server import MotoServer, SlowProxy, start_moto
+from tests.objectstore.conftest import S3
+
+MODEL = "hung-sim"
+TIMEOUT_S = "2"  # RUNBENCH_S3_TIMEOUT: one request, all attempts, may take 2 s
+
+
+@pytest.fixture
+def own_moto() -> Iterator[MotoServer]:
+    """A moto server this test alone uses, so stopping it stops nobody else's store."""
+    server = start_moto()
+    try:
+        yield server
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)  # a stopped process ignores SIGTERM
+        server.close()
+
+
+def _bucket(endpoint: str, tmp_path: Path) -> S3:
+    made = S3(endpoint, f"rb-{uuid.uuid4().hex[:12]}", tmp_path / "cache")
+    made.client().create_bucket(Bucket=made.bucket)
+    return made
+
+
+def _plan(tmp_path: Path, latency_ms: int, instances: int) -> tuple[str, ...]:
+    config = tmp_path / "runbench.toml"
+    config.write_text(
+        f'[models.{MODEL}]\nprovider = "sim"\nprofile = "average"\nlatency_ms = {latency_ms}\n'
+    )
+    return (
+        "--model",
+        MODEL,
+        "--phase",
+        "5.1",
+        "--num-instances",
+        str(instances),
+        "--config",
+        str(config),
+    )
+
+
+def _env(s3: S3) -> dict[str, str]:
+    # every append uploads its row: a run keeps talking to the store
+    return {**s3.env(), "RUNBENCH_S3_TIMEOUT": TIMEOUT_S, "RUNBENCH_UPLOAD_ROWS": "1"}
+
+
+def _start(s3: S3, tmp_path: Path, plan: tuple[str, ...]) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNBENCH_"))}
+    env.pop("STORAGE_FORMAT", None)
+    env.update(_env(s3))
+    return subprocess.Popen(
+        [sys.executable, "-m", "runbench", "smart-batch", *plan, "--store", s3.url,
+         "--max-workers", "2", "--quiet", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _one_silence_line(stderr: str, s3: S3) -> None:
+    errors = [line for line in stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, stderr
+    assert f"store at {s3.url} not answering for" in errors[0], stderr
+    assert "Traceback" not in stderr, stderr
+
+
+def _rows(s3: S3, tmp_path: Path) -> list[dict[str, object]]:
+    reader = open_store("", "parquet", remote=s3.settings(tmp_path / "cache-reader"))
+    rows: list[dict[str, object]] = reader.scan(["test_id", "run_id"]).to_pylist()
+    return rows
+
+
+def test_a_stopped_store_ends_a_run_in_one_line_and_the_resume_runs_exactly_the_rest(
+    own_moto: MotoServer, tmp_path: Path
+) -> None:
+    s3 = _bucket(own_moto.url, tmp_path)
+    plan = _plan(tmp_path, latency_ms=100, instances=6)
+    run = _start(s3, tmp_path, plan)
+    while len(s3.keys("parquet/parts")) < 3:  # wait until it has stored a few rows
+        assert run.poll() is None, run.communicate()
+        time.sleep(0.05)
+    os.kill(own_moto.process.pid, signal.SIGSTOP)  # the store hangs mid-run
+    run.send_signal(signal.SIGTERM)  # and the user stops the run
+    out, err = run.communicate(timeout=120)  # a safety net only: it used to take minutes
+    assert run.returncode == 2, err  # an operational failure (README, exit codes)
+    _one_silence_line(err, s3)
+    first = json.loads(out)
+    assert first["error"].startswith(f"store at {s3.url} not answering")
+
+    for command in ("status", "report"):  # reads of the hung store: one line too
+        read = run_cli(command, *plan, "--store", s3.url, cwd=tmp_path, env=_env(s3))
+        assert read.returncode == 2, read.stderr
+        _one_silence_line(read.stderr, s3)
+
+    os.kill(own_moto.process.pid, signal.SIGCONT)  # the store is back
+    resumed = run_cli(
+        "smart-batch", *plan, "--store", s3.url, "--quiet", "--json", cwd=tmp_path, env=_env(s3)
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    second = json.loads(resumed.stdout)
+    rows = _rows(s3, tmp_path)
+    per_test = Counter(str(row["test_id"]) for row in rows)
+    assert len(per_test) == second["planned"], "every planned test is stored"
+    assert set(per_test.values()) == {1}, "no test was run twice"
+    by_run = Counter(str(row["run_id"]) for row in rows)
+    stored_first = by_run[first["run_id"]]
+    assert first["finished"] <= stored_first, "a test counted done has its row stored"
+    assert 0 < stored_first < second["planned"], "the store stopped mid-run"
+    assert second["finished"] == second["planned"] - stored_first, "the resume ran the rest"
+    verify = run_cli("verify", "--store", s3.url, cwd=tmp_path, env=_env(s3))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_a_slow_store_within_the_bound_completes_a_run(
+    own_moto: MotoServer, tmp_path: Path
+) -> None:
+    proxy = SlowProxy(own_moto.url, delay_s=0.3)  # each attempt may wait 2 s / 3 attempts
+    try:
+        s3 = _bucket(proxy.url, tmp_path)
+        plan = _plan(tmp_path, latency_ms=0, instances=2)
+        done = run_cli(
+            "smart-batch", *plan, "--store", s3.url, "--quiet", "--json", cwd=tmp_path,
+            env=_env(s3),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        per_test = Counter(str(row["test_id"]) for row in _rows(s3, tmp_path))
+        assert len(per_test) == summary["planned"] == summary["finished"]
+        assert set(per_test.values()) == {1}
+    finally:
+        proxy.close()
