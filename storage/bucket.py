@@ -160,15 +160,19 @@ class Bucket:
     def get(self, name: str) -> tuple[bytes, str] | None:
         """The bytes and e-tag of ``name``, or None when it does not exist.
 
-        The reply's head and its body are two bounded waits: the body's bound grows with the
-        size the head announced, so a large part on a slow link is read, a stalled one is not.
+        One bounded request for the head and the body: the bound grows by the size the head
+        announces, so a large part on a slow link is read whole, a stalled one is not.
         """
         client, key = self.client, self._key(name)
+        announced = _Announced()
+
+        def fetch() -> tuple[bytes, str]:
+            reply = client.get_object(Bucket=self.settings.bucket, Key=key)
+            announced.size = int(reply.get("ContentLength") or 0)
+            return reply["Body"].read(), str(reply["ETag"])
+
         with self._errors("read", name, missing_ok=True) as outcome:
-            reply = self._request(lambda: client.get_object(Bucket=self.settings.bucket, Key=key))
-            body = reply["Body"]
-            data = self._request(body.read, carrying=int(reply.get("ContentLength") or 0))
-            return data, str(reply["ETag"])
+            return self._request(fetch, carrying=announced)
         return outcome.none()
 
     def list(self, folder: str) -> list[Listed]:
@@ -223,8 +227,10 @@ class Bucket:
     def _key(self, name: str) -> str:
         return self.settings.key(name)
 
-    def _request(self, call: Callable[[], _T], *, carrying: int = 0) -> _T:
+    def _request(self, call: Callable[[], _T], *, carrying: int | _Announced = 0) -> _T:
         """Run one request in a daemon thread and wait for it at most its bound.
+
+        ``carrying`` is the size of its body, or where the request announces it once known.
 
         Raises:
             StoreNotAnswering: no reply within the bound, or the store had not answered
@@ -233,14 +239,15 @@ class Bucket:
         """
         self._silence.check(self.url)
         started = time.monotonic()
-        bound = self.settings.request_timeout_s + carrying / MIN_TRANSFER_BYTES_PER_S
         request = _Request(call)
         thread = threading.Thread(target=request.run, name="runbench-s3-request", daemon=True)
         thread.start()
-        deadline = started + bound
-        # wait in slices: once another request has found the store silent, stop waiting too
-        while not request.done.wait(min(SILENCE_POLL_S, max(0.0, deadline - time.monotonic()))):
-            if time.monotonic() >= deadline or self._silence.began_after(started):
+        # wait in slices: the bound grows once a body's size is announced, and once another
+        # request has found the store silent this one stops waiting too
+        while not request.done.wait(SILENCE_POLL_S):
+            size = carrying if isinstance(carrying, int) else carrying.size
+            bound = self.settings.request_timeout_s + size / MIN_TRANSFER_BYTES_PER_S
+            if time.monotonic() >= started + bound or self._silence.began_after(started):
                 raise self._silence.began(self.url, started)
         if request.error is not None:
             if _is_silence(request.error):
@@ -277,6 +284,12 @@ class Bucket:
                 f"cannot {doing} {where}: {type(error).__name__}: {text}"[:300],
                 hint="check AWS_ENDPOINT_URL and the network; run the same command again",
             ) from None
+
+
+class _Announced:
+    """The size of a reply's body, once its head has said it (0 until then)."""
+
+    size = 0
 
 
 class _Request:
