@@ -7,6 +7,7 @@ server is shared by the other tests) with ``RUNBENCH_S3_TIMEOUT=2``, so each bou
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -20,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from runbench.errors import StoreNotAnswering
 from runbench.storage import open_store
+from runbench.storage.bucket import Bucket
 from tests.conftest import run_cli
 from tests.fakes.s3_server import MotoServer, SlowProxy, start_moto
 from tests.objectstore.conftest import S3
@@ -152,3 +155,29 @@ def test_a_slow_store_within_the_bound_completes_a_run(
         assert set(per_test.values()) == {1}
     finally:
         proxy.close()
+
+
+def test_once_the_store_is_silent_the_next_requests_fail_unsent_until_a_bound_passed(
+    own_moto: MotoServer, tmp_path: Path
+) -> None:
+    s3 = _bucket(own_moto.url, tmp_path)
+    bucket = Bucket(dataclasses.replace(s3.settings(), request_timeout_s=1.0))
+    real = bucket.client
+    sent: list[str] = []
+
+    class Counting:  # the real client, counting the requests handed to it
+        def __getattr__(self, name: str) -> object:
+            sent.append(name)
+            return getattr(real, name)
+
+    bucket._client = Counting()  # type: ignore[assignment]
+    os.kill(own_moto.process.pid, signal.SIGSTOP)
+    with pytest.raises(StoreNotAnswering, match=f"store at {s3.url} not answering for"):
+        bucket.get("parquet/claims/book.json")
+    for later in (lambda: bucket.put("parquet/runs/x.json", b"{}"), lambda: bucket.list("x")):
+        with pytest.raises(StoreNotAnswering):  # a run's end: drain, release, manifest, upload
+            later()
+    assert sent == ["get_object"], "requests after the silence were not sent"
+    os.kill(own_moto.process.pid, signal.SIGCONT)
+    time.sleep(bucket.settings.request_timeout_s)  # let the silence window pass
+    assert bucket.get("parquet/claims/book.json") is None, "the store is asked again"
