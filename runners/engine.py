@@ -60,6 +60,7 @@ __all__ = ["EndpointProgress", "Job", "RunOptions", "RunSummary", "run_jobs"]
 
 QUEUE_SLOTS_PER_WORKER = 2
 PROGRESS_INTERVAL_S = 1.0
+STOP_GRACE_S = 5.0  # a stopped run's store requests wait this long at most (Store.hurry)
 ProgressCallback = Callable[[RunSummary], None]
 log = logging.getLogger("runbench.runners")
 
@@ -204,6 +205,8 @@ async def _schedule(lanes: list[_Lane], run: _Run, stop: asyncio.Event | None) -
             run.summary.interrupted = True
         else:
             run.summary.timed_out = True
+        # the drain, the release and the upload that follow wait on a hung store only briefly
+        run.store.hurry(STOP_GRACE_S)
 
 
 async def expire_on(stop: asyncio.Event, deadline: asyncio.Timeout) -> None:

@@ -26,6 +26,8 @@ stays in the local cache until a create returns, and the claim book changes only
 compare-and-swap, so a late write lands like a killed writer's. Once the store has not
 answered, the requests that follow for ``request_timeout_s`` fail at once with the same
 error: a run's shutdown (drain, release, manifest, upload) then takes one bound, not one each.
+A command that is stopping (SIGTERM, Ctrl-C, ``--max-runtime``) calls ``hurry``: from then on
+a request, one in flight too, waits at most a short grace.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class Bucket:
         self._client: S3Client | None = None
         self._client_lock = threading.Lock()
         self._silence = _Silence(settings.request_timeout_s)
+        self._hurried: tuple[float, float] | None = None  # (since, grace_s): see hurry
 
     @property
     def client(self) -> S3Client:
@@ -227,6 +230,14 @@ class Bucket:
     def _key(self, name: str) -> str:
         return self.settings.key(name)
 
+    def hurry(self, grace_s: float) -> None:
+        """From now on, a request (one in flight too) waits at most ``grace_s`` (plus its body).
+
+        The command is stopping (SIGTERM, Ctrl-C, ``--max-runtime``): on a live store its last
+        requests take milliseconds; on a hung one they must not take a whole bound.
+        """
+        self._hurried = (time.monotonic(), grace_s)
+
     def _request(self, call: Callable[[], _T], *, carrying: int | _Announced = 0) -> _T:
         """Run one request in a daemon thread and wait for it at most its bound.
 
@@ -246,8 +257,12 @@ class Bucket:
         # request has found the store silent this one stops waiting too
         while not request.done.wait(SILENCE_POLL_S):
             size = carrying if isinstance(carrying, int) else carrying.size
-            bound = self.settings.request_timeout_s + size / MIN_TRANSFER_BYTES_PER_S
-            if time.monotonic() >= started + bound or self._silence.began_after(started):
+            transfer = size / MIN_TRANSFER_BYTES_PER_S
+            ends = started + self.settings.request_timeout_s + transfer
+            if self._hurried is not None:
+                since, grace_s = self._hurried
+                ends = min(ends, max(started, since) + grace_s + transfer)
+            if time.monotonic() >= ends or self._silence.began_after(started):
                 raise self._silence.began(self.url, started)
         if request.error is not None:
             if _is_silence(request.error):

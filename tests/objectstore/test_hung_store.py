@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from runbench.errors import StoreNotAnswering
+from runbench.runners.engine import STOP_GRACE_S
 from runbench.storage import open_store
 from runbench.storage.bucket import Bucket
 from tests.conftest import run_cli
@@ -32,6 +33,9 @@ MODEL = "hung-sim"
 # RUNBENCH_S3_TIMEOUT where the store is stopped: one request, all attempts, may take 3 s (a
 # store that answers gets the default, so a loaded machine cannot make it look silent)
 HUNG_TIMEOUT_S = "3"
+# the stopped run's own bound: far beyond the test's patience, so only the stop's grace
+# (STOP_GRACE_S, Store.hurry) can end it
+STOPPED_RUN_TIMEOUT_S = "600"
 
 
 @pytest.fixture
@@ -79,7 +83,7 @@ def _env(s3: S3, timeout_s: str | None = HUNG_TIMEOUT_S) -> dict[str, str]:
 def _start(s3: S3, tmp_path: Path, plan: tuple[str, ...]) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNBENCH_"))}
     env.pop("STORAGE_FORMAT", None)
-    env.update(_env(s3))
+    env.update(_env(s3, timeout_s=STOPPED_RUN_TIMEOUT_S))
     return subprocess.Popen(
         [sys.executable, "-m", "runbench", "smart-batch", *plan, "--store", s3.url,
          "--max-workers", "2", "--quiet", "--json"],
@@ -113,6 +117,7 @@ def test_a_stopped_store_ends_a_run_in_one_line_and_the_resume_runs_exactly_the_
     os.kill(own_moto.process.pid, signal.SIGSTOP)  # the store hangs mid-run
     run.send_signal(signal.SIGTERM)  # and the user stops the run
     out, err = run.communicate(timeout=120)  # a safety net only: it used to take minutes
+    assert STOP_GRACE_S < 120 < float(STOPPED_RUN_TIMEOUT_S)
     assert run.returncode == 2, err  # an operational failure (README, exit codes)
     _one_silence_line(err, s3)
     first = json.loads(out)
