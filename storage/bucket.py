@@ -112,8 +112,8 @@ class Bucket:
 
     def create(self, name: str, data: bytes) -> str | None:
         """Write ``name`` only if it does not exist; its e-tag, or None when it already did."""
-        client, key = self.client, self._key(name)
         with self._errors("create", name, lost_ok=True) as outcome:
+            client, key = self.client, self._key(name)
             reply = self._request(
                 lambda: client.put_object(
                     Bucket=self.settings.bucket, Key=key, Body=data, IfNoneMatch="*"
@@ -125,8 +125,8 @@ class Bucket:
 
     def replace(self, name: str, data: bytes, etag: str) -> str | None:
         """Replace ``name`` only if its e-tag is still ``etag``; the new e-tag, or None if lost."""
-        client, key = self.client, self._key(name)
         with self._errors("replace", name, lost_ok=True, missing_ok=True) as outcome:
+            client, key = self.client, self._key(name)
             reply = self._request(
                 lambda: client.put_object(
                     Bucket=self.settings.bucket, Key=key, Body=data, IfMatch=etag
@@ -138,8 +138,8 @@ class Bucket:
 
     def put(self, name: str, data: bytes) -> None:
         """Write ``name`` unconditionally (run manifests and transcripts: the later write wins)."""
-        client, key = self.client, self._key(name)
         with self._errors("write", name):
+            client, key = self.client, self._key(name)
             self._request(
                 lambda: client.put_object(Bucket=self.settings.bucket, Key=key, Body=data),
                 carrying=len(data),
@@ -147,8 +147,8 @@ class Bucket:
 
     def delete(self, name: str, etag: str | None = None) -> bool:
         """Delete ``name`` (only if its e-tag is ``etag``, when given); False if that was lost."""
-        client, key = self.client, self._key(name)
         with self._errors("delete", name, lost_ok=True, missing_ok=True) as outcome:
+            client, key = self.client, self._key(name)
             if etag is None:
                 self._request(lambda: client.delete_object(Bucket=self.settings.bucket, Key=key))
             else:
@@ -166,11 +166,11 @@ class Bucket:
         One bounded request for the head and the body: the bound grows by the size the head
         announces, so a large part on a slow link is read whole, a stalled one is not.
         """
-        client, key = self.client, self._key(name)
+        key = self._key(name)
         announced = _Announced()
 
         def fetch() -> tuple[bytes, str]:
-            reply = client.get_object(Bucket=self.settings.bucket, Key=key)
+            reply = self.client.get_object(Bucket=self.settings.bucket, Key=key)
             announced.size = int(reply.get("ContentLength") or 0)
             return reply["Body"].read(), str(reply["ETag"])
 
@@ -180,11 +180,11 @@ class Bucket:
 
     def list(self, folder: str) -> list[Listed]:
         """Every object under ``folder/`` (relative names), in key order; one bound per page."""
-        client = self.client
         prefix = self._key(folder.rstrip("/") + "/")
         strip = len(self._key(""))
         found: list[Listed] = []
         with self._errors("list", folder):
+            client = self.client
             token: str | None = None
             while True:
                 page = self._request(functools.partial(self._list_page, client, prefix, token))
@@ -204,8 +204,8 @@ class Bucket:
 
     def has_objects(self, folder: str) -> bool:
         """Whether anything is stored under ``folder/`` (one request)."""
-        client, prefix = self.client, self._key(folder.rstrip("/") + "/")
         with self._errors("list", folder):
+            client, prefix = self.client, self._key(folder.rstrip("/") + "/")
             reply = self._request(
                 lambda: client.list_objects_v2(
                     Bucket=self.settings.bucket, Prefix=prefix, MaxKeys=1
@@ -221,8 +221,8 @@ class Bucket:
             StoreError: no such bucket, access refused, endpoint unreachable.
             StoreNotAnswering: the endpoint took no reply within ``request_timeout_s``.
         """
-        client = self.client
         with self._errors("open", ""):
+            client = self.client
             self._request(lambda: client.head_bucket(Bucket=self.settings.bucket))
 
     # -- plumbing ----------------------------------------------------------------------------
