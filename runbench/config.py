@@ -38,6 +38,13 @@ ENV_UPLOAD_ROWS = "RUNBENCH_UPLOAD_ROWS"
 ENV_UPLOAD_SECONDS = "RUNBENCH_UPLOAD_SECONDS"
 DEFAULT_UPLOAD_ROWS = 20_000
 DEFAULT_UPLOAD_SECONDS = 60.0
+ENV_S3_TIMEOUT = "RUNBENCH_S3_TIMEOUT"
+ENV_S3_ATTEMPTS = "RUNBENCH_S3_ATTEMPTS"
+# One bucket request, all its attempts included, may take this long before the store counts as
+# not answering (docs/ARCHITECTURE.md, "Every wait is bounded", says why 30 s and 3 attempts).
+DEFAULT_S3_TIMEOUT_S = 30.0
+DEFAULT_S3_ATTEMPTS = 3
+MAX_S3_CONNECT_TIMEOUT_S = 5.0
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -52,6 +59,10 @@ class ObjectStoreSettings:
     ``cache`` is this machine's folder for the store's write-ahead segments: rows are durable
     there before they are uploaded, every ``upload_rows`` rows or ``upload_every_s`` seconds
     and at exit. The secret never appears in ``repr``.
+
+    ``request_timeout_s`` bounds one bucket request with all its ``attempts`` (a body adds its
+    transfer time at a floor rate, ``storage/bucket.py``): a store that stops answering fails
+    a command in bounded time instead of holding it, and its SIGTERM, for minutes.
     """
 
     url: str
@@ -66,6 +77,18 @@ class ObjectStoreSettings:
     allow_http: bool = False
     upload_rows: int = DEFAULT_UPLOAD_ROWS
     upload_every_s: float = DEFAULT_UPLOAD_SECONDS
+    request_timeout_s: float = DEFAULT_S3_TIMEOUT_S
+    attempts: int = DEFAULT_S3_ATTEMPTS
+
+    @property
+    def attempt_timeout_s(self) -> float:
+        """How long one attempt may wait for a byte (read) before botocore tries again."""
+        return self.request_timeout_s / self.attempts
+
+    @property
+    def connect_timeout_s(self) -> float:
+        """How long one attempt may wait for a connection (a live endpoint accepts in ms)."""
+        return min(MAX_S3_CONNECT_TIMEOUT_S, self.attempt_timeout_s)
 
     def key(self, relative: str) -> str:
         """The object key of ``relative`` (a path inside the store, ``/``-separated)."""
@@ -229,6 +252,8 @@ def object_store_settings(
         allow_http=allow_http in ("1", "true", "yes"),
         upload_rows=int(_positive(env, ENV_UPLOAD_ROWS, DEFAULT_UPLOAD_ROWS)),
         upload_every_s=_positive(env, ENV_UPLOAD_SECONDS, DEFAULT_UPLOAD_SECONDS),
+        request_timeout_s=_positive(env, ENV_S3_TIMEOUT, DEFAULT_S3_TIMEOUT_S),
+        attempts=_whole(env, ENV_S3_ATTEMPTS, DEFAULT_S3_ATTEMPTS),
     )
 
 
@@ -243,6 +268,15 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise UsageError(f"{name} must be a positive number, got {text!r}")
     return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"{name} must be a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _cache_root(env: Mapping[str, str]) -> Path:

@@ -10,6 +10,7 @@ The tree::
     │   └── LegacyFormatError     exit 2: a legacy database cannot be read at all
     ├── StoreError                exit 2: the store cannot be opened or used
     │   ├── StoreLockTimeout      exit 2: another process held a store lock too long
+    │   ├── StoreNotAnswering     exit 2: an object store gave no reply within its bound
     │   └── MigrationError        exit 1: a migration ran but its verification failed
     └── ProviderError             a model API failed; clients raise these, runners decide
         ├── RetryableProviderError    408/409/5xx, connection errors, timeouts; Retry-After
@@ -94,6 +95,15 @@ class StoreError(RunbenchError):
 
 class StoreLockTimeout(StoreError):
     """Raised when a store lock could not be taken within its timeout."""
+
+
+class StoreNotAnswering(StoreError):
+    """Raised when an object store request got no reply within ``RUNBENCH_S3_TIMEOUT``.
+
+    A store that hangs (a stopped server, a black-holed network) must end the command with one
+    line instead of holding it; later requests of the same command then fail at once with this
+    error too (``storage/bucket.py``), so a run's shutdown does not wait once per request.
+    """
 
 
 class MigrationError(StoreError):

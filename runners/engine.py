@@ -36,7 +36,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from runbench.chat import ModelClient
-from runbench.errors import AuthenticationError, QuotaExhaustedError, StoreError
+from runbench.errors import (
+    AuthenticationError,
+    QuotaExhaustedError,
+    StoreError,
+    StoreNotAnswering,
+)
 from runbench.records import Record
 from runbench.runners.attempt import run_job
 from runbench.runners.claiming import Claims, claim_batch_size
@@ -55,6 +60,7 @@ __all__ = ["EndpointProgress", "Job", "RunOptions", "RunSummary", "run_jobs"]
 
 QUEUE_SLOTS_PER_WORKER = 2
 PROGRESS_INTERVAL_S = 1.0
+STOP_GRACE_S = 5.0  # a stopped run's store requests wait this long at most (Store.hurry)
 ProgressCallback = Callable[[RunSummary], None]
 log = logging.getLogger("runbench.runners")
 
@@ -200,6 +206,8 @@ async def _schedule(lanes: list[_Lane], run: _Run, stop: asyncio.Event | None) -
             run.summary.interrupted = True
         else:
             run.summary.timed_out = True
+        # the drain, the release and the upload that follow wait on a hung store only briefly
+        run.store.hurry(STOP_GRACE_S)
 
 
 async def expire_on(stop: asyncio.Event, deadline: asyncio.Timeout) -> None:
@@ -325,6 +333,8 @@ async def _release_all(claims: Claims) -> None:
     """
     try:
         await claims.release_all()
+    except StoreNotAnswering as error:  # the run's end reports it once (manifest, close)
+        log.debug("could not release the claims of run %s: %s", claims.owner, error)
     except StoreError as error:
         log.warning("could not release the claims of run %s: %s", claims.owner, error)
 

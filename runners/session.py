@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from runbench.chat import ModelClient
 from runbench.config import ModelConfig, RunbenchConfig
-from runbench.errors import EXIT_INCOMPLETE, RunbenchError, StoreError, UsageError
+from runbench.errors import (
+    EXIT_INCOMPLETE,
+    RunbenchError,
+    StoreError,
+    StoreNotAnswering,
+    UsageError,
+)
 from runbench.matrix import MAX_NUM_INSTANCES, Matrix, model_settings
 from runbench.planspec import PlanInputs
 from runbench.runners.classifying import ModelClassifier
@@ -734,6 +740,8 @@ def run_request(
         return outcome
     if outcome.failure is None:
         return dataclasses.replace(outcome, failure=ended)
+    if isinstance(outcome.failure, StoreNotAnswering) and isinstance(ended, StoreNotAnswering):
+        return outcome  # the same silent store: one line says it
     return dataclasses.replace(outcome, manifest_error=ended.message)
 
 

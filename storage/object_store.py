@@ -242,6 +242,14 @@ class ObjectParquetStore(ParquetStore, ObjectCompaction):
             require_conditional_writes(self.bucket, self.root)
             self._conformant = True
 
+    def hurry(self, grace_s: float) -> None:
+        """The command is stopping: no bucket request waits more than ``grace_s`` from now.
+
+        A stopped run still drains, releases and uploads; on a live store that takes
+        milliseconds, on a hung one it must not take a whole bound (``storage/bucket.py``).
+        """
+        self.bucket.hurry(grace_s)
+
     def check_writable(self) -> None:
         """Prove the cache folder takes files and the bucket keeps its conditional writes."""
         for folder in (self.path, self.parts_dir, self.wal_dir):

@@ -42,6 +42,9 @@ class StoreServices:
     _writable_folders: tuple[Path, ...]
     path: Path
 
+    def hurry(self, grace_s: float) -> None:
+        """Nothing to shorten: a local store waits on no remote request (the object store does)."""
+
     def check_writable(self) -> None:
         """Prove the store takes new files now, so an unwritable store stops a run early.
 

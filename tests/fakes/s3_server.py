@@ -4,7 +4,8 @@
 until it answers. ``start_header_stripper(upstream)`` is a small HTTP proxy of our own in front
 of it that drops ``If-None-Match`` and ``If-Match`` from every request: a store that accepts
 conditional writes and ignores them, as some S3 look-alikes do (``rclone serve s3``), so every
-race has several winners.
+race has several winners. ``SlowProxy(upstream, delay_s)`` forwards every request unchanged
+after ``delay_s``: a store that is slow but alive.
 """
 
 from __future__ import annotations
@@ -67,9 +68,13 @@ def start_moto() -> MotoServer:
 class HeaderStripper:
     """A proxy to ``upstream`` that forwards every request without its preconditions."""
 
+    dropped: frozenset[str] = frozenset(_DROPPED)
+    delay_s = 0.0
+
     def __init__(self, upstream: str) -> None:
         target = urlsplit(upstream)
         host, port = target.hostname or "127.0.0.1", target.port or 80
+        proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -80,10 +85,11 @@ class HeaderStripper:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                time.sleep(proxy.delay_s)
                 headers = {
                     name: value
                     for name, value in self.headers.items()
-                    if name.lower() not in _DROPPED | _HOP
+                    if name.lower() not in proxy.dropped | _HOP
                 }
                 headers["Host"] = f"{host}:{port}"
                 upstream_conn = http.client.HTTPConnection(host, port, timeout=30)
@@ -112,3 +118,13 @@ class HeaderStripper:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class SlowProxy(HeaderStripper):
+    """A proxy to ``upstream`` that forwards every request whole, each after ``delay_s``."""
+
+    dropped: frozenset[str] = frozenset()
+
+    def __init__(self, upstream: str, delay_s: float) -> None:
+        self.delay_s = delay_s
+        super().__init__(upstream)

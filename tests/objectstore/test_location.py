@@ -64,6 +64,9 @@ def test_a_local_folder_stays_a_folder() -> None:
         ("s3://bars/team", "json", {}, "a JSON store cannot live on an object store"),
         ("s3://bars", None, {"AWS_ENDPOINT_URL": "http://10.0.0.1:9000"}, "AWS_ALLOW_HTTP"),
         ("s3://bars", None, {"RUNBENCH_UPLOAD_ROWS": "0"}, "RUNBENCH_UPLOAD_ROWS must be"),
+        ("s3://bars", None, {"RUNBENCH_S3_TIMEOUT": "-1"}, "RUNBENCH_S3_TIMEOUT must be"),
+        ("s3://bars", None, {"RUNBENCH_S3_ATTEMPTS": "0"}, "RUNBENCH_S3_ATTEMPTS must be"),
+        ("s3://bars", None, {"RUNBENCH_S3_ATTEMPTS": "2.5"}, "RUNBENCH_S3_ATTEMPTS must be"),
         ("s3://bars", None, {"STORAGE_FORMAT": "json"}, "json from STORAGE_FORMAT"),
     ],
 )
@@ -79,3 +82,14 @@ def test_plain_http_is_allowed_when_asked() -> None:
     env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_ALLOW_HTTP": "true"}
     location = resolve_store_location(None, "s3://bars", env)
     assert location.remote is not None and location.remote.allow_http
+
+
+def test_each_bucket_request_is_bounded_by_the_timeout_shared_by_its_attempts() -> None:
+    default = resolve_store_location(None, "s3://bars", {}).remote
+    assert default is not None
+    assert (default.request_timeout_s, default.attempts) == (30.0, 3)
+    assert (default.attempt_timeout_s, default.connect_timeout_s) == (10.0, 5.0)
+    told = {"RUNBENCH_S3_TIMEOUT": "2", "RUNBENCH_S3_ATTEMPTS": "4"}
+    short = resolve_store_location(None, "s3://bars", told).remote
+    assert short is not None
+    assert (short.attempt_timeout_s, short.connect_timeout_s) == (0.5, 0.5)
