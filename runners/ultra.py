@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from runbench.config import ModelConfig, RunbenchConfig
-from runbench.errors import UsageError
+from runbench.errors import RunbenchError, UsageError
 from runbench.runners.context import context_of_request
 from runbench.runners.engine import RunSummary
 from runbench.runners.planning import Shard
@@ -209,8 +209,10 @@ def run_shard(path: Path, out: IO[str], watch: IO[bytes] | None) -> int:
     # the shards share this host and configuration: the first says why a tool index cannot serve
     context = dataclasses.replace(context, warns=request.shard is None or request.shard.index == 0)
     last = [0.0]
+    latest: list[RunSummary] = []
 
     def report(summary: RunSummary) -> None:
+        latest[:] = [summary]
         now = time.monotonic()
         if now - last[0] >= PROGRESS_INTERVAL_S:
             last[0] = now
@@ -230,16 +232,24 @@ def run_shard(path: Path, out: IO[str], watch: IO[bytes] | None) -> int:
         loop.add_reader(descriptor, readable)
 
     try:
-        outcome = run_request(
-            request,
-            context,
-            preflight_check=bool(payload.get("preflight", True)),
-            on_progress=report,
-            stop_when=watch_parent,
-            command=payload.get("command", ["runbench", "ultra-parallel"]),
-        )
-    finally:
-        store.close()
+        try:
+            outcome = run_request(
+                request,
+                context,
+                preflight_check=bool(payload.get("preflight", True)),
+                on_progress=report,
+                stop_when=watch_parent,
+                command=payload.get("command", ["runbench", "ultra-parallel"]),
+            )
+        finally:
+            store.close()
+    except RunbenchError as error:
+        # said once by the parent for every shard it stopped (a store that stopped answering
+        # stops them all), with what this shard had finished: not a line from each shard
+        counts = latest[0].to_dict() if latest else {}
+        failed = {"error": error.message, "hint": error.hint, "exit_code": error.exit_code}
+        _send(out, {"final": {**counts, **failed}})
+        return error.exit_code
     if outcome.summary is not None:
         _send(out, {"progress": snapshot_of(outcome.summary).to_dict()})
     _send(out, {"final": outcome.to_dict()})
@@ -283,7 +293,9 @@ class UltraResult:
         for code in self.exit_codes.values():
             ranked = code if code in _SEVERITY else 1
             worst = max(worst, ranked, key=_SEVERITY.index)
-        return 130 if self.interrupted else worst
+        # interrupted, as smart-batch: 130, unless a shard failed on its own (a store that
+        # stopped answering), which is what a rerun must know about
+        return 130 if self.interrupted and worst != 2 else worst
 
     def to_dict(self) -> dict[str, Any]:
         """The same shape as smart-batch's summary, added up over the shards, plus per shard."""

@@ -192,3 +192,32 @@ def test_once_the_store_is_silent_the_next_requests_fail_unsent_until_a_bound_pa
     os.kill(own_moto.process.pid, signal.SIGCONT)
     time.sleep(bucket.settings.request_timeout_s)  # let the silence window pass
     assert bucket.get("parquet/claims/book.json") is None, "the store is asked again"
+
+
+def test_ultra_parallel_on_a_stopped_store_ends_in_one_line_for_all_its_shards(
+    own_moto: MotoServer, tmp_path: Path
+) -> None:
+    s3 = _bucket(own_moto.url, tmp_path)
+    plan = _plan(tmp_path, latency_ms=100, instances=6)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNBENCH_"))}
+    env.pop("STORAGE_FORMAT", None)
+    env.update(_env(s3, timeout_s=STOPPED_RUN_TIMEOUT_S))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "runbench", "ultra-parallel", *plan, "--store", s3.url,
+         "--num-shards", "2", "--max-workers", "2", "--quiet", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    while len(s3.keys("parquet/parts")) < 3:
+        assert run.poll() is None, run.communicate()
+        time.sleep(0.05)
+    os.kill(own_moto.process.pid, signal.SIGSTOP)
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 2, err  # as smart-batch: the store's failure, not 130
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, err
+    assert errors[0].startswith("Error: shards 0, 1: store at ") and "not answering" in errors[0]
+    assert "Traceback" not in err, err
+    summary = json.loads(out)
+    assert summary["finished"] > 0, "what the shards finished before the store hung is counted"
