@@ -11,6 +11,8 @@ server's. "read every row" is ``store.scan()`` alone, in a process of its own. C
 (user + system, every thread) are printed beside wall time because the machine is shared.
 
     python bench/commands_bench.py --rows 1000000,100000,10000 --dir DIR   # stores kept in DIR
+    python bench/commands_bench.py --rows 1000000 --dir DIR --storage json \
+        --commands "read every row,report,status,verify" --runs 3      # best of three
 
 It prints the table rows; bench/results/commands.md is written from them by hand, with the
 machine's load beside them (the figures of a shared machine need that context).
@@ -88,13 +90,24 @@ _READ_ALL = (
 )
 
 
-def command_figure(root: Path, storage: str, rows: int, name: str, *args: str) -> Figure:
-    """One command's wall time (startup included) and peak RSS; best time of two runs."""
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What to measure: stores, commands (None: all, the viewer too) and runs per figure."""
+
+    storages: tuple[str, ...] = ("parquet", "json")
+    commands: frozenset[str] | None = None
+    runs: int | None = None  # None: two below 1M rows, one at 1M
+
+
+def command_figure(
+    root: Path, storage: str, rows: int, name: str, *args: str, runs: int | None = None
+) -> Figure:
+    """One command's wall time (startup included) and peak RSS; best time (and CPU) of ``runs``."""
     line = [sys.executable, "-m", "runbench", *args, "--store", str(root), "--storage", storage]
     if name == "read every row":
         line = [sys.executable, "-c", _READ_ALL, str(root), storage]
     best, peak, cpu = float("inf"), 0.0, float("inf")
-    for _ in range(2 if rows < 1_000_000 else 1):
+    for _ in range(runs or (2 if rows < 1_000_000 else 1)):
         started = time.perf_counter()
         # GNU time reports the command's own peak RSS: a child forked straight from this
         # process would count this process's pages in its maximum resident set
@@ -205,9 +218,9 @@ def _rss_mib(pid: int) -> float | None:
     return None
 
 
-def measure(rows: int, work: Path) -> list[Figure]:
+def measure(rows: int, work: Path, selection: Selection) -> list[Figure]:
     figures: list[Figure] = []
-    for storage in ("parquet", "json"):
+    for storage in selection.storages:
         root = work / f"{storage}-{rows}"
         if not root.exists():  # a --dir from an earlier run keeps its stores
             build_store(root, storage, rows)
@@ -223,8 +236,12 @@ def measure(rows: int, work: Path) -> list[Figure]:
             "show": ("show", test_id[:12]),
         }
         for name, args in commands.items():
-            figures.append(command_figure(root, storage, rows, name, *args))
+            if selection.commands is not None and name not in selection.commands:
+                continue
+            figures.append(command_figure(root, storage, rows, name, *args, runs=selection.runs))
             print(_line(figures[-1]), flush=True)
+        if selection.commands is not None and "view" not in selection.commands:
+            continue
         for figure in viewer_figures(root, storage, rows):
             figures.append(figure)
             print(_line(figure), flush=True)
@@ -252,8 +269,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="10000,100000", help="comma list of store sizes")
     parser.add_argument("--dir", default=None, help="build (or reuse) the stores here, kept")
+    parser.add_argument("--storage", default="parquet,json", help="comma list of stores")
+    parser.add_argument(
+        "--commands", default=None, help='comma list of command names (e.g. "report,status,view")'
+    )
+    parser.add_argument("--runs", type=int, default=None, help="runs per figure, best kept")
     arguments = parser.parse_args()
     sizes = [int(text) for text in arguments.rows.split(",")]
+    selection = Selection(
+        tuple(arguments.storage.split(",")),
+        frozenset(arguments.commands.split(",")) if arguments.commands else None,
+        arguments.runs,
+    )
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load}")
     print(
@@ -261,11 +288,11 @@ def main() -> None:
     )
     if arguments.dir:
         for rows in sizes:
-            measure(rows, Path(arguments.dir))
+            measure(rows, Path(arguments.dir), selection)
         return
     with tempfile.TemporaryDirectory(prefix="runbench-commands-") as work:
         for rows in sizes:
-            measure(rows, Path(work))
+            measure(rows, Path(work), selection)
 
 
 if __name__ == "__main__":
