@@ -11,8 +11,10 @@ server's. "read every row" is ``store.scan()`` alone, in a process of its own. C
 (user + system, every thread) are printed beside wall time because the machine is shared.
 
     python bench/commands_bench.py --rows 1000000,100000,10000 --dir DIR   # stores kept in DIR
-    python bench/commands_bench.py --rows 1000000 --dir DIR --storages parquet --viewer-only \
-        --repeat 3                                      # the viewer alone, best of three
+    python bench/commands_bench.py --rows 1000000 --dir DIR --storage json \
+        --commands "read every row,report,status,verify" --runs 3      # best of three
+    python bench/commands_bench.py --rows 1000000 --dir DIR --storage parquet --commands view \
+        --runs 3                                        # the viewer alone, best of three
 
 It prints the table rows; bench/results/commands.md is written from them by hand, with the
 machine's load beside them (the figures of a shared machine need that context).
@@ -90,13 +92,24 @@ _READ_ALL = (
 )
 
 
-def command_figure(root: Path, storage: str, rows: int, name: str, *args: str) -> Figure:
-    """One command's wall time (startup included) and peak RSS; best time of two runs."""
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What to measure: stores, commands (None: all, the viewer too) and runs per figure."""
+
+    storages: tuple[str, ...] = ("parquet", "json")
+    commands: frozenset[str] | None = None
+    runs: int | None = None  # None: two below 1M rows, one at 1M
+
+
+def command_figure(
+    root: Path, storage: str, rows: int, name: str, *args: str, runs: int | None = None
+) -> Figure:
+    """One command's wall time (startup included) and peak RSS; best time (and CPU) of ``runs``."""
     line = [sys.executable, "-m", "runbench", *args, "--store", str(root), "--storage", storage]
     if name == "read every row":
         line = [sys.executable, "-c", _READ_ALL, str(root), storage]
     best, peak, cpu = float("inf"), 0.0, float("inf")
-    for _ in range(2 if rows < 1_000_000 else 1):
+    for _ in range(runs or (2 if rows < 1_000_000 else 1)):
         started = time.perf_counter()
         # GNU time reports the command's own peak RSS: a child forked straight from this
         # process would count this process's pages in its maximum resident set
@@ -207,23 +220,12 @@ def _rss_mib(pid: int) -> float | None:
     return None
 
 
-def measure(
-    rows: int,
-    work: Path,
-    storages: tuple[str, ...] = ("parquet", "json"),
-    viewer_only: bool = False,
-    repeat: int = 1,
-) -> list[Figure]:
+def measure(rows: int, work: Path, selection: Selection) -> list[Figure]:
     figures: list[Figure] = []
-    for storage in storages:
+    for storage in selection.storages:
         root = work / f"{storage}-{rows}"
         if not root.exists():  # a --dir from an earlier run keeps its stores
             build_store(root, storage, rows)
-        if viewer_only:
-            for figure in best_viewer_figures(root, storage, rows, repeat):
-                figures.append(figure)
-                print(_line(figure), flush=True)
-            continue
         test_id = _some_test_id(root, storage)
         commands = {
             "read every row": (),
@@ -236,9 +238,13 @@ def measure(
             "show": ("show", test_id[:12]),
         }
         for name, args in commands.items():
-            figures.append(command_figure(root, storage, rows, name, *args))
+            if selection.commands is not None and name not in selection.commands:
+                continue
+            figures.append(command_figure(root, storage, rows, name, *args, runs=selection.runs))
             print(_line(figures[-1]), flush=True)
-        for figure in best_viewer_figures(root, storage, rows, repeat):
+        if selection.commands is not None and "view" not in selection.commands:
+            continue
+        for figure in best_viewer_figures(root, storage, rows, selection.runs or 1):
             figures.append(figure)
             print(_line(figure), flush=True)
     return figures
@@ -275,23 +281,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="10000,100000", help="comma list of store sizes")
     parser.add_argument("--dir", default=None, help="build (or reuse) the stores here, kept")
-    parser.add_argument("--storages", default="parquet,json", help="comma list of formats")
-    parser.add_argument("--viewer-only", action="store_true", help="only the viewer's figures")
-    parser.add_argument("--repeat", type=int, default=1, help="viewer: best of this many")
+    parser.add_argument("--storage", "--storages", default="parquet,json", help="stores")
+    parser.add_argument(
+        "--commands", default=None, help='comma list of command names (e.g. "report,status,view")'
+    )
+    parser.add_argument(
+        "--runs", "--repeat", type=int, default=None, help="runs per figure, best kept"
+    )
+    parser.add_argument("--viewer-only", action="store_true", help="the same as --commands view")
     arguments = parser.parse_args()
     sizes = [int(text) for text in arguments.rows.split(",")]
-    storages = tuple(arguments.storages.split(","))
+    commands = "view" if arguments.viewer_only else arguments.commands
+    selection = Selection(
+        tuple(arguments.storage.split(",")),
+        frozenset(commands.split(",")) if commands else None,
+        arguments.runs,
+    )
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {_load()}")
     print(
         "| command | store | rows | wall | CPU | peak RSS | goal |\n|---|---|---|---|---|---|---|"
     )
     if arguments.dir:
         for rows in sizes:
-            measure(rows, Path(arguments.dir), storages, arguments.viewer_only, arguments.repeat)
+            measure(rows, Path(arguments.dir), selection)
     else:
         with tempfile.TemporaryDirectory(prefix="runbench-commands-") as work:
             for rows in sizes:
-                measure(rows, Path(work), storages, arguments.viewer_only, arguments.repeat)
+                measure(rows, Path(work), selection)
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {_load()} (end)")
 
 

@@ -9,11 +9,12 @@ the next read, exactly as a full read leaves them.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from runbench.storage import jsonl
 from runbench.storage.base import Damage
@@ -32,7 +33,11 @@ class LineOffset:
 
 
 def lines_since(
-    handle: BinaryIO, path: Path, start: LineOffset, columns: list[str], damage: list[Damage]
+    handle: io.BufferedIOBase,
+    path: Path,
+    start: LineOffset,
+    columns: list[str],
+    damage: list[Damage],
 ) -> Generator[pa.Table, None, LineOffset]:
     """Yield validated tables (``columns`` only) of the complete lines after ``start``.
 
@@ -42,9 +47,9 @@ def lines_since(
     handle.seek(start.offset)
     progress = Progress(start.offset, start.lines)
     chunk_bytes = jsonl.CHUNK_BYTES
-    chunks = complete_chunks(handle, chunk_bytes, progress)
     parallel = os.fstat(handle.fileno()).st_size - start.offset > chunk_bytes
-    for table in parsed(chunks, path, damage, parallel=parallel):
+    chunks = complete_chunks(handle, chunk_bytes, progress, parallel=parallel)
+    for table in parsed(chunks, path, damage, progress, parallel=parallel):
         if table.num_rows:
             yield table.select(columns)
     return LineOffset(progress.offset, progress.lines)
