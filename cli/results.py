@@ -38,6 +38,19 @@ class ReportFormat(StrEnum):
     legacy_json = "legacy-json"
 
 
+def _format_of(chosen: ReportFormat, as_json: bool) -> ReportFormat:
+    """``--json`` is ``--format json``, as on every other command; with another format, refused.
+
+    Raises:
+        UsageError: ``--json`` beside ``--format`` of something else than json.
+    """
+    if not as_json:
+        return chosen
+    if chosen not in (ReportFormat.table, ReportFormat.json):
+        raise UsageError(f"--json and --format {chosen.value}: give one of them")
+    return ReportFormat.json
+
+
 def _filters(plan: PlanArgs, config: RunbenchConfig) -> dict[str, Any]:
     """Store filters from the plan flags, model names made canonical through the config."""
     filters = plan.inputs().filters()
@@ -102,10 +115,7 @@ def report(
     from runbench.analysis import report as reporting
     from runbench.analysis.cost import prices_of_config
 
-    if as_json:
-        if output_format not in (ReportFormat.table, ReportFormat.json):
-            raise UsageError(f"--json and --format {output_format.value}: give one of them")
-        output_format = ReportFormat.json
+    output_format = _format_of(output_format, as_json)
 
     config = plan.configuration()
     filters, prices = _filters(plan, config), prices_of_config(config)
