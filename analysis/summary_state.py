@@ -173,12 +173,16 @@ class SummaryState:
 
     @classmethod
     def read(cls, folder: Path) -> SummaryState | None:
-        """The state kept in ``folder``; None when missing, unreadable or of another version."""
+        """The state kept in ``folder``; None when missing, unreadable or of another version.
+
+        The file is derived data a user may have edited or damaged: anything of another shape
+        (a list, a tally without its fields) is a missing state, recomputed, never a traceback.
+        """
         import pyarrow as pa
 
         try:
             meta = json.loads((folder / STATE_FILE).read_bytes())
-            if meta.get("version") != STATE_VERSION:
+            if not isinstance(meta, dict) or meta.get("version") != STATE_VERSION:
                 return None
             tallies: dict[LeafKey, Tally] = {
                 (str(model), str(prompt), str(rate), str(difficulty), str(task)): Tally.from_json(
@@ -196,7 +200,16 @@ class SummaryState:
                     counted.append(pa.ipc.open_file(source).read_all())
             if any(table.schema != _empty_counted().schema for table in counted):
                 return None
-        except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
+        # AttributeError and IndexError: a value of another kind or length than written
+        except (
+            OSError,
+            KeyError,
+            ValueError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            pa.ArrowException,
+        ):
             return None
         return cls(position, tallies, counted, files)
 

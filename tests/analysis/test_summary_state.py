@@ -166,6 +166,47 @@ def test_a_state_naming_a_missing_chunk_is_not_used_and_the_summary_is_recompute
     store.close()
 
 
+_TALLY = {"total": 1, "full": 0, "partial": 0, "counts": {}, "categories": {}}
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        [],
+        None,
+        "version 2",
+        {"version": 2, "position": None, "chunks": [], "leaves": [[["m"] * 5, []]]},
+        {
+            "version": 2,
+            "position": None,
+            "chunks": [],
+            "leaves": [[["m"] * 5, {**_TALLY, "sums": [], "assisted": [0, 0, 0]}]],
+        },
+        {
+            "version": 2,
+            "position": None,
+            "chunks": [],
+            "leaves": [[["m"] * 5, {**_TALLY, "sums": {"final_score": ["1"]}, "assisted": [0]}]],
+        },
+        {"version": 2, "position": [], "chunks": {}, "leaves": "none"},
+    ],
+    ids=["list", "null", "string", "leaf-list", "sums-list", "short-sum", "wrong-kinds"],
+)
+def test_a_hand_edited_state_of_the_wrong_shape_is_not_used_and_the_summary_is_recomputed(
+    tmp_path: Path, state: object
+) -> None:
+    """A derived file someone edited is ignored like a missing one, never a traceback."""
+    store = open_store(tmp_path, "json")
+    store.append(list(synthetic_records(40, seed=5)))
+    refresh_summary(store)
+    (store.path / STATE_FILE).write_text(json.dumps(state))
+    assert SummaryState.read(store.path) is None
+    store.append(list(synthetic_records(20, seed=6)))
+    refresh_summary(store)
+    assert _written(store) == _full(store)
+    store.close()
+
+
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=60))
 def test_exact_sums_are_exact_whatever_the_order(values: list[float]) -> None:
     from fractions import Fraction
