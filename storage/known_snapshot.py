@@ -62,12 +62,16 @@ class KnownSnapshot:
             with pa.memory_map(str(self.path)) as handle:
                 table = pa.ipc.open_file(handle).read_all()
             meta = json.loads((table.schema.metadata or {})[_META])
-            if meta.get("version") != _VERSION:
+            if not isinstance(meta, dict) or meta.get("version") != _VERSION:
+                return None
+            if not table.schema.equals(_schema()):
+                # a column dropped or of another type (a hand-edited file): an id of another
+                # type would be found nowhere, and every done test would run again
                 return None
             position = _position_of(meta["position"])
             if isinstance(position, FilePosition) and not self._follows(position):
                 return None
-        except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
+        except (OSError, KeyError, ValueError, TypeError, AttributeError, pa.ArrowException):
             return None
         return SnapshotTests(table), position
 
@@ -118,6 +122,7 @@ class KnownSnapshot:
                 ),
             }
         )
+        assert table.schema.equals(_schema()), "load refuses any other schema"
         meta = {"version": _VERSION, "position": encoded}
         table = table.sort_by("test_id")  # what SnapshotTests' binary search needs
         table = table.replace_schema_metadata({_META: json.dumps(meta).encode()})
@@ -128,6 +133,20 @@ class KnownSnapshot:
             atomic_write(self.path, bytes(sink.getvalue()))
         except OSError as error:  # a full disk fails the run's appends, not this
             log.debug("known-tests snapshot not written: %s", error)
+
+
+def _schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("test_id", pa.string()),
+            ("attempt", pa.int32()),
+            ("done", pa.bool_()),
+            ("error_attempt", pa.int32()),
+            ("error_category", pa.string()),
+        ]
+    )
 
 
 def _position_json(position: object) -> dict[str, Any] | None:
