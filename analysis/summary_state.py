@@ -104,7 +104,8 @@ class SummaryState:
                 old_time = met.column("recorded_at").to_numpy()[at]
                 attempt = tests["attempt"].to_numpy(dtype="int64")[seen]
                 time = _utc_times(tests["recorded_at"])[seen]
-                later = (attempt > old_attempt) | ((attempt == old_attempt) & (time > old_time))
+                # a tie in time is a later row too: a full recompute keeps the last in the file
+                later = (attempt > old_attempt) | ((attempt == old_attempt) & (time >= old_time))
                 if np.any(later):
                     return False
                 tests = tests[~seen]
