@@ -39,13 +39,14 @@ from runbench.records import ERROR_STATUS
 from runbench.storage import Store
 from runbench.storage.durable import atomic_write
 from runbench.storage.locking import FileLock
-from runbench.storage.since import FilePosition, LineOffset
+from runbench.storage.since import FilePosition, LineOffset, follows
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
+RECORDS_FILE = "records.jsonl"  # the JSON store's one file of rows, which the state follows
 STATE_FILE = ".summary-state.json"
 CHUNKS_FOLDER = ".summary-counted"
 LOCK_FILE = ".summary.lock"
@@ -251,6 +252,7 @@ def _position_json(position: FilePosition | None) -> dict[str, int] | None:
         "inode": position.inode,
         "offset": position.at.offset,
         "lines": position.at.lines,
+        "fingerprint": position.fingerprint,
     }
 
 
@@ -258,7 +260,10 @@ def _position_of(data: dict[str, int] | None) -> FilePosition | None:
     if data is None:
         return None
     return FilePosition(
-        int(data["device"]), int(data["inode"]), LineOffset(int(data["offset"]), int(data["lines"]))
+        int(data["device"]),
+        int(data["inode"]),
+        LineOffset(int(data["offset"]), int(data["lines"])),
+        str(data.get("fingerprint", "")),
     )
 
 
@@ -283,6 +288,8 @@ def _read_into(
     """Fold the rows after ``position`` into ``state``; None if a full recompute is needed."""
     import pyarrow as pa
 
+    if position is not None and not _still_follows(store, position):
+        return None  # records.jsonl was rewritten: the tallies may hold rows it no longer has
     rows = store.rows_since(position, list(READ_COLUMNS))
     tables = list(rows)
     reached = rows.position
@@ -299,6 +306,15 @@ def _read_into(
         return None
     state.position = reached
     return state
+
+
+def _still_follows(store: Store, position: FilePosition) -> bool:
+    """Whether ``records.jsonl`` is the file ``position`` was taken in (``since.follows``)."""
+    try:
+        with open(store.path / RECORDS_FILE, "rb") as handle:
+            return follows(handle, position)
+    except FileNotFoundError:
+        return False
 
 
 def refresh(store: Store, summary_path: Path) -> None:

@@ -10,8 +10,10 @@ reads only the rows after that position. It is written by a refresh that read at
 
 It is derived data, never the truth: a JSON snapshot of another file (``compact`` rewrote
 ``records.jsonl``, a copy of the store), one of a file now shorter, or an unreadable one is
-ignored and the store read in full. A Parquet position stays valid through compactions (the rows
-since it skip parts that only repackage parts already read, ``parquet_since.py``). Folding rows
+ignored and the store read in full (another file: another inode, or the same inode, reused,
+with other bytes before the position, ``since.follows``). A Parquet position stays valid
+through compactions (the rows since it skip parts that only repackage parts already read,
+``parquet_since.py``). Folding rows
 is idempotent (done is a set, attempts a maximum), so snapshots written by concurrent runs, each
 consistent with its own position, are all valid. Deleting a part or a line by hand is not
 followed: delete the snapshot with it.
@@ -21,14 +23,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbench.storage.durable import atomic_write
 from runbench.storage.parquet_since import ParquetPosition
-from runbench.storage.since import FilePosition, LineOffset
+from runbench.storage.since import FilePosition, LineOffset, follows
 from runbench.storage.sorted_ids import SortedIds
 
 if TYPE_CHECKING:
@@ -79,10 +80,8 @@ class KnownSnapshot:
         """Whether ``records.jsonl`` is still the file the snapshot read, at least as long."""
         if self.source is None:
             return False
-        stat = os.stat(self.source)
-        if (stat.st_dev, stat.st_ino) != (position.device, position.inode):
-            return False  # another file: compacted, or copied with the store
-        return stat.st_size >= position.at.offset
+        with open(self.source, "rb") as handle:  # another file: compacted, or copied
+            return follows(handle, position)
 
     def forget_if_damaged(self, damage: Sequence[Damage]) -> None:
         """Delete the snapshot when a read found damaged rows (an orphan segment is not).
@@ -152,7 +151,10 @@ def _schema() -> pa.Schema:
 def _position_json(position: object) -> dict[str, Any] | None:
     if isinstance(position, FilePosition):
         at = position.at
-        return {"file": [position.device, position.inode, at.offset, at.lines]}
+        return {
+            "file": [position.device, position.inode, at.offset, at.lines],
+            "fingerprint": position.fingerprint,
+        }
     if isinstance(position, ParquetPosition):
         return {
             "parts": sorted(position.parts),
@@ -169,7 +171,9 @@ def _position_of(data: dict[str, Any]) -> object:
     """
     if "file" in data:
         device, inode, offset, lines = (int(value) for value in data["file"])
-        return FilePosition(device, inode, LineOffset(offset, lines))
+        return FilePosition(
+            device, inode, LineOffset(offset, lines), str(data.get("fingerprint", ""))
+        )
     return ParquetPosition(
         frozenset(str(name) for name in data["parts"]),
         {

@@ -3,6 +3,7 @@ say exactly what a full read says; a snapshot of another file (after ``compact``
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +164,36 @@ def test_a_hand_edited_snapshot_of_another_shape_is_ignored_and_done_tests_stay_
         t: full.next_attempt(t) for t in full.attempts
     }
     later.close()
+
+
+def test_a_snapshot_of_another_file_on_the_same_inode_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inodes are reused: after two ``compact``s ``records.jsonl`` may be on the inode the
+    snapshot names, with lines moved aside before its position (rewritten in place here)."""
+    monkeypatch.setattr(stored_module, "SAVE_AFTER_ROWS", 20)
+    store = open_store(tmp_path, "json")
+    store.append(list(synthetic_records(40, seed=34)))
+    store.known_tests()  # the snapshot is written
+    store.close()
+    later = open_store(tmp_path, "json")
+    later.append(  # rows of other tests after the snapshot
+        [
+            dataclasses.replace(record, test_id=format(7000 + index, "032x"))
+            for index, record in enumerate(synthetic_records(15, seed=35))
+        ]
+    )
+    later.close()
+    path = tmp_path / "json" / "records.jsonl"
+    lines = path.read_bytes().split(b"\n")[:-1]
+    with open(path, "r+b") as handle:
+        handle.write(b"".join(line + b"\n" for line in lines[1:]))
+        handle.truncate()
+
+    last = open_store(tmp_path, "json")
+    known = last.known_tests()
+    full = stored_tests(last)
+    assert {t: (known.is_done(t), known.next_attempt(t)) for t in full.attempts} == {
+        t: (t in full.done, full.next_attempt(t)) for t in full.attempts
+    }
+    last.close()
