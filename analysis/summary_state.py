@@ -244,7 +244,7 @@ def _utc_times(times: pd.Series) -> np.ndarray:
     return times.to_numpy(dtype="datetime64[us]")
 
 
-def _position_json(position: FilePosition | None) -> dict[str, int] | None:
+def _position_json(position: FilePosition | None) -> dict[str, int | str] | None:
     if position is None:
         return None
     return {
@@ -256,7 +256,7 @@ def _position_json(position: FilePosition | None) -> dict[str, int] | None:
     }
 
 
-def _position_of(data: dict[str, int] | None) -> FilePosition | None:
+def _position_of(data: dict[str, Any] | None) -> FilePosition | None:
     if data is None:
         return None
     return FilePosition(
