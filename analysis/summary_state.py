@@ -39,13 +39,14 @@ from runbench.records import ERROR_STATUS
 from runbench.storage import Store
 from runbench.storage.durable import atomic_write
 from runbench.storage.locking import FileLock
-from runbench.storage.since import FilePosition, LineOffset
+from runbench.storage.since import FilePosition, LineOffset, follows
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
+RECORDS_FILE = "records.jsonl"  # the JSON store's one file of rows, which the state follows
 STATE_FILE = ".summary-state.json"
 CHUNKS_FOLDER = ".summary-counted"
 LOCK_FILE = ".summary.lock"
@@ -104,7 +105,8 @@ class SummaryState:
                 old_time = met.column("recorded_at").to_numpy()[at]
                 attempt = tests["attempt"].to_numpy(dtype="int64")[seen]
                 time = _utc_times(tests["recorded_at"])[seen]
-                later = (attempt > old_attempt) | ((attempt == old_attempt) & (time > old_time))
+                # a tie in time is a later row too: a full recompute keeps the last in the file
+                later = (attempt > old_attempt) | ((attempt == old_attempt) & (time >= old_time))
                 if np.any(later):
                     return False
                 tests = tests[~seen]
@@ -173,12 +175,16 @@ class SummaryState:
 
     @classmethod
     def read(cls, folder: Path) -> SummaryState | None:
-        """The state kept in ``folder``; None when missing, unreadable or of another version."""
+        """The state kept in ``folder``; None when missing, unreadable or of another version.
+
+        The file is derived data a user may have edited or damaged: anything of another shape
+        (a list, a tally without its fields) is a missing state, recomputed, never a traceback.
+        """
         import pyarrow as pa
 
         try:
             meta = json.loads((folder / STATE_FILE).read_bytes())
-            if meta.get("version") != STATE_VERSION:
+            if not isinstance(meta, dict) or meta.get("version") != STATE_VERSION:
                 return None
             tallies: dict[LeafKey, Tally] = {
                 (str(model), str(prompt), str(rate), str(difficulty), str(task)): Tally.from_json(
@@ -196,7 +202,16 @@ class SummaryState:
                     counted.append(pa.ipc.open_file(source).read_all())
             if any(table.schema != _empty_counted().schema for table in counted):
                 return None
-        except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
+        # AttributeError and IndexError: a value of another kind or length than written
+        except (
+            OSError,
+            KeyError,
+            ValueError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            pa.ArrowException,
+        ):
             return None
         return cls(position, tallies, counted, files)
 
@@ -229,7 +244,7 @@ def _utc_times(times: pd.Series) -> np.ndarray:
     return times.to_numpy(dtype="datetime64[us]")
 
 
-def _position_json(position: FilePosition | None) -> dict[str, int] | None:
+def _position_json(position: FilePosition | None) -> dict[str, int | str] | None:
     if position is None:
         return None
     return {
@@ -237,14 +252,18 @@ def _position_json(position: FilePosition | None) -> dict[str, int] | None:
         "inode": position.inode,
         "offset": position.at.offset,
         "lines": position.at.lines,
+        "fingerprint": position.fingerprint,
     }
 
 
-def _position_of(data: dict[str, int] | None) -> FilePosition | None:
+def _position_of(data: dict[str, Any] | None) -> FilePosition | None:
     if data is None:
         return None
     return FilePosition(
-        int(data["device"]), int(data["inode"]), LineOffset(int(data["offset"]), int(data["lines"]))
+        int(data["device"]),
+        int(data["inode"]),
+        LineOffset(int(data["offset"]), int(data["lines"])),
+        str(data.get("fingerprint", "")),
     )
 
 
@@ -269,6 +288,8 @@ def _read_into(
     """Fold the rows after ``position`` into ``state``; None if a full recompute is needed."""
     import pyarrow as pa
 
+    if position is not None and not _still_follows(store, position):
+        return None  # records.jsonl was rewritten: the tallies may hold rows it no longer has
     rows = store.rows_since(position, list(READ_COLUMNS))
     tables = list(rows)
     reached = rows.position
@@ -285,6 +306,15 @@ def _read_into(
         return None
     state.position = reached
     return state
+
+
+def _still_follows(store: Store, position: FilePosition) -> bool:
+    """Whether ``records.jsonl`` is the file ``position`` was taken in (``since.follows``)."""
+    try:
+        with open(store.path / RECORDS_FILE, "rb") as handle:
+            return follows(handle, position)
+    except FileNotFoundError:
+        return False
 
 
 def refresh(store: Store, summary_path: Path) -> None:

@@ -11,6 +11,7 @@ import inspect
 import logging
 import signal
 import sys
+from itertools import pairwise
 from typing import Annotated, Any
 
 import typer
@@ -158,11 +159,22 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signum, _interrupt)
     arguments = sys.argv[1:] if argv is None else list(argv)
     sys.argv = ["runbench", *arguments]  # what manifests and resume lines record, however called
-    as_json = "--json" in arguments
+    as_json = _asks_json(arguments)
     try:
         _run_command(argv, as_json)
     finally:  # called in-process (tests, notebooks), the next caller's logging is its own
         stop_logging_to_terminal()
+
+
+def _asks_json(arguments: list[str]) -> bool:
+    """Whether the command line asks for JSON output: ``--json``, or ``--format json``.
+
+    ``report --json`` is ``report --format json``; a CI script gets its error as one JSON object
+    on stdout either way.
+    """
+    if "--json" in arguments or "--format=json" in arguments:
+        return True
+    return any(flag == "--format" and value == "json" for flag, value in pairwise(arguments))
 
 
 def _run_command(argv: list[str] | None, as_json: bool) -> None:

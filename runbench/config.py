@@ -8,6 +8,7 @@ one screen.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -45,6 +46,8 @@ ENV_S3_ATTEMPTS = "RUNBENCH_S3_ATTEMPTS"
 DEFAULT_S3_TIMEOUT_S = 30.0
 DEFAULT_S3_ATTEMPTS = 3
 MAX_S3_CONNECT_TIMEOUT_S = 5.0
+# a longer bound is no bound (and past ~1e9 s the socket layer cannot even represent it)
+MAX_S3_TIMEOUT_S = 86_400.0
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -252,12 +255,21 @@ def object_store_settings(
         allow_http=allow_http in ("1", "true", "yes"),
         upload_rows=int(_positive(env, ENV_UPLOAD_ROWS, DEFAULT_UPLOAD_ROWS)),
         upload_every_s=_positive(env, ENV_UPLOAD_SECONDS, DEFAULT_UPLOAD_SECONDS),
-        request_timeout_s=_positive(env, ENV_S3_TIMEOUT, DEFAULT_S3_TIMEOUT_S),
+        request_timeout_s=_positive(
+            env, ENV_S3_TIMEOUT, DEFAULT_S3_TIMEOUT_S, maximum=MAX_S3_TIMEOUT_S
+        ),
         attempts=_whole(env, ENV_S3_ATTEMPTS, DEFAULT_S3_ATTEMPTS),
     )
 
 
-def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+def _positive(
+    env: Mapping[str, str], name: str, default: float, *, maximum: float = math.inf
+) -> float:
+    """A positive, finite number from ``env`` (at most ``maximum``).
+
+    Infinity is refused: turned into a row count it was an OverflowError, and as a request
+    bound the socket layer failed with an error that blamed the network.
+    """
     text = env.get(name, "").strip()
     if not text:
         return default
@@ -265,8 +277,10 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise UsageError(f"{name} must be a positive number, got {text!r}")
+    if value > maximum:
+        raise UsageError(f"{name} must be a positive number of at most {maximum:g}, got {text!r}")
     return value
 
 
@@ -274,7 +288,7 @@ def _whole(env: Mapping[str, str], name: str, default: int) -> int:
     text = env.get(name, "").strip()
     if not text:
         return default
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:  # "²" is a digit to isdigit
         raise UsageError(f"{name} must be a whole number of at least 1, got {text!r}")
     return int(text)
 

@@ -366,7 +366,21 @@ def decode_line(line: bytes) -> tuple[dict[str, Any] | None, str]:
 def _parse_lines(
     data: bytes | memoryview, path: Path, first_line: int, damage: list[Damage]
 ) -> tuple[pa.Table, int]:
-    """The slow path: find exactly which lines are bad, keep every good one; count the lines."""
+    """The slow path: find exactly which lines are bad, keep every good one; count the lines.
+
+    Bad lines are found in two passes (not JSON, then not a valid record); this chunk's damage
+    is put back in line order, as ``verify`` lists it.
+    """
+    start = len(damage)
+    table, lines = _judged_lines(data, path, first_line, damage)
+    damage[start:] = sorted(damage[start:], key=lambda item: item.line or 0)
+    return table, lines
+
+
+def _judged_lines(
+    data: bytes | memoryview, path: Path, first_line: int, damage: list[Damage]
+) -> tuple[pa.Table, int]:
+    """``_parse_lines`` without the sort: damage in the two passes' order."""
     rows: list[dict[str, Any]] = []
     line_numbers: list[int] = []
     lines = bytes(data).split(b"\n")[:-1]

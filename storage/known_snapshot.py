@@ -10,8 +10,10 @@ reads only the rows after that position. It is written by a refresh that read at
 
 It is derived data, never the truth: a JSON snapshot of another file (``compact`` rewrote
 ``records.jsonl``, a copy of the store), one of a file now shorter, or an unreadable one is
-ignored and the store read in full. A Parquet position stays valid through compactions (the rows
-since it skip parts that only repackage parts already read, ``parquet_since.py``). Folding rows
+ignored and the store read in full (another file: another inode, or the same inode, reused,
+with other bytes before the position, ``since.follows``). A Parquet position stays valid
+through compactions (the rows since it skip parts that only repackage parts already read,
+``parquet_since.py``). Folding rows
 is idempotent (done is a set, attempts a maximum), so snapshots written by concurrent runs, each
 consistent with its own position, are all valid. Deleting a part or a line by hand is not
 followed: delete the snapshot with it.
@@ -21,14 +23,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbench.storage.durable import atomic_write
 from runbench.storage.parquet_since import ParquetPosition
-from runbench.storage.since import FilePosition, LineOffset
+from runbench.storage.since import FilePosition, LineOffset, follows
 from runbench.storage.sorted_ids import SortedIds
 
 if TYPE_CHECKING:
@@ -62,12 +63,16 @@ class KnownSnapshot:
             with pa.memory_map(str(self.path)) as handle:
                 table = pa.ipc.open_file(handle).read_all()
             meta = json.loads((table.schema.metadata or {})[_META])
-            if meta.get("version") != _VERSION:
+            if not isinstance(meta, dict) or meta.get("version") != _VERSION:
+                return None
+            if not table.schema.equals(_schema()):
+                # a column dropped or of another type (a hand-edited file): an id of another
+                # type would be found nowhere, and every done test would run again
                 return None
             position = _position_of(meta["position"])
             if isinstance(position, FilePosition) and not self._follows(position):
                 return None
-        except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
+        except (OSError, KeyError, ValueError, TypeError, AttributeError, pa.ArrowException):
             return None
         return SnapshotTests(table), position
 
@@ -75,10 +80,8 @@ class KnownSnapshot:
         """Whether ``records.jsonl`` is still the file the snapshot read, at least as long."""
         if self.source is None:
             return False
-        stat = os.stat(self.source)
-        if (stat.st_dev, stat.st_ino) != (position.device, position.inode):
-            return False  # another file: compacted, or copied with the store
-        return stat.st_size >= position.at.offset
+        with open(self.source, "rb") as handle:  # another file: compacted, or copied
+            return follows(handle, position)
 
     def forget_if_damaged(self, damage: Sequence[Damage]) -> None:
         """Delete the snapshot when a read found damaged rows (an orphan segment is not).
@@ -118,6 +121,7 @@ class KnownSnapshot:
                 ),
             }
         )
+        assert table.schema.equals(_schema()), "load refuses any other schema"
         meta = {"version": _VERSION, "position": encoded}
         table = table.sort_by("test_id")  # what SnapshotTests' binary search needs
         table = table.replace_schema_metadata({_META: json.dumps(meta).encode()})
@@ -130,10 +134,27 @@ class KnownSnapshot:
             log.debug("known-tests snapshot not written: %s", error)
 
 
+def _schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("test_id", pa.string()),
+            ("attempt", pa.int32()),
+            ("done", pa.bool_()),
+            ("error_attempt", pa.int32()),
+            ("error_category", pa.string()),
+        ]
+    )
+
+
 def _position_json(position: object) -> dict[str, Any] | None:
     if isinstance(position, FilePosition):
         at = position.at
-        return {"file": [position.device, position.inode, at.offset, at.lines]}
+        return {
+            "file": [position.device, position.inode, at.offset, at.lines],
+            "fingerprint": position.fingerprint,
+        }
     if isinstance(position, ParquetPosition):
         return {
             "parts": sorted(position.parts),
@@ -150,7 +171,9 @@ def _position_of(data: dict[str, Any]) -> object:
     """
     if "file" in data:
         device, inode, offset, lines = (int(value) for value in data["file"])
-        return FilePosition(device, inode, LineOffset(offset, lines))
+        return FilePosition(
+            device, inode, LineOffset(offset, lines), str(data.get("fingerprint", ""))
+        )
     return ParquetPosition(
         frozenset(str(name) for name in data["parts"]),
         {

@@ -55,13 +55,50 @@ def lines_since(
     return LineOffset(progress.offset, progress.lines)
 
 
+# bytes before a position that identify the file it was taken in (see ``FilePosition``)
+FINGERPRINT_BYTES = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class FilePosition:
-    """A position in one append-only file: which file (device, inode) and how far."""
+    """A position in one append-only file: which file (device, inode) and how far.
+
+    ``fingerprint`` hashes the bytes just before the offset. The inode alone does not name a
+    file: once a file is replaced (``compact``), its inode is free, and a later replacement
+    may get it back with other bytes before the offset (lines moved aside), so rows would be
+    skipped. An empty fingerprint (a position saved before it existed) is not checked.
+    """
 
     device: int
     inode: int
     at: LineOffset
+    fingerprint: str = ""
+
+
+def fingerprint_at(handle: io.BufferedIOBase, offset: int) -> str:
+    """The hash of the ``FINGERPRINT_BYTES`` (or fewer) bytes before ``offset`` in ``handle``.
+
+    Those bytes are complete lines, which an append-only file never changes.
+    """
+    import hashlib
+
+    start = max(0, offset - FINGERPRINT_BYTES)
+    handle.seek(start)
+    return hashlib.blake2b(handle.read(offset - start), digest_size=16).hexdigest()
+
+
+def follows(handle: io.BufferedIOBase, position: object | None) -> bool:
+    """Whether ``position`` was taken in the file open as ``handle`` (and not past its end)."""
+    if not isinstance(position, FilePosition):
+        return False
+    stat = os.fstat(handle.fileno())
+    if (position.device, position.inode) != (stat.st_dev, stat.st_ino):
+        return False
+    if position.at.offset > stat.st_size:
+        return False
+    return not position.fingerprint or (
+        fingerprint_at(handle, position.at.offset) == position.fingerprint
+    )
 
 
 def file_since(
@@ -79,11 +116,8 @@ def file_since(
     with handle:
         stat = os.fstat(handle.fileno())
         start = LineOffset()
-        if (
-            isinstance(position, FilePosition)
-            and (position.device, position.inode) == (stat.st_dev, stat.st_ino)
-            and position.at.offset <= stat.st_size
-        ):
+        if isinstance(position, FilePosition) and follows(handle, position):
             start = position.at
         end = yield from lines_since(handle, path, start, columns, damage)
-    return FilePosition(stat.st_dev, stat.st_ino, end)
+        fingerprint = fingerprint_at(handle, end.offset)
+    return FilePosition(stat.st_dev, stat.st_ino, end, fingerprint)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,14 @@ def test_report_counts_each_test_once_and_keeps_legacy_apart(tmp_path: Path, rec
         ).stdout
     )
     assert {row["suite"]: row["tests"] for row in everything}["legacy-v3"] == 33
+
+
+@pytest.mark.parametrize("asks", [["--json"], ["--format", "json"], ["--format=json"]])
+def test_report_asked_for_json_either_way_prints_its_error_as_one_json_object(
+    tmp_path: Path, asks: list[str]
+) -> None:
+    """--json is --format json: a CI script reading stdout gets the error object with either."""
+    result = run_cli("report", *asks, "--store", str(tmp_path / "missing"))
+    assert result.returncode == 2
+    assert json.loads(result.stdout)["error"] == f"no json store at {tmp_path / 'missing'}/json"
+    assert result.stderr.splitlines()[0].startswith("Error: no json store at")

@@ -9,11 +9,12 @@ another site cannot read results through the user's browser).
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from runbench.analysis.plots import drawn_values, draws_alike, report_svg
 from runbench.analysis.show import show_test
-from runbench.errors import UsageError
+from runbench.errors import StoreError, UsageError
 from runbench.storage import Store
 from runbench.viewer.page import error_page, index_page, test_page_html
 from runbench.viewer.rows import ViewRows
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from runbench.analysis.cost import Prices
+
+log = logging.getLogger("runbench.viewer")
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
 
@@ -123,6 +126,20 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
             return JSONResponse({"error": error.message}, status_code=404)
         return JSONResponse(view.to_dict())
 
+    async def store_failed(request: Request, error: Exception) -> Response:
+        """A store that fails a read (a silent bucket, a file gone): its one line, as 503.
+
+        The viewer keeps serving, and the next poll asks the store again; a traceback in the
+        log at every poll and "Internal Server Error" on the page said nothing useful.
+        """
+        assert isinstance(error, StoreError)
+        log.warning("%s", error.message)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": error.message, "hint": error.hint}, status_code=503)
+        if request.url.path == "/plot.svg":
+            return PlainResponse(error.message, status_code=503)
+        return HTMLResponse(error_page("store failed", error.message, 503), status_code=503)
+
     return Starlette(
         routes=[
             Route("/", index),
@@ -132,4 +149,5 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
             Route("/api/test/{test_id}", api_test),
         ],
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)],
+        exception_handlers={StoreError: store_failed},
     )

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from runbench.errors import UsageError
+from runbench.errors import RunbenchError, UsageError
 from runbench.storage import Store
 from runbench.viewer.app import create_app
 
@@ -146,5 +146,17 @@ async def serve(
         async with asyncio.TaskGroup() as group:
             group.create_task(server.serve(sockets=[sock]))
             group.create_task(announce())
+    except* RunbenchError as raised:
+        # uvicorn raises the SIGINT/SIGTERM it caught again as it ends, inside the server's
+        # task, where the CLI's handler turns it into Interrupted: hand that on alone, so
+        # Ctrl-C ends `runbench view` with one line and 130, not the group's traceback
+        raise _first_error(raised) from None
     finally:
         sock.close()
+
+
+def _first_error(group: BaseExceptionGroup[RunbenchError]) -> RunbenchError:
+    """The first runbench error in a (possibly nested) exception group."""
+    for item in group.exceptions:
+        return item if isinstance(item, RunbenchError) else _first_error(item)
+    raise AssertionError("except* never gives an empty group")

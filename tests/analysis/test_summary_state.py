@@ -166,6 +166,47 @@ def test_a_state_naming_a_missing_chunk_is_not_used_and_the_summary_is_recompute
     store.close()
 
 
+_TALLY = {"total": 1, "full": 0, "partial": 0, "counts": {}, "categories": {}}
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        [],
+        None,
+        "version 2",
+        {"version": 2, "position": None, "chunks": [], "leaves": [[["m"] * 5, []]]},
+        {
+            "version": 2,
+            "position": None,
+            "chunks": [],
+            "leaves": [[["m"] * 5, {**_TALLY, "sums": [], "assisted": [0, 0, 0]}]],
+        },
+        {
+            "version": 2,
+            "position": None,
+            "chunks": [],
+            "leaves": [[["m"] * 5, {**_TALLY, "sums": {"final_score": ["1"]}, "assisted": [0]}]],
+        },
+        {"version": 2, "position": [], "chunks": {}, "leaves": "none"},
+    ],
+    ids=["list", "null", "string", "leaf-list", "sums-list", "short-sum", "wrong-kinds"],
+)
+def test_a_hand_edited_state_of_the_wrong_shape_is_not_used_and_the_summary_is_recomputed(
+    tmp_path: Path, state: object
+) -> None:
+    """A derived file someone edited is ignored like a missing one, never a traceback."""
+    store = open_store(tmp_path, "json")
+    store.append(list(synthetic_records(40, seed=5)))
+    refresh_summary(store)
+    (store.path / STATE_FILE).write_text(json.dumps(state))
+    assert SummaryState.read(store.path) is None
+    store.append(list(synthetic_records(20, seed=6)))
+    refresh_summary(store)
+    assert _written(store) == _full(store)
+    store.close()
+
+
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=60))
 def test_exact_sums_are_exact_whatever_the_order(values: list[float]) -> None:
     from fractions import Fraction
@@ -177,3 +218,47 @@ def test_exact_sums_are_exact_whatever_the_order(values: list[float]) -> None:
     assert unpack_sum(pack_sum(total)) == total
     if values:
         assert exact_mean(total, len(values)) == float(exact / len(values))
+
+
+def _without_line_in_place(path: Path, number: int) -> None:
+    """``compact``'s rewrite (a line moved aside) on the same inode, as when the file system
+    gives the new file the inode of one the state followed before (inodes are reused)."""
+    lines = path.read_bytes().split(b"\n")[:-1]
+    del lines[number - 1]
+    with open(path, "r+b") as handle:
+        handle.write(b"".join(line + b"\n" for line in lines))
+        handle.truncate()
+
+
+def test_a_later_row_of_the_same_attempt_and_time_is_counted_as_a_recompute_counts_it(
+    tmp_path: Path,
+) -> None:
+    """Two judged rows of one attempt with one timestamp (an import of the same tests): a full
+    recompute keeps the later row in the file, so an update must not keep the earlier one."""
+    store = open_store(tmp_path, "json")
+    first = list(synthetic_records(40, seed=8))
+    store.append(first)
+    refresh_summary(store)
+    again = [
+        dataclasses.replace(record, run_id="another-import", status="failure", success=False)
+        for record in first[:10]
+    ]
+    store.append(again)
+    refresh_summary(store)
+    assert _written(store) == _full(store)
+    store.close()
+
+
+def test_a_state_of_another_file_on_the_same_inode_is_not_followed(tmp_path: Path) -> None:
+    store = open_store(tmp_path, "json")
+    store.append(list(synthetic_records(40, seed=8)))
+    refresh_summary(store)
+    later = [
+        dataclasses.replace(record, test_id=format(5000 + index, "032x"))
+        for index, record in enumerate(synthetic_records(30, seed=9))
+    ]
+    store.append(later)  # a run killed before its refresh
+    _without_line_in_place(store.path / "records.jsonl", 2)
+    refresh_summary(store)
+    assert _written(store) == _full(store)
+    store.close()

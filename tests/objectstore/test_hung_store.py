@@ -221,3 +221,58 @@ def test_ultra_parallel_on_a_stopped_store_ends_in_one_line_for_all_its_shards(
     assert "Traceback" not in err, err
     summary = json.loads(out)
     assert summary["finished"] > 0, "what the shards finished before the store hung is counted"
+
+
+def _get(url: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_the_viewer_on_a_stopped_store_answers_503_with_the_one_line_and_recovers(
+    own_moto: MotoServer, tmp_path: Path
+) -> None:
+    """A poll of a silent store is the store's failure said plainly (503, the error line), not
+    an Internal Server Error with a traceback in the viewer's log at every poll."""
+    from tests.fakes.s3_server import free_port
+
+    s3 = _bucket(own_moto.url, tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNBENCH_"))}
+    env.pop("STORAGE_FORMAT", None)
+    env.update(_env(s3))
+    ran = run_cli("smart-batch", *_plan(tmp_path, 0, 1), "--store", s3.url, "--quiet", env=env)
+    assert ran.returncode == 0, ran.stderr
+    port = free_port()
+    viewer = subprocess.Popen(
+        [sys.executable, "-m", "runbench", "view", "--store", s3.url, "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert viewer.stderr is not None
+        for line in viewer.stderr:
+            if "viewer at http://" in line:
+                break
+        url = f"http://127.0.0.1:{port}/"
+        assert _get(url + "api/state")[0] == 200
+        os.kill(own_moto.process.pid, signal.SIGSTOP)
+        try:
+            status, body = _get(url + "api/state")
+            assert status == 503, body
+            assert f"store at {s3.url} not answering for" in json.loads(body)["error"]
+            status, body = _get(url)
+            assert status == 503 and "not answering" in body
+        finally:
+            os.kill(own_moto.process.pid, signal.SIGCONT)
+        while (answered := _get(url + "api/state"))[0] == 503:  # until one bound has passed
+            time.sleep(0.2)
+        assert answered[0] == 200, answered
+    finally:
+        viewer.send_signal(signal.SIGINT)
+        _, err = viewer.communicate(timeout=60)
+    assert "Traceback" not in err, err

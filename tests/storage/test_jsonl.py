@@ -141,6 +141,21 @@ def test_a_read_parsed_on_threads_names_each_damaged_line_once_in_order(
     ]
 
 
+def test_a_chunk_with_both_kinds_of_damage_names_them_in_line_order() -> None:
+    """``verify`` lists damage as the file has it: an invalid record before a corrupt line in
+    one chunk was listed after it (the strict path found the two kinds in two passes)."""
+    lines = list(_LINES[:5])
+    lines[1] = lines[1].replace(b'"attempt":1,', b'"attempt":-4,')
+    lines[3] = b"{not json\n"
+    damage: list[Damage] = []
+    table = parse_chunk(b"".join(lines), Path("x.jsonl"), 1, damage)
+    assert table.num_rows == 3
+    assert [(item.kind, item.line) for item in damage] == [
+        ("invalid_record", 2),
+        ("corrupt_line", 4),
+    ]
+
+
 def test_a_wrong_type_or_unknown_field_in_a_clean_chunk_is_named_as_on_the_strict_path() -> None:
     """Lines that pass the byte checks but break the schema go to the strict path, named there."""
     lines = list(_LINES[:6])

@@ -3,6 +3,7 @@ say exactly what a full read says; a snapshot of another file (after ``compact``
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,84 @@ def test_a_read_that_meets_a_damaged_part_drops_the_snapshot_so_its_tests_run_ag
     planning = open_store(tmp_path, "parquet")
     known = planning.known_tests().materialized()
     assert known.done == stored_tests(planning).done, "damaged tests not done"
+
+
+def _edited(table: Any, edit: str) -> Any:
+    import pyarrow as pa
+
+    if edit == "column dropped":
+        return table.drop_columns(["done"])
+    if edit == "ids as numbers":
+        return table.set_column(0, "test_id", pa.array(range(table.num_rows)))
+    if edit == "attempts as text":
+        return table.set_column(1, "attempt", pa.array(["1"] * table.num_rows))
+    assert edit == "metadata a list"
+    return table.replace_schema_metadata({b"runbench-known-tests": b"[]"})
+
+
+@pytest.mark.parametrize(
+    "edit", ["column dropped", "ids as numbers", "attempts as text", "metadata a list"]
+)
+@pytest.mark.parametrize("storage", ["json", "parquet"])
+def test_a_hand_edited_snapshot_of_another_shape_is_ignored_and_done_tests_stay_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage: str, edit: str
+) -> None:
+    """Ids of another type would be found nowhere (every done test run again); a missing
+    column was a traceback. Either way the snapshot is derived data: read the store instead."""
+    import pyarrow as pa
+
+    monkeypatch.setattr(stored_module, "SAVE_AFTER_ROWS", 10)
+    store = open_store(tmp_path, storage)
+    store.append(list(synthetic_records(60, seed=33)))
+    store.known_tests()
+    store.close()
+    path = tmp_path / storage / SNAPSHOT_FILE
+    with pa.memory_map(str(path)) as handle:
+        table = pa.ipc.open_file(handle).read_all()
+    edited = _edited(table, edit)
+    if edited.schema.metadata is None:
+        edited = edited.replace_schema_metadata(table.schema.metadata)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, edited.schema) as writer:
+        writer.write_table(edited)
+
+    later = open_store(tmp_path, storage)
+    known = later.known_tests()
+    full = stored_tests(later)
+    assert full.done and all(known.is_done(test_id) for test_id in full.done)
+    assert {t: known.next_attempt(t) for t in full.attempts} == {
+        t: full.next_attempt(t) for t in full.attempts
+    }
+    later.close()
+
+
+def test_a_snapshot_of_another_file_on_the_same_inode_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inodes are reused: after two ``compact``s ``records.jsonl`` may be on the inode the
+    snapshot names, with lines moved aside before its position (rewritten in place here)."""
+    monkeypatch.setattr(stored_module, "SAVE_AFTER_ROWS", 20)
+    store = open_store(tmp_path, "json")
+    store.append(list(synthetic_records(40, seed=34)))
+    store.known_tests()  # the snapshot is written
+    store.close()
+    later = open_store(tmp_path, "json")
+    later.append(  # rows of other tests after the snapshot
+        [
+            dataclasses.replace(record, test_id=format(7000 + index, "032x"))
+            for index, record in enumerate(synthetic_records(15, seed=35))
+        ]
+    )
+    later.close()
+    path = tmp_path / "json" / "records.jsonl"
+    lines = path.read_bytes().split(b"\n")[:-1]
+    with open(path, "r+b") as handle:
+        handle.write(b"".join(line + b"\n" for line in lines[1:]))
+        handle.truncate()
+
+    last = open_store(tmp_path, "json")
+    known = last.known_tests()
+    full = stored_tests(last)
+    assert {t: (known.is_done(t), known.next_attempt(t)) for t in full.attempts} == {
+        t: (t in full.done, full.next_attempt(t)) for t in full.attempts
+    }
+    last.close()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ast
 import json
+import signal
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,6 +17,7 @@ import pytest
 from runbench.errors import UsageError
 from runbench.viewer import bind_loopback
 from tests.conftest import REPO
+from tests.fakes.s3_server import free_port
 from tests.viewer.conftest import Viewer
 
 
@@ -132,3 +136,36 @@ def test_the_viewer_process_allocates_arrow_memory_from_jemalloc_when_built_with
             assert pa.default_memory_pool().backend_name == "jemalloc"
     finally:
         pa.set_memory_pool(before)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_runbench_view_stopped_by_a_signal_says_one_line_and_exits_130(
+    shared_store: Path, stop: signal.Signals
+) -> None:
+    """uvicorn hands the signal back inside the server's task group: the command must still
+    end as every other does on Ctrl-C, not with the group's traceback and exit 1."""
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "runbench", "view", "--store", str(shared_store)),
+            *("--port", str(free_port())),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert process.stderr is not None
+    seen: list[str] = []
+    for line in process.stderr:
+        seen.append(line)
+        if "viewer at http://127.0.0.1:" in line:
+            break
+    else:
+        pytest.fail(f"the viewer did not start: {''.join(seen)}")
+    process.send_signal(stop)
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == 130, rest
+    assert "Traceback" not in rest
+    assert [line for line in rest.splitlines() if line.startswith("Error:")] == [
+        f"Error: interrupted by {stop.name}"
+    ]
