@@ -45,6 +45,9 @@ ENV_S3_ATTEMPTS = "RUNBENCH_S3_ATTEMPTS"
 # not answering (docs/ARCHITECTURE.md, "Every wait is bounded", says why 30 s and 3 attempts).
 DEFAULT_S3_TIMEOUT_S = 30.0
 DEFAULT_S3_ATTEMPTS = 3
+# the attempts share one request's bound: 10 already leaves each 3 s of the default 30 s, and
+# 100,000 left 0.3 ms, so a live store was reported as not answering
+MAX_S3_ATTEMPTS = 10
 MAX_S3_CONNECT_TIMEOUT_S = 5.0
 # a longer bound is no bound (and past ~1e9 s the socket layer cannot even represent it)
 MAX_S3_TIMEOUT_S = 86_400.0
@@ -253,12 +256,12 @@ def object_store_settings(
         secret_access_key=env.get(ENV_S3_SECRET) or None,
         session_token=env.get(ENV_S3_SESSION_TOKEN) or None,
         allow_http=allow_http in ("1", "true", "yes"),
-        upload_rows=int(_positive(env, ENV_UPLOAD_ROWS, DEFAULT_UPLOAD_ROWS)),
+        upload_rows=_whole(env, ENV_UPLOAD_ROWS, DEFAULT_UPLOAD_ROWS),
         upload_every_s=_positive(env, ENV_UPLOAD_SECONDS, DEFAULT_UPLOAD_SECONDS),
         request_timeout_s=_positive(
             env, ENV_S3_TIMEOUT, DEFAULT_S3_TIMEOUT_S, maximum=MAX_S3_TIMEOUT_S
         ),
-        attempts=_whole(env, ENV_S3_ATTEMPTS, DEFAULT_S3_ATTEMPTS),
+        attempts=_whole(env, ENV_S3_ATTEMPTS, DEFAULT_S3_ATTEMPTS, maximum=MAX_S3_ATTEMPTS),
     )
 
 
@@ -284,12 +287,15 @@ def _positive(
     return value
 
 
-def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+def _whole(env: Mapping[str, str], name: str, default: int, *, maximum: int | None = None) -> int:
+    """A whole number ≥ 1 (at most ``maximum``) from ``env``: "0.5" is refused, not rounded to 0."""
     text = env.get(name, "").strip()
     if not text:
         return default
     if not (text.isascii() and text.isdigit()) or int(text) < 1:  # "²" is a digit to isdigit
         raise UsageError(f"{name} must be a whole number of at least 1, got {text!r}")
+    if maximum is not None and int(text) > maximum:
+        raise UsageError(f"{name} must be at most {maximum}, got {text!r}")
     return int(text)
 
 

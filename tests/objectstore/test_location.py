@@ -66,6 +66,8 @@ def test_a_local_folder_stays_a_folder() -> None:
         ("s3://bars", None, {"RUNBENCH_UPLOAD_ROWS": "0"}, "RUNBENCH_UPLOAD_ROWS must be"),
         ("s3://bars", None, {"RUNBENCH_S3_TIMEOUT": "-1"}, "RUNBENCH_S3_TIMEOUT must be"),
         ("s3://bars", None, {"RUNBENCH_S3_ATTEMPTS": "0"}, "RUNBENCH_S3_ATTEMPTS must be"),
+        ("s3://bars", None, {"RUNBENCH_S3_ATTEMPTS": "100000"}, "RUNBENCH_S3_ATTEMPTS must be"),
+        ("s3://bars", None, {"RUNBENCH_UPLOAD_ROWS": "0.5"}, "RUNBENCH_UPLOAD_ROWS must be"),
         ("s3://bars", None, {"RUNBENCH_S3_ATTEMPTS": "2.5"}, "RUNBENCH_S3_ATTEMPTS must be"),
         ("s3://bars", None, {"RUNBENCH_S3_ATTEMPTS": "\u00b2"}, "RUNBENCH_S3_ATTEMPTS must be"),
         ("s3://bars", None, {"RUNBENCH_S3_TIMEOUT": "inf"}, "RUNBENCH_S3_TIMEOUT must be"),
