@@ -130,9 +130,13 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
         """A store that fails a read (a silent bucket, a file gone): its one line, as 503.
 
         The viewer keeps serving, and the next poll asks the store again; a traceback in the
-        log at every poll and "Internal Server Error" on the page said nothing useful.
+        log at every poll and "Internal Server Error" on the page said nothing useful. A raw
+        ``OSError`` from the store's files (``records.jsonl`` turned into a folder, a disk
+        error) is said the way the CLI says it.
         """
-        assert isinstance(error, StoreError)
+        if not isinstance(error, StoreError):
+            assert isinstance(error, OSError)
+            error = StoreError(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
         log.warning("%s", error.message)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": error.message, "hint": error.hint}, status_code=503)
@@ -149,5 +153,5 @@ def create_app(store: Store, *, refresh_s: float = 2.0, prices: Prices | None = 
             Route("/api/test/{test_id}", api_test),
         ],
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)],
-        exception_handlers={StoreError: store_failed},
+        exception_handlers={StoreError: store_failed, OSError: store_failed},
     )

@@ -156,3 +156,24 @@ def test_a_poll_redraws_the_plot_only_when_what_it_shows_changed(
     assert client.get("/plot.svg").text == first and len(drawn) == 1
     store.append([make_record("sim-new", "full_success", instance=0)])  # a new bar
     assert "sim-new" in client.get("/plot.svg").text and len(drawn) == 2
+
+
+def test_a_store_file_that_fails_its_read_is_a_503_with_one_line_and_the_viewer_recovers(
+    tmp_path: Path,
+) -> None:
+    store = open_store(tmp_path, "json")
+    store.append(list(synthetic_records(20, seed=4)))
+    client = TestClient(create_app(store), base_url="http://127.0.0.1")
+    assert client.get("/api/state").status_code == 200
+    records = tmp_path / "json" / "records.jsonl"
+    records.rename(tmp_path / "aside.jsonl")
+    records.mkdir()  # the file a poll reads is now a folder: an OSError, not a StoreError
+    answer = client.get("/api/state")
+    assert answer.status_code == 503
+    assert answer.json()["error"].startswith("Is a directory: "), answer.text
+    page = client.get("/")
+    assert page.status_code == 503 and "Is a directory" in page.text
+    records.rmdir()
+    (tmp_path / "aside.jsonl").rename(records)
+    assert client.get("/api/state").json()["rows"] == 20, "the next poll reads again"
+    store.close()
