@@ -5,10 +5,13 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from runbench.records import Record
+from runbench.storage.base import RowsSince
+from runbench.storage.services import StoreServices
 from runbench.synthetic import synthetic_records
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,7 +83,6 @@ def fake_openai():  # type: ignore[no-untyped-def]
 def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts passes over a store's rows: ``scan``, ``done_ids`` and every reader call
     ``scan_batches`` once per pass, so a spy there counts reads through any helper."""
-    from typing import Any
 
     from runbench.storage.json_store import JsonStore
     from runbench.storage.parquet_store import ParquetStore
@@ -132,3 +134,30 @@ def cli_in_process(
         return subprocess.CompletedProcess(list(args), *main_in_process(capsys, *args))
 
     return run
+
+
+@pytest.fixture
+def since_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, int]]:
+    """Each ``rows_since`` call of a store: (from the beginning?, rows it delivered).
+
+    Patched on ``StoreServices``, which every store's ``rows_since`` goes through (local and
+    ``s3://``), so a test sees what the viewer asked of the store and how much it got.
+    """
+    calls: list[tuple[bool, int]] = []
+    original = StoreServices.rows_since
+
+    def spy(self: object, position: object | None, columns: object = None) -> RowsSince:
+        since = original(self, position, columns)  # type: ignore[arg-type]
+        index = len(calls)
+        calls.append((position is None, 0))
+
+        def counted() -> Iterator[Any]:
+            for table in since:
+                calls[index] = (calls[index][0], calls[index][1] + table.num_rows)
+                yield table
+            return since.position
+
+        return RowsSince(counted())
+
+    monkeypatch.setattr(StoreServices, "rows_since", spy)
+    return calls

@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 from starlette.testclient import TestClient
 
 from runbench.records import records_to_table
 from runbench.storage import Store, open_store
-from runbench.storage.base import RowsSince
 from runbench.storage.parquet_store import ParquetStore
-from runbench.storage.services import StoreServices
 from runbench.synthetic import synthetic_records
 from runbench.viewer.app import create_app
 from runbench.viewer.state import RUNS_SHOWN, ViewQuery, build_state
 from tests.analysis.conftest import make_record
 from tests.analysis.test_runs import manifest
-
-
-@pytest.fixture
-def since_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, int]]:
-    """Each ``rows_since`` call of a store: (from the beginning?, rows it delivered)."""
-    calls: list[tuple[bool, int]] = []
-    original = StoreServices.rows_since
-
-    def spy(self: Any, position: object | None, columns: Any = None) -> RowsSince:
-        since = original(self, position, columns)
-        index = len(calls)
-        calls.append((position is None, 0))
-
-        def counted() -> Iterator[pa.Table]:
-            for table in since:
-                calls[index] = (calls[index][0], calls[index][1] + table.num_rows)
-                yield table
-            return since.position
-
-        return RowsSince(counted())  # type: ignore[arg-type]
-
-    monkeypatch.setattr(StoreServices, "rows_since", spy)
-    return calls
 
 
 def _fresh_state(store: Store) -> dict[str, Any]:
