@@ -10,7 +10,7 @@ Shards split by the test id, so each shard's share is the same in every process.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,7 +215,7 @@ class _Lane:
     pinned: str | None
     shard: Shard | None
     known: KnownView
-    skip: Container[str]
+    skip: SettledErrors
 
     def jobs(self) -> Iterator[Job]:
         deployments = self.model.deployments
@@ -226,9 +226,12 @@ class _Lane:
             test_id = test.test_id
             if spread and int(test_id[8:16], 16) % len(deployments) != index:
                 continue  # another deployment's test (the split _deployment_for makes)
-            if known.is_done(test_id) or test_id in skip or (shard and not shard.holds(test_id)):
+            if shard and not shard.holds(test_id):
                 continue
-            yield Job(test, known.next_attempt(test_id), self.model, self.deployment)
+            about = known.about(test_id)  # one lookup: done, attempts and settled from it
+            if about.done or skip.settles(about.error_category):
+                continue
+            yield Job(test, about.attempt + 1, self.model, self.deployment)
 
 
 def plan_new_instances(

@@ -62,4 +62,8 @@ class SettledErrors:
     def __contains__(self, test_id: object) -> bool:
         if not self.categories or not isinstance(test_id, str):
             return False
-        return self.known.error_category_of(test_id) in self.categories
+        return self.settles(self.known.error_category_of(test_id))
+
+    def settles(self, category: str | None) -> bool:
+        """Whether a test whose latest attempt ended in ``category`` is left alone."""
+        return category is not None and category in self.categories

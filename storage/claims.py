@@ -151,11 +151,11 @@ class ClaimBook:
                 known = self.known.refresh()  # under the lock: every released test's row is in
                 issued = _highest_issued([*others.live, *others.silent])
                 for test_id in candidates:
-                    if known.is_done(test_id):
+                    about = known.about(test_id)
+                    if about.done:
                         held.pop(test_id, None)  # finished: nothing left to hold it for
                     elif test_id not in held:
-                        stored = known.highest_attempt(test_id)
-                        held[test_id] = 1 + max(stored, issued.get(test_id, 0))
+                        held[test_id] = 1 + max(about.attempt, issued.get(test_id, 0))
             beat = mine.beat + 1 if mine else 0
             self._write(Lease(owner, me, lease_s, beat, held))
             self._take_from_silent(others.silent, set(held))

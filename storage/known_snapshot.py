@@ -183,6 +183,15 @@ def _position_of(data: dict[str, Any]) -> object:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotEntry:
+    """One test as the snapshot has it: done, highest attempt, latest error (attempt, category)."""
+
+    done: bool
+    attempt: int
+    error: tuple[int, str | None] | None
+
+
 class SnapshotTests:
     """A loaded snapshot: its columns sorted by test id, asked one id at a time.
 
@@ -201,21 +210,16 @@ class SnapshotTests:
         self._done = pc.fill_null(table.column("done"), False).to_numpy()
         self._error_attempt = pc.fill_null(table.column("error_attempt"), 0).to_numpy()
 
-    def is_done(self, test_id: str) -> bool:
+    def entry(self, test_id: str) -> SnapshotEntry | None:
+        """What the snapshot holds of ``test_id`` (one binary search), or None."""
         row = self._ids.find(test_id)
-        return row >= 0 and bool(self._done[row])
-
-    def highest_attempt(self, test_id: str) -> int:
-        row = self._ids.find(test_id)
-        return int(self._attempt[row]) if row >= 0 else 0
-
-    def latest_error(self, test_id: str) -> tuple[int, str | None] | None:
-        """The attempt and category of the test's latest error row, if it has one."""
-        row = self._ids.find(test_id)
-        if row < 0 or not self._error_attempt[row]:
+        if row < 0:
             return None
-        category = self._table.column("error_category")[row].as_py()
-        return int(self._error_attempt[row]), category
+        error = None
+        if self._error_attempt[row]:
+            category = self._table.column("error_category")[row].as_py()
+            error = (int(self._error_attempt[row]), category)
+        return SnapshotEntry(bool(self._done[row]), int(self._attempt[row]), error)
 
     def stored_tests(self) -> StoredTests:
         """The snapshot as Python sets and dicts (0.5 s per million tests)."""

@@ -76,6 +76,19 @@ class StoredTests:
 
 
 @dataclass(frozen=True, slots=True)
+class KnownTest:
+    """One test as the store knows it, from one lookup.
+
+    ``attempt`` is its highest stored attempt (0: never stored); ``error_category`` is that of
+    its latest attempt when that attempt ended in ``error`` and no attempt was judged (else None).
+    """
+
+    done: bool
+    attempt: int
+    error_category: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class KnownView:
     """What ``KnownTests`` knows: its snapshot as loaded, and the rows folded in since.
 
@@ -90,29 +103,32 @@ class KnownView:
     base: SnapshotTests | None
     delta: StoredTests
 
+    def about(self, test_id: str) -> KnownTest:
+        """Everything planning and claims ask of one test, from one lookup in the snapshot."""
+        delta = self.delta
+        entry = self.base.entry(test_id) if self.base is not None else None
+        done = test_id in delta.done or (entry is not None and entry.done)
+        attempt = max(entry.attempt if entry else 0, delta.attempts.get(test_id, 0))
+        latest = delta.latest_errors.get(test_id)
+        earlier = entry.error if entry else None
+        if latest is None or (earlier is not None and earlier[0] > latest[0]):
+            latest = earlier
+        # the category of the latest attempt, when that attempt is an error and nothing judged
+        category = None if done or latest is None or latest[0] != attempt else latest[1]
+        return KnownTest(done, attempt, category)
+
     def is_done(self, test_id: str) -> bool:
-        if test_id in self.delta.done:
-            return True
-        return self.base is not None and self.base.is_done(test_id)
+        return self.about(test_id).done
 
     def highest_attempt(self, test_id: str) -> int:
-        stored = self.base.highest_attempt(test_id) if self.base is not None else 0
-        return max(stored, self.delta.attempts.get(test_id, 0))
+        return self.about(test_id).attempt
 
     def next_attempt(self, test_id: str) -> int:
-        return self.highest_attempt(test_id) + 1
+        return self.about(test_id).attempt + 1
 
     def error_category_of(self, test_id: str) -> str | None:
         """As ``StoredTests.error_category_of``, over the snapshot and the rows since."""
-        if self.is_done(test_id):
-            return None
-        latest = self.delta.latest_errors.get(test_id)
-        earlier = self.base.latest_error(test_id) if self.base is not None else None
-        if latest is None or (earlier is not None and earlier[0] > latest[0]):
-            latest = earlier
-        if latest is None or latest[0] != self.highest_attempt(test_id):
-            return None
-        return latest[1]
+        return self.about(test_id).error_category
 
     def materialized(self) -> StoredTests:
         """Everything as one ``StoredTests`` (Python sets of every id: for saving and tests)."""
