@@ -39,7 +39,7 @@ from runbench.records import ERROR_STATUS
 from runbench.storage import Store
 from runbench.storage.durable import atomic_write
 from runbench.storage.locking import FileLock
-from runbench.storage.since import FilePosition, LineOffset, follows
+from runbench.storage.since import FilePosition, follows
 
 if TYPE_CHECKING:
     import numpy as np
@@ -162,7 +162,7 @@ class SummaryState:
             self.counted = self.counted[: len(self.files)]
         meta = {
             "version": STATE_VERSION,
-            "position": _position_json(self.position),
+            "position": None if self.position is None else self.position.to_json(),
             "chunks": self.files,
             "leaves": [[list(key), tally.to_json()] for key, tally in self.tallies.items()],
         }
@@ -192,7 +192,9 @@ class SummaryState:
                 )
                 for (model, prompt, rate, difficulty, task), data in meta["leaves"]
             }
-            position = _position_of(meta["position"])
+            position = (
+                None if meta["position"] is None else FilePosition.from_json(meta["position"])
+            )
             files = [str(name) for name in meta["chunks"]]
             counted = []
             for name in files:
@@ -242,29 +244,6 @@ def _utc_times(times: pd.Series) -> np.ndarray:
     if getattr(times.dtype, "tz", None) is not None:
         times = times.dt.tz_convert("UTC").dt.tz_localize(None)
     return times.to_numpy(dtype="datetime64[us]")
-
-
-def _position_json(position: FilePosition | None) -> dict[str, int | str] | None:
-    if position is None:
-        return None
-    return {
-        "device": position.device,
-        "inode": position.inode,
-        "offset": position.at.offset,
-        "lines": position.at.lines,
-        "fingerprint": position.fingerprint,
-    }
-
-
-def _position_of(data: dict[str, Any] | None) -> FilePosition | None:
-    if data is None:
-        return None
-    return FilePosition(
-        int(data["device"]),
-        int(data["inode"]),
-        LineOffset(int(data["offset"]), int(data["lines"])),
-        str(data.get("fingerprint", "")),
-    )
 
 
 def update_state(store: Store, state: SummaryState | None) -> SummaryState:

@@ -150,11 +150,7 @@ def _schema() -> pa.Schema:
 
 def _position_json(position: object) -> dict[str, Any] | None:
     if isinstance(position, FilePosition):
-        at = position.at
-        return {
-            "file": [position.device, position.inode, at.offset, at.lines],
-            "fingerprint": position.fingerprint,
-        }
+        return {"file": position.to_json()}
     if isinstance(position, ParquetPosition):
         return {
             "parts": sorted(position.parts),
@@ -170,10 +166,7 @@ def _position_of(data: dict[str, Any]) -> object:
         KeyError, ValueError, TypeError: not a position this module wrote.
     """
     if "file" in data:
-        device, inode, offset, lines = (int(value) for value in data["file"])
-        return FilePosition(
-            device, inode, LineOffset(offset, lines), str(data.get("fingerprint", ""))
-        )
+        return FilePosition.from_json(data["file"])
     return ParquetPosition(
         frozenset(str(name) for name in data["parts"]),
         {

@@ -14,7 +14,7 @@ import os
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runbench.storage import jsonl
 from runbench.storage.base import Damage
@@ -73,6 +73,30 @@ class FilePosition:
     inode: int
     at: LineOffset
     fingerprint: str = ""
+
+    def to_json(self) -> dict[str, int | str]:
+        """The position as the derived files keep it (``known_snapshot``, ``summary_state``)."""
+        return {
+            "device": self.device,
+            "inode": self.inode,
+            "offset": self.at.offset,
+            "lines": self.at.lines,
+            "fingerprint": self.fingerprint,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> FilePosition:
+        """The inverse of ``to_json``; a position saved without a fingerprint has none.
+
+        Raises:
+            KeyError, ValueError, TypeError: not a position ``to_json`` wrote.
+        """
+        return cls(
+            int(data["device"]),
+            int(data["inode"]),
+            LineOffset(int(data["offset"]), int(data["lines"])),
+            str(data.get("fingerprint", "")),
+        )
 
 
 def fingerprint_at(handle: io.BufferedIOBase, offset: int) -> str:
